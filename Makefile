@@ -1,0 +1,40 @@
+# Thin wrapper over CMake. `make run` and `make test` are the two set-up commands.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG     ?= config/examples/quickstart.yaml
+
+.PHONY: all deps build run test test-fast bench docs fmt fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Runs sluice on its embedded defaults with the demo function (no external server).
+run: build
+	@CONFIG=$(CONFIG) BUILD=$(BUILD) bash scripts/run-quickstart
+
+# The whole suite: unit, integration, end-to-end and fuzz replays, then again under ASan+UBSan.
+test: deps
+	@BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) bash scripts/test
+
+# One build, no sanitizer pass (for a quick local loop).
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	@BUILD=$(BUILD) bash bench/webhook.sh
+
+docs: build
+	@$(BUILD)/cli/sluice config docs > docs/CONFIGURATION.md
+
+fmt:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,405 @@
+#include "cli/app.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "dlq/sqlite/sqlite.h"
+#include "sources/spool.h"
+
+static const char app_scope[] = "sluice";
+
+static void limits_from(const struct sl_cfg_listener *l, struct sl_http_limits *out)
+{
+    out->max_connections = (size_t)l->max_connections;
+    out->max_header_bytes = (size_t)l->max_header_bytes;
+    out->max_body_bytes = (size_t)l->max_body_bytes;
+    out->request_timeout_ms = l->request_timeout_ms;
+    out->idle_timeout_ms = l->idle_timeout_ms;
+    out->max_headers = 100;
+}
+
+/* "127.0.0.1:8081", "[::1]:8081" and "localhost:8081" are loopback. */
+static bool listen_is_loopback(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* Secure by default: the admin API leaves loopback only behind a token. */
+static int admin_check(const struct sl_config *cfg, struct sl_err *err)
+{
+    if (listen_is_loopback(cfg->admin.listener.listen) || (cfg->admin.token && *cfg->admin.token))
+        return 0;
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                      "%s: admin.listen: \"%s\" is not a loopback address (allowed: a loopback "
+                      "address, or any address when admin.token is set)",
+                      cfg->file ? cfg->file : "config", cfg->admin.listener.listen);
+}
+
+struct sl_target *sl_app_target(struct sl_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->ntargets; i++) {
+        if (strcmp(app->targets[i]->name, name) == 0)
+            return app->targets[i];
+    }
+    return NULL;
+}
+
+struct sl_dlq *sl_app_dlq(struct sl_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->ndlqs; i++) {
+        if (strcmp(app->dlqs[i]->name, name) == 0)
+            return app->dlqs[i];
+    }
+    return NULL;
+}
+
+static struct sl_source *app_source(struct sl_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->nsources; i++) {
+        if (strcmp(app->sources[i]->name, name) == 0)
+            return app->sources[i];
+    }
+    return NULL;
+}
+
+static int type_error(struct sl_err *err, const struct sl_config *cfg,
+                      const struct sl_cfg_typed *sec, const char *what, const char *allowed)
+{
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                      "%s: %s.type: \"%s\" is not a known %s type (allowed: %s)",
+                      cfg->file ? cfg->file : "config", sec->path, sec->type, what, allowed);
+}
+
+static int app_build_sources(struct sl_app *app, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    struct sl_source_env env = {
+        .loop = app->loop,
+        .cfg = cfg,
+        .store = app->store,
+        .push = app->push_router,
+        .metrics = app->metrics,
+        .spool = app->spool,
+    };
+    app->sources = sl_calloc(cfg->sources.n + 1, sizeof(*app->sources));
+    for (size_t i = 0; i < cfg->sources.n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
+        const struct sl_source_ops *ops = sl_source_find_type(sec->type);
+        if (!ops)
+            return type_error(err, cfg, sec, "source", "http");
+        int rc = ops->create(&env, sec, &app->sources[app->nsources], err);
+        if (rc < 0)
+            return rc;
+        app->nsources++;
+    }
+    return 0;
+}
+
+static int app_build_targets(struct sl_app *app, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    app->targets = sl_calloc(cfg->functions.n + 1, sizeof(*app->targets));
+    for (size_t i = 0; i < cfg->functions.n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->functions, struct sl_cfg_typed, i);
+        const struct sl_target_ops *ops = sl_target_find_type(sec->type);
+        if (!ops)
+            return type_error(err, cfg, sec, "function", "http");
+        int rc = ops->create(app->loop, cfg, sec, &app->targets[app->ntargets], err);
+        if (rc < 0)
+            return rc;
+        app->ntargets++;
+    }
+    return 0;
+}
+
+static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    app->dlqs = sl_calloc(cfg->dlqs.n + 2, sizeof(*app->dlqs));
+    for (size_t i = 0; i < cfg->dlqs.n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
+        const struct sl_dlq_ops *ops = sl_dlq_find_type(sec->type);
+        if (!ops)
+            return type_error(err, cfg, sec, "dlq", "sqlite");
+        int rc = ops->create(cfg, sec, &app->dlqs[app->ndlqs], err);
+        if (rc < 0)
+            return rc;
+        app->ndlqs++;
+    }
+    if (!sl_app_dlq(app, SL_DLQ_DEFAULT_NAME)) {
+        int rc = sl_dlq_sqlite_create(SL_DLQ_DEFAULT_NAME, &app->dlqs[app->ndlqs]);
+        if (rc < 0)
+            return sl_err_set(err, SL_ERR_FATAL, rc, "cannot create the default DLQ");
+        app->ndlqs++;
+    }
+    for (size_t i = 0; open && i < app->ndlqs; i++) {
+        struct sl_dlq *d = app->dlqs[i];
+        int rc = d->ops->open(d, app->loop, app->store, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    const char *file = cfg->file ? cfg->file : "config";
+    struct sl_mapping_env env = {.loop = app->loop, .metrics = app->metrics};
+    app->mappings = sl_calloc(cfg->mappings.n + 1, sizeof(*app->mappings));
+    for (size_t i = 0; i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        /* A source feeds exactly one mapping: it acks each record once. */
+        for (size_t k = 0; k < i; k++) {
+            const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, k);
+            if (strcmp(o->source, mc->source) == 0)
+                return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                                  "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
+                                  "(allowed: one mapping per source)",
+                                  file, mc->path, mc->source, o->name);
+        }
+        if (!create)
+            continue;
+        struct sl_source *s = app_source(app, mc->source);
+        struct sl_target *t = sl_app_target(app, mc->function);
+        struct sl_dlq *d = sl_app_dlq(app, mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME);
+        if (!s || !t || !d)
+            return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s: unresolved reference",
+                              file, mc->path);
+        int rc = sl_mapping_create(&env, mc, s, t, d, &app->mappings[app->nmappings], err);
+        if (rc < 0)
+            return rc;
+        app->nmappings++;
+    }
+    return 0;
+}
+
+static int app_listen(struct sl_app *app, struct sl_err *err)
+{
+    struct sl_http_limits lim;
+    const struct sl_config *cfg = &app->cfg;
+    int rc = admin_check(cfg, err);
+    if (rc < 0)
+        return rc;
+    limits_from(&cfg->server, &lim);
+    rc = sl_http_server_create(app->loop, cfg->server.listen, &lim, sl_http_router_handle,
+                               app->push_router, &app->push, err);
+    if (rc < 0)
+        return rc;
+    limits_from(&cfg->admin.listener, &lim);
+    rc = sl_http_server_create(app->loop, cfg->admin.listener.listen, &lim, sl_http_router_handle,
+                               app->admin_router, &app->admin, err);
+    if (rc < 0)
+        return rc;
+    sl_info(app_scope, "push listener on %s (port %d), admin API on %s (port %d)%s",
+            cfg->server.listen, sl_http_server_port(app->push), cfg->admin.listener.listen,
+            sl_http_server_port(app->admin),
+            cfg->admin.token && *cfg->admin.token ? " with token" : "");
+    return 0;
+}
+
+int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
+                struct sl_err *err)
+{
+    memset(app, 0, sizeof(*app));
+    app->state = SL_APP_BUILDING;
+    int rc = sl_config_load(config_path, &app->cfg, err);
+    if (rc < 0)
+        return rc;
+    const struct sl_config *cfg = &app->cfg;
+    static const enum sl_log_level levels[] = {SL_LOG_DEBUG, SL_LOG_INFO, SL_LOG_WARN,
+                                               SL_LOG_ERROR};
+    if (mode == SL_APP_SERVE)
+        sl_log_setup(levels[cfg->log.level],
+                     cfg->log.format == SL_CFG_LOG_JSON ? SL_LOG_JSON : SL_LOG_TEXT,
+                     cfg->log.instance);
+    app->loop = ev_loop_new(EVFLAG_AUTO);
+    app->metrics = sl_metrics_create();
+    app->push_router = sl_http_router_create();
+    app->admin_router = sl_http_router_create();
+    if (mode != SL_APP_VALIDATE) {
+        struct sl_store_opts so = {
+            .sync_full = cfg->store.sync == SL_CFG_SYNC_FULL,
+            .max_batch = (size_t)cfg->store.commit_max_batch,
+        };
+        rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, err);
+        if (rc < 0)
+            return rc;
+        rc = sl_spool_open(app->store, cfg->store.spool_max_bytes, &app->spool, err);
+        if (rc < 0)
+            return rc;
+    }
+    if ((rc = app_build_sources(app, err)) < 0 || (rc = app_build_targets(app, err)) < 0 ||
+        (rc = app_build_dlqs(app, mode != SL_APP_VALIDATE, err)) < 0 ||
+        (rc = app_build_mappings(app, mode == SL_APP_SERVE, err)) < 0)
+        return rc;
+    if (mode == SL_APP_VALIDATE && (rc = admin_check(cfg, err)) < 0)
+        return rc;
+    if (mode == SL_APP_SERVE) {
+        sl_admin_routes(app, app->admin_router);
+        rc = app_listen(app, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void app_finish_drain(struct sl_app *app, const char *why)
+{
+    if (app->state == SL_APP_STOPPED)
+        return;
+    app->state = SL_APP_STOPPED;
+    size_t left = 0;
+    for (size_t i = 0; i < app->nmappings; i++)
+        left += sl_mapping_inflight(app->mappings[i]);
+    sl_info(app_scope, "%s; %zu records still held stay in the spool for the next start", why,
+            left);
+    ev_break(app->loop, EVBREAK_ALL);
+}
+
+static bool app_drained(struct sl_app *app)
+{
+    for (size_t i = 0; i < app->nmappings; i++) {
+        if (sl_mapping_inflight(app->mappings[i]) > 0)
+            return false;
+    }
+    return !app->push || sl_http_server_pending(app->push) == 0;
+}
+
+static void drain_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sl_app *app = w->data;
+    if (app_drained(app))
+        app_finish_drain(app, "drained");
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    app_finish_drain(w->data, "drain deadline reached");
+}
+
+static void mapping_drained_cb(struct sl_mapping *m, void *arg)
+{
+    struct sl_app *app = arg;
+    sl_info(app_scope, "mapping %s drained", sl_mapping_name(m));
+    if (app->state == SL_APP_DRAINING && app_drained(app))
+        app_finish_drain(app, "drained");
+}
+
+static void app_start_drain(struct sl_app *app)
+{
+    app->state = SL_APP_DRAINING;
+    sl_info(app_scope, "draining (deadline %lld ms): no new requests, finishing in-flight work",
+            (long long)app->cfg.drain_timeout_ms);
+    if (app->push)
+        sl_http_server_stop_accepting(app->push);
+    ev_timer_set(&app->drain_timer, (double)app->cfg.drain_timeout_ms / 1000.0, 0.);
+    ev_timer_start(app->loop, &app->drain_timer);
+    /* Push exchanges waiting for their commit are not tracked by mappings: poll for them. */
+    ev_timer_set(&app->drain_poll, 0.05, 0.05);
+    ev_timer_start(app->loop, &app->drain_poll);
+    for (size_t i = 0; i < app->nmappings; i++)
+        sl_mapping_drain(app->mappings[i], mapping_drained_cb, app);
+    if (app_drained(app))
+        app_finish_drain(app, "drained");
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct sl_app *app = w->data;
+    app->signals++;
+    if (app->signals == 1 && app->state == SL_APP_RUNNING) {
+        sl_info(app_scope, "signal %d received", w->signum);
+        app_start_drain(app);
+        return;
+    }
+    app_finish_drain(app, "second signal: stopping now");
+}
+
+int sl_app_run(struct sl_app *app)
+{
+    struct sl_err err;
+    ev_signal_init(&app->sigint, signal_cb, SIGINT);
+    ev_signal_init(&app->sigterm, signal_cb, SIGTERM);
+    app->sigint.data = app->sigterm.data = app;
+    ev_signal_start(app->loop, &app->sigint);
+    ev_signal_start(app->loop, &app->sigterm);
+    ev_init(&app->drain_timer, drain_timeout_cb);
+    app->drain_timer.data = app;
+    ev_init(&app->drain_poll, drain_poll_cb);
+    app->drain_poll.data = app;
+    app->started_ms = sl_now_ms();
+    app->state = SL_APP_RUNNING;
+    for (size_t i = 0; i < app->nmappings; i++) {
+        sl_err_clear(&err);
+        if (sl_mapping_start(app->mappings[i], &err) < 0) {
+            sl_error(app_scope, "cannot start mapping %s: %s", sl_mapping_name(app->mappings[i]),
+                     err.msg);
+            return 1;
+        }
+    }
+    sl_info(app_scope, "sluice %s running with %zu mappings", SL_VERSION, app->nmappings);
+    ev_run(app->loop, 0);
+    ev_timer_stop(app->loop, &app->drain_timer);
+    ev_timer_stop(app->loop, &app->drain_poll);
+    ev_signal_stop(app->loop, &app->sigint);
+    ev_signal_stop(app->loop, &app->sigterm);
+    return 0;
+}
+
+void sl_app_release(struct sl_app *app)
+{
+    for (size_t i = 0; i < app->nmappings; i++)
+        sl_mapping_halt(app->mappings[i]);
+    sl_http_server_destroy(app->push);
+    sl_http_server_destroy(app->admin);
+    for (size_t i = 0; i < app->ntargets; i++)
+        app->targets[i]->ops->destroy(app->targets[i]);
+    /* Closing the store fires the callbacks of writes still queued (DLQ writes ack records). */
+    sl_store_close(app->store);
+    app->store = NULL;
+    for (size_t i = 0; i < app->nmappings; i++)
+        sl_mapping_destroy(app->mappings[i]);
+    for (size_t i = 0; i < app->nsources; i++)
+        app->sources[i]->ops->destroy(app->sources[i]);
+    for (size_t i = 0; i < app->ndlqs; i++)
+        app->dlqs[i]->ops->destroy(app->dlqs[i]);
+    free(app->mappings);
+    free(app->sources);
+    free(app->targets);
+    free(app->dlqs);
+    sl_spool_destroy(app->spool);
+    sl_http_router_destroy(app->push_router);
+    sl_http_router_destroy(app->admin_router);
+    for (size_t i = 0; i < app->nadmin_allocs; i++)
+        free(app->admin_allocs[i]);
+    sl_metrics_destroy(app->metrics);
+    if (app->loop)
+        ev_loop_destroy(app->loop);
+    sl_config_release(&app->cfg);
+    memset(app, 0, sizeof(*app));
+}

@@ -1,0 +1,165 @@
+/* sluice: run | validate | dlq list|show|redrive|purge | config docs | version */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/app.h"
+#include "cli/cmd.h"
+#include "core/log.h"
+
+static const char usage_main[] =
+    "usage: sluice <command> [options]\n"
+    "\n"
+    "An event-source integration hub: sources (webhooks) -> mappings (batch, retry,\n"
+    "bisect, partial batch responses) -> functions (HTTP), with a dead-letter queue.\n"
+    "\n"
+    "commands:\n"
+    "  run        run sluice with a config file\n"
+    "  validate   check a config file without starting anything\n"
+    "  dlq        inspect, redrive and purge dead-lettered records\n"
+    "  config     print the configuration reference (config docs)\n"
+    "  version    print the version\n"
+    "\n"
+    "Every command takes --help. The config file is -c FILE, else $SLUICE_CONFIG,\n"
+    "else ./sluice.yaml.\n";
+
+static const char usage_run[] = "usage: sluice run [-c FILE]\n"
+                                "\n"
+                                "Runs sluice until SIGINT or SIGTERM. The first signal drains:\n"
+                                "no new requests, in-flight batches finish within\n"
+                                "shutdown.drain_timeout, then exit 0. A second signal exits at\n"
+                                "once; accepted records stay in the spool for the next start.\n";
+
+static const char usage_validate[] =
+    "usage: sluice validate [-c FILE]\n"
+    "\n"
+    "Loads FILE, checks every key, type, bound and reference, and prints \"ok\" or the\n"
+    "first error (file, key path, value and what is allowed). Exit 0 when valid, 1 if not.\n";
+
+static const char usage_config[] = "usage: sluice config docs\n"
+                                   "\n"
+                                   "Prints the Markdown configuration reference generated from\n"
+                                   "the property tables (docs/CONFIGURATION.md).\n";
+
+const char *sl_cli_config_path(const char *given)
+{
+    if (given)
+        return given;
+    const char *env = getenv("SLUICE_CONFIG");
+    return env && *env ? env : "sluice.yaml";
+}
+
+/* Parses the -c/--config and --help options shared by simple commands. */
+static int simple_opts(int argc, char **argv, const char *usage, const char **config)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice: unexpected argument \"%s\"\n%s", argv[optind], usage);
+        return 2;
+    }
+    return -1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config = NULL;
+    int rc = simple_opts(argc, argv, usage_run, &config);
+    if (rc >= 0)
+        return rc;
+    struct sl_app app;
+    struct sl_err err;
+    sl_err_clear(&err);
+    if (sl_app_init(&app, sl_cli_config_path(config), SL_APP_SERVE, &err) < 0) {
+        sl_error("sluice", "cannot start: %s", err.msg);
+        sl_app_release(&app);
+        return 1;
+    }
+    rc = sl_app_run(&app);
+    sl_app_release(&app);
+    sl_info("sluice", "stopped");
+    return rc;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    const char *config = NULL;
+    int rc = simple_opts(argc, argv, usage_validate, &config);
+    if (rc >= 0)
+        return rc;
+    struct sl_app app;
+    struct sl_err err;
+    sl_err_clear(&err);
+    rc = sl_app_init(&app, sl_cli_config_path(config), SL_APP_VALIDATE, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s\n", err.msg);
+    else
+        printf("%s: ok (%zu sources, %zu functions, %zu mappings)\n", sl_cli_config_path(config),
+               app.nsources, app.ntargets, app.cfg.mappings.n);
+    sl_app_release(&app);
+    return rc < 0 ? 1 : 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "docs") == 0) {
+        struct sl_buf b;
+        sl_buf_init(&b);
+        sl_cli_config_docs(&b);
+        fwrite(b.data, 1, b.len, stdout);
+        sl_buf_release(&b);
+        return 0;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_config, stdout);
+        return 0;
+    }
+    fputs(usage_config, stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("sluice %s\n", SL_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "dlq") == 0)
+        return sl_cli_dlq(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    fprintf(stderr, "sluice: unknown command \"%s\"\n\n%s", cmd, usage_main);
+    return 2;
+}

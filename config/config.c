@@ -1,0 +1,406 @@
+/* Loading a sluice configuration: parse, interpolate, bind, cross-check. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/parse.h"
+#include "config/props_fmt.h"
+#include "core/buf.h"
+#include "core/mem.h"
+#include "core/units.h"
+
+#define SL_NAME_MAX    64
+#define SL_DEFAULT_DLQ "default"
+
+/* ---- lookups ------------------------------------------------------------------------------ */
+
+const struct sl_cfg_typed *sl_config_find(const struct sl_objlist *list, const char *name)
+{
+    for (size_t i = 0; list && name && i < list->n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(*list, const struct sl_cfg_typed, i);
+        if (sec->name && strcmp(sec->name, name) == 0)
+            return sec;
+    }
+    return NULL;
+}
+
+const struct sl_cfg_mapping *sl_config_mapping(const struct sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *m =
+            SL_OBJLIST_AT(cfg->mappings, const struct sl_cfg_mapping, i);
+        if (m->name && strcmp(m->name, name) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* ---- release ------------------------------------------------------------------------------ */
+
+static void release_typed(struct sl_objlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct sl_cfg_typed *sec = SL_OBJLIST_AT(*l, struct sl_cfg_typed, i);
+        json_decref(sec->raw);
+        sec->raw = NULL;
+        free(sec->path);
+        sec->path = NULL;
+    }
+}
+
+void sl_config_release(struct sl_config *cfg)
+{
+    if (!cfg)
+        return;
+    release_typed(&cfg->functions);
+    release_typed(&cfg->sources);
+    release_typed(&cfg->dlqs);
+    for (size_t i = 0; i < cfg->mappings.n; i++) {
+        struct sl_cfg_mapping *m = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        free(m->path);
+        m->path = NULL;
+    }
+    sl_props_release(&sl_config_root_table, cfg);
+    free(cfg->file);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- after binding ------------------------------------------------------------------------ */
+
+static char *index_path(const char *list, size_t i)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "%s[%zu]", list, i);
+    return sl_strdup(path);
+}
+
+static void attach_typed(struct sl_objlist *l, json_t *root, const char *key)
+{
+    json_t *arr = root ? json_object_get(root, key) : NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        struct sl_cfg_typed *sec = SL_OBJLIST_AT(*l, struct sl_cfg_typed, i);
+        sec->raw = json_incref(json_array_get(arr, i));
+        sec->path = index_path(key, i);
+    }
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > SL_NAME_MAX)
+        return false;
+    for (const char *c = s; *c; c++) {
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '.' || *c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int name_error(const char *file, const char *path, const char *name, struct sl_err *err)
+{
+    char val[128];
+    json_t *v = json_string(name);
+    sl_value_text(v, false, true, val, sizeof(val));
+    json_decref(v);
+    return sl_cfg_errf(err, file, path,
+                       "%s is not a valid name (allowed: 1 to %d characters of A-Z a-z 0-9 _ . -)",
+                       val, SL_NAME_MAX);
+}
+
+/* Names valid and unique within one list. name_at(i) gives item i's name. */
+static int check_names(const struct sl_config *cfg, const struct sl_objlist *l, const char *list,
+                       size_t name_offset, size_t item_size, struct sl_err *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const char *name = *(char *const *)((const char *)l->items + i * item_size + name_offset);
+        char path[96];
+        snprintf(path, sizeof(path), "%s[%zu].name", list, i);
+        if (!valid_name(name))
+            return name_error(cfg->file, path, name, err);
+        for (size_t j = 0; j < i; j++) {
+            const char *other =
+                *(char *const *)((const char *)l->items + j * item_size + name_offset);
+            if (strcmp(name, other) == 0)
+                return sl_cfg_errf(err, cfg->file, path, "\"%s\" is already used by %s[%zu]", name,
+                                   list, j);
+        }
+    }
+    return 0;
+}
+
+static int check_type(const struct sl_config *cfg, const struct sl_objlist *l, const char *list,
+                      struct sl_err *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(*l, const struct sl_cfg_typed, i);
+        if (!valid_name(sec->type)) {
+            char path[96];
+            snprintf(path, sizeof(path), "%s[%zu].type", list, i);
+            char val[128];
+            json_t *v = json_string(sec->type);
+            sl_value_text(v, false, true, val, sizeof(val));
+            json_decref(v);
+            return sl_cfg_errf(err, cfg->file, path, "%s is not a valid type name", val);
+        }
+    }
+    return 0;
+}
+
+static int undefined_ref(const struct sl_config *cfg, const char *path, const char *what,
+                         const char *value, const struct sl_objlist *l, bool with_default,
+                         struct sl_err *err)
+{
+    struct sl_buf defined;
+    sl_buf_init(&defined);
+    if (with_default)
+        sl_buf_puts(&defined, SL_DEFAULT_DLQ);
+    for (size_t i = 0; i < l->n && defined.len < 300; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(*l, const struct sl_cfg_typed, i);
+        sl_buf_printf(&defined, "%s%s", defined.len ? ", " : "", sec->name);
+    }
+    char val[128];
+    json_t *v = json_string(value);
+    sl_value_text(v, false, true, val, sizeof(val));
+    json_decref(v);
+    int rc = sl_cfg_errf(err, cfg->file, path, "%s is not a defined %s (defined: %s)", val, what,
+                         defined.len ? defined.data : "none");
+    sl_buf_release(&defined);
+    return rc;
+}
+
+static int check_mapping(struct sl_config *cfg, size_t i, struct sl_err *err)
+{
+    struct sl_cfg_mapping *m = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+    char path[128];
+    snprintf(path, sizeof(path), "%s.source", m->path);
+    if (!sl_config_find(&cfg->sources, m->source))
+        return undefined_ref(cfg, path, "source", m->source, &cfg->sources, false, err);
+    snprintf(path, sizeof(path), "%s.function", m->path);
+    if (!sl_config_find(&cfg->functions, m->function))
+        return undefined_ref(cfg, path, "function", m->function, &cfg->functions, false, err);
+    if (m->dlq && strcmp(m->dlq, SL_DEFAULT_DLQ) == 0) {
+        free(m->dlq);
+        m->dlq = NULL;
+    }
+    snprintf(path, sizeof(path), "%s.dlq", m->path);
+    if (m->dlq && !sl_config_find(&cfg->dlqs, m->dlq))
+        return undefined_ref(cfg, path, "dlq", m->dlq, &cfg->dlqs, true, err);
+    const struct sl_cfg_backoff *b = &m->retry.backoff;
+    if (b->min_ms > b->max_ms) {
+        char lo[32], hi[32];
+        sl_duration_fmt(b->min_ms, lo, sizeof(lo));
+        sl_duration_fmt(b->max_ms, hi, sizeof(hi));
+        snprintf(path, sizeof(path), "%s.retry.backoff.min", m->path);
+        return sl_cfg_errf(err, cfg->file, path, "%s is more than retry.backoff.max (%s)", lo, hi);
+    }
+    if (m->batch.window_ms > 300000) {
+        snprintf(path, sizeof(path), "%s.batch.window", m->path);
+        return sl_cfg_errf(err, cfg->file, path, "must be at most 300s");
+    }
+    return 0;
+}
+
+/* "host:port", "[v6]:port" or ":port"; port 0..65535. */
+static int check_listen(const struct sl_config *cfg, const char *path, const char *listen,
+                        struct sl_err *err)
+{
+    const char *colon = strrchr(listen, ':');
+    bool ok = colon != NULL && colon[1] != '\0' && strlen(colon + 1) <= 5;
+    long port = 0;
+    for (const char *c = colon ? colon + 1 : ""; ok && *c; c++) {
+        if (*c < '0' || *c > '9')
+            ok = false;
+        else
+            port = port * 10 + (*c - '0');
+    }
+    if (ok && port > 65535)
+        ok = false;
+    if (ok && listen[0] == '[' && (colon == listen || colon[-1] != ']'))
+        ok = false;
+    if (ok)
+        return 0;
+    char val[128];
+    json_t *v = json_string(listen);
+    sl_value_text(v, false, true, val, sizeof(val));
+    json_decref(v);
+    return sl_cfg_errf(err, cfg->file, path, "%s is not host:port (e.g. 127.0.0.1:8080)", val);
+}
+
+static int cross_check(struct sl_config *cfg, struct sl_err *err)
+{
+    int rc = check_listen(cfg, "server.listen", cfg->server.listen, err);
+    if (rc == 0)
+        rc = check_listen(cfg, "admin.listen", cfg->admin.listener.listen, err);
+    size_t typed_name = offsetof(struct sl_cfg_typed, name);
+    size_t typed_size = sizeof(struct sl_cfg_typed);
+    if (rc == 0)
+        rc = check_names(cfg, &cfg->functions, "functions", typed_name, typed_size, err);
+    if (rc == 0)
+        rc = check_names(cfg, &cfg->sources, "sources", typed_name, typed_size, err);
+    if (rc == 0)
+        rc = check_names(cfg, &cfg->dlqs, "dlqs", typed_name, typed_size, err);
+    if (rc == 0)
+        rc = check_names(cfg, &cfg->mappings, "mappings", offsetof(struct sl_cfg_mapping, name),
+                         sizeof(struct sl_cfg_mapping), err);
+    if (rc == 0)
+        rc = check_type(cfg, &cfg->functions, "functions", err);
+    if (rc == 0)
+        rc = check_type(cfg, &cfg->sources, "sources", err);
+    if (rc == 0)
+        rc = check_type(cfg, &cfg->dlqs, "dlqs", err);
+    for (size_t i = 0; rc == 0 && i < cfg->dlqs.n; i++) {
+        const struct sl_cfg_typed *d = SL_OBJLIST_AT(cfg->dlqs, const struct sl_cfg_typed, i);
+        if (strcmp(d->name, SL_DEFAULT_DLQ) == 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "dlqs[%zu].name", i);
+            rc = sl_cfg_errf(err, cfg->file, path,
+                             "\"default\" is reserved for the built-in SQLite dead-letter queue");
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->mappings.n; i++)
+        rc = check_mapping(cfg, i, err);
+    return rc;
+}
+
+/* ---- line numbers ------------------------------------------------------------------------- */
+
+/* Turns "name: path: msg" into "name:LINE: path: msg" when the path (or its nearest parent) has a
+ * known line. */
+static void add_line(struct sl_err *err, const char *name, json_t *lines)
+{
+    if (!err || !name || !lines)
+        return;
+    size_t nlen = strlen(name);
+    if (strncmp(err->msg, name, nlen) != 0 || strncmp(err->msg + nlen, ": ", 2) != 0)
+        return;
+    const char *path = err->msg + nlen + 2;
+    const char *end = strstr(path, ": ");
+    if (!end || end == path)
+        return;
+    char key[SL_ERR_MSG_MAX];
+    size_t klen = (size_t)(end - path);
+    memcpy(key, path, klen);
+    key[klen] = '\0';
+    json_t *line = NULL;
+    while (klen > 0 && !(line = json_object_get(lines, key))) {
+        while (klen > 0 && key[klen - 1] != '.' && key[klen - 1] != '[')
+            klen--;
+        if (klen > 0)
+            klen--;
+        key[klen] = '\0';
+    }
+    if (!json_is_integer(line))
+        return;
+    char out[2 * SL_ERR_MSG_MAX];
+    snprintf(out, sizeof(out), "%s:%lld: %s", name, (long long)json_integer_value(line), path);
+    size_t n = strlen(out);
+    if (n >= sizeof(err->msg))
+        n = sizeof(err->msg) - 1;
+    memcpy(err->msg, out, n);
+    err->msg[n] = '\0';
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
+                        struct sl_config *cfg, struct sl_err *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    json_t *root = NULL, *lines = NULL;
+    int rc = json ? sl_cfg_parse_json(text, len, name, &root, err)
+                  : sl_cfg_parse_yaml(text, len, name, &root, &lines, err);
+    if (rc == 0)
+        rc = sl_cfg_interpolate(root, name, err);
+    if (rc == 0) {
+        struct sl_prop_ctx ctx = {name, ""};
+        rc = sl_props_bind(&sl_config_root_table, root, cfg, &ctx, err);
+    }
+    if (rc == 0) {
+        cfg->file = name ? sl_strdup(name) : NULL;
+        attach_typed(&cfg->functions, root, "functions");
+        attach_typed(&cfg->sources, root, "sources");
+        attach_typed(&cfg->dlqs, root, "dlqs");
+        for (size_t i = 0; i < cfg->mappings.n; i++)
+            SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i)->path =
+                index_path("mappings", i);
+        rc = cross_check(cfg, err);
+        if (rc < 0)
+            sl_config_release(cfg);
+    }
+    if (rc < 0)
+        add_line(err, name, lines);
+    json_decref(root);
+    json_decref(lines);
+    return rc;
+}
+
+static bool has_json_suffix(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 5 && strcmp(path + n - 5, ".json") == 0;
+}
+
+int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (!path)
+        return sl_cfg_errf(err, NULL, NULL, "no configuration file given");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sl_cfg_errf(err, path, NULL, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return sl_cfg_errf(err, path, NULL, "is a directory, not a configuration file");
+    }
+    size_t cap = SL_CONFIG_MAX_FILE_BYTES + 1, len = 0;
+    char *text = sl_malloc(cap);
+    while (len < cap) {
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            free(text);
+            return sl_cfg_errf(err, path, NULL, "cannot read: %s", strerror(e));
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    int rc;
+    if (len > SL_CONFIG_MAX_FILE_BYTES)
+        rc = sl_cfg_errf(err, path, NULL, "larger than the limit of %u bytes",
+                         SL_CONFIG_MAX_FILE_BYTES);
+    else
+        rc = sl_config_load_text(text, len, has_json_suffix(path), path, cfg, err);
+    free(text);
+    return rc;
+}
+
+/* ---- typed sections ----------------------------------------------------------------------- */
+
+int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+                         const struct sl_prop_table *t, void *out, struct sl_err *err)
+{
+    if (!sec || !t || !out)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "sl_config_bind_typed: bad arguments");
+    json_t *own = json_is_object(sec->raw) ? json_copy(sec->raw) : NULL;
+    if (own) {
+        json_object_del(own, "name");
+        json_object_del(own, "type");
+    }
+    struct sl_prop_ctx ctx = {cfg ? cfg->file : NULL, sec->path ? sec->path : ""};
+    int rc = sl_props_bind(t, own, out, &ctx, err);
+    json_decref(own);
+    return rc;
+}

@@ -1,0 +1,137 @@
+/* The sluice configuration: its C shape, loading (YAML or JSON, ${VAR} interpolation) and
+ * validation. Type-specific sections (a source's, a function's or a DLQ's own keys) are kept as
+ * JSON and bound by their module's property table through sl_config_bind_typed(). */
+#ifndef SL_CONFIG_CONFIG_H
+#define SL_CONFIG_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/props.h"
+#include "core/err.h"
+
+/* Input limits: going over one is a clear SL_ECONFIG error. */
+#define SL_CONFIG_MAX_FILE_BYTES   (4u << 20)  /* whole file                          */
+#define SL_CONFIG_MAX_DEPTH        32          /* nested mappings/lists, the top one counts */
+#define SL_CONFIG_MAX_STRING_BYTES (64u << 10) /* one scalar or key, after interpolation */
+
+enum sl_cfg_log_format { SL_CFG_LOG_TEXT = 0, SL_CFG_LOG_JSON };
+enum sl_cfg_log_level { SL_CFG_LOG_DEBUG = 0, SL_CFG_LOG_INFO, SL_CFG_LOG_WARN, SL_CFG_LOG_ERROR };
+enum sl_cfg_sync { SL_CFG_SYNC_FULL = 0, SL_CFG_SYNC_NORMAL };
+enum sl_cfg_format { SL_CFG_FORMAT_LAMBDA = 0, SL_CFG_FORMAT_RAW };
+enum sl_cfg_ordering { SL_CFG_ORDER_LANE = 0, SL_CFG_ORDER_NONE };
+
+struct sl_cfg_log {
+    int level;      /* enum sl_cfg_log_level */
+    int format;     /* enum sl_cfg_log_format */
+    char *instance; /* per-instance prefix of every line */
+};
+
+/* One HTTP listener (push or admin). */
+struct sl_cfg_listener {
+    char *listen; /* "host:port" */
+    int64_t max_connections;
+    uint64_t max_header_bytes;
+    uint64_t max_body_bytes;
+    int64_t request_timeout_ms; /* whole request must arrive within this (slow clients) */
+    int64_t idle_timeout_ms;    /* keep-alive idle time before the server closes */
+};
+
+struct sl_cfg_admin {
+    struct sl_cfg_listener listener; /* keys inlined: admin.listen, admin.max_connections... */
+    char *token;                     /* secret; when set, Authorization: Bearer is required */
+};
+
+struct sl_cfg_store {
+    char *dir;                /* data directory (SQLite files) */
+    int sync;                 /* enum sl_cfg_sync */
+    uint64_t spool_max_bytes; /* accepted-but-unacked bytes before pushes get 503 */
+    int64_t commit_max_batch; /* writes per group commit */
+};
+
+/* A typed section: name and type are bound here; every other key is bound by the module the
+ * type names (sources/, dispatcher/, dlq/), from `raw`. */
+struct sl_cfg_typed {
+    char *name;
+    char *type;
+    json_t *raw; /* the whole section object (new reference) */
+    char *path;  /* its key path, e.g. "sources[0]" */
+};
+
+struct sl_cfg_batch {
+    int64_t size;       /* records per invocation */
+    int64_t window_ms;  /* how long to gather records; 0 = invoke as soon as records are there */
+    uint64_t max_bytes; /* encoded payload cap */
+};
+
+struct sl_cfg_backoff {
+    int64_t min_ms;
+    int64_t max_ms;
+    double multiplier; /* growth of the backoff ceiling per retry */
+};
+
+struct sl_cfg_retry {
+    int64_t max_attempts;      /* total invocations of a record, the first included */
+    int64_t max_record_age_ms; /* 0 = no limit */
+    struct sl_cfg_backoff backoff;
+    bool bisect_on_error;
+    bool report_batch_item_failures;
+    struct sl_intlist terminal_statuses; /* HTTP statuses sent to the DLQ without retrying */
+};
+
+struct sl_cfg_mapping {
+    char *name;
+    char *source;
+    char *function;
+    char *dlq; /* NULL: the store's default SQLite DLQ (`dlq: default` is stored as NULL) */
+    bool enabled;
+    int format;   /* enum sl_cfg_format */
+    int ordering; /* enum sl_cfg_ordering */
+    struct sl_cfg_batch batch;
+    int64_t max_concurrency;
+    int64_t max_inflight_records;
+    uint64_t max_inflight_bytes;
+    struct sl_cfg_retry retry;
+    char *path; /* "mappings[1]" */
+};
+
+struct sl_config {
+    char *file; /* path it was loaded from, or NULL */
+    struct sl_cfg_log log;
+    struct sl_cfg_listener server;
+    struct sl_cfg_admin admin;
+    struct sl_cfg_store store;
+    int64_t drain_timeout_ms;
+    struct sl_objlist functions; /* struct sl_cfg_typed */
+    struct sl_objlist sources;   /* struct sl_cfg_typed */
+    struct sl_objlist dlqs;      /* struct sl_cfg_typed */
+    struct sl_objlist mappings;  /* struct sl_cfg_mapping */
+};
+
+/* Loads and validates a file: ".json" is parsed as JSON, anything else as YAML (YAML 1.1
+ * scalars: true/false/yes/no, numbers, null). ${VAR}, ${VAR:-default} (used when VAR is unset
+ * or empty) and $${ (a literal ${) are replaced in every string value first. Checks names are
+ * valid and unique, listen addresses, backoff.min <= backoff.max, and that every mapping's
+ * source, function and dlq exist. YAML anchors/aliases, duplicate keys and more than one
+ * document are errors. Returns 0, or SL_ECONFIG with err set ("file:line: path: message"; the
+ * line when known); on error cfg needs no release (releasing it is harmless). */
+int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err);
+/* The same from text already in memory; `name` is used in messages and kept as cfg->file. */
+int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
+                        struct sl_config *cfg, struct sl_err *err);
+void sl_config_release(struct sl_config *cfg);
+
+/* Binds a typed section's own keys with a module's table, tolerating "name" and "type"; key
+ * paths in errors start at the section's path ("sources[0].token"). sec->raw is not modified.
+ * On success release `out` with sl_props_release(t, out). */
+int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+                         const struct sl_prop_table *t, void *out, struct sl_err *err);
+
+const struct sl_cfg_typed *sl_config_find(const struct sl_objlist *list, const char *name);
+const struct sl_cfg_mapping *sl_config_mapping(const struct sl_config *cfg, const char *name);
+
+/* The tables of the generic part, for docs: every top-level section. */
+extern const struct sl_prop_table sl_config_root_table;
+
+#endif

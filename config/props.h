@@ -1,0 +1,122 @@
+/* Property tables: one description of every config key (name, type, default, bounds, flags,
+ * description) that both binds config values into C structs and generates
+ * docs/CONFIGURATION.md. */
+#ifndef SL_CONFIG_PROPS_H
+#define SL_CONFIG_PROPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+enum sl_prop_type {
+    SL_PROP_STRING,      /* char *                                                   */
+    SL_PROP_INT,         /* int64_t                                                  */
+    SL_PROP_BOOL,        /* bool                                                     */
+    SL_PROP_FLOAT,       /* double; min/max are whole-number bounds                  */
+    SL_PROP_DURATION,    /* int64_t milliseconds; "250ms", "30s", "1h"; min/max in ms */
+    SL_PROP_SIZE,        /* uint64_t bytes; "64KB", "6MB"; min/max in bytes          */
+    SL_PROP_ENUM,        /* int: index into enum_values                              */
+    SL_PROP_STRING_LIST, /* struct sl_strlist                                        */
+    SL_PROP_INT_LIST,    /* struct sl_intlist; every item within min/max             */
+    SL_PROP_STRING_MAP,  /* struct sl_strmap: an object of string values             */
+    SL_PROP_OBJECT,      /* an embedded struct described by `sub`                    */
+    SL_PROP_OBJECT_LIST, /* struct sl_objlist of structs described by `sub`          */
+    SL_PROP_JSON,        /* json_t * (a new reference), checked elsewhere            */
+};
+
+enum {
+    SL_PROP_REQUIRED = 1 << 0, /* must be present (no default)                            */
+    SL_PROP_SECRET = 1 << 1,   /* never printed: errors and describe() show "(secret)"    */
+};
+
+struct sl_prop_table;
+
+struct sl_prop {
+    const char *name;
+    enum sl_prop_type type;
+    size_t offset; /* offsetof() in the bound struct                    */
+    /* Default as config text, parsed exactly like a user value: scalars as written ("30s",
+     * "10", "true"); lists, maps and JSON as JSON text ("[]", "[408, 429]"). NULL: none (zero,
+     * NULL or an empty list). Ignored for OBJECT (its sub table's defaults apply). */
+    const char *def;
+    /* Inclusive bounds for INT, INT_LIST items, FLOAT (by value), DURATION (ms), SIZE (bytes).
+     * min = max = 0: no bound; max = 0 with min != 0: at least min. */
+    int64_t min, max;
+    unsigned flags;                  /* SL_PROP_REQUIRED | SL_PROP_SECRET                 */
+    const char *const *enum_values;  /* NULL-terminated, for ENUM                         */
+    const struct sl_prop_table *sub; /* for OBJECT and OBJECT_LIST                        */
+    const char *desc;                /* one or two sentences for docs/CONFIGURATION.md    */
+};
+
+struct sl_prop_table {
+    const char *name; /* section title in the docs, e.g. "mappings[]"           */
+    const char *desc; /* what the section is                                    */
+    const struct sl_prop *props;
+    size_t nprops;
+    size_t struct_size; /* size of the bound struct (for OBJECT_LIST items)       */
+    /* Keys that the table does not describe but tolerates (checked by another table), e.g.
+     * the type-specific keys of sources[]. NULL-terminated, or NULL. "*" tolerates any. */
+    const char *const *tolerated;
+};
+
+struct sl_strlist {
+    char **v;
+    size_t n;
+};
+
+struct sl_intlist {
+    int64_t *v;
+    size_t n;
+};
+
+struct sl_strmap {
+    char **keys;
+    char **vals;
+    size_t n;
+};
+
+struct sl_objlist {
+    void *items; /* n structs of the sub table's struct_size */
+    size_t n;
+};
+
+#define SL_OBJLIST_AT(list, type, i) (&((type *)(list).items)[i])
+
+/* Where a value came from, for error messages. */
+struct sl_prop_ctx {
+    const char *file; /* config file name, or NULL */
+    const char *path; /* key path of the node being bound: "mappings[1].retry"; "" for the root */
+};
+
+/* Applies defaults, then binds every key of `node` (a JSON object, or NULL for all defaults)
+ * into `out`. Every field the table describes is initialised first (the rest of `out` is left
+ * alone). A key whose value is JSON null counts as absent. Scalars may be JSON values or
+ * strings (YAML gives strings): INT "42"; BOOL true/false/yes/no/on/off (any case); FLOAT
+ * "1.5"; DURATION "250ms"/"1h30m" or a bare number of seconds; SIZE "64KB"/"6MiB" or a bare
+ * number of bytes; ENUM one of enum_values (case-sensitive). Keys not in the table (nor
+ * tolerated) are errors. On error returns SL_ECONFIG and err names the file, the full key path,
+ * the value (or "(secret)") and what is allowed, e.g.
+ *   config.yaml: mappings[1].retry.max_attempts: 0 is out of range (allowed: 1..10000)
+ * On error `out` is released. node is not modified. */
+int sl_props_bind(const struct sl_prop_table *t, json_t *node, void *out,
+                  const struct sl_prop_ctx *ctx, struct sl_err *err);
+/* Frees everything sl_props_bind allocated in `obj` (strings, lists, nested objects) and
+ * resets those fields, so a second release is harmless. */
+void sl_props_release(const struct sl_prop_table *t, void *obj);
+/* Appends the Markdown reference of a table (and its sub tables) to md; `prefix` is the key
+ * path shown for its keys, e.g. "mappings[].retry" ("" for a root table, whose heading is its
+ * name). One "## " heading per table, its description, then a table
+ * Key | Type | Default | Allowed | Description; nested tables follow in declaration order.
+ * The output depends only on the tables (deterministic). */
+void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md);
+
+/* Helpers for the typed-list convention. */
+bool sl_strlist_contains(const struct sl_strlist *l, const char *s);
+bool sl_intlist_contains(const struct sl_intlist *l, int64_t v);
+const char *sl_strmap_get(const struct sl_strmap *m, const char *key);
+
+#endif

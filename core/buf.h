@@ -1,0 +1,30 @@
+/* A growing byte buffer, always NUL-terminated after its content. */
+#ifndef SL_CORE_BUF_H
+#define SL_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct sl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void sl_buf_init(struct sl_buf *b);
+void sl_buf_release(struct sl_buf *b);
+void sl_buf_reset(struct sl_buf *b);
+/* Makes room for n more bytes and returns where they go (the caller then calls sl_buf_commit). */
+char *sl_buf_reserve(struct sl_buf *b, size_t n);
+void sl_buf_commit(struct sl_buf *b, size_t n);
+void sl_buf_append(struct sl_buf *b, const void *p, size_t n);
+void sl_buf_puts(struct sl_buf *b, const char *s);
+void sl_buf_putc(struct sl_buf *b, char c);
+void sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap);
+/* Drops the first n bytes. */
+void sl_buf_consume(struct sl_buf *b, size_t n);
+/* Hands the storage to the caller (who frees it) and leaves b empty. */
+char *sl_buf_steal(struct sl_buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,77 @@
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/jw.h"
+#include "core/time.h"
+
+enum sl_log_level sl_log_threshold = SL_LOG_INFO;
+static enum sl_log_format log_format = SL_LOG_TEXT;
+static char log_instance[64] = "sluice";
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+void sl_log_setup(enum sl_log_level level, enum sl_log_format format, const char *instance)
+{
+    sl_log_threshold = level;
+    log_format = format;
+    if (instance && *instance)
+        snprintf(log_instance, sizeof(log_instance), "%s", instance);
+}
+
+const char *sl_log_level_name(enum sl_log_level level)
+{
+    return level <= SL_LOG_OFF ? level_names[level] : "?";
+}
+
+int sl_log_level_parse(const char *s, enum sl_log_level *out)
+{
+    for (int i = 0; i <= SL_LOG_OFF; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *out = (enum sl_log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void sl_log_write(enum sl_log_level level, const char *scope, const char *fmt, ...)
+{
+    char ts[32];
+    char msg[2048];
+    struct sl_buf b;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sl_time_fmt_iso(sl_now_ms(), ts, sizeof(ts));
+    sl_buf_init(&b);
+    if (log_format == SL_LOG_JSON) {
+        struct sl_jw w;
+        sl_jw_init(&w, &b);
+        sl_jw_obj_open(&w);
+        sl_jw_kstr(&w, "ts", ts);
+        sl_jw_kstr(&w, "level", sl_log_level_name(level));
+        sl_jw_kstr(&w, "instance", log_instance);
+        if (scope)
+            sl_jw_kstr(&w, "scope", scope);
+        sl_jw_kstr(&w, "msg", msg);
+        sl_jw_obj_close(&w);
+    } else {
+        sl_buf_printf(&b, "%s %-5s %s", ts, sl_log_level_name(level), log_instance);
+        if (scope)
+            sl_buf_printf(&b, " [%s]", scope);
+        sl_buf_printf(&b, " %s", msg);
+    }
+    sl_buf_putc(&b, '\n');
+    ssize_t n = write(STDERR_FILENO, b.data, b.len);
+    (void)n;
+    sl_buf_release(&b);
+}

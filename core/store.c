@@ -1,0 +1,521 @@
+/* The embedded store: SQLite in WAL mode, a writer thread that group-commits queued jobs, and
+ * done callbacks delivered on the loop through ev_async. See core/store.h. */
+#include "core/store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#define STORE_SCOPE         "store"
+#define STORE_DIR_MAX       4000
+#define STORE_FREE_JOBS_MAX 1024
+
+struct store_stmt {
+    const char *sql; /* the key: the caller's pointer */
+    sqlite3_stmt *stmt;
+};
+
+struct sl_store_conn {
+    sqlite3 *db;
+    struct store_stmt *stmts;
+    size_t nstmts;
+    size_t cap;
+};
+
+struct store_job {
+    sl_store_job_fn fn;
+    sl_store_done_cb done;
+    void *arg;
+    int status;
+    struct store_job *next;
+};
+
+struct store_list {
+    struct store_job *head;
+    struct store_job *tail;
+};
+
+struct sl_store {
+    struct ev_loop *loop; /* NULL: synchronous mode */
+    ev_async async;
+    size_t max_batch;
+    struct sl_store_conn wconn; /* writer thread (or the caller in synchronous mode) */
+    struct sl_store_conn rconn; /* loop thread */
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t wmu;     /* held while the write connection is in use */
+    pthread_mutex_t mu;      /* guards the queues and the flags below */
+    pthread_cond_t cv;       /* the writer waits here for jobs */
+    struct store_list queue; /* submitted, not yet taken by the writer */
+    struct store_list done;  /* finished, callback not yet fired */
+    bool stopping;           /* no more submits; the writer exits once the queue is empty */
+
+    /* Loop thread only. */
+    size_t pending;              /* submitted, callback not yet fired (keeps the loop alive) */
+    bool *destroyed;             /* set when closed from inside a done callback */
+    struct store_job *free_jobs; /* recycled job structs */
+    size_t nfree_jobs;
+
+    atomic_size_t queued;
+    atomic_uint_least64_t commits;
+    atomic_uint_least64_t jobs_committed;
+};
+
+/* ---- the statement cache ---- */
+
+static void conn_finalize(struct sl_store_conn *c)
+{
+    for (size_t i = 0; i < c->nstmts; i++)
+        sqlite3_finalize(c->stmts[i].stmt);
+    free(c->stmts);
+    c->stmts = NULL;
+    c->nstmts = c->cap = 0;
+    if (c->db)
+        sqlite3_close_v2(c->db);
+    c->db = NULL;
+}
+
+/* Ends any statement a job left mid-step, so savepoints and commits are not held up. */
+static void conn_reset_all(struct sl_store_conn *c)
+{
+    for (size_t i = 0; i < c->nstmts; i++)
+        if (sqlite3_stmt_busy(c->stmts[i].stmt))
+            sqlite3_reset(c->stmts[i].stmt);
+}
+
+sqlite3_stmt *sl_store_stmt(struct sl_store_conn *c, const char *sql)
+{
+    if (!c || !c->db || !sql)
+        return NULL;
+    for (size_t i = 0; i < c->nstmts; i++) {
+        if (c->stmts[i].sql == sql) {
+            sqlite3_stmt *stmt = c->stmts[i].stmt;
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return stmt;
+        }
+    }
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK || !stmt) {
+        sl_warn(STORE_SCOPE, "cannot prepare statement: %s", sqlite3_errmsg(c->db));
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    if (c->nstmts == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->stmts = sl_realloc(c->stmts, c->cap * sizeof(*c->stmts));
+    }
+    c->stmts[c->nstmts].sql = sql;
+    c->stmts[c->nstmts].stmt = stmt;
+    c->nstmts++;
+    return stmt;
+}
+
+sqlite3 *sl_store_conn_db(struct sl_store_conn *c)
+{
+    return c ? c->db : NULL;
+}
+
+struct sl_store_conn *sl_store_reader(struct sl_store *st)
+{
+    return st ? &st->rconn : NULL;
+}
+
+/* ---- opening ---- */
+
+static int mkdir_p(const char *dir, struct sl_err *err)
+{
+    size_t n = strlen(dir);
+    if (n == 0 || n > STORE_DIR_MAX)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "store: invalid directory \"%.100s\"",
+                          dir);
+    char *path = sl_strdup(dir);
+    int rc = 0;
+    for (size_t i = 1; i <= n && rc == 0; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            rc = sl_err_set(err, SL_ERR_FATAL, -errno, "store: cannot create directory %s: %s",
+                            path, strerror(errno));
+        path[i] = saved;
+    }
+    struct stat sb;
+    if (rc == 0 && (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)))
+        rc = sl_err_set(err, SL_ERR_FATAL, -ENOTDIR, "store: %s is not a directory", dir);
+    free(path);
+    return rc;
+}
+
+static int conn_exec(sqlite3 *db, const char *sql, struct sl_err *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    sl_err_set(err, SL_ERR_PERMANENT, SL_ESTORE, "store: %s: %s", sql,
+               msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return SL_ESTORE;
+}
+
+static int conn_open(struct sl_store_conn *c, const char *path, bool create, bool sync_full,
+                     struct sl_err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        sl_err_set(err, SL_ERR_FATAL, SL_ESTORE, "store: cannot open %s: %s", path,
+                   c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        return SL_ESTORE;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, 5000);
+
+    sqlite3_stmt *stmt = NULL;
+    const char *mode = NULL;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        mode = (const char *)sqlite3_column_text(stmt, 0);
+    bool wal = mode && strcmp(mode, "wal") == 0;
+    sqlite3_finalize(stmt);
+    if (!wal)
+        return sl_err_set(err, SL_ERR_FATAL, SL_ESTORE, "store: cannot use WAL mode on %s: %s",
+                          path, sqlite3_errmsg(c->db));
+    if (conn_exec(c->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err) <
+            0 ||
+        conn_exec(c->db, "PRAGMA foreign_keys=ON", err) < 0)
+        return SL_ESTORE;
+    return 0;
+}
+
+/* ---- the group transaction (writer thread, or the caller in synchronous mode) ---- */
+
+/* Runs jobs[0..n) in one transaction; sets each job's status. Returns the jobs committed. */
+static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
+{
+    sqlite3 *db = st->wconn.db;
+    struct store_job *j;
+    size_t i, ok = 0;
+
+    if (conn_exec(db, "BEGIN IMMEDIATE", NULL) < 0) {
+        sl_error(STORE_SCOPE, "BEGIN failed: %s", sqlite3_errmsg(db));
+        for (j = first, i = 0; i < n; j = j->next, i++)
+            j->status = SL_ESTORE;
+        return 0;
+    }
+    for (j = first, i = 0; i < n; j = j->next, i++) {
+        if (conn_exec(db, "SAVEPOINT sl_job", NULL) < 0) {
+            j->status = SL_ESTORE;
+            continue;
+        }
+        int rc = j->fn(&st->wconn, j->arg);
+        conn_reset_all(&st->wconn);
+        if (rc < 0) {
+            j->status = rc;
+            if (conn_exec(db, "ROLLBACK TO sl_job", NULL) < 0)
+                sl_error(STORE_SCOPE, "ROLLBACK TO failed: %s", sqlite3_errmsg(db));
+        } else {
+            j->status = 0;
+        }
+        if (conn_exec(db, "RELEASE sl_job", NULL) < 0 && j->status == 0)
+            j->status = SL_ESTORE;
+    }
+    if (conn_exec(db, "COMMIT", NULL) < 0) {
+        sl_error(STORE_SCOPE, "COMMIT of %zu jobs failed: %s", n, sqlite3_errmsg(db));
+        if (!sqlite3_get_autocommit(db))
+            conn_exec(db, "ROLLBACK", NULL);
+        for (j = first, i = 0; i < n; j = j->next, i++)
+            j->status = SL_ESTORE;
+        return 0;
+    }
+    for (j = first, i = 0; i < n; j = j->next, i++)
+        if (j->status == 0)
+            ok++;
+    atomic_fetch_add(&st->commits, 1);
+    atomic_fetch_add(&st->jobs_committed, ok);
+    return ok;
+}
+
+static void *writer_main(void *arg)
+{
+    struct sl_store *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->queue.head && !st->stopping)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (!st->queue.head)
+            break; /* stopping, and everything queued is done */
+        struct store_job *first = st->queue.head, *last = first;
+        size_t n = 1;
+        while (n < st->max_batch && last->next) {
+            last = last->next;
+            n++;
+        }
+        st->queue.head = last->next;
+        if (!st->queue.head)
+            st->queue.tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&st->mu);
+
+        pthread_mutex_lock(&st->wmu);
+        run_group(st, first, n);
+        pthread_mutex_unlock(&st->wmu);
+        atomic_fetch_sub(&st->queued, n);
+
+        pthread_mutex_lock(&st->mu);
+        if (st->done.tail)
+            st->done.tail->next = first;
+        else
+            st->done.head = first;
+        st->done.tail = last;
+        pthread_mutex_unlock(&st->mu);
+        ev_async_send(st->loop, &st->async);
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* ---- done callbacks (loop thread) ---- */
+
+static struct store_job *job_alloc(struct sl_store *st)
+{
+    struct store_job *j = st->free_jobs;
+    if (j) {
+        st->free_jobs = j->next;
+        st->nfree_jobs--;
+        memset(j, 0, sizeof(*j));
+        return j;
+    }
+    return SL_NEW(struct store_job);
+}
+
+static void job_free(struct sl_store *st, struct store_job *j)
+{
+    if (st->nfree_jobs < STORE_FREE_JOBS_MAX) {
+        j->next = st->free_jobs;
+        st->free_jobs = j;
+        st->nfree_jobs++;
+    } else {
+        free(j);
+    }
+}
+
+/* Fires one finished job's callback; returns false when there was none or when the store was
+ * closed by the callback (st is then gone). */
+static bool fire_one(struct sl_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    struct store_job *j = st->done.head;
+    if (j) {
+        st->done.head = j->next;
+        if (!st->done.head)
+            st->done.tail = NULL;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!j)
+        return false;
+
+    sl_store_done_cb done = j->done;
+    void *arg = j->arg;
+    int status = j->status;
+    job_free(st, j);
+    if (st->loop && --st->pending == 0)
+        ev_unref(st->loop); /* an idle store does not keep the loop running */
+    if (!done)
+        return true;
+
+    bool destroyed = false;
+    bool *outer = st->destroyed;
+    st->destroyed = &destroyed;
+    done(status, arg);
+    if (destroyed) {
+        if (outer)
+            *outer = true;
+        return false;
+    }
+    st->destroyed = outer;
+    return true;
+}
+
+static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct sl_store *st = w->data;
+    while (fire_one(st))
+        ;
+}
+
+/* ---- public API ---- */
+
+int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_opts *opts,
+                  struct sl_store **out, struct sl_err *err)
+{
+    const char *file = opts && opts->file_name && *opts->file_name ? opts->file_name : "sluice.db";
+    if (!dir || strchr(file, '/') || strlen(file) > 255)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "store: invalid directory or file name");
+    int rc = mkdir_p(dir, err);
+    if (rc < 0)
+        return rc;
+
+    struct sl_store *st = SL_NEW(struct sl_store);
+    st->loop = loop;
+    st->max_batch = opts && opts->max_batch ? opts->max_batch : SL_STORE_DEFAULT_MAX_BATCH;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->wmu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+
+    size_t plen = strlen(dir) + strlen(file) + 2;
+    char *path = sl_malloc(plen);
+    snprintf(path, plen, "%s/%s", dir, file);
+    bool sync_full = opts ? opts->sync_full : true;
+    rc = conn_open(&st->wconn, path, true, sync_full, err);
+    if (rc == 0)
+        rc = conn_open(&st->rconn, path, false, sync_full, err);
+    free(path);
+    if (rc < 0)
+        goto fail;
+
+    if (loop) {
+        ev_async_init(&st->async, async_cb);
+        st->async.data = st;
+        ev_async_start(loop, &st->async);
+        ev_unref(loop);
+
+        /* The writer takes no signals: they belong to the loop thread. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int prc = pthread_create(&st->thread, NULL, writer_main, st);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (prc != 0) {
+            ev_ref(loop);
+            ev_async_stop(loop, &st->async);
+            rc = sl_err_set(err, SL_ERR_FATAL, -prc, "store: cannot start writer thread: %s",
+                            strerror(prc));
+            goto fail;
+        }
+        st->thread_started = true;
+    }
+    *out = st;
+    return 0;
+
+fail:
+    conn_finalize(&st->rconn);
+    conn_finalize(&st->wconn);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->wmu);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+    return rc;
+}
+
+void sl_store_close(struct sl_store *st)
+{
+    if (!st)
+        return;
+    if (st->destroyed)
+        *st->destroyed = true; /* closed from a done callback: async_cb must stop */
+    st->destroyed = NULL;
+
+    pthread_mutex_lock(&st->mu);
+    st->stopping = true;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    if (st->thread_started)
+        pthread_join(st->thread, NULL);
+
+    /* The remaining callbacks fire here; a callback may not close the store again. */
+    while (fire_one(st))
+        ;
+    if (st->loop) {
+        if (st->pending == 0)
+            ev_ref(st->loop);
+        ev_async_stop(st->loop, &st->async);
+    }
+    while (st->free_jobs) {
+        struct store_job *j = st->free_jobs;
+        st->free_jobs = j->next;
+        free(j);
+    }
+    conn_finalize(&st->rconn);
+    conn_finalize(&st->wconn);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->wmu);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+int sl_store_exec(struct sl_store *st, const char *sql, struct sl_err *err)
+{
+    if (!st || !sql)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "store: no store or SQL");
+    pthread_mutex_lock(&st->wmu);
+    int rc = conn_exec(st->wconn.db, sql, err);
+    pthread_mutex_unlock(&st->wmu);
+    return rc;
+}
+
+int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg)
+{
+    if (!st || !fn)
+        return -EINVAL;
+    if (st->stopping)
+        return SL_ECLOSED;
+
+    if (!st->loop) {
+        /* Synchronous mode: one job, its own transaction, done before returning. */
+        struct store_job j = {.fn = fn, .done = done, .arg = arg};
+        atomic_fetch_add(&st->queued, 1);
+        pthread_mutex_lock(&st->wmu);
+        run_group(st, &j, 1);
+        pthread_mutex_unlock(&st->wmu);
+        atomic_fetch_sub(&st->queued, 1);
+        if (done)
+            done(j.status, arg);
+        return 0;
+    }
+
+    struct store_job *j = job_alloc(st);
+    j->fn = fn;
+    j->done = done;
+    j->arg = arg;
+    if (st->pending++ == 0)
+        ev_ref(st->loop);
+    atomic_fetch_add(&st->queued, 1);
+    pthread_mutex_lock(&st->mu);
+    if (st->queue.tail)
+        st->queue.tail->next = j;
+    else
+        st->queue.head = j;
+    st->queue.tail = j;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+size_t sl_store_queued(const struct sl_store *st)
+{
+    return st ? atomic_load(&((struct sl_store *)st)->queued) : 0;
+}
+
+uint64_t sl_store_commits(const struct sl_store *st)
+{
+    return st ? atomic_load(&((struct sl_store *)st)->commits) : 0;
+}
+
+uint64_t sl_store_jobs_committed(const struct sl_store *st)
+{
+    return st ? atomic_load(&((struct sl_store *)st)->jobs_committed) : 0;
+}

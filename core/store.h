@@ -1,0 +1,73 @@
+/* The embedded store: one SQLite database in WAL mode under the data directory. Writes run on a
+ * store writer thread that group-commits whatever is queued (many jobs, one transaction, one
+ * fsync); each job's callback then fires on the loop through ev_async, after its commit.
+ * Reads use a separate connection owned by the loop thread. */
+#ifndef SL_CORE_STORE_H
+#define SL_CORE_STORE_H
+
+#include <ev.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct sl_store;
+struct sl_store_conn; /* a connection with its cache of prepared statements */
+
+#define SL_STORE_DEFAULT_MAX_BATCH 512
+
+/* A NULL opts means: synchronous=FULL, SL_STORE_DEFAULT_MAX_BATCH, "sluice.db". */
+struct sl_store_opts {
+    bool sync_full;        /* PRAGMA synchronous=FULL (else NORMAL) */
+    size_t max_batch;      /* jobs per transaction, at most; 0 = SL_STORE_DEFAULT_MAX_BATCH */
+    const char *file_name; /* inside dir (no '/'); NULL or "" = "sluice.db" */
+};
+
+/* Runs on the writer thread, inside the group transaction (in its own SAVEPOINT: a job that
+ * returns an error is rolled back alone). Returns 0 or a negative code. */
+typedef int (*sl_store_job_fn)(struct sl_store_conn *c, void *arg);
+/* Runs on the loop once the job's transaction committed (status 0) or failed (status < 0). */
+typedef void (*sl_store_done_cb)(int status, void *arg);
+
+/* Creates dir if needed, opens the database (WAL) and starts the writer thread; modules create
+ * their tables with sl_store_exec. A NULL loop opens the store for synchronous use (CLI):
+ * sl_store_submit then runs the job at once in its own transaction and calls done before it
+ * returns. */
+int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_opts *opts,
+                  struct sl_store **out, struct sl_err *err);
+/* Stops accepting jobs, lets the writer run what is queued, joins it, fires the remaining done
+ * callbacks on the calling thread (a submit from one of them gets SL_ECLOSED), finalizes the
+ * cached statements and closes both connections. NULL is fine. A done callback may close the
+ * store (the callbacks still pending then fire inside that close). */
+void sl_store_close(struct sl_store *st);
+
+/* Runs `sql` (one or more statements, e.g. CREATE TABLE IF NOT EXISTS) now, synchronously,
+ * on the write connection, outside any group transaction: it takes the write connection's lock,
+ * so it waits for the group being committed, if any. For schema set-up at start-up only (never
+ * from inside a job: that would deadlock). SL_ESTORE with err set on failure. */
+int sl_store_exec(struct sl_store *st, const char *sql, struct sl_err *err);
+
+/* Queues a write. Returns 0 and fires done exactly once, or returns an error (store closed) and
+ * never fires it. done may be NULL. Loop thread only. Callbacks fire in submission order. While
+ * jobs are pending the store keeps the loop alive (an idle store does not). */
+int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg);
+
+/* A prepared statement cached per connection and per SQL text (the pointer is the key, so pass
+ * string literals); reset and with bindings cleared. Valid for the writer connection inside a
+ * job, or the read connection on the loop thread. NULL when the SQL does not prepare (logged).
+ * Statements a job leaves mid-step are reset when the job returns. Finalized at close. */
+sqlite3_stmt *sl_store_stmt(struct sl_store_conn *c, const char *sql);
+sqlite3 *sl_store_conn_db(struct sl_store_conn *c);
+
+/* The read connection (loop thread only). */
+struct sl_store_conn *sl_store_reader(struct sl_store *st);
+
+/* Jobs queued or running, not yet committed. */
+size_t sl_store_queued(const struct sl_store *st);
+/* Group commits done and jobs committed since open (for metrics and tests). */
+uint64_t sl_store_commits(const struct sl_store *st);
+uint64_t sl_store_jobs_committed(const struct sl_store *st);
+
+#endif

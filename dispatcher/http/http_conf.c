@@ -1,0 +1,156 @@
+/* Configuration of the "http" function target: its property table and checks. */
+#include "dispatcher/http/http_target.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#define SL_HTTP_URL_MAX          8192
+#define SL_HTTP_HEADER_NAME_MAX  256
+#define SL_HTTP_HEADER_VALUE_MAX 8192
+
+static const struct sl_prop http_props[] = {
+    {"url", SL_PROP_STRING, offsetof(struct sl_http_target_conf, url), NULL, 0, 0, SL_PROP_REQUIRED,
+     NULL, NULL,
+     "Where each batch is POSTed (http:// or https://), e.g. \"http://127.0.0.1:9000/invoke\"."},
+    {"timeout", SL_PROP_DURATION, offsetof(struct sl_http_target_conf, timeout_ms), "30s", 1,
+     15 * 60 * 1000, 0, NULL, NULL,
+     "Time limit of one invocation, connection included; an expired call is retried."},
+    {"headers", SL_PROP_STRING_MAP, offsetof(struct sl_http_target_conf, headers), NULL, 0, 0,
+     SL_PROP_SECRET, NULL, NULL,
+     "Extra request headers (e.g. Authorization). Values are secret: never logged or shown."},
+    {"max_response_bytes", SL_PROP_SIZE, offsetof(struct sl_http_target_conf, max_response_bytes),
+     "6MiB", 1024, 64 * 1024 * 1024, 0, NULL, NULL,
+     "Largest response body read. A larger 2xx body aborts the call, which is retried as a "
+     "function error (\"response too large\")."},
+    {"max_connections", SL_PROP_INT, offsetof(struct sl_http_target_conf, max_connections), "64", 1,
+     1024, 0, NULL, NULL,
+     "Connections kept open to the function's host (keep-alive); further calls wait for one."},
+};
+
+const struct sl_prop_table sl_http_target_props = {
+    .name = "functions[] (type: http)",
+    .desc = "A function reached by an HTTP POST of the batch as JSON. The response follows "
+            "Lambda's rules: 2xx succeeds (X-Amz-Function-Error makes it a function error), "
+            "429/5xx/408 are retried, other 4xx are terminal.",
+    .props = http_props,
+    .nprops = sizeof(http_props) / sizeof(http_props[0]),
+    .struct_size = sizeof(struct sl_http_target_conf),
+    .tolerated = NULL,
+};
+
+static bool is_tchar(unsigned char ch)
+{
+    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+        return true;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int check_url(const char *url, const char *name, struct sl_err *err)
+{
+    if (!url || !*url)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "function '%s': url is required",
+                          name);
+    size_t n = strnlen(url, SL_HTTP_URL_MAX + 1);
+    if (n > SL_HTTP_URL_MAX)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': url is longer than %d bytes", name, SL_HTTP_URL_MAX);
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': url must start with http:// or https://", name);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                              "function '%s': url contains a space or a control character", name);
+    }
+    CURLU *u = curl_url();
+    if (!u)
+        return sl_err_set(err, SL_ERR_FATAL, -ENOMEM, "function '%s': out of memory", name);
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    char *host = NULL;
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    bool ok = uc == CURLUE_OK && host && *host;
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "function '%s': url is not valid",
+                          name);
+    return 0;
+}
+
+static int check_header(const char *key, const char *val, const char *name, struct sl_err *err)
+{
+    size_t kn = key ? strnlen(key, SL_HTTP_HEADER_NAME_MAX + 1) : 0;
+    if (kn == 0 || kn > SL_HTTP_HEADER_NAME_MAX)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': a header name is empty or too long", name);
+    for (size_t i = 0; i < kn; i++) {
+        if (!is_tchar((unsigned char)key[i]))
+            return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                              "function '%s': header name \"%.64s\" has an invalid character", name,
+                              key);
+    }
+    if (strcasecmp(key, "Content-Length") == 0 || strcasecmp(key, "Transfer-Encoding") == 0 ||
+        strcasecmp(key, "Host") == 0 || strcasecmp(key, "Expect") == 0 ||
+        strcasecmp(key, "Connection") == 0)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': header %s is managed by sluice", name, key);
+    /* The value is secret: say which header is wrong, never what it holds. */
+    size_t vn = val ? strnlen(val, SL_HTTP_HEADER_VALUE_MAX + 1) : 0;
+    if (!val || vn > SL_HTTP_HEADER_VALUE_MAX)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': header %s has no value or a value over %d bytes", name,
+                          key, SL_HTTP_HEADER_VALUE_MAX);
+    for (size_t i = 0; i < vn; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if ((ch < ' ' && ch != '\t') || ch == 0x7f)
+            return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                              "function '%s': header %s value (secret) has a control character",
+                              name, key);
+    }
+    return 0;
+}
+
+int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char *name,
+                              struct sl_err *err)
+{
+    int rc = check_url(conf->url, name, err);
+    if (rc < 0)
+        return rc;
+    if (conf->timeout_ms < 1 || conf->timeout_ms > 15 * 60 * 1000)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': timeout must be within 1ms..15m", name);
+    if (conf->max_response_bytes < 1024 || conf->max_response_bytes > 64 * 1024 * 1024)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': max_response_bytes must be within 1KiB..64MiB", name);
+    if (conf->max_connections < 1 || conf->max_connections > 1024)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "function '%s': max_connections must be within 1..1024", name);
+    for (size_t i = 0; i < conf->headers.n; i++) {
+        rc = check_header(conf->headers.keys[i], conf->headers.vals[i], name, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sl_target_http_create(struct ev_loop *loop, const struct sl_config *cfg,
+                          const struct sl_cfg_typed *sec, struct sl_target **out,
+                          struct sl_err *err)
+{
+    *out = NULL;
+    if (!sec)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "http target: no config section");
+    struct sl_http_target_conf conf;
+    memset(&conf, 0, sizeof(conf));
+    int rc = sl_config_bind_typed(cfg, sec, &sl_http_target_props, &conf, err);
+    if (rc < 0)
+        return rc;
+    rc = sl_target_http_create_conf(loop, sec->name, &conf, out, err);
+    sl_props_release(&sl_http_target_props, &conf);
+    return rc;
+}

@@ -1,0 +1,127 @@
+/* Dead-letter queues: the sink interface, the record-level entry every sink stores, and the
+ * registry of sink types. Rule (as libuv's): if put/remove returns an error the callback never
+ * fires; otherwise it fires exactly once, on the loop. */
+#ifndef SL_DLQ_DLQ_H
+#define SL_DLQ_DLQ_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/jw.h"
+#include "core/store.h"
+
+/* Why an entry was dead-lettered (the on-failure record's requestContext.condition). */
+#define SL_DLQ_RETRIES_EXHAUSTED "RetryAttemptsExhausted"
+#define SL_DLQ_AGE_EXCEEDED      "RecordAgeExceeded"
+#define SL_DLQ_TERMINAL          "TerminalError"
+#define SL_DLQ_PAYLOAD_TOO_LARGE "MaximumPayloadSizeExceeded"
+
+#define SL_DLQ_RESPONSE_EXCERPT 1024  /* bytes of a response kept per attempt */
+#define SL_DLQ_MAX_ATTEMPTS     10000 /* attempts kept per entry (add_attempt drops the oldest) */
+#define SL_DLQ_ENTRY_MAX_JSON   (64u << 20) /* largest document from_json accepts */
+
+struct sl_dlq_attempt {
+    int64_t time_ms; /* when the invocation started */
+    int64_t duration_ms;
+    int status;           /* HTTP status, 0 when none (timeout, connection error) */
+    char *outcome;        /* "retry", "fail", "partial" */
+    char *error;          /* short reason */
+    char *function_error; /* X-Amz-Function-Error value, or NULL */
+    char *response;       /* first SL_DLQ_RESPONSE_EXCERPT bytes of the body, or NULL */
+    size_t response_len;
+};
+
+/* Self-contained: everything needed to understand and redrive the record. */
+struct sl_dlq_entry {
+    char id[40];
+    char *mapping;
+    char *function;
+    char *source;      /* source name */
+    char *source_type; /* "http", "redis", ... */
+    char *coords;      /* JSON object text: source coordinates (hook id + seq, stream id...) */
+    char *attrs;       /* JSON object text: the record's attributes (headers, content type...) */
+    char *record_id;   /* the record's own id (item identifier) */
+    void *payload;     /* the original record body, as received */
+    size_t payload_len;
+    int64_t record_time_ms; /* when the source received/produced it */
+    int64_t first_failure_ms;
+    int64_t last_failure_ms;
+    int64_t created_ms; /* when it was dead-lettered */
+    char *condition;    /* SL_DLQ_* */
+    struct sl_dlq_attempt *attempts;
+    size_t nattempts;
+};
+
+/* Entries and attempts own their strings; release frees them (not the struct itself) and
+ * leaves the entry zeroed. NULL is fine. */
+void sl_dlq_entry_release(struct sl_dlq_entry *e);
+/* Appends a deep copy of *a. The response is cut to SL_DLQ_RESPONSE_EXCERPT bytes on a character
+ * boundary, with invalid UTF-8 (and NUL) replaced by U+FFFD; the copy is NUL-terminated. */
+void sl_dlq_entry_add_attempt(struct sl_dlq_entry *e, const struct sl_dlq_attempt *a);
+/* Appends the canonical JSON document of an entry to out, also holding the Lambda-style
+ * on-failure record ("onFailure": requestContext, responseContext, version, timestamp) and the
+ * payload as text ("payload") when it is UTF-8 without NUL, else base64 ("payloadBase64").
+ * Canonical: NULL strings are null; times <= 0 (unknown) are null; coords/attrs are re-encoded
+ * compactly ("{}" when NULL; text that is not a JSON object is kept as {"unparsed":"..."});
+ * strings are made valid UTF-8. responseContext is absent for RecordAgeExceeded and null for
+ * MaximumPayloadSizeExceeded or when there was no attempt. */
+void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out);
+/* Parses a document into *e (overwritten: pass an empty or released entry). On success e owns
+ * everything (payload and strings are NUL-terminated; coords/attrs are "{}" when absent); on
+ * failure returns SL_EPARSE with err naming the field, and *e is left empty. Required: id,
+ * mapping, condition, createdAt, one of payload/payloadBase64. Derived fields (attemptCount,
+ * onFailure) are checked for shape and ignored; unknown keys are tolerated.
+ * to_json(from_json(to_json(e))) is byte-identical to to_json(e). */
+int sl_dlq_entry_from_json(const char *json, size_t len, struct sl_dlq_entry *e,
+                           struct sl_err *err);
+
+struct sl_dlq_filter {
+    const char *mapping; /* NULL: all */
+    int64_t since_ms;    /* 0: all; else created_ms >= since_ms */
+    const char *id;      /* NULL: all */
+    size_t limit;        /* 0: no limit */
+};
+
+struct sl_dlq;
+typedef void (*sl_dlq_done_cb)(int status, void *arg);
+/* Called for each entry listed; return non-zero to stop. The entry is borrowed. */
+typedef int (*sl_dlq_each_cb)(const struct sl_dlq_entry *e, void *arg);
+
+struct sl_dlq_ops {
+    const char *type;
+    const struct sl_prop_table *props; /* the type's own keys */
+    /* Binds the section and allocates the sink (not yet open). */
+    int (*create)(const struct sl_config *cfg, const struct sl_cfg_typed *sec, struct sl_dlq **out,
+                  struct sl_err *err);
+    /* loop may be NULL for synchronous (CLI) use; st is the embedded store. */
+    int (*open)(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st, struct sl_err *err);
+    int (*put)(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_cb cb, void *arg);
+    int (*list)(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_each_cb cb, void *arg,
+                struct sl_err *err);
+    int (*remove)(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void *arg);
+    /* Entries currently held (for the dlq depth metric); -1 when unknown. */
+    int64_t (*depth)(struct sl_dlq *d, const char *mapping);
+    void (*describe)(struct sl_dlq *d, struct sl_jw *w);
+    void (*destroy)(struct sl_dlq *d);
+};
+
+/* Every sink starts with this header. */
+struct sl_dlq {
+    const struct sl_dlq_ops *ops;
+    char *name;
+};
+
+/* The sink types built in; NULL when the type is unknown. */
+const struct sl_dlq_ops *sl_dlq_find_type(const char *type);
+/* The NULL-terminated list of sink types (for docs and error messages). */
+extern const struct sl_dlq_ops *const sl_dlq_types[];
+
+/* The name of the implicit SQLite DLQ every config has. */
+#define SL_DLQ_DEFAULT_NAME "default"
+
+#endif

@@ -1,0 +1,121 @@
+/* Dead-lettering one record: build its self-contained entry, write it to the mapping's DLQ, and
+ * ack the record only once the write is durable. A failed write blocks the lane and is retried
+ * with backoff until it succeeds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "mappings/mapping_int.h"
+
+struct dlq_job {
+    struct sl_mapping *m;
+    struct sl_lane *lane;
+    struct sl_record *r;
+    struct sl_dlq_entry e;
+    uint32_t tries;
+    ev_timer retry;
+};
+
+void sl_mapping_entry_build(const char *mapping, const char *function, const char *source,
+                            const char *source_type, const struct sl_record *r,
+                            const char *condition, struct sl_dlq_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    sl_id_new(e->id);
+    e->mapping = sl_strdup(mapping);
+    e->function = sl_strdup(function);
+    e->source = sl_strdup(source);
+    e->source_type = sl_strdup(source_type);
+    e->coords = sl_strdup(r->coords);
+    e->attrs = sl_strdup(r->attrs);
+    e->record_id = sl_strdup(r->id);
+    e->payload = sl_memdup(r->body_len ? (const void *)r->body : "", r->body_len);
+    e->payload_len = r->body_len;
+    e->record_time_ms = r->time_ms;
+    e->created_ms = sl_now_ms();
+    e->first_failure_ms = r->first_failure_ms ? r->first_failure_ms : e->created_ms;
+    e->last_failure_ms = r->last_failure_ms ? r->last_failure_ms : e->created_ms;
+    e->condition = sl_strdup(condition);
+    for (uint32_t i = 0; i < r->nhistory; i++) {
+        const struct sl_attempt *a = r->history[i];
+        struct sl_dlq_attempt da = {
+            .time_ms = a->time_ms,
+            .duration_ms = a->duration_ms,
+            .status = a->status,
+            .outcome = (char *)a->outcome,
+            .error = (char *)a->error,
+            .function_error = a->function_error[0] ? (char *)a->function_error : NULL,
+            .response = a->response,
+            .response_len = a->response_len,
+        };
+        sl_dlq_entry_add_attempt(e, &da);
+    }
+}
+
+static void dlq_job_put(struct dlq_job *j);
+
+static void dlq_job_free(struct dlq_job *j)
+{
+    sl_dlq_entry_release(&j->e);
+    free(j);
+}
+
+static void dlq_put_done(int status, void *arg)
+{
+    struct dlq_job *j = arg;
+    struct sl_mapping *m = j->m;
+    struct sl_lane *lane = j->lane;
+    if (status == 0) {
+        sl_metric_inc(m->mx.dead_lettered);
+        sl_info(m->scope, "record %s dead-lettered to %s as %s (%s, %u attempts)", j->r->id,
+                m->d->name, j->e.id, j->e.condition, j->r->history_total);
+        lane->active--;
+        sl_mapping_record_done(m, j->r, true);
+        dlq_job_free(j);
+        sl_lane_kick(lane);
+        return;
+    }
+    sl_metric_inc(m->mx.dlq_errors);
+    if (m->halted) {
+        /* Shutting down: the record stays unacked and its source replays it. */
+        lane->active--;
+        dlq_job_free(j);
+        return;
+    }
+    int64_t delay = sl_backoff_delay(&m->backoff, ++j->tries, &m->rng);
+    sl_error(m->scope, "DLQ write to %s failed: %s; lane blocked, retrying in %lld ms", m->d->name,
+             sl_strerror(status), (long long)delay);
+    ev_timer_set(&j->retry, (double)delay / 1000.0, 0.);
+    ev_timer_start(m->loop, &j->retry);
+}
+
+static void dlq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    dlq_job_put(w->data);
+}
+
+static void dlq_job_put(struct dlq_job *j)
+{
+    int rc = j->m->d->ops->put(j->m->d, &j->e, dlq_put_done, j);
+    if (rc < 0)
+        dlq_put_done(rc, j);
+}
+
+void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct sl_record *r,
+                            const char *condition)
+{
+    struct dlq_job *j = SL_NEW(struct dlq_job);
+    j->m = m;
+    j->lane = lane;
+    j->r = r;
+    ev_init(&j->retry, dlq_retry_cb);
+    j->retry.data = j;
+    sl_mapping_entry_build(m->cfg->name, m->t->name, m->s->name, m->s->ops->type, r, condition,
+                           &j->e);
+    lane->active++;
+    dlq_job_put(j);
+}

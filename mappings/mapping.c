@@ -1,0 +1,357 @@
+#include "mappings/mapping.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "mappings/mapping_int.h"
+
+static void lane_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    sl_lane_kick(w->data);
+}
+
+static struct sl_lane *lane_get(struct sl_mapping *m, uint32_t id)
+{
+    struct sl_lane **pp = &m->lanes;
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id)
+            return *pp;
+    }
+    struct sl_lane *lane = SL_NEW(struct sl_lane);
+    lane->m = m;
+    lane->id = id;
+    ev_init(&lane->timer, lane_timer_cb);
+    lane->timer.data = lane;
+    *pp = lane;
+    return lane;
+}
+
+static void mapping_update_gauges(struct sl_mapping *m)
+{
+    sl_metric_set(m->mx.inflight_records, (double)m->inflight_records);
+    sl_metric_set(m->mx.inflight_bytes, (double)m->inflight_bytes);
+}
+
+static bool mapping_over_caps(const struct sl_mapping *m)
+{
+    return m->inflight_records >= (size_t)m->cfg->max_inflight_records ||
+           m->inflight_bytes >= m->cfg->max_inflight_bytes;
+}
+
+static bool mapping_under_resume_mark(const struct sl_mapping *m)
+{
+    /* Hysteresis: resume at three quarters of the caps, so the source does not flap. */
+    return m->inflight_records <= (size_t)m->cfg->max_inflight_records * 3 / 4 &&
+           m->inflight_bytes <= m->cfg->max_inflight_bytes / 4 * 3;
+}
+
+static void mapping_emit_cb(struct sl_record *r, void *arg)
+{
+    struct sl_mapping *m = arg;
+    struct sl_lane *lane = lane_get(m, r->lane);
+
+    r->arrived_mono_ms = sl_mono_ms();
+    r->next = NULL;
+    r->all_next = NULL;
+    r->all_prev = m->all_tail;
+    if (m->all_tail)
+        m->all_tail->all_next = r;
+    else
+        m->all_head = r;
+    m->all_tail = r;
+    m->inflight_records++;
+    m->inflight_bytes += r->bytes;
+    sl_metric_inc(m->mx.received);
+
+    if (lane->tail)
+        lane->tail->next = r;
+    else
+        lane->head = r;
+    lane->tail = r;
+    lane->count++;
+    lane->bytes += r->bytes;
+
+    if (!m->source_paused && mapping_over_caps(m)) {
+        m->source_paused = true;
+        sl_debug(m->scope, "in-flight caps reached (%zu records, %zu bytes): pausing the source",
+                 m->inflight_records, m->inflight_bytes);
+        m->s->ops->pause(m->s);
+    }
+    mapping_update_gauges(m);
+    /* Batch what arrives within one loop iteration together: kick before the loop sleeps. */
+    lane->dirty = true;
+}
+
+static void before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct sl_mapping *m = w->data;
+    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next) {
+        if (lane->dirty) {
+            lane->dirty = false;
+            sl_lane_kick(lane);
+        }
+    }
+}
+
+void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
+{
+    if (ack)
+        m->s->ops->ack(m->s, r);
+    if (r->all_prev)
+        r->all_prev->all_next = r->all_next;
+    else
+        m->all_head = r->all_next;
+    if (r->all_next)
+        r->all_next->all_prev = r->all_prev;
+    else
+        m->all_tail = r->all_prev;
+    m->inflight_records--;
+    m->inflight_bytes -= r->bytes;
+    sl_record_free(r);
+    mapping_update_gauges(m);
+    if (m->source_paused && !m->draining && mapping_under_resume_mark(m)) {
+        m->source_paused = false;
+        sl_debug(m->scope, "below the in-flight caps: resuming the source");
+        m->s->ops->resume(m->s);
+    }
+    if (m->draining && m->inflight_records == 0 && m->drained_cb) {
+        sl_mapping_drained_cb cb = m->drained_cb;
+        m->drained_cb = NULL;
+        cb(m, m->drained_arg);
+    }
+}
+
+/* Takes the next batch from the lane's queue if one is due; arms the window timer if not. */
+static struct sl_batch *lane_take_batch(struct sl_lane *lane, int64_t now)
+{
+    struct sl_mapping *m = lane->m;
+    const struct sl_cfg_batch *bc = &m->cfg->batch;
+    if (!lane->head)
+        return NULL;
+    bool full = lane->count >= (size_t)bc->size || lane->bytes >= bc->max_bytes;
+    int64_t due = lane->head->arrived_mono_ms + bc->window_ms;
+    if (!full && !m->draining && bc->window_ms > 0 && now < due) {
+        if (!ev_is_active(&lane->timer)) {
+            ev_timer_set(&lane->timer, (double)(due - now) / 1000.0, 0.);
+            ev_timer_start(m->loop, &lane->timer);
+        }
+        return NULL;
+    }
+    size_t cap = lane->count < (size_t)bc->size ? lane->count : (size_t)bc->size;
+    struct sl_batch *b = sl_batch_new(lane, cap);
+    while (lane->head && b->n < cap) {
+        struct sl_record *r = lane->head;
+        if (b->n > 0 && b->bytes + r->bytes > bc->max_bytes)
+            break;
+        lane->head = r->next;
+        if (!lane->head)
+            lane->tail = NULL;
+        r->next = NULL;
+        lane->count--;
+        lane->bytes -= r->bytes;
+        b->rs[b->n++] = r;
+        b->bytes += r->bytes;
+    }
+    return b;
+}
+
+void sl_lane_kick(struct sl_lane *lane)
+{
+    struct sl_mapping *m = lane->m;
+    bool ordered = m->cfg->ordering == SL_CFG_ORDER_LANE;
+
+    if (m->halted)
+        return;
+    while (m->invoking < (size_t)m->cfg->max_concurrency) {
+        if (ordered && lane->active > 0)
+            return;
+        int64_t now = sl_mono_ms();
+        struct sl_batch *b = NULL;
+        if (lane->work) {
+            if (lane->work->not_before_ms > now) {
+                ev_timer_stop(m->loop, &lane->timer);
+                ev_timer_set(&lane->timer, (double)(lane->work->not_before_ms - now) / 1000.0, 0.);
+                ev_timer_start(m->loop, &lane->timer);
+                if (ordered)
+                    return;
+            } else {
+                b = lane->work;
+                lane->work = b->next;
+                b->next = NULL;
+            }
+        }
+        if (!b && (!ordered || !lane->work))
+            b = lane_take_batch(lane, now);
+        if (!b)
+            return;
+        ev_timer_stop(m->loop, &lane->timer);
+        sl_batch_dispatch(b);
+    }
+}
+
+static void mapping_kick_all(struct sl_mapping *m)
+{
+    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
+        sl_lane_kick(lane);
+}
+
+int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapping *cfg,
+                      struct sl_source *s, struct sl_target *t, struct sl_dlq *d,
+                      struct sl_mapping **out, struct sl_err *err)
+{
+    struct sl_mapping *m = SL_NEW(struct sl_mapping);
+    m->loop = env->loop;
+    m->cfg = cfg;
+    m->s = s;
+    m->t = t;
+    m->d = d;
+    m->registry = env->metrics;
+    snprintf(m->scope, sizeof(m->scope), "mapping:%s", cfg->name);
+    m->backoff.min_ms = cfg->retry.backoff.min_ms;
+    m->backoff.max_ms = cfg->retry.backoff.max_ms;
+    m->backoff.multiplier = cfg->retry.backoff.multiplier;
+    m->rng = sl_random_u64();
+    sl_mapping_metrics_init(m);
+    ev_prepare_init(&m->before_sleep, before_sleep_cb);
+    m->before_sleep.data = m;
+    *out = m;
+    return 0;
+}
+
+int sl_mapping_start(struct sl_mapping *m, struct sl_err *err)
+{
+    if (!m->cfg->enabled) {
+        sl_info(m->scope, "disabled: not starting source %s", m->s->name);
+        return 0;
+    }
+    m->s->emit = mapping_emit_cb;
+    m->s->emit_arg = m;
+    ev_prepare_start(m->loop, &m->before_sleep);
+    int rc = m->s->ops->start(m->s, err);
+    if (rc < 0)
+        return rc;
+    m->started = true;
+    sl_info(m->scope, "started: %s -> %s (batch %lld, window %lldms, max_attempts %lld)",
+            m->s->name, m->t->name, (long long)m->cfg->batch.size,
+            (long long)m->cfg->batch.window_ms, (long long)m->cfg->retry.max_attempts);
+    return 0;
+}
+
+static void mapping_source_stopped_cb(struct sl_source *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+}
+
+void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
+{
+    m->draining = true;
+    if (m->started)
+        m->s->ops->stop(m->s, mapping_source_stopped_cb, m);
+    if (m->inflight_records == 0) {
+        if (cb)
+            cb(m, arg);
+        return;
+    }
+    m->drained_cb = cb;
+    m->drained_arg = arg;
+    /* Windows no longer wait; batches already waiting go now. */
+    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
+        ev_timer_stop(m->loop, &lane->timer);
+    mapping_kick_all(m);
+}
+
+void sl_mapping_halt(struct sl_mapping *m)
+{
+    m->halted = true;
+    ev_prepare_stop(m->loop, &m->before_sleep);
+    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
+        ev_timer_stop(m->loop, &lane->timer);
+}
+
+size_t sl_mapping_inflight(const struct sl_mapping *m)
+{
+    return m->inflight_records;
+}
+
+const char *sl_mapping_name(const struct sl_mapping *m)
+{
+    return m->cfg->name;
+}
+
+void sl_mapping_describe(struct sl_mapping *m, struct sl_jw *w)
+{
+    static const char *const formats[] = {"lambda", "raw"};
+    static const char *const orderings[] = {"lane", "none"};
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, "name", m->cfg->name);
+    sl_jw_kstr(w, "state",
+               !m->cfg->enabled   ? "disabled"
+               : m->draining      ? "draining"
+               : m->source_paused ? "paused"
+               : m->started       ? "running"
+                                  : "created");
+    sl_jw_kstr(w, "function", m->t->name);
+    sl_jw_kstr(w, "dlq", m->d->name);
+    sl_jw_kstr(w, "format", formats[m->cfg->format]);
+    sl_jw_kstr(w, "ordering", orderings[m->cfg->ordering]);
+    sl_jw_key(w, "source");
+    m->s->ops->describe(m->s, w);
+    sl_jw_key(w, "inflight");
+    sl_jw_obj_open(w);
+    sl_jw_kint(w, "records", (int64_t)m->inflight_records);
+    sl_jw_kint(w, "bytes", (int64_t)m->inflight_bytes);
+    sl_jw_kint(w, "invocations", (int64_t)m->invoking);
+    sl_jw_key(w, "oldestRecordAgeMs");
+    if (m->all_head)
+        sl_jw_int(w, sl_now_ms() - m->all_head->time_ms);
+    else
+        sl_jw_null(w);
+    sl_jw_obj_close(w);
+    sl_jw_key(w, "records");
+    sl_jw_obj_open(w);
+    sl_jw_kint(w, "received", (int64_t)sl_metric_value(m->mx.received));
+    sl_jw_kint(w, "dispatched", (int64_t)sl_metric_value(m->mx.dispatched));
+    sl_jw_kint(w, "delivered", (int64_t)sl_metric_value(m->mx.delivered));
+    sl_jw_kint(w, "failed", (int64_t)sl_metric_value(m->mx.failed));
+    sl_jw_kint(w, "deadLettered", (int64_t)sl_metric_value(m->mx.dead_lettered));
+    sl_jw_obj_close(w);
+    sl_jw_obj_close(w);
+}
+
+static void lane_free(struct sl_mapping *m, struct sl_lane *lane)
+{
+    ev_timer_stop(m->loop, &lane->timer);
+    while (lane->work) {
+        struct sl_batch *b = lane->work;
+        lane->work = b->next;
+        sl_batch_free(b);
+    }
+    free(lane);
+}
+
+void sl_mapping_destroy(struct sl_mapping *m)
+{
+    if (!m)
+        return;
+    ev_prepare_stop(m->loop, &m->before_sleep);
+    struct sl_lane *lane = m->lanes;
+    while (lane) {
+        struct sl_lane *next = lane->next;
+        lane_free(m, lane);
+        lane = next;
+    }
+    /* Every live record is on the all-list, whatever stage it is in. */
+    struct sl_record *r = m->all_head;
+    while (r) {
+        struct sl_record *next = r->all_next;
+        sl_record_free(r);
+        r = next;
+    }
+    free(m);
+}

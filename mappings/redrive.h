@@ -1,0 +1,56 @@
+/* Redrive: send dead-lettered entries back through a function (their mapping's, or another),
+ * one at a time at a rate limit, and remove each entry only after the function succeeded. */
+#ifndef SL_MAPPINGS_REDRIVE_H
+#define SL_MAPPINGS_REDRIVE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "dispatcher/target.h"
+#include "dlq/dlq.h"
+
+struct sl_redrive_opts {
+    const char *mapping; /* only entries of this mapping (NULL: any) */
+    const char *id;      /* only this entry (NULL: any) */
+    const char *to;      /* function name to send to (NULL: the entry's mapping's function) */
+    double rate;         /* entries per second, > 0 */
+    bool dry_run;        /* list what would be sent, send nothing */
+    size_t limit;        /* at most this many entries (0: all) */
+};
+
+struct sl_redrive_result {
+    size_t matched;
+    size_t redriven; /* delivered and removed */
+    size_t failed;   /* the function failed again: the entry stays */
+    size_t skipped;  /* dry run, or no usable function */
+};
+
+/* How the redrive reaches functions and sinks by name (owned by the caller). */
+struct sl_redrive_env {
+    struct ev_loop *loop;
+    const struct sl_config *cfg;
+    struct sl_target *(*target)(void *ctx, const char *name);
+    struct sl_dlq *(*dlq)(void *ctx, const char *name);
+    void *ctx;
+};
+
+/* Called once per entry handled: status "redriven", "failed", "skipped" or "would redrive". */
+typedef void (*sl_redrive_entry_cb)(const struct sl_dlq_entry *e, const char *status,
+                                    const char *detail, void *arg);
+typedef void (*sl_redrive_done_cb)(const struct sl_redrive_result *res, void *arg);
+
+struct sl_redrive;
+
+/* Collects the matching entries from every DLQ the config names (and the default one), then
+ * works through them on the loop. done fires exactly once unless an error is returned. */
+int sl_redrive_start(const struct sl_redrive_env *env, const struct sl_redrive_opts *opts,
+                     sl_redrive_entry_cb entry_cb, sl_redrive_done_cb done_cb, void *arg,
+                     struct sl_redrive **out, struct sl_err *err);
+void sl_redrive_destroy(struct sl_redrive *rd);
+
+/* The DLQ sink name a mapping writes to. */
+const char *sl_mapping_dlq_name(const struct sl_cfg_mapping *mc);
+
+#endif

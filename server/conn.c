@@ -1,0 +1,358 @@
+/* One client connection: reads, parses one request at a time, hands it to the handler, writes
+ * the response, then either waits for the next request or closes. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "server/internal.h"
+
+#define SL_HTTP_READ_CHUNK (16 * 1024)
+/* While a request is with the handler, input is read ahead only up to this many bytes (to see
+ * the client go away); then reading pauses until the response is written. */
+#define SL_HTTP_READ_AHEAD (64 * 1024)
+#define SL_HTTP_LINGER_MS  2000
+#define SL_HTTP_KEEP_CAP   (256 * 1024)
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void conn_process(struct sl_http_conn *c);
+
+static void conn_free(struct sl_http_conn *c)
+{
+    sl_buf_release(&c->rbuf);
+    sl_buf_release(&c->wbuf);
+    free(c);
+}
+
+static struct ev_loop *conn_loop(struct sl_http_conn *c)
+{
+    return c->srv->loop;
+}
+
+static void timer_set(struct sl_http_conn *c, int64_t ms)
+{
+    c->timer.repeat = (ev_tstamp)ms / 1000.0;
+    ev_timer_again(conn_loop(c), &c->timer);
+}
+
+static void read_on(struct sl_http_conn *c)
+{
+    if (!c->peer_eof && !ev_is_active(&c->rio))
+        ev_io_start(conn_loop(c), &c->rio);
+}
+
+static void read_off(struct sl_http_conn *c)
+{
+    if (ev_is_active(&c->rio))
+        ev_io_stop(conn_loop(c), &c->rio);
+}
+
+void sl_http_conn_close(struct sl_http_conn *c)
+{
+    if (c->closed)
+        return;
+    struct sl_http_server *srv = c->srv;
+    c->closed = true;
+    /* Stopping also clears events already fed or pending for these watchers. */
+    ev_io_stop(srv->loop, &c->rio);
+    ev_io_stop(srv->loop, &c->wio);
+    ev_timer_stop(srv->loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    if (c->x) {
+        if (c->x->pending)
+            sl_http_exchange_orphan(c->x);
+        else
+            sl_http_exchange_destroy(c->x);
+        c->x = NULL;
+    }
+    c->srv = NULL;
+    if (c->busy == 0)
+        conn_free(c);
+}
+
+/* Writes what is queued. Returns 0 when all is written, 1 when the socket is full (the write
+ * watcher then takes over), -1 when the connection was closed. */
+static int conn_flush(struct sl_http_conn *c)
+{
+    while (c->wpos < c->wbuf.len) {
+        ssize_t n = send(c->fd, c->wbuf.data + c->wpos, c->wbuf.len - c->wpos, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->wpos += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(conn_loop(c), &c->wio);
+            return 1;
+        }
+        sl_http_conn_close(c);
+        return -1;
+    }
+    if (c->wbuf.cap > SL_HTTP_KEEP_CAP)
+        sl_buf_release(&c->wbuf);
+    sl_buf_reset(&c->wbuf);
+    c->wpos = 0;
+    if (ev_is_active(&c->wio))
+        ev_io_stop(conn_loop(c), &c->wio);
+    return 0;
+}
+
+/* The last response is out: shut the write side, then read and drop input for a moment so the
+ * client sees the response rather than a reset caused by unread data. */
+static void conn_linger(struct sl_http_conn *c)
+{
+    if (c->peer_eof) {
+        sl_http_conn_close(c);
+        return;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->state = SL_HTTP_CONN_LINGER;
+    sl_buf_reset(&c->rbuf);
+    c->rpos = 0;
+    read_on(c);
+    int64_t ms = c->srv->limits.idle_timeout_ms;
+    timer_set(c, ms < SL_HTTP_LINGER_MS ? ms : SL_HTTP_LINGER_MS);
+}
+
+/* Queues an error the server answers by itself; the connection closes after it. */
+static void conn_fail(struct sl_http_conn *c, int status, const char *code, const char *message)
+{
+    sl_debug(c->srv->scope, "%s: %d %s", c->x->peer, status, message);
+    sl_http_response_error(&c->wbuf, status, code, message, false);
+    c->close_after = true;
+    c->state = SL_HTTP_CONN_WRITING;
+    read_off(c);
+}
+
+static void conn_dispatch(struct sl_http_conn *c)
+{
+    struct sl_http_server *srv = c->srv;
+    struct sl_http_exchange *x = c->x;
+    c->state = SL_HTTP_CONN_PENDING;
+    c->in_request = false;
+    ev_timer_stop(srv->loop, &c->timer);
+    if (c->rbuf.len - c->rpos >= SL_HTTP_READ_AHEAD)
+        read_off(c);
+    x->msg.req.peer = x->peer;
+    x->pending = true;
+    srv->pending++;
+    srv->handler(x, &x->msg.req, srv->arg);
+}
+
+/* Parses what has been read. Returns false when processing must stop for now. */
+static bool conn_parse(struct sl_http_conn *c)
+{
+    struct sl_http_server *srv = c->srv;
+    if (!c->in_request) {
+        if (srv->draining) {
+            sl_http_conn_close(c);
+            return false;
+        }
+        if (c->rpos == c->rbuf.len) {
+            read_on(c);
+            timer_set(c, srv->limits.idle_timeout_ms);
+            return false;
+        }
+        c->in_request = true;
+        c->continue_sent = false;
+        sl_http_parse_begin(&c->ps, &c->x->msg);
+        timer_set(c, srv->limits.request_timeout_ms);
+    }
+    size_t used = 0;
+    int st = sl_http_parse_feed(&c->ps, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &used);
+    c->rpos += used;
+    if (c->rpos == c->rbuf.len) {
+        sl_buf_reset(&c->rbuf);
+        c->rpos = 0;
+    }
+    switch (st) {
+    case SL_HTTP_PARSE_MORE:
+        if (c->ps.want_continue && !c->continue_sent) {
+            c->continue_sent = true;
+            sl_buf_append(&c->wbuf, continue_line, sizeof(continue_line) - 1);
+            if (conn_flush(c) < 0)
+                return false;
+        }
+        read_on(c);
+        return false;
+    case SL_HTTP_PARSE_ERROR:
+        conn_fail(c, c->ps.err_status, c->ps.err_code, c->ps.err_msg);
+        return true;
+    default:
+        conn_dispatch(c);
+        return true;
+    }
+}
+
+static void conn_process(struct sl_http_conn *c)
+{
+    c->busy++;
+    while (!c->closed) {
+        if (c->state == SL_HTTP_CONN_WRITING) {
+            int r = conn_flush(c);
+            if (r < 0)
+                break;
+            if (r > 0) {
+                timer_set(c, c->srv->limits.idle_timeout_ms); /* write stall */
+                break;
+            }
+            if (c->close_after || c->peer_eof) {
+                conn_linger(c);
+                break;
+            }
+            c->state = SL_HTTP_CONN_READING;
+            c->in_request = false;
+            continue;
+        }
+        if (c->state != SL_HTTP_CONN_READING || !conn_parse(c))
+            break;
+    }
+    c->busy--;
+    if (c->closed && c->busy == 0)
+        conn_free(c);
+}
+
+void sl_http_conn_responded(struct sl_http_conn *c)
+{
+    c->state = SL_HTTP_CONN_WRITING;
+    if (c->busy > 0)
+        return; /* answered from inside the handler: conn_process goes on by itself */
+    /* Continue from the loop, never inside the caller's stack: the handler of the next
+     * pipelined request must not run nested in somebody else's callback. */
+    ev_feed_event(conn_loop(c), &c->wio, EV_WRITE);
+}
+
+void sl_http_conn_drain(struct sl_http_conn *c)
+{
+    if (c->state == SL_HTTP_CONN_READING && !c->in_request)
+        sl_http_conn_close(c);
+}
+
+static void conn_eof(struct sl_http_conn *c)
+{
+    if (c->state == SL_HTTP_CONN_WRITING) {
+        /* The client may only have shut its write side: finish the response, then close. */
+        c->peer_eof = true;
+        read_off(c);
+        return;
+    }
+    /* Reading: a partial request is abandoned. Pending: the client is gone, the exchange
+     * lives on until answered. Lingering: done. */
+    sl_http_conn_close(c);
+}
+
+static void on_linger_read(struct sl_http_conn *c)
+{
+    char tmp[4096];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        sl_http_conn_close(c);
+        return;
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct sl_http_conn *c = w->data;
+    if (c->state == SL_HTTP_CONN_LINGER) {
+        on_linger_read(c);
+        return;
+    }
+    if (c->rpos > 0) {
+        sl_buf_consume(&c->rbuf, c->rpos);
+        c->rpos = 0;
+    }
+    char *dst = sl_buf_reserve(&c->rbuf, SL_HTTP_READ_CHUNK);
+    ssize_t n = recv(c->fd, dst, SL_HTTP_READ_CHUNK, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        sl_http_conn_close(c);
+        return;
+    }
+    if (n == 0) {
+        conn_eof(c);
+        return;
+    }
+    sl_buf_commit(&c->rbuf, (size_t)n);
+    if (c->state == SL_HTTP_CONN_READING)
+        conn_process(c);
+    else if (c->rbuf.len - c->rpos >= SL_HTTP_READ_AHEAD)
+        read_off(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct sl_http_conn *c = w->data;
+    if (c->state == SL_HTTP_CONN_WRITING) {
+        conn_process(c);
+        return;
+    }
+    conn_flush(c); /* a "100 Continue" while reading the body */
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sl_http_conn *c = w->data;
+    ev_timer_stop(loop, w);
+    if (c->state == SL_HTTP_CONN_READING && c->in_request) {
+        conn_fail(c, 408, "request_timeout", "the request did not arrive in time");
+        conn_process(c);
+        return;
+    }
+    if (c->state == SL_HTTP_CONN_PENDING)
+        return;
+    /* Idle keep-alive connection, stalled writer or lingering close. */
+    sl_http_conn_close(c);
+}
+
+void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer)
+{
+    struct sl_http_conn *c = SL_NEW(struct sl_http_conn);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = srv;
+    c->fd = fd;
+    c->state = SL_HTTP_CONN_READING;
+    sl_buf_init(&c->rbuf);
+    sl_buf_init(&c->wbuf);
+    sl_http_parse_init(&c->ps, &srv->limits);
+    c->x = sl_http_exchange_create(peer);
+    c->x->srv = srv;
+    c->x->conn = c;
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_init(&c->timer, on_timer);
+    c->rio.data = c;
+    c->wio.data = c;
+    c->timer.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    ev_io_start(srv->loop, &c->rio);
+    timer_set(c, srv->limits.idle_timeout_ms);
+}

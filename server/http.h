@@ -1,0 +1,107 @@
+/* An HTTP/1.1 server on a libev loop, parsing with llhttp. One struct sl_http_server is one
+ * listener; push endpoints and the admin API each get their own. Requests on one connection are
+ * answered in order (a pipelined request waits until the previous response is sent). */
+#ifndef SL_SERVER_HTTP_H
+#define SL_SERVER_HTTP_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct sl_http_server;
+struct sl_http_exchange; /* one request awaiting its response */
+
+/* A zero field (or a NULL limits pointer) takes the default: 1024 connections, 16 KiB of
+ * headers, 6 MiB of body, 30 s per request, 60 s idle, 100 headers. */
+struct sl_http_limits {
+    size_t max_connections;     /* beyond it, new connections get 503 and are closed */
+    size_t max_header_bytes;    /* request line + headers; beyond it: 431 */
+    size_t max_body_bytes;      /* beyond it: 413 (sent as soon as it is known) */
+    int64_t request_timeout_ms; /* the whole request must arrive within this: else 408 */
+    int64_t idle_timeout_ms;    /* keep-alive connection idle this long is closed */
+    size_t max_headers;         /* header count; beyond it: 431 */
+};
+
+struct sl_http_header {
+    const char *name; /* as received; compare case-insensitively */
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* A parsed request; valid until the exchange is answered. Strings are NUL-terminated. */
+struct sl_http_req {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* the raw path without the query, not percent-decoded */
+    size_t path_len;
+    const char *query; /* after '?', or "" */
+    size_t query_len;
+    const struct sl_http_header *headers;
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    const char *peer; /* "127.0.0.1:53412" */
+};
+
+/* Called for every complete request. The handler must eventually answer `x` exactly once with
+ * sl_http_respond* (now or later from the same loop); `x` stays valid until then even if the
+ * client goes away, in which case the response is dropped. After answering, neither `x` nor
+ * `req` may be used again. The handler may call sl_http_server_stop_accepting or
+ * sl_http_server_destroy. */
+typedef void (*sl_http_handler_cb)(struct sl_http_exchange *x, const struct sl_http_req *req,
+                                   void *arg);
+
+/* listen: "127.0.0.1:8080", "0.0.0.0:0", ":8080", "[::1]:8080", "localhost:8080" (resolved
+ * once, here). Bad addresses give SL_ECONFIG, bind errors a negated errno; *out is set only on
+ * success. */
+int sl_http_server_create(struct ev_loop *loop, const char *listen,
+                          const struct sl_http_limits *limits, sl_http_handler_cb handler,
+                          void *arg, struct sl_http_server **out, struct sl_err *err);
+/* The port actually bound (useful with ":0"). */
+int sl_http_server_port(const struct sl_http_server *srv);
+/* Closes the listening socket; open connections finish their current exchange and then close
+ * instead of waiting for another request. */
+void sl_http_server_stop_accepting(struct sl_http_server *srv);
+/* Exchanges handed to the handler and not yet answered. */
+size_t sl_http_server_pending(const struct sl_http_server *srv);
+/* Closes every connection at once. Unanswered exchanges stay valid until answered. */
+void sl_http_server_destroy(struct sl_http_server *srv);
+
+const char *sl_http_header_get(const struct sl_http_req *req, const char *name, size_t *len);
+/* The request of an exchange that has not been answered yet. */
+const struct sl_http_req *sl_http_exchange_req(const struct sl_http_exchange *x);
+
+/* Extra headers for a response: "Name: value" lines without CRLF, may be NULL/0 (lines with CR
+ * or LF or without a colon are dropped). Content-Length and Connection are written by the
+ * server; 1xx, 204 and 304 carry no body, HEAD requests get the headers only. */
+void sl_http_respond(struct sl_http_exchange *x, int status, const char *content_type,
+                     const char *const *headers, size_t nheaders, const void *body, size_t len);
+/* 4xx/5xx with the body {"error":"<code>","message":"<message>"} as application/json. */
+void sl_http_respond_error(struct sl_http_exchange *x, int status, const char *code,
+                           const char *message);
+/* A JSON body (already encoded). */
+void sl_http_respond_json(struct sl_http_exchange *x, int status, const char *json, size_t len);
+
+/* Answers x by resetting its connection without a response (tests use it to simulate a
+ * function that crashes mid-call). */
+void sl_http_exchange_abort(struct sl_http_exchange *x);
+
+const char *sl_http_status_text(int status);
+
+/* Method/path dispatch on top of one server: exact paths or prefixes ending in '/'. Unknown
+ * path: 404; known path, other method: 405 with an Allow header; both as JSON errors. The most
+ * specific route whose method matches wins (exact path, then the longest prefix; a named method
+ * before "*"); GET routes also answer HEAD. */
+struct sl_http_router;
+struct sl_http_router *sl_http_router_create(void);
+void sl_http_router_destroy(struct sl_http_router *r);
+/* path "/hooks/" with prefix=true matches "/hooks/x"; method "*" matches any. */
+void sl_http_router_add(struct sl_http_router *r, const char *method, const char *path, bool prefix,
+                        sl_http_handler_cb cb, void *arg);
+/* Pass this as the server's handler, with the router as its arg. */
+void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *router);
+
+#endif

@@ -1,0 +1,52 @@
+/* The webhook event shape (docs/EVENTS.md):
+ * {"Records":[{"eventSource":"sluice:http","eventVersion":"1.0","hook":"orders","id":"...",
+ *   "receivedAt":"2026-...Z","method":"POST","path":"/hooks/orders","query":"",
+ *   "headers":{"content-type":"application/json"},"body":"...","isBase64Encoded":false}]}
+ * `format: raw` gives the array of records alone. */
+#include <string.h>
+
+#include "core/jw.h"
+#include "core/utf8.h"
+#include "sources/http/webhook_int.h"
+
+static void encode_record(const char *hook, const struct sl_record *r, struct sl_jw *w)
+{
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, "eventSource", "sluice:http");
+    sl_jw_kstr(w, "eventVersion", "1.0");
+    sl_jw_kstr(w, "hook", hook);
+    sl_jw_kstr(w, "id", r->id);
+    sl_jw_key(w, "receivedAt");
+    sl_jw_time(w, r->time_ms);
+    /* attrs is a JSON object of method, path, query and headers: splice its members in. */
+    size_t alen = strlen(r->attrs);
+    if (alen > 2) {
+        sl_buf_putc(w->b, ',');
+        sl_buf_append(w->b, r->attrs + 1, alen - 2);
+    }
+    bool text = sl_utf8_valid((const char *)r->body, r->body_len);
+    sl_jw_key(w, "body");
+    if (text)
+        sl_jw_strn(w, (const char *)r->body, r->body_len);
+    else
+        sl_jw_b64(w, r->body, r->body_len);
+    sl_jw_kbool(w, "isBase64Encoded", !text);
+    sl_jw_obj_close(w);
+}
+
+void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
+                       struct sl_buf *out)
+{
+    struct sl_jw w;
+    sl_jw_init(&w, out);
+    if (format == SL_CFG_FORMAT_LAMBDA) {
+        sl_jw_obj_open(&w);
+        sl_jw_key(&w, "Records");
+    }
+    sl_jw_arr_open(&w);
+    for (size_t i = 0; i < n; i++)
+        encode_record(source_name, rs[i], &w);
+    sl_jw_arr_close(&w);
+    if (format == SL_CFG_FORMAT_LAMBDA)
+        sl_jw_obj_close(&w);
+}

@@ -1,0 +1,419 @@
+#include "sources/http/webhook.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "sources/http/webhook_int.h"
+
+#define WEBHOOK_SCAN_CHUNK 256
+
+struct webhook_cfg {
+    char *token;
+    uint64_t max_body_bytes;
+    struct sl_strlist keep_headers;
+};
+
+static const char *const default_keep[] = {"content-type", "user-agent", "x-request-id", NULL};
+
+static const struct sl_prop webhook_props[] = {
+    {"token", SL_PROP_STRING, offsetof(struct webhook_cfg, token), NULL, 0, 0, SL_PROP_SECRET, NULL,
+     NULL, "Bearer token pushers must send (`Authorization: Bearer <token>`); unset: no check."},
+    {"max_body_bytes", SL_PROP_SIZE, offsetof(struct webhook_cfg, max_body_bytes), "1MiB", 1,
+     64 * 1024 * 1024, 0, NULL, NULL,
+     "Largest body accepted for this hook (413 beyond it); also bounded by "
+     "server.max_body_bytes."},
+    {"keep_headers", SL_PROP_STRING_LIST, offsetof(struct webhook_cfg, keep_headers), NULL, 0, 0, 0,
+     NULL, NULL,
+     "Request headers copied into the event (case-insensitive); default: content-type, "
+     "user-agent, x-request-id."},
+};
+
+static const struct sl_prop_table webhook_table = {
+    .name = "sources[] (type: http)",
+    .desc = "A webhook: POST /hooks/{name} on the push listener.",
+    .props = webhook_props,
+    .nprops = SL_ARRAY_LEN(webhook_props),
+    .struct_size = sizeof(struct webhook_cfg),
+};
+
+struct webhook {
+    struct sl_source base;
+    struct webhook_cfg cfg;
+    struct ev_loop *loop;
+    struct sl_spool *spool;
+    char route[160];
+    bool started;
+    bool stopped;
+    bool paused;
+    bool backlog;         /* records in the spool not yet emitted: read them from there */
+    uint64_t emitted_seq; /* highest seq handed to the mapping */
+    ev_idle scan_watcher; /* reads the backlog in chunks without starving the loop */
+    struct sl_metric *m_accepted;
+    struct sl_metric *m_rejected;
+};
+
+struct webhook_put {
+    struct webhook *h;
+    struct sl_http_exchange *x;
+    uint64_t seq;
+    char id[SL_ID_LEN + 1];
+    int64_t received_ms;
+    size_t charge;
+    char *attrs;
+    void *body;
+    size_t body_len;
+};
+
+static bool header_kept(const struct webhook *h, const char *name, size_t len)
+{
+    if (h->cfg.keep_headers.n == 0) {
+        for (size_t i = 0; default_keep[i]; i++) {
+            if (strlen(default_keep[i]) == len && strncasecmp(default_keep[i], name, len) == 0)
+                return true;
+        }
+        return false;
+    }
+    for (size_t i = 0; i < h->cfg.keep_headers.n; i++) {
+        const char *k = h->cfg.keep_headers.v[i];
+        if (strlen(k) == len && strncasecmp(k, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static char *webhook_attrs(const struct webhook *h, const struct sl_http_req *req)
+{
+    struct sl_buf b;
+    struct sl_jw w;
+    sl_buf_init(&b);
+    sl_jw_init(&w, &b);
+    sl_jw_obj_open(&w);
+    sl_jw_kstr(&w, "method", req->method);
+    sl_jw_kstrn(&w, "path", req->path, req->path_len);
+    sl_jw_kstrn(&w, "query", req->query, req->query_len);
+    sl_jw_key(&w, "headers");
+    sl_jw_obj_open(&w);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct sl_http_header *hd = &req->headers[i];
+        if (!header_kept(h, hd->name, hd->name_len))
+            continue;
+        char name[128];
+        size_t n = hd->name_len < sizeof(name) - 1 ? hd->name_len : sizeof(name) - 1;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)tolower((unsigned char)hd->name[k]);
+        name[n] = '\0';
+        sl_jw_kstrn(&w, name, hd->value, hd->value_len);
+    }
+    sl_jw_obj_close(&w);
+    sl_jw_obj_close(&w);
+    return sl_buf_steal(&b, NULL);
+}
+
+static char *webhook_coords(const struct webhook *h, const char *id, uint64_t seq)
+{
+    struct sl_buf b;
+    struct sl_jw w;
+    sl_buf_init(&b);
+    sl_jw_init(&w, &b);
+    sl_jw_obj_open(&w);
+    sl_jw_kstr(&w, "hook", h->base.name);
+    sl_jw_kstr(&w, "id", id);
+    sl_jw_key(&w, "spoolSeq");
+    sl_jw_uint(&w, seq);
+    sl_jw_obj_close(&w);
+    return sl_buf_steal(&b, NULL);
+}
+
+static void webhook_emit(struct webhook *h, uint64_t seq, const char *id, int64_t received_ms,
+                         const char *attrs, const void *body, size_t body_len)
+{
+    char *coords = webhook_coords(h, id, seq);
+    struct sl_record *r = sl_record_new(id, attrs, coords, body, body_len);
+    free(coords);
+    r->lane = 0;
+    r->seq = seq;
+    r->time_ms = received_ms;
+    h->emitted_seq = seq;
+    sl_source_emit(&h->base, r);
+}
+
+static int scan_row_cb(const struct sl_spool_row *row, void *arg)
+{
+    struct webhook *h = arg;
+    webhook_emit(h, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
+    return h->paused; /* the mapping may pause us from inside emit */
+}
+
+static void webhook_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    struct webhook *h = w->data;
+    if (h->paused || h->stopped) {
+        ev_idle_stop(loop, w);
+        return;
+    }
+    int n =
+        sl_spool_scan(h->spool, h->base.name, h->emitted_seq, WEBHOOK_SCAN_CHUNK, scan_row_cb, h);
+    if (n < 0) {
+        sl_error(h->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
+        return;
+    }
+    if (n == 0) {
+        /* Every commit whose callback has fired is visible and now emitted. */
+        h->backlog = false;
+        ev_idle_stop(loop, w);
+    }
+}
+
+static void webhook_put_done(int status, void *arg)
+{
+    struct webhook_put *p = arg;
+    struct webhook *h = p->h;
+    if (status < 0) {
+        sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
+        sl_metric_inc(h->m_rejected);
+        sl_http_respond_error(p->x, 503, "spool_unavailable",
+                              "the event could not be stored durably; retry later");
+    } else {
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
+        sl_metric_inc(h->m_accepted);
+        sl_http_respond_json(p->x, 202, body, (size_t)n);
+        if (!h->backlog && !h->paused && !h->stopped && p->seq > h->emitted_seq)
+            webhook_emit(h, p->seq, p->id, p->received_ms, p->attrs, p->body, p->body_len);
+    }
+    free(p->attrs);
+    free(p->body);
+    free(p);
+}
+
+static bool webhook_authorized(const struct webhook *h, const struct sl_http_req *req)
+{
+    if (!h->cfg.token || !*h->cfg.token)
+        return true;
+    size_t len;
+    const char *auth = sl_http_header_get(req, "authorization", &len);
+    if (!auth || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    size_t given_len = len - 7;
+    size_t want_len = strlen(h->cfg.token);
+    /* Constant time in the token's content; the length is not secret. */
+    return given_len == want_len && CRYPTO_memcmp(given, h->cfg.token, want_len) == 0;
+}
+
+static bool content_is_json(const struct sl_http_req *req)
+{
+    size_t len;
+    const char *ct = sl_http_header_get(req, "content-type", &len);
+    if (!ct)
+        return false;
+    const char *semi = memchr(ct, ';', len);
+    size_t n = semi ? (size_t)(semi - ct) : len;
+    while (n && isspace((unsigned char)ct[n - 1]))
+        n--;
+    return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+           (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
+{
+    struct webhook *h = arg;
+    if (h->stopped) {
+        sl_http_respond_error(x, 503, "shutting_down", "sluice is shutting down");
+        return;
+    }
+    if (!webhook_authorized(h, req)) {
+        static const char *const hdr[] = {"WWW-Authenticate: Bearer"};
+        static const char body[] =
+            "{\"error\":\"unauthorized\",\"message\":\"missing or wrong bearer token\"}";
+        sl_metric_inc(h->m_rejected);
+        sl_http_respond(x, 401, "application/json", hdr, 1, body, sizeof(body) - 1);
+        return;
+    }
+    if (req->body_len > h->cfg.max_body_bytes) {
+        sl_metric_inc(h->m_rejected);
+        sl_http_respond_error(x, 413, "payload_too_large",
+                              "the body is larger than this hook's max_body_bytes");
+        return;
+    }
+    if (content_is_json(req)) {
+        json_error_t jerr;
+        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
+        if (!doc) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
+                     jerr.position);
+            sl_metric_inc(h->m_rejected);
+            sl_http_respond_error(x, 400, "invalid_json", msg);
+            return;
+        }
+        json_decref(doc);
+    }
+    struct webhook_put *p = SL_NEW(struct webhook_put);
+    p->h = h;
+    p->x = x;
+    sl_id_new(p->id);
+    p->received_ms = sl_now_ms();
+    p->attrs = webhook_attrs(h, req);
+    p->body = sl_memdup(req->body_len ? req->body : "", req->body_len);
+    p->body_len = req->body_len;
+    struct sl_spool_item it = {
+        .source = h->base.name,
+        .id = p->id,
+        .received_ms = p->received_ms,
+        .attrs = p->attrs,
+        .body = p->body,
+        .body_len = p->body_len,
+    };
+    int rc = sl_spool_put(h->spool, &it, &p->seq, webhook_put_done, p);
+    if (rc < 0) {
+        sl_metric_inc(h->m_rejected);
+        if (rc == SL_EFULL) {
+            static const char *const hdr[] = {"Retry-After: 5"};
+            static const char body[] =
+                "{\"error\":\"spool_full\",\"message\":\"the spool is over its quota; retry "
+                "later\"}";
+            sl_http_respond(x, 503, "application/json", hdr, 1, body, sizeof(body) - 1);
+        } else {
+            sl_http_respond_error(x, 503, "spool_unavailable", "the spool cannot be written");
+        }
+        free(p->attrs);
+        free(p->body);
+        free(p);
+    }
+}
+
+static void webhook_release_cfg(struct webhook *h)
+{
+    sl_props_release(&webhook_table, &h->cfg);
+}
+
+static int webhook_create(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
+                          struct sl_source **out, struct sl_err *err)
+{
+    struct webhook *h = SL_NEW(struct webhook);
+    int rc = sl_config_bind_typed(env->cfg, sec, &webhook_table, &h->cfg, err);
+    if (rc < 0) {
+        free(h);
+        return rc;
+    }
+    sl_source_init(&h->base, &sl_source_http_ops, sec->name);
+    h->loop = env->loop;
+    h->spool = env->spool;
+    h->backlog = true;
+    ev_idle_init(&h->scan_watcher, webhook_scan_cb);
+    h->scan_watcher.data = h;
+    snprintf(h->route, sizeof(h->route), "/hooks/%s", sec->name);
+    if (env->push)
+        sl_http_router_add(env->push, "POST", h->route, false, webhook_handle, h);
+    {
+        struct sl_buf l;
+        sl_buf_init(&l);
+        sl_metrics_label(&l, "source", sec->name);
+        h->m_accepted = sl_metrics_counter(env->metrics, "sluice_webhook_accepted_total",
+                                           "Webhook requests stored and answered 202.", l.data);
+        h->m_rejected = sl_metrics_counter(env->metrics, "sluice_webhook_rejected_total",
+                                           "Webhook requests refused (4xx or 503).", l.data);
+        sl_buf_release(&l);
+    }
+    *out = &h->base;
+    return 0;
+}
+
+static int webhook_start(struct sl_source *s, struct sl_err *err)
+{
+    struct webhook *h = (struct webhook *)s;
+    h->started = true;
+    if (!h->paused)
+        ev_idle_start(h->loop, &h->scan_watcher);
+    return 0;
+}
+
+static void webhook_pause(struct sl_source *s)
+{
+    struct webhook *h = (struct webhook *)s;
+    if (h->paused)
+        return;
+    h->paused = true;
+    /* New requests are still accepted into the spool; they are read back on resume. */
+    h->backlog = true;
+    ev_idle_stop(h->loop, &h->scan_watcher);
+}
+
+static void webhook_resume(struct sl_source *s)
+{
+    struct webhook *h = (struct webhook *)s;
+    if (!h->paused)
+        return;
+    h->paused = false;
+    if (h->started && !h->stopped)
+        ev_idle_start(h->loop, &h->scan_watcher);
+}
+
+static void webhook_ack(struct sl_source *s, const struct sl_record *r)
+{
+    struct webhook *h = (struct webhook *)s;
+    sl_spool_delete(h->spool, r->seq, sl_spool_charge(strlen(r->attrs), r->body_len));
+}
+
+static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
+{
+    struct webhook *h = (struct webhook *)s;
+    h->stopped = true;
+    ev_idle_stop(h->loop, &h->scan_watcher);
+    if (cb)
+        cb(s, arg);
+}
+
+static void webhook_destroy(struct sl_source *s)
+{
+    if (!s)
+        return;
+    struct webhook *h = (struct webhook *)s;
+    ev_idle_stop(h->loop, &h->scan_watcher);
+    webhook_release_cfg(h);
+    sl_source_release(&h->base);
+    free(h);
+}
+
+static void webhook_describe(struct sl_source *s, struct sl_jw *w)
+{
+    struct webhook *h = (struct webhook *)s;
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, "type", "http");
+    sl_jw_kstr(w, "name", s->name);
+    sl_jw_kstr(w, "path", h->route);
+    sl_jw_kbool(w, "auth", h->cfg.token && *h->cfg.token);
+    sl_jw_kbool(w, "paused", h->paused);
+    sl_jw_kint(w, "spooled", sl_spool_depth(h->spool, s->name));
+    sl_jw_obj_close(w);
+}
+
+static int64_t webhook_backlog(struct sl_source *s)
+{
+    struct webhook *h = (struct webhook *)s;
+    return sl_spool_depth(h->spool, s->name);
+}
+
+const struct sl_source_ops sl_source_http_ops = {
+    .type = "http",
+    .props = &webhook_table,
+    .create = webhook_create,
+    .start = webhook_start,
+    .pause = webhook_pause,
+    .resume = webhook_resume,
+    .ack = webhook_ack,
+    .stop = webhook_stop,
+    .destroy = webhook_destroy,
+    .describe = webhook_describe,
+    .encode = sl_webhook_encode,
+    .backlog = webhook_backlog,
+};

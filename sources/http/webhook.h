@@ -1,0 +1,10 @@
+/* The webhook source (type "http"): POST /hooks/{name} on the push listener. A request is
+ * stored in the spool and answered 202 {"id": ...} only after its commit. */
+#ifndef SL_SOURCES_HTTP_WEBHOOK_H
+#define SL_SOURCES_HTTP_WEBHOOK_H
+
+#include "sources/source.h"
+
+extern const struct sl_source_ops sl_source_http_ops;
+
+#endif

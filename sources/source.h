@@ -1,0 +1,83 @@
+/* The source module interface. A source produces records into exactly one mapping through
+ * sl_source_emit() and learns through ack() that a record was handled (delivered, filtered or
+ * durably dead-lettered): only then may it release the record's position (offset commit, XACK,
+ * spool delete). The ops struct is appended to only, never reordered. */
+#ifndef SL_SOURCES_SOURCE_H
+#define SL_SOURCES_SOURCE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/jw.h"
+#include "core/metrics.h"
+#include "core/store.h"
+#include "server/http.h"
+#include "sources/record.h"
+#include "sources/spool.h"
+
+struct sl_source;
+
+/* What a source may use, owned by the process (borrowed by every source). */
+struct sl_source_env {
+    struct ev_loop *loop;
+    const struct sl_config *cfg;
+    struct sl_store *store;      /* the embedded store (spool) */
+    struct sl_http_router *push; /* the push listener's router */
+    struct sl_metrics *metrics;
+    struct sl_spool *spool; /* durable intake of push sources (sources/spool.h) */
+};
+
+/* Where records go: set by the mapping before start(). The mapping takes ownership of r. */
+typedef void (*sl_source_emit_cb)(struct sl_record *r, void *arg);
+typedef void (*sl_source_stopped_cb)(struct sl_source *s, void *arg);
+
+struct sl_source_ops {
+    const char *type;
+    const struct sl_prop_table *props;
+    int (*create)(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
+                  struct sl_source **out, struct sl_err *err);
+    /* Begins producing (replaying what a previous run left first). */
+    int (*start)(struct sl_source *s, struct sl_err *err);
+    /* Stop handing records to the mapping until resume(); intake may continue durably. */
+    void (*pause)(struct sl_source *s);
+    void (*resume)(struct sl_source *s);
+    /* r was handled: its position may be released. r is borrowed; the mapping frees it. */
+    void (*ack)(struct sl_source *s, const struct sl_record *r);
+    /* Stops intake; cb fires once nothing more will be emitted (may fire before returning). */
+    void (*stop)(struct sl_source *s, sl_source_stopped_cb cb, void *arg);
+    void (*destroy)(struct sl_source *s);
+    void (*describe)(struct sl_source *s, struct sl_jw *w);
+    /* Writes the function payload for records rs[0..n) (format: enum sl_cfg_format). Needs no
+     * source instance, so redrive can encode from DLQ entries. */
+    void (*encode)(const char *source_name, struct sl_record *const *rs, size_t n, int format,
+                   struct sl_buf *out);
+    /* Records this source holds durably that are not yet acked (spool depth), or -1. */
+    int64_t (*backlog)(struct sl_source *s);
+};
+
+/* Every source starts with this header. */
+struct sl_source {
+    const struct sl_source_ops *ops;
+    char *name;
+    char scope[96]; /* log scope "source:http:orders" */
+    sl_source_emit_cb emit;
+    void *emit_arg;
+};
+
+static inline void sl_source_emit(struct sl_source *s, struct sl_record *r)
+{
+    s->emit(r, s->emit_arg);
+}
+
+/* Fills the header (name copied, scope built). */
+void sl_source_init(struct sl_source *s, const struct sl_source_ops *ops, const char *name);
+void sl_source_release(struct sl_source *s);
+
+const struct sl_source_ops *sl_source_find_type(const char *type);
+extern const struct sl_source_ops *const sl_source_types[];
+
+#endif

@@ -1,0 +1,212 @@
+#include "sources/spool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+struct sl_spool {
+    struct sl_store *st;
+    uint64_t next_seq;
+    uint64_t used;
+    uint64_t max;
+};
+
+struct spool_put {
+    struct sl_spool *sp;
+    uint64_t seq;
+    size_t charge;
+    struct sl_spool_item it; /* strings point into the same allocation */
+    sl_store_done_cb done;
+    void *arg;
+};
+
+struct spool_del {
+    struct sl_spool *sp;
+    uint64_t seq;
+    size_t charge;
+};
+
+static const char spool_schema[] =
+    "CREATE TABLE IF NOT EXISTS spool("
+    " seq INTEGER PRIMARY KEY, source TEXT NOT NULL, id TEXT NOT NULL,"
+    " received_ms INTEGER NOT NULL, attrs TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spool_by_source ON spool(source, seq);";
+
+static const char sql_insert[] =
+    "INSERT INTO spool(seq, source, id, received_ms, attrs, body) VALUES(?,?,?,?,?,?)";
+static const char sql_delete[] = "DELETE FROM spool WHERE seq = ?";
+static const char sql_scan[] = "SELECT seq, id, received_ms, attrs, body FROM spool"
+                               " WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?";
+static const char sql_depth_source[] = "SELECT count(*) FROM spool WHERE source = ?";
+static const char sql_depth_all[] = "SELECT count(*) FROM spool";
+static const char sql_stats[] =
+    "SELECT coalesce(max(seq), 0), coalesce(sum(length(attrs) + length(body)), 0) FROM spool";
+
+size_t sl_spool_charge(size_t attrs_len, size_t body_len)
+{
+    return attrs_len + body_len;
+}
+
+int sl_spool_open(struct sl_store *st, uint64_t max_bytes, struct sl_spool **out,
+                  struct sl_err *err)
+{
+    int rc = sl_store_exec(st, spool_schema, err);
+    if (rc < 0)
+        return rc;
+    struct sl_spool *sp = SL_NEW(struct sl_spool);
+    sp->st = st;
+    sp->max = max_bytes;
+    sqlite3_stmt *q = sl_store_stmt(sl_store_reader(st), sql_stats);
+    if (!q) {
+        free(sp);
+        return sl_err_set(err, SL_ERR_FATAL, SL_ESTORE, "spool: cannot read its state");
+    }
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        sp->next_seq = (uint64_t)sqlite3_column_int64(q, 0) + 1;
+        sp->used = (uint64_t)sqlite3_column_int64(q, 1);
+    }
+    sqlite3_reset(q);
+    *out = sp;
+    return 0;
+}
+
+void sl_spool_destroy(struct sl_spool *sp)
+{
+    free(sp);
+}
+
+static int spool_put_job(struct sl_store_conn *c, void *arg)
+{
+    struct spool_put *p = arg;
+    sqlite3_stmt *q = sl_store_stmt(c, sql_insert);
+    if (!q)
+        return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)p->seq);
+    sqlite3_bind_text(q, 2, p->it.source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, p->it.id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, p->it.received_ms);
+    sqlite3_bind_text(q, 5, p->it.attrs, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 6, p->it.body_len ? p->it.body : "", (int)p->it.body_len, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
+static void spool_put_done(int status, void *arg)
+{
+    struct spool_put *p = arg;
+    if (status < 0)
+        p->sp->used -= p->charge;
+    if (p->done)
+        p->done(status, p->arg);
+    free(p);
+}
+
+int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
+                 sl_store_done_cb done, void *arg)
+{
+    size_t attrs_len = strlen(it->attrs);
+    size_t charge = sl_spool_charge(attrs_len, it->body_len);
+    if (sp->used + charge > sp->max)
+        return SL_EFULL;
+    size_t src_len = strlen(it->source), id_len = strlen(it->id);
+    struct spool_put *p = sl_malloc(sizeof(*p) + src_len + id_len + attrs_len + it->body_len + 3);
+    char *cur = (char *)(p + 1);
+    p->sp = sp;
+    p->seq = sp->next_seq;
+    p->charge = charge;
+    p->done = done;
+    p->arg = arg;
+    p->it = *it;
+    p->it.source = memcpy(cur, it->source, src_len + 1);
+    cur += src_len + 1;
+    p->it.id = memcpy(cur, it->id, id_len + 1);
+    cur += id_len + 1;
+    p->it.attrs = memcpy(cur, it->attrs, attrs_len + 1);
+    cur += attrs_len + 1;
+    p->it.body = it->body_len ? memcpy(cur, it->body, it->body_len) : cur;
+    int rc = sl_store_submit(sp->st, spool_put_job, spool_put_done, p);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    sp->used += charge;
+    *seq = sp->next_seq++;
+    return 0;
+}
+
+static int spool_del_job(struct sl_store_conn *c, void *arg)
+{
+    struct spool_del *d = arg;
+    sqlite3_stmt *q = sl_store_stmt(c, sql_delete);
+    if (!q)
+        return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)d->seq);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
+static void spool_del_done(int status, void *arg)
+{
+    struct spool_del *d = arg;
+    if (status == 0)
+        d->sp->used = d->sp->used > d->charge ? d->sp->used - d->charge : 0;
+    free(d);
+}
+
+void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes)
+{
+    struct spool_del *d = SL_NEW(struct spool_del);
+    d->sp = sp;
+    d->seq = seq;
+    d->charge = bytes;
+    if (sl_store_submit(sp->st, spool_del_job, spool_del_done, d) < 0)
+        free(d); /* store closing: the row stays and is replayed at the next start */
+}
+
+int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_t limit,
+                  sl_spool_row_cb cb, void *arg)
+{
+    sqlite3_stmt *q = sl_store_stmt(sl_store_reader(sp->st), sql_scan);
+    if (!q)
+        return SL_ESTORE;
+    sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)after);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct sl_spool_row row = {
+            .seq = (uint64_t)sqlite3_column_int64(q, 0),
+            .id = (const char *)sqlite3_column_text(q, 1),
+            .received_ms = sqlite3_column_int64(q, 2),
+            .attrs = (const char *)sqlite3_column_text(q, 3),
+            .body = sqlite3_column_blob(q, 4),
+            .body_len = (size_t)sqlite3_column_bytes(q, 4),
+        };
+        n++;
+        if (cb(&row, arg))
+            break;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : SL_ESTORE;
+}
+
+int64_t sl_spool_depth(struct sl_spool *sp, const char *source)
+{
+    sqlite3_stmt *q =
+        sl_store_stmt(sl_store_reader(sp->st), source ? sql_depth_source : sql_depth_all);
+    if (!q)
+        return -1;
+    if (source)
+        sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+    int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    return n;
+}
+
+uint64_t sl_spool_used_bytes(const struct sl_spool *sp)
+{
+    return sp->used;
+}

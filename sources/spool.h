@@ -1,0 +1,55 @@
+/* The spool: where push sources (webhooks) keep accepted records durably until they are
+ * handled. One table in the embedded store, shared by every push source, with one byte quota.
+ * Positions (seq) are assigned on the loop in arrival order, so commits and replays keep it. */
+#ifndef SL_SOURCES_SPOOL_H
+#define SL_SOURCES_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/store.h"
+
+struct sl_spool;
+
+struct sl_spool_item {
+    const char *source;
+    const char *id;
+    int64_t received_ms;
+    const char *attrs; /* JSON object text */
+    const void *body;
+    size_t body_len;
+};
+
+/* A row read back (borrowed for the duration of the callback). */
+struct sl_spool_row {
+    uint64_t seq;
+    const char *id;
+    int64_t received_ms;
+    const char *attrs;
+    const void *body;
+    size_t body_len;
+};
+
+typedef int (*sl_spool_row_cb)(const struct sl_spool_row *row, void *arg);
+
+int sl_spool_open(struct sl_store *st, uint64_t max_bytes, struct sl_spool **out,
+                  struct sl_err *err);
+void sl_spool_destroy(struct sl_spool *sp);
+/* Queues the item's insert (copied). Returns SL_EFULL when the quota would be exceeded, else 0
+ * with *seq set; done fires after the commit (status < 0: not stored). */
+int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
+                 sl_store_done_cb done, void *arg);
+/* Queues the delete of a handled row; `bytes` is what put charged (sl_spool_charge). */
+void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);
+/* The quota charge of an item of this size. */
+size_t sl_spool_charge(size_t attrs_len, size_t body_len);
+/* Reads up to limit rows of `source` with seq > after, in seq order (read connection). Returns
+ * the number of rows passed to cb, or a negative code. */
+int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_t limit,
+                  sl_spool_row_cb cb, void *arg);
+/* Rows held for source (NULL: all). */
+int64_t sl_spool_depth(struct sl_spool *sp, const char *source);
+uint64_t sl_spool_used_bytes(const struct sl_spool *sp);
+
+#endif

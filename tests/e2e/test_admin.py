@@ -1,0 +1,54 @@
+"""Admin API: probes, metrics, mapping status, token guard."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import SluiceTest, base_config, json_body, main, wait_until  # noqa: E402
+
+
+class Admin(SluiceTest):
+    def test_probes_metrics_and_mappings(self):
+        fn = self.fn()
+        s = self.sluice(base_config(self.workdir, fn.url))
+        self.assertEqual(s.admin("GET", "/healthz")[0], 200)
+        self.assertEqual(s.admin("GET", "/readyz")[0], 200)
+        self.post_many(s, 3)
+        wait_until(lambda: len(fn.delivered_ids()) == 3, what="3 deliveries")
+        st, hdrs, data = s.admin("GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["content-type"].startswith("text/plain"))
+        text = data.decode()
+        for name in ("sluice_records_received_total", "sluice_records_filtered_total",
+                     "sluice_records_dispatched_total", "sluice_records_failed_total",
+                     "sluice_records_dead_lettered_total", "sluice_invocations_total",
+                     "sluice_invocation_duration_seconds_bucket", "sluice_inflight_records",
+                     "sluice_inflight_bytes", "sluice_oldest_unacked_record_age_seconds",
+                     "sluice_source_backlog", "sluice_dlq_depth"):
+            self.assertIn(name, text)
+        wait_until(lambda: s.metrics().get('sluice_records_received_total{mapping="orders-to-fn"}') == 3,
+                   what="received counter")
+        st, _, data = s.admin("GET", "/v1/mappings")
+        self.assertEqual(st, 200)
+        m = json_body(data)["mappings"][0]
+        self.assertEqual(m["name"], "orders-to-fn")
+        self.assertEqual(m["state"], "running")
+        self.assertEqual(m["source"]["type"], "http")
+        self.assertEqual(s.admin("GET", "/v1/mappings/orders-to-fn")[0], 200)
+        self.assertEqual(s.admin("GET", "/v1/mappings/nope")[0], 404)
+        self.assertEqual(s.admin("GET", "/nope")[0], 404)
+
+    def test_token_guard(self):
+        fn = self.fn()
+        cfg = base_config(self.workdir, fn.url)
+        cfg["admin"]["token"] = "adm1n-t0ken-value"
+        s = self.sluice(cfg)
+        self.assertEqual(s.admin("GET", "/healthz")[0], 200)
+        self.assertEqual(s.admin("GET", "/metrics")[0], 401)
+        self.assertEqual(s.admin("GET", "/v1/dlq", headers={"Authorization": "Bearer nope"})[0], 401)
+        st, _, _ = s.admin("GET", "/v1/dlq", headers={"Authorization": "Bearer adm1n-t0ken-value"})
+        self.assertEqual(st, 200)
+        self.assertNotIn("adm1n-t0ken-value", s.out.text(), "the token never reaches the log")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""DLQ round trip: failure, list, show, redrive (CLI and admin API), then gone."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import SluiceTest, base_config, json_body, main, wait_until  # noqa: E402
+
+
+class Redrive(SluiceTest):
+    def make(self, fail_count):
+        fn = self.fn(script=[{"status": 500, "count": fail_count}])
+        s = self.sluice(base_config(self.workdir, fn.url, mapping={
+            "batch": {"size": 1, "window": "0s"},
+            "retry": {"max_attempts": 1}}))
+        return fn, s
+
+    def test_cli_redrive_delivers_then_removes(self):
+        fn, s = self.make(2)
+        ids = self.post_many(s, 2)
+        wait_until(lambda: len(s.dlq_entries()) == 2, what="2 DLQ entries")
+        out = s.cli("dlq", "redrive", "--mapping", "orders-to-fn", "--dry-run").stdout.decode()
+        self.assertIn("would redrive", out)
+        self.assertEqual(len(s.dlq_entries()), 2, "a dry run changes nothing")
+        self.assertEqual(fn.delivered_ids(), [])
+        out = s.cli("dlq", "redrive", "--mapping", "orders-to-fn", "--rate", "50/s").stdout.decode()
+        self.assertIn("redriven 2", out)
+        self.assertEqual(sorted(fn.delivered_ids()), sorted(ids))
+        self.assertEqual(s.dlq_entries(), [])
+
+    def test_failed_redrive_keeps_the_entry(self):
+        fn, s = self.make(3)
+        self.post_many(s, 1)
+        wait_until(lambda: len(s.dlq_entries()) == 1, what="1 DLQ entry")
+        p = s.cli("dlq", "redrive", "--mapping", "orders-to-fn", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("failed 1", p.stdout.decode())
+        self.assertEqual(len(s.dlq_entries()), 1)
+
+    def test_admin_api_list_show_redrive_purge(self):
+        fn, s = self.make(3)
+        ids = self.post_many(s, 3)
+        wait_until(lambda: len(s.dlq_entries()) == 3, what="3 DLQ entries")
+        st, _, d = s.admin("GET", "/v1/dlq?mapping=orders-to-fn&limit=10")
+        self.assertEqual(st, 200)
+        entries = json_body(d)["entries"]
+        self.assertEqual(sorted(e["recordId"] for e in entries), sorted(ids))
+        st, _, d = s.admin("GET", "/v1/dlq/" + entries[0]["id"])
+        self.assertEqual(st, 200)
+        self.assertEqual(json_body(d)["id"], entries[0]["id"])
+        st, _, d = s.admin("GET", "/v1/dlq/does-not-exist")
+        self.assertEqual(st, 404)
+        st, _, d = s.admin("POST", "/v1/dlq/redrive", {"id": entries[0]["id"]})
+        self.assertEqual(st, 200, d)
+        self.assertEqual(json_body(d)["redriven"], 1)
+        st, _, d = s.admin("POST", "/v1/dlq/purge", {"id": entries[1]["id"]})
+        self.assertEqual((st, json_body(d)["purged"]), (200, 1))
+        st, _, d = s.admin("POST", "/v1/dlq/purge", {})
+        self.assertEqual(st, 400)
+        remaining = [e["id"] for e in s.dlq_entries()]
+        self.assertEqual(remaining, [entries[2]["id"]])
+        self.assertEqual(fn.delivered_ids(), [entries[0]["recordId"]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+/* core: backoff with full jitter, the metrics registry's exposition format. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/backoff.h"
+#include "core/id.h"
+#include "core/metrics.h"
+
+static void test_backoff_ceiling_grows_and_caps(void **state)
+{
+    struct sl_backoff p = {.min_ms = 100, .max_ms = 1000, .multiplier = 2.0};
+    assert_int_equal(sl_backoff_ceiling(&p, 1), 100);
+    assert_int_equal(sl_backoff_ceiling(&p, 2), 200);
+    assert_int_equal(sl_backoff_ceiling(&p, 3), 400);
+    assert_int_equal(sl_backoff_ceiling(&p, 4), 800);
+    assert_int_equal(sl_backoff_ceiling(&p, 5), 1000);
+    assert_int_equal(sl_backoff_ceiling(&p, 60), 1000);
+}
+
+static void test_backoff_full_jitter_stays_in_range_and_spreads(void **state)
+{
+    struct sl_backoff p = {.min_ms = 10, .max_ms = 10000, .multiplier = 2.0};
+    uint64_t rng = 12345;
+    int64_t lo = INT64_MAX, hi = 0;
+    for (int i = 0; i < 2000; i++) {
+        int64_t d = sl_backoff_delay(&p, 6, &rng); /* ceiling 320 */
+        assert_true(d >= 10 && d <= 320);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    /* Full jitter uses the whole range, not just the ceiling. */
+    assert_true(lo < 50);
+    assert_true(hi > 280);
+    struct sl_backoff flat = {.min_ms = 50, .max_ms = 50, .multiplier = 2.0};
+    assert_int_equal(sl_backoff_delay(&flat, 3, &rng), 50);
+}
+
+static void test_metrics_render(void **state)
+{
+    struct sl_metrics *r = sl_metrics_create();
+    struct sl_buf l, out;
+    sl_buf_init(&l);
+    sl_buf_init(&out);
+    sl_metrics_label(&l, "mapping", "we\"ird\\name");
+    struct sl_metric *c = sl_metrics_counter(r, "x_total", "Things.", l.data);
+    assert_ptr_equal(c, sl_metrics_counter(r, "x_total", "Things.", l.data));
+    sl_metric_inc(c);
+    sl_metric_add(c, 2);
+    static const double bounds[] = {0.1, 1};
+    struct sl_metric *h = sl_metrics_histogram(r, "d_seconds", "Durations.", NULL, bounds, 2);
+    sl_metric_observe(h, 0.05);
+    sl_metric_observe(h, 0.5);
+    sl_metric_observe(h, 5);
+    sl_metrics_render(r, &out);
+    assert_non_null(strstr(out.data, "# TYPE x_total counter\n"));
+    assert_non_null(strstr(out.data, "x_total{mapping=\"we\\\"ird\\\\name\"} 3\n"));
+    assert_non_null(strstr(out.data, "d_seconds_bucket{le=\"0.1\"} 1\n"));
+    assert_non_null(strstr(out.data, "d_seconds_bucket{le=\"1\"} 2\n"));
+    assert_non_null(strstr(out.data, "d_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(out.data, "d_seconds_count 3\n"));
+    assert_non_null(strstr(out.data, "d_seconds_sum 5.55"));
+    sl_buf_release(&l);
+    sl_buf_release(&out);
+    sl_metrics_destroy(r);
+}
+
+static void test_ids_are_uuid4_and_distinct(void **state)
+{
+    char a[SL_ID_LEN + 1], b[SL_ID_LEN + 1];
+    sl_id_new(a);
+    sl_id_new(b);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_true(strchr("89ab", a[19]) != NULL);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff_ceiling_grows_and_caps),
+        cmocka_unit_test(test_backoff_full_jitter_stays_in_range_and_spreads),
+        cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_ids_are_uuid4_and_distinct),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
