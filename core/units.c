@@ -57,9 +57,11 @@ static int units_parse(const char *s, const struct sl_unit *units, size_t nunits
         uint64_t whole = 0, frac = 0, frac_div = 1;
         const char *start = s;
         while (isdigit((unsigned char)*s)) {
-            if (whole > (UINT64_MAX - 9) / 10)
+            uint64_t digit = (uint64_t)(*s - '0');
+            if (whole > (UINT64_MAX - digit) / 10)
                 return -EINVAL;
-            whole = whole * 10 + (uint64_t)(*s++ - '0');
+            whole = whole * 10 + digit;
+            s++;
         }
         if (*s == '.') {
             s++;

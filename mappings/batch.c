@@ -148,12 +148,13 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
     int64_t now = sl_now_ms();
     struct sl_record **keep = sl_calloc(n ? n : 1, sizeof(*keep));
     size_t nkeep = 0;
-    uint32_t max_attempts_seen = 0;
+    uint32_t max_failures = 0;
     bool charged = false;
 
     for (size_t i = 0; i < n; i++) {
         struct sl_record *r = rs[i];
         if (r->failed_now) {
+            r->failures++;
             if (o->reached_function || o->function_error || o->kind == SL_OUTCOME_PARTIAL) {
                 r->attempts++;
                 charged = true;
@@ -167,8 +168,8 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
             sl_mapping_dead_letter(m, b->lane, r, SL_DLQ_AGE_EXCEEDED);
             continue;
         }
-        if (r->attempts > max_attempts_seen)
-            max_attempts_seen = r->attempts;
+        if (r->failures > max_failures)
+            max_failures = r->failures;
         keep[nkeep++] = r;
     }
     if (nkeep > 0) {
@@ -178,8 +179,8 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
         for (size_t i = 0; i < nkeep; i++)
             any_failed |= keep[i]->failed_now;
         if (any_failed) {
-            uint32_t nth = max_attempts_seen ? max_attempts_seen : 1;
-            delay = sl_backoff_delay(&m->backoff, nth, &m->rng);
+            /* Every failure grows the backoff, counted as an attempt or not. */
+            delay = sl_backoff_delay(&m->backoff, max_failures ? max_failures : 1, &m->rng);
             if (retry_after_ms > delay)
                 delay = retry_after_ms;
         }

@@ -44,6 +44,7 @@ struct sl_record {
     int64_t arrived_mono_ms;               /* when the mapping got it (monotonic) */
     bool failed_now;                       /* named as failed by the latest outcome */
     uint32_t attempts;                     /* invocations that count toward max_attempts */
+    uint32_t failures;                     /* failed invocations of any kind (grow the backoff) */
     uint32_t nhistory;                     /* attempts recorded in history (ring, newest last) */
     uint32_t history_total;                /* attempts ever recorded */
     struct sl_attempt *history[SL_RECORD_MAX_HISTORY];

@@ -264,6 +264,7 @@ class Sluice:
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
+        self.killed = True
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -273,6 +274,22 @@ class Sluice:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                self.killed = True
+
+    def problems(self):
+        """Why this run was not clean: a sanitizer report, or a bad exit status."""
+        if not self.proc:
+            return None
+        self.proc.wait()
+        # Let the reader thread take the last lines.
+        self.out.join(5)
+        text = self.out.text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                return "sanitizer report in sluice output:\n" + text[-6000:]
+        if not getattr(self, "killed", False) and self.proc.returncode != 0:
+            return "sluice exited with %d:\n%s" % (self.proc.returncode, text[-3000:])
+        return None
 
 
 class SluiceTest(unittest.TestCase):
@@ -285,6 +302,10 @@ class SluiceTest(unittest.TestCase):
     def tearDown(self):
         for p in reversed(self._procs):
             p.stop()
+        for p in self._procs:
+            why = p.problems() if isinstance(p, Sluice) else None
+            if why:
+                self.fail(why)
         if os.environ.get("SLUICE_TEST_KEEP"):
             sys.stderr.write("kept %s\n" % self.workdir)
         else:

@@ -321,6 +321,48 @@ static void verdict_terminal(const int *ids, size_t n, struct sl_outcome *o, jso
     o->reached_function = true;
 }
 
+static int refused_left;
+
+static void verdict_refused_then_ok(const int *ids, size_t n, struct sl_outcome *o, json_t **f)
+{
+    if (refused_left > 0) {
+        refused_left--;
+        o->kind = SL_OUTCOME_RETRY;
+        o->status = 0;
+        o->reached_function = false;
+        snprintf(o->error, sizeof(o->error), "connection refused");
+    }
+}
+
+static void test_record_age_exceeded_goes_to_dlq_uninvoked(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_ok);
+    f.cfg.retry.max_record_age_ms = 60000; /* fx_emit stamps records at 1970 */
+    fx_start(&f);
+    fx_emit(&f, 3);
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 0);
+    int dead[] = {0, 1, 2};
+    assert_accounting(&f, dead, 3);
+    assert_string_equal(f.dlq.conditions[0], SL_DLQ_AGE_EXCEEDED);
+    fx_release(&f);
+}
+
+static void test_unreached_failures_do_not_use_attempts(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_refused_then_ok);
+    refused_left = 5;
+    f.cfg.retry.max_attempts = 2;
+    fx_start(&f);
+    fx_emit(&f, 2);
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 6);
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
 static void test_batches_by_size_in_order(void **state)
 {
     struct fx f;
@@ -506,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_caps_pause_and_resume_the_source),
         cmocka_unit_test(test_unordered_uses_concurrency),
         cmocka_unit_test(test_window_waits_then_flushes_on_drain),
+        cmocka_unit_test(test_record_age_exceeded_goes_to_dlq_uninvoked),
+        cmocka_unit_test(test_unreached_failures_do_not_use_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
