@@ -1,6 +1,7 @@
 # Compiler warnings for sluice's own code (third-party sources get none of these).
 set(SL_WARNINGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-    -Wpointer-arith -Wformat=2 -Wno-unused-parameter)
+    -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+    -Wno-format-truncation) # snprintf truncates on purpose (messages, excerpts)
 if(SL_WERROR)
   list(APPEND SL_WARNINGS -Werror)
 endif()

@@ -270,10 +270,10 @@ static void transport_message(struct sl_http_call *c, CURLcode res, char *out, s
         if (os_errno == ECONNREFUSED)
             snprintf(out, cap, "connection refused");
         else
-            snprintf(out, cap, "connect failed: %s", detail);
+            snprintf(out, cap, "connect failed: %.150s", detail);
         return;
     case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(out, cap, "could not resolve host: %s", detail);
+        snprintf(out, cap, "could not resolve host: %.150s", detail);
         return;
     case CURLE_GOT_NOTHING:
         snprintf(out, cap, "empty reply from server");
@@ -282,9 +282,9 @@ static void transport_message(struct sl_http_call *c, CURLcode res, char *out, s
         break;
     }
     if (os_errno == ECONNRESET)
-        snprintf(out, cap, "connection reset: %s", detail);
+        snprintf(out, cap, "connection reset: %.150s", detail);
     else
-        snprintf(out, cap, "%s", detail);
+        snprintf(out, cap, "%.200s", detail);
 }
 
 static void call_outcome(struct sl_http_call *c, CURLcode res, const char *cancelled,

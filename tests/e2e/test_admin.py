@@ -1,4 +1,5 @@
 """Admin API: probes, metrics, mapping status, token guard."""
+import json
 import os
 import sys
 
@@ -23,7 +24,7 @@ class Admin(SluiceTest):
                      "sluice_records_dead_lettered_total", "sluice_invocations_total",
                      "sluice_invocation_duration_seconds_bucket", "sluice_inflight_records",
                      "sluice_inflight_bytes", "sluice_oldest_unacked_record_age_seconds",
-                     "sluice_source_backlog", "sluice_dlq_depth"):
+                     "sluice_source_backlog", "sluice_dlq_depth", "sluice_spool_depth"):
             self.assertIn(name, text)
         wait_until(lambda: s.metrics().get('sluice_records_received_total{mapping="orders-to-fn"}') == 3,
                    what="received counter")
@@ -48,6 +49,22 @@ class Admin(SluiceTest):
         st, _, _ = s.admin("GET", "/v1/dlq", headers={"Authorization": "Bearer adm1n-t0ken-value"})
         self.assertEqual(st, 200)
         self.assertNotIn("adm1n-t0ken-value", s.out.text(), "the token never reaches the log")
+
+    def test_json_logs(self):
+        fn = self.fn()
+        cfg = base_config(self.workdir, fn.url)
+        cfg["log"] = {"level": "info", "format": "json", "instance": "edge-1"}
+        s = self.sluice(cfg)
+        self.post_many(s, 1)
+        wait_until(lambda: len(fn.delivered_ids()) == 1, what="a delivery")
+        s.stop()
+        lines = [l for l in s.out.text().splitlines() if l.startswith("{")]
+        self.assertGreater(len(lines), 3)
+        for line in lines:
+            doc = json.loads(line)
+            self.assertEqual(doc["instance"], "edge-1")
+            self.assertIn(doc["level"], ("debug", "info", "warn", "error"))
+            self.assertIn("msg", doc)
 
 
 if __name__ == "__main__":

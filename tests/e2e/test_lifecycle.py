@@ -2,7 +2,6 @@
 import os
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import SluiceTest, Sluice, base_config, main, wait_until  # noqa: E402
@@ -37,13 +36,12 @@ class Lifecycle(SluiceTest):
         s = self.sluice(cfg)
         ids = self.post_many(s, 5)
         wait_until(lambda: len(fn.invocations()) >= 1, what="a batch in flight")
-        t0 = time.monotonic()
         rc = s.terminate()
         self.assertEqual(rc, 0)
         self.assertIn("drained", s.out.text())
         # The in-flight batch finished before exit, and what followed it too.
         self.assertEqual(set(fn.delivered_ids()), set(ids))
-        self.assertLess(time.monotonic() - t0, 20)
+        self.assertNotIn("drain deadline reached", s.out.text())
         st = Sluice(self.workdir, cfg, "again")
         self._procs.append(st)
         st.start()
