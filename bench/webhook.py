@@ -6,7 +6,8 @@
    percentiles, and their ratios.
 2. Dispatch: records/s from a pre-filled spool to a local function (sluice-fn) at batch sizes
    1, 10 and 100, versus the rate the same function accepts records from a bare client
-   (wrk POSTing batches straight to it).
+   (wrk POSTing the same-sized batches straight to it over one connection, as an ordered lane
+   has one call in flight).
 3. RSS of sluice at idle and under load.
 """
 import argparse
@@ -69,7 +70,7 @@ def start_sluice(build, workdir, fn_url, batch, enabled=True, name="bench"):
     cfg = harness.base_config(workdir, fn_url, mapping={
         "enabled": enabled, "batch": {"size": batch, "window": "10ms"},
         "max_inflight_records": 100000})
-    cfg["log"] = {"level": "warn"}
+    cfg["log"] = {"level": "info"}
     cfg["sources"] = [{"name": "bench", "type": "http"}]
     cfg["mappings"][0]["source"] = "bench"
     cfg["store"]["spool_max_bytes"] = "4GiB"
@@ -157,13 +158,14 @@ def main():
                 time.sleep(0.01)
             dt = time.monotonic() - t0
             stats = get_json(fn.port, "/stats")
-            # Baseline: the same function fed by wrk alone, at the same batch size.
+            # Baseline: the same function fed by wrk alone, at the same batch size and the same
+            # concurrency as an ordered lane (one call in flight).
             body = json.dumps({"Records": [{"id": str(i), "body": '{"n": 1}'} for i in range(batch)]})
             lua = os.path.join(d, "batch.lua")
             with open(lua, "w") as f:
                 f.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n'
                         % json.dumps(body))
-            raw = wrk(fn.url, 5, 4, lua)
+            raw = wrk(fn.url, 5, 1, lua, threads=1)
             stop(sl)
             fn.stop()
             rate = args.records / dt

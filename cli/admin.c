@@ -157,6 +157,31 @@ static void mappings_cb(struct sl_http_exchange *x, const struct sl_http_req *re
     sl_buf_release(&b);
 }
 
+static void delete_done_cb(size_t removed, int status, void *arg)
+{
+    struct sl_http_exchange *x = arg;
+    if (status < 0) {
+        sl_http_respond_error(x, 500, "dlq_error", sl_strerror(status));
+    } else if (removed == 0) {
+        sl_http_respond_error(x, 404, "not_found", "no DLQ entry with that id");
+    } else {
+        static const char body[] = "{\"purged\":1}";
+        sl_http_respond_json(x, 200, body, sizeof(body) - 1);
+    }
+}
+
+static void purge_done_cb(size_t removed, int status, void *arg)
+{
+    struct sl_http_exchange *x = arg;
+    if (status < 0) {
+        sl_http_respond_error(x, 500, "dlq_error", sl_strerror(status));
+        return;
+    }
+    char body[64];
+    int len = snprintf(body, sizeof(body), "{\"purged\":%zu}", removed);
+    sl_http_respond_json(x, 200, body, (size_t)len);
+}
+
 /* GET /v1/dlq?mapping=&since=&limit= : summaries. GET /v1/dlq/{id}: one entry.
  * DELETE /v1/dlq/{id}: purge one. */
 static void dlq_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
@@ -176,16 +201,8 @@ static void dlq_cb(struct sl_http_exchange *x, const struct sl_http_req *req, vo
         }
         f.id = id;
         if (strcmp(req->method, "DELETE") == 0) {
-            size_t n = 0;
-            int rc = sl_dlqview_purge(app, &f, &n, &err);
-            if (rc < 0) {
+            if (sl_dlqview_purge(app, &f, delete_done_cb, x, &err) < 0)
                 sl_http_respond_error(x, 500, "dlq_error", err.msg);
-            } else if (n == 0) {
-                sl_http_respond_error(x, 404, "not_found", "no DLQ entry with that id");
-            } else {
-                static const char body[] = "{\"purged\":1}";
-                sl_http_respond_json(x, 200, body, sizeof(body) - 1);
-            }
             return;
         }
         struct sl_buf b;
@@ -272,16 +289,10 @@ static void purge_cb(struct sl_http_exchange *x, const struct sl_http_req *req, 
         json_decref(doc);
         return;
     }
-    size_t n = 0;
-    int rc = sl_dlqview_purge(app, &f, &n, &err);
+    int rc = sl_dlqview_purge(app, &f, purge_done_cb, x, &err);
     json_decref(doc);
-    if (rc < 0) {
+    if (rc < 0)
         sl_http_respond_error(x, rc == SL_ENOTFOUND ? 404 : 500, "dlq_error", err.msg);
-        return;
-    }
-    char body[64];
-    int len = snprintf(body, sizeof(body), "{\"purged\":%zu}", n);
-    sl_http_respond_json(x, 200, body, (size_t)len);
 }
 
 struct admin_redrive {
@@ -337,16 +348,6 @@ static void redrive_done_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     free(w);
 }
 
-static struct sl_target *app_target_cb(void *ctx, const char *name)
-{
-    return sl_app_target(ctx, name);
-}
-
-static struct sl_dlq *app_dlq_cb(void *ctx, const char *name)
-{
-    return sl_app_dlq(ctx, name);
-}
-
 /* POST /v1/dlq/redrive {"mapping"|"id", "to", "rate", "dryRun", "limit"} */
 static void redrive_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
@@ -386,13 +387,8 @@ static void redrive_cb(struct sl_http_exchange *x, const struct sl_http_req *req
     sl_buf_init(&ar->items);
     sl_jw_init(&ar->w, &ar->items);
     sl_jw_arr_open(&ar->w);
-    struct sl_redrive_env env = {
-        .loop = app->loop,
-        .cfg = &app->cfg,
-        .target = app_target_cb,
-        .dlq = app_dlq_cb,
-        .ctx = app,
-    };
+    struct sl_redrive_env env;
+    sl_app_redrive_env(app, &env);
     int rc = sl_redrive_start(&env, &o, redrive_entry_cb, redrive_done_cb, ar, &ar->rd, &err);
     if (rc < 0) {
         sl_http_respond_error(x, rc == SL_ENOTFOUND ? 404 : 500, "redrive_error", err.msg);

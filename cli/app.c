@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "dlq/sqlite/sqlite.h"
+#include "mappings/redrive.h"
 #include "sources/spool.h"
 
 static const char app_scope[] = "sluice";
@@ -75,6 +76,25 @@ struct sl_dlq *sl_app_dlq(struct sl_app *app, const char *name)
             return app->dlqs[i];
     }
     return NULL;
+}
+
+static struct sl_target *redrive_target_cb(void *ctx, const char *name)
+{
+    return sl_app_target(ctx, name);
+}
+
+static struct sl_dlq *redrive_dlq_cb(void *ctx, const char *name)
+{
+    return sl_app_dlq(ctx, name);
+}
+
+void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
+{
+    env->loop = app->loop;
+    env->cfg = &app->cfg;
+    env->target = redrive_target_cb;
+    env->dlq = redrive_dlq_cb;
+    env->ctx = app;
 }
 
 static struct sl_source *app_source(struct sl_app *app, const char *name)

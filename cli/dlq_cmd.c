@@ -175,6 +175,21 @@ static int dlq_show(struct sl_app *app, const char *id)
     return rc == 0 ? 0 : 1;
 }
 
+struct cli_purge {
+    struct sl_app *app;
+    size_t removed;
+    int status;
+    bool done;
+};
+
+static void cli_purged_cb(size_t removed, int status, void *arg)
+{
+    struct cli_purge *c = arg;
+    c->removed = removed;
+    c->status = status;
+    c->done = true;
+}
+
 static int dlq_purge(struct sl_app *app, const struct dlq_args *a)
 {
     if (!a->mapping && !a->id && !a->all) {
@@ -183,14 +198,20 @@ static int dlq_purge(struct sl_app *app, const struct dlq_args *a)
     }
     struct sl_dlq_filter f = {.mapping = a->mapping, .id = a->id};
     struct sl_err err;
-    size_t n = 0;
+    struct cli_purge c = {.app = app};
     sl_err_clear(&err);
-    if (sl_dlqview_purge(app, &f, &n, &err) < 0) {
+    if (sl_dlqview_purge(app, &f, cli_purged_cb, &c, &err) < 0) {
         fprintf(stderr, "sluice: %s\n", err.msg);
         return 1;
     }
-    printf("purged %zu entries\n", n);
-    return a->id && n == 0 ? 1 : 0;
+    while (!c.done)
+        ev_run(app->loop, EVRUN_ONCE);
+    printf("purged %zu entries\n", c.removed);
+    if (c.status < 0) {
+        fprintf(stderr, "sluice: some entries could not be removed: %s\n", sl_strerror(c.status));
+        return 1;
+    }
+    return a->id && c.removed == 0 ? 1 : 0;
 }
 
 struct cli_redrive {
@@ -213,16 +234,6 @@ static void cli_done_cb(const struct sl_redrive_result *res, void *arg)
     ev_break(c->app->loop, EVBREAK_ALL);
 }
 
-static struct sl_target *target_cb(void *ctx, const char *name)
-{
-    return sl_app_target(ctx, name);
-}
-
-static struct sl_dlq *dlq_cb(void *ctx, const char *name)
-{
-    return sl_app_dlq(ctx, name);
-}
-
 static int dlq_redrive(struct sl_app *app, const struct dlq_args *a)
 {
     struct sl_redrive_opts o = {
@@ -233,13 +244,8 @@ static int dlq_redrive(struct sl_app *app, const struct dlq_args *a)
         .dry_run = a->dry_run,
         .limit = (size_t)a->limit,
     };
-    struct sl_redrive_env env = {
-        .loop = app->loop,
-        .cfg = &app->cfg,
-        .target = target_cb,
-        .dlq = dlq_cb,
-        .ctx = app,
-    };
+    struct sl_redrive_env env;
+    sl_app_redrive_env(app, &env);
     struct cli_redrive c = {.app = app};
     struct sl_redrive *rd = NULL;
     struct sl_err err;

@@ -134,17 +134,17 @@ int sl_dlqview_show(struct sl_app *app, const char *id, struct sl_buf *out, stru
     return 0;
 }
 
-struct victim {
-    struct sl_dlq *d;
-    char id[40];
-};
-
 struct purge {
-    struct victim *v;
+    struct sl_app *app;
+    char (*ids)[40];
+    struct sl_dlq **sinks;
     size_t n, cap;
     size_t pending;
     size_t removed;
     int status;
+    sl_dlqview_purged_cb cb;
+    void *arg;
+    ev_timer done; /* reports from the loop, also when nothing matched */
 };
 
 static int purge_visit(struct sl_dlq *d, const struct sl_dlq_entry *e, void *arg)
@@ -152,40 +152,66 @@ static int purge_visit(struct sl_dlq *d, const struct sl_dlq_entry *e, void *arg
     struct purge *p = arg;
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
-        p->v = sl_realloc(p->v, p->cap * sizeof(*p->v));
+        p->ids = sl_realloc(p->ids, p->cap * sizeof(*p->ids));
+        p->sinks = sl_realloc(p->sinks, p->cap * sizeof(*p->sinks));
     }
-    p->v[p->n].d = d;
-    snprintf(p->v[p->n].id, sizeof(p->v[p->n].id), "%s", e->id);
+    p->sinks[p->n] = d;
+    snprintf(p->ids[p->n], sizeof(p->ids[p->n]), "%s", e->id);
     p->n++;
     return 0;
+}
+
+static void purge_free(struct purge *p)
+{
+    free(p->ids);
+    free(p->sinks);
+    free(p);
+}
+
+static void purge_report_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct purge *p = w->data;
+    p->cb(p->removed, p->status, p->arg);
+    purge_free(p);
+}
+
+static void purge_finish(struct purge *p)
+{
+    ev_timer_init(&p->done, purge_report_cb, 0., 0.);
+    p->done.data = p;
+    ev_timer_start(p->app->loop, &p->done);
 }
 
 static void purge_done(int status, void *arg)
 {
     struct purge *p = arg;
-    p->pending--;
     if (status == 0)
         p->removed++;
-    else if (status != SL_ENOTFOUND)
+    else if (status != SL_ENOTFOUND && p->status == 0)
         p->status = status;
+    if (--p->pending == 0)
+        purge_finish(p);
 }
 
-int sl_dlqview_purge(struct sl_app *app, const struct sl_dlq_filter *f, size_t *n,
-                     struct sl_err *err)
+int sl_dlqview_purge(struct sl_app *app, const struct sl_dlq_filter *f, sl_dlqview_purged_cb cb,
+                     void *arg, struct sl_err *err)
 {
-    struct purge p = {0};
-    int rc = dlqview_each(app, f, purge_visit, &p, err);
-    for (size_t i = 0; rc == 0 && i < p.n; i++) {
-        if (p.v[i].d->ops->remove(p.v[i].d, p.v[i].id, purge_done, &p) == 0)
-            p.pending++;
+    struct purge *p = SL_NEW(struct purge);
+    p->app = app;
+    p->cb = cb;
+    p->arg = arg;
+    int rc = dlqview_each(app, f, purge_visit, p, err);
+    if (rc < 0) {
+        purge_free(p);
+        return rc;
     }
-    /* Removals commit on the store's writer thread: run the loop until each has answered. */
-    while (p.pending > 0)
-        ev_run(app->loop, EVRUN_ONCE);
-    free(p.v);
-    *n = p.removed;
-    if (rc == 0 && p.status < 0)
-        rc = sl_err_set(err, SL_ERR_TRANSIENT, p.status, "some entries could not be removed: %s",
-                        sl_strerror(p.status));
-    return rc;
+    p->pending = 1; /* held until every removal is queued */
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->sinks[i]->ops->remove(p->sinks[i], p->ids[i], purge_done, p) == 0)
+            p->pending++;
+        else if (p->status == 0)
+            p->status = SL_ECLOSED;
+    }
+    purge_done(SL_ENOTFOUND, p);
+    return 0;
 }

@@ -15,52 +15,15 @@
 
 /* ---- UTF-8 text ---- */
 
-/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when it is not one (NUL, stray
- * continuation byte, overlong form, surrogate, beyond U+10FFFF, truncated). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned int cp;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Appends at most cap bytes of s[0..n) to out as well-formed UTF-8: every byte that does not
  * start a valid sequence (and every NUL) becomes U+FFFD; a character that would not fit whole
  * is dropped with everything after it. */
 static void utf8_sanitize(struct sl_buf *out, const char *s, size_t n, size_t cap)
 {
     static const char repl[] = "\xef\xbf\xbd";
-    const unsigned char *p = (const unsigned char *)s;
     size_t used = 0, i = 0;
     while (i < n) {
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len = sl_utf8_seq(s + i, n - i);
         const char *src = len ? s + i : repl;
         size_t out_len = len ? len : 3;
         if (used + out_len > cap)

@@ -33,7 +33,7 @@ static const struct sl_prop webhook_props[] = {
     {"keep_headers", SL_PROP_STRING_LIST, offsetof(struct webhook_cfg, keep_headers), NULL, 0, 0, 0,
      NULL, NULL,
      "Request headers copied into the event (case-insensitive); default: content-type, "
-     "user-agent, x-request-id."},
+     "user-agent, x-request-id. Authorization and Proxy-Authorization are never copied."},
 };
 
 static const struct sl_prop_table webhook_table = {
@@ -72,8 +72,15 @@ struct webhook_put {
     size_t body_len;
 };
 
+/* Credentials never reach events or DLQ entries, whatever keep_headers says. */
+static const char *const never_keep[] = {"authorization", "proxy-authorization", NULL};
+
 static bool header_kept(const struct webhook *h, const char *name, size_t len)
 {
+    for (size_t i = 0; never_keep[i]; i++) {
+        if (strlen(never_keep[i]) == len && strncasecmp(never_keep[i], name, len) == 0)
+            return false;
+    }
     if (h->cfg.keep_headers.n == 0) {
         for (size_t i = 0; default_keep[i]; i++) {
             if (strlen(default_keep[i]) == len && strncasecmp(default_keep[i], name, len) == 0)

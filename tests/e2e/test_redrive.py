@@ -61,6 +61,37 @@ class Redrive(SluiceTest):
         self.assertEqual(remaining, [entries[2]["id"]])
         self.assertEqual(fn.delivered_ids(), [entries[0]["recordId"]])
 
+    def test_redrive_to_another_function_and_list_since(self):
+        bad = self.fn(script=[{"status": 500, "count": 100}])
+        good = self.fn()
+        cfg = base_config(self.workdir, bad.url,
+                          source={"token": "hook-token-value", "keep_headers": ["authorization", "content-type"]},
+                          mapping={"batch": {"size": 1, "window": "0s"}, "retry": {"max_attempts": 1}})
+        cfg["functions"].append({"name": "fixed", "type": "http", "url": good.url})
+        s = self.sluice(cfg)
+        auth = {"Authorization": "Bearer hook-token-value"}
+        ids = [json_body(s.post("orders", {"n": i}, auth)[2])["id"] for i in range(2)]
+        wait_until(lambda: len(s.dlq_entries()) == 2, what="2 DLQ entries")
+        # Credentials never reach a DLQ entry, even when keep_headers names them.
+        for e in s.dlq_entries():
+            text = s.cli("dlq", "show", e["id"]).stdout.decode()
+            self.assertNotIn("hook-token-value", text)
+            self.assertNotIn("authorization", text.lower())
+        since = s.cli("dlq", "list", "--json", "--since", "-1h").stdout.decode()
+        self.assertEqual(len(json.loads(since)["entries"]), 2)
+        future = s.cli("dlq", "list", "--json", "--since", "2999-01-01T00:00:00Z").stdout.decode()
+        self.assertEqual(json.loads(future)["entries"], [])
+        bad_since = s.cli("dlq", "list", "--since", "soon", check=False)
+        self.assertEqual(bad_since.returncode, 2)
+        self.assertIn(b"--since", bad_since.stderr)
+        out = s.cli("dlq", "redrive", "--to", "fixed").stdout.decode()
+        self.assertIn("redriven 2", out)
+        self.assertEqual(sorted(good.delivered_ids()), sorted(ids))
+        self.assertEqual(s.dlq_entries(), [])
+        p = s.cli("dlq", "redrive", "--to", "nope", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"no function named", p.stderr)
+
 
 if __name__ == "__main__":
     main()
