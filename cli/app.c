@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "dlq/sqlite/sqlite.h"
+#include "mappings/filter.h"
 #include "mappings/redrive.h"
 #include "sources/spool.h"
 
@@ -107,12 +108,26 @@ static struct sl_source *app_source(struct sl_app *app, const char *name)
 }
 
 static int type_error(struct sl_err *err, const struct sl_config *cfg,
-                      const struct sl_cfg_typed *sec, const char *what, const char *allowed)
+                      const struct sl_cfg_typed *sec, const char *what, const char *const *types)
 {
+    char allowed[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; types[i]; i++)
+        off += (size_t)snprintf(allowed + off, off < sizeof(allowed) ? sizeof(allowed) - off : 0,
+                                "%s%s", i ? ", " : "", types[i]);
     return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                       "%s: %s.type: \"%s\" is not a known %s type (allowed: %s)",
                       cfg->file ? cfg->file : "config", sec->path, sec->type, what, allowed);
 }
+
+/* The type names of a NULL-terminated registry of ops structs whose first field is the name. */
+#define SL_TYPE_NAMES(registry, out)                                                               \
+    do {                                                                                           \
+        size_t n_ = 0;                                                                             \
+        for (; (registry)[n_] && n_ < SL_ARRAY_LEN(out) - 1; n_++)                                 \
+            (out)[n_] = (registry)[n_]->type;                                                      \
+        (out)[n_] = NULL;                                                                          \
+    } while (0)
 
 static int app_build_sources(struct sl_app *app, struct sl_err *err)
 {
@@ -129,8 +144,11 @@ static int app_build_sources(struct sl_app *app, struct sl_err *err)
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
         const struct sl_source_ops *ops = sl_source_find_type(sec->type);
-        if (!ops)
-            return type_error(err, cfg, sec, "source", "http");
+        if (!ops) {
+            const char *types[16];
+            SL_TYPE_NAMES(sl_source_types, types);
+            return type_error(err, cfg, sec, "source", types);
+        }
         int rc = ops->create(&env, sec, &app->sources[app->nsources], err);
         if (rc < 0)
             return rc;
@@ -146,8 +164,11 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
     for (size_t i = 0; i < cfg->functions.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->functions, struct sl_cfg_typed, i);
         const struct sl_target_ops *ops = sl_target_find_type(sec->type);
-        if (!ops)
-            return type_error(err, cfg, sec, "function", "http");
+        if (!ops) {
+            const char *types[16];
+            SL_TYPE_NAMES(sl_target_types, types);
+            return type_error(err, cfg, sec, "function", types);
+        }
         int rc = ops->create(app->loop, cfg, sec, &app->targets[app->ntargets], err);
         if (rc < 0)
             return rc;
@@ -163,8 +184,11 @@ static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
     for (size_t i = 0; i < cfg->dlqs.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
         const struct sl_dlq_ops *ops = sl_dlq_find_type(sec->type);
-        if (!ops)
-            return type_error(err, cfg, sec, "dlq", "sqlite");
+        if (!ops) {
+            const char *types[16];
+            SL_TYPE_NAMES(sl_dlq_types, types);
+            return type_error(err, cfg, sec, "dlq", types);
+        }
         int rc = ops->create(cfg, sec, &app->dlqs[app->ndlqs], err);
         if (rc < 0)
             return rc;
@@ -202,8 +226,17 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
                                   "(allowed: one mapping per source)",
                                   file, mc->path, mc->source, o->name);
         }
-        if (!create)
+        if (!create) {
+            /* validate: compile the filters to report their errors, then drop them. */
+            struct sl_filter *f = NULL;
+            char path[256];
+            snprintf(path, sizeof(path), "%s: %s.filters", file, mc->path);
+            int rc = sl_filter_compile(mc->filters, path, &f, err);
+            sl_filter_destroy(f);
+            if (rc < 0)
+                return rc;
             continue;
+        }
         struct sl_source *s = app_source(app, mc->source);
         struct sl_target *t = sl_app_target(app, mc->function);
         struct sl_dlq *d = sl_app_dlq(app, mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME);

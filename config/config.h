@@ -93,7 +93,8 @@ struct sl_cfg_mapping {
     int64_t max_inflight_records;
     uint64_t max_inflight_bytes;
     struct sl_cfg_retry retry;
-    char *path; /* "mappings[1]" */
+    json_t *filters; /* array of Lambda filter patterns (objects or JSON text), or NULL */
+    char *path;      /* "mappings[1]" */
 };
 
 struct sl_config {

@@ -426,6 +426,12 @@ static const struct sl_prop mapping_props[] = {
      .offset = offsetof(struct sl_cfg_mapping, retry),
      .sub = &retry_table,
      .desc = "Retries, bisection, partial batch responses and terminal failures."},
+    {.name = "filters",
+     .type = SL_PROP_JSON,
+     .offset = offsetof(struct sl_cfg_mapping, filters),
+     .desc = "Lambda filter patterns (FilterCriteria), ORed: a list of pattern objects or of "
+             "JSON texts, at most 10, each at most 4096 characters once encoded. Records that "
+             "match none are acknowledged without being delivered (docs/EVENTS.md)."},
 };
 
 static const struct sl_prop_table mappings_table = {

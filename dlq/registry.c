@@ -2,9 +2,12 @@
 #include <string.h>
 
 #include "dlq/dlq.h"
+#include "dlq/kafka/kafka.h"
+#include "dlq/redis/redis.h"
 #include "dlq/sqlite/sqlite.h"
 
-const struct sl_dlq_ops *const sl_dlq_types[] = {&sl_dlq_sqlite_ops, NULL};
+const struct sl_dlq_ops *const sl_dlq_types[] = {&sl_dlq_sqlite_ops, &sl_dlq_redis_ops,
+                                                 &sl_dlq_kafka_ops, NULL};
 
 const struct sl_dlq_ops *sl_dlq_find_type(const char *type)
 {

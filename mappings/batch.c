@@ -206,6 +206,13 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         return;
     }
     sl_metric_observe(m->mx.duration, (double)o->duration_ms / 1000.0);
+    if (b->lane->revoked && o->kind != SL_OUTCOME_OK) {
+        /* The lane's new owner redelivers these records: drop them unacked. */
+        for (size_t i = 0; i < b->n; i++)
+            sl_mapping_record_done(m, b->rs[i], false);
+        batch_finish(b);
+        return;
+    }
     for (size_t i = 0; i < b->n; i++)
         b->rs[i]->failed_now = false;
 

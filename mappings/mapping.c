@@ -50,6 +50,14 @@ static bool mapping_under_resume_mark(const struct sl_mapping *m)
            m->inflight_bytes <= m->cfg->max_inflight_bytes / 4 * 3;
 }
 
+static bool mapping_filter_pass(struct sl_mapping *m, const struct sl_record *r)
+{
+    json_t *view = m->s->ops->filter_view ? m->s->ops->filter_view(r) : NULL;
+    bool pass = view && sl_filter_match(m->filter, view);
+    json_decref(view);
+    return pass;
+}
+
 static void mapping_emit_cb(struct sl_record *r, void *arg)
 {
     struct sl_mapping *m = arg;
@@ -68,14 +76,6 @@ static void mapping_emit_cb(struct sl_record *r, void *arg)
     m->inflight_bytes += r->bytes;
     sl_metric_inc(m->mx.received);
 
-    if (lane->tail)
-        lane->tail->next = r;
-    else
-        lane->head = r;
-    lane->tail = r;
-    lane->count++;
-    lane->bytes += r->bytes;
-
     if (!m->source_paused && mapping_over_caps(m)) {
         m->source_paused = true;
         sl_debug(m->scope, "in-flight caps reached (%zu records, %zu bytes): pausing the source",
@@ -83,8 +83,60 @@ static void mapping_emit_cb(struct sl_record *r, void *arg)
         m->s->ops->pause(m->s);
     }
     mapping_update_gauges(m);
+    lane->revoked = false;
+
+    if (r->dead_letter) {
+        /* The source already knows this record cannot be delivered (a poison entry). */
+        sl_mapping_dead_letter(m, lane, r, r->dead_letter);
+        return;
+    }
+    if (m->filter && !mapping_filter_pass(m, r)) {
+        sl_metric_inc(m->mx.filtered);
+        sl_mapping_record_done(m, r, true);
+        return;
+    }
+    if (lane->tail)
+        lane->tail->next = r;
+    else
+        lane->head = r;
+    lane->tail = r;
+    lane->count++;
+    lane->bytes += r->bytes;
     /* Batch what arrives within one loop iteration together: kick before the loop sleeps. */
     lane->dirty = true;
+}
+
+static void mapping_revoke_cb(uint32_t id, void *arg)
+{
+    struct sl_mapping *m = arg;
+    struct sl_lane *lane = m->lanes;
+    while (lane && lane->id != id)
+        lane = lane->next;
+    if (!lane)
+        return;
+    size_t dropped = 0;
+    ev_timer_stop(m->loop, &lane->timer);
+    lane->revoked = true;
+    while (lane->work) {
+        struct sl_batch *b = lane->work;
+        lane->work = b->next;
+        for (size_t i = 0; i < b->n; i++, dropped++)
+            sl_mapping_record_done(m, b->rs[i], false);
+        sl_batch_free(b);
+    }
+    while (lane->head) {
+        struct sl_record *r = lane->head;
+        lane->head = r->next;
+        sl_mapping_record_done(m, r, false);
+        dropped++;
+    }
+    lane->tail = NULL;
+    lane->count = 0;
+    lane->bytes = 0;
+    sl_info(m->scope,
+            "lane %u revoked: %zu records dropped unacked (their new owner redelivers "
+            "them)",
+            id, dropped);
 }
 
 static void before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -216,6 +268,13 @@ int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapp
     m->backoff.max_ms = cfg->retry.backoff.max_ms;
     m->backoff.multiplier = cfg->retry.backoff.multiplier;
     m->rng = sl_random_u64();
+    char path[160];
+    snprintf(path, sizeof(path), "%s.filters", cfg->path ? cfg->path : cfg->name);
+    int rc = sl_filter_compile(cfg->filters, path, &m->filter, err);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
     sl_mapping_metrics_init(m);
     ev_prepare_init(&m->before_sleep, before_sleep_cb);
     m->before_sleep.data = m;
@@ -230,6 +289,7 @@ int sl_mapping_start(struct sl_mapping *m, struct sl_err *err)
         return 0;
     }
     m->s->emit = mapping_emit_cb;
+    m->s->revoke = mapping_revoke_cb;
     m->s->emit_arg = m;
     ev_prepare_start(m->loop, &m->before_sleep);
     int rc = m->s->ops->start(m->s, err);
@@ -353,5 +413,6 @@ void sl_mapping_destroy(struct sl_mapping *m)
         sl_record_free(r);
         r = next;
     }
+    sl_filter_destroy(m->filter);
     free(m);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/backoff.h"
+#include "mappings/filter.h"
 #include "mappings/mapping.h"
 
 struct sl_lane;
@@ -34,6 +35,7 @@ struct sl_lane {
     struct sl_batch *work; /* batches to run before new ones: retries, bisect halves */
     unsigned active;       /* batches invoking + DLQ writes pending */
     bool dirty;            /* got records since the last kick */
+    bool revoked;          /* the source lost this lane: failures are dropped unacked */
     ev_timer timer;        /* batch window or retry backoff */
 };
 
@@ -65,6 +67,7 @@ struct sl_mapping {
     struct sl_backoff backoff;
     uint64_t rng;
 
+    struct sl_filter *filter; /* NULL: deliver everything */
     struct sl_lane *lanes;
     struct sl_record *all_head, *all_tail; /* every live record, oldest first */
     size_t inflight_records;

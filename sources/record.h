@@ -38,6 +38,10 @@ struct sl_record {
     const char *coords; /* JSON object text: where it came from (DLQ coordinates) */
     const unsigned char *body;
     size_t body_len;
+    /* Set by the source when the record must not be delivered but dead-lettered at once, with
+     * this condition (e.g. "MaxDeliveriesExceeded" for a poison entry, or
+     * "MaximumPayloadSizeExceeded"). NULL normally. Must be a static string. */
+    const char *dead_letter;
 
     /* Mapping-side state. */
     struct sl_record *all_prev, *all_next; /* the mapping's list of live records, oldest first */

@@ -6,6 +6,7 @@
 #define SL_SOURCES_SOURCE_H
 
 #include <ev.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -33,6 +34,9 @@ struct sl_source_env {
 
 /* Where records go: set by the mapping before start(). The mapping takes ownership of r. */
 typedef void (*sl_source_emit_cb)(struct sl_record *r, void *arg);
+/* The source lost a lane (Kafka partition revoked): the mapping drops what it holds of that
+ * lane without acking and will not dispatch it any more (until new records of it arrive). */
+typedef void (*sl_source_revoke_cb)(uint32_t lane, void *arg);
 typedef void (*sl_source_stopped_cb)(struct sl_source *s, void *arg);
 
 struct sl_source_ops {
@@ -57,6 +61,9 @@ struct sl_source_ops {
                    struct sl_buf *out);
     /* Records this source holds durably that are not yet acked (spool depth), or -1. */
     int64_t (*backlog)(struct sl_source *s);
+    /* The JSON object filter patterns are matched against (a new reference), or NULL when the
+     * record cannot be viewed (it then matches only an empty filter). Needs no instance. */
+    json_t *(*filter_view)(const struct sl_record *r);
 };
 
 /* Every source starts with this header. */
@@ -65,12 +72,19 @@ struct sl_source {
     char *name;
     char scope[96]; /* log scope "source:http:orders" */
     sl_source_emit_cb emit;
-    void *emit_arg;
+    sl_source_revoke_cb revoke;
+    void *emit_arg; /* for emit and revoke */
 };
 
 static inline void sl_source_emit(struct sl_source *s, struct sl_record *r)
 {
     s->emit(r, s->emit_arg);
+}
+
+static inline void sl_source_revoke_lane(struct sl_source *s, uint32_t lane)
+{
+    if (s->revoke)
+        s->revoke(lane, s->emit_arg);
 }
 
 /* Fills the header (name copied, scope built). */

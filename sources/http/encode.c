@@ -3,6 +3,7 @@
  *   "receivedAt":"2026-...Z","method":"POST","path":"/hooks/orders","query":"",
  *   "headers":{"content-type":"application/json"},"body":"...","isBase64Encoded":false}]}
  * `format: raw` gives the array of records alone. */
+#include <jansson.h>
 #include <string.h>
 
 #include "core/jw.h"
@@ -49,4 +50,22 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
     sl_jw_arr_close(&w);
     if (format == SL_CFG_FORMAT_LAMBDA)
         sl_jw_obj_close(&w);
+}
+
+/* The filter view: the record's metadata (method, path, query, headers, hook, id) and "body",
+ * parsed when it is JSON, else the text (so a JSON pattern on a text body does not match). */
+json_t *sl_webhook_filter_view(const struct sl_record *r)
+{
+    json_t *view = json_loads(r->attrs, 0, NULL);
+    if (!json_is_object(view)) {
+        json_decref(view);
+        view = json_object();
+    }
+    json_object_set_new(view, "id", json_string(r->id));
+    json_t *body = json_loadb((const char *)r->body, r->body_len, JSON_DECODE_ANY, NULL);
+    if (!body && sl_utf8_valid((const char *)r->body, r->body_len))
+        body = json_stringn((const char *)r->body, r->body_len);
+    if (body)
+        json_object_set_new(view, "body", body);
+    return view;
 }

@@ -423,4 +423,5 @@ const struct sl_source_ops sl_source_http_ops = {
     .describe = webhook_describe,
     .encode = sl_webhook_encode,
     .backlog = webhook_backlog,
+    .filter_view = sl_webhook_filter_view,
 };

@@ -6,5 +6,6 @@
 
 void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                        struct sl_buf *out);
+json_t *sl_webhook_filter_view(const struct sl_record *r);
 
 #endif

@@ -469,7 +469,8 @@ static void test_registry_and_create(void **state)
     assert_null(sl_dlq_find_type("kafka-nope"));
     assert_null(sl_dlq_find_type(NULL));
     assert_ptr_equal(sl_dlq_types[0], &sl_dlq_sqlite_ops);
-    assert_null(sl_dlq_types[1]);
+    for (size_t i = 0; sl_dlq_types[i]; i++)
+        assert_ptr_equal(sl_dlq_find_type(sl_dlq_types[i]->type), sl_dlq_types[i]);
     assert_non_null(sl_dlq_sqlite_ops.props);
     assert_int_equal(sl_dlq_sqlite_ops.props->nprops, 0);
 
