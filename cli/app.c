@@ -302,7 +302,7 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
         rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, err);
         if (rc < 0)
             return rc;
-        rc = sl_spool_open(app->store, cfg->store.spool_max_bytes, &app->spool, err);
+        rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
         if (rc < 0)
             return rc;
     }
@@ -433,6 +433,7 @@ void sl_app_release(struct sl_app *app)
     for (size_t i = 0; i < app->ntargets; i++)
         app->targets[i]->ops->destroy(app->targets[i]);
     /* Closing the store fires the callbacks of writes still queued (DLQ writes ack records). */
+    sl_spool_flush(app->spool);
     sl_store_close(app->store);
     app->store = NULL;
     for (size_t i = 0; i < app->nmappings; i++)

@@ -5,11 +5,22 @@
 
 #include "core/mem.h"
 
+struct spool_del {
+    struct sl_spool *sp;
+    uint64_t *seqs;
+    size_t n;
+    size_t charge;
+};
+
 struct sl_spool {
+    struct ev_loop *loop;
     struct sl_store *st;
     uint64_t next_seq;
     uint64_t used;
     uint64_t max;
+    struct spool_del *dels; /* deletes gathered during this loop iteration */
+    size_t dels_cap;
+    ev_prepare flush; /* submits them before the loop sleeps */
 };
 
 struct spool_put {
@@ -19,12 +30,6 @@ struct spool_put {
     struct sl_spool_item it; /* strings point into the same allocation */
     sl_store_done_cb done;
     void *arg;
-};
-
-struct spool_del {
-    struct sl_spool *sp;
-    uint64_t seq;
-    size_t charge;
 };
 
 static const char spool_schema[] =
@@ -48,15 +53,20 @@ size_t sl_spool_charge(size_t attrs_len, size_t body_len)
     return attrs_len + body_len;
 }
 
-int sl_spool_open(struct sl_store *st, uint64_t max_bytes, struct sl_spool **out,
-                  struct sl_err *err)
+static void spool_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+
+int sl_spool_open(struct ev_loop *loop, struct sl_store *st, uint64_t max_bytes,
+                  struct sl_spool **out, struct sl_err *err)
 {
     int rc = sl_store_exec(st, spool_schema, err);
     if (rc < 0)
         return rc;
     struct sl_spool *sp = SL_NEW(struct sl_spool);
+    sp->loop = loop;
     sp->st = st;
     sp->max = max_bytes;
+    ev_prepare_init(&sp->flush, spool_flush_cb);
+    sp->flush.data = sp;
     sqlite3_stmt *q = sl_store_stmt(sl_store_reader(st), sql_stats);
     if (!q) {
         free(sp);
@@ -73,6 +83,15 @@ int sl_spool_open(struct sl_store *st, uint64_t max_bytes, struct sl_spool **out
 
 void sl_spool_destroy(struct sl_spool *sp)
 {
+    if (!sp)
+        return;
+    /* Deletes not yet submitted are dropped: those rows are replayed at the next start. */
+    if (sp->loop)
+        ev_prepare_stop(sp->loop, &sp->flush);
+    if (sp->dels) {
+        free(sp->dels->seqs);
+        free(sp->dels);
+    }
     free(sp);
 }
 
@@ -142,10 +161,14 @@ static int spool_del_job(struct sl_store_conn *c, void *arg)
     sqlite3_stmt *q = sl_store_stmt(c, sql_delete);
     if (!q)
         return SL_ESTORE;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)d->seq);
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+    for (size_t i = 0; i < d->n; i++) {
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)d->seqs[i]);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            return SL_ESTORE;
+    }
+    return 0;
 }
 
 static void spool_del_done(int status, void *arg)
@@ -153,17 +176,51 @@ static void spool_del_done(int status, void *arg)
     struct spool_del *d = arg;
     if (status == 0)
         d->sp->used = d->sp->used > d->charge ? d->sp->used - d->charge : 0;
+    free(d->seqs);
     free(d);
+}
+
+void sl_spool_flush(struct sl_spool *sp)
+{
+    if (!sp)
+        return;
+    if (sp->loop)
+        ev_prepare_stop(sp->loop, &sp->flush);
+    struct spool_del *d = sp->dels;
+    if (!d)
+        return;
+    sp->dels = NULL;
+    sp->dels_cap = 0;
+    if (sl_store_submit(sp->st, spool_del_job, spool_del_done, d) < 0) {
+        /* Store closing: the rows stay and are replayed at the next start. */
+        free(d->seqs);
+        free(d);
+    }
+}
+
+static void spool_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct sl_spool *sp = w->data;
+    sl_spool_flush(sp);
 }
 
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes)
 {
-    struct spool_del *d = SL_NEW(struct spool_del);
-    d->sp = sp;
-    d->seq = seq;
-    d->charge = bytes;
-    if (sl_store_submit(sp->st, spool_del_job, spool_del_done, d) < 0)
-        free(d); /* store closing: the row stays and is replayed at the next start */
+    if (!sp->dels) {
+        sp->dels = SL_NEW(struct spool_del);
+        sp->dels->sp = sp;
+    }
+    struct spool_del *d = sp->dels;
+    if (d->n == sp->dels_cap) {
+        sp->dels_cap = sp->dels_cap ? sp->dels_cap * 2 : 64;
+        d->seqs = sl_realloc(d->seqs, sp->dels_cap * sizeof(*d->seqs));
+    }
+    d->seqs[d->n++] = seq;
+    d->charge += bytes;
+    if (!sp->loop)
+        sl_spool_flush(sp);
+    else if (!ev_is_active(&sp->flush))
+        ev_prepare_start(sp->loop, &sp->flush);
 }
 
 int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_t limit,

@@ -4,6 +4,7 @@
 #ifndef SL_SOURCES_SPOOL_H
 #define SL_SOURCES_SPOOL_H
 
+#include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,15 +34,20 @@ struct sl_spool_row {
 
 typedef int (*sl_spool_row_cb)(const struct sl_spool_row *row, void *arg);
 
-int sl_spool_open(struct sl_store *st, uint64_t max_bytes, struct sl_spool **out,
-                  struct sl_err *err);
+/* Deletes of handled rows are gathered during one loop iteration and committed as one store
+ * job before the loop sleeps. */
+int sl_spool_open(struct ev_loop *loop, struct sl_store *st, uint64_t max_bytes,
+                  struct sl_spool **out, struct sl_err *err);
 void sl_spool_destroy(struct sl_spool *sp);
 /* Queues the item's insert (copied). Returns SL_EFULL when the quota would be exceeded, else 0
  * with *seq set; done fires after the commit (status < 0: not stored). */
 int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
                  sl_store_done_cb done, void *arg);
-/* Queues the delete of a handled row; `bytes` is what put charged (sl_spool_charge). */
+/* Queues the delete of a handled row (committed with the others of this loop iteration);
+ * `bytes` is what put charged (sl_spool_charge). */
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);
+/* Submits the gathered deletes now (before closing the store at shutdown). */
+void sl_spool_flush(struct sl_spool *sp);
 /* The quota charge of an item of this size. */
 size_t sl_spool_charge(size_t attrs_len, size_t body_len);
 /* Reads up to limit rows of `source` with seq > after, in seq order (read connection). Returns
