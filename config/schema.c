@@ -431,7 +431,7 @@ static const struct sl_prop mapping_props[] = {
      .offset = offsetof(struct sl_cfg_mapping, filters),
      .desc = "Lambda filter patterns (FilterCriteria), ORed: a list of pattern objects or of "
              "JSON texts, at most 10, each at most 4096 characters once encoded. Records that "
-             "match none are acknowledged without being delivered (docs/EVENTS.md)."},
+             "match none are acknowledged without being delivered (docs/FILTERS.md)."},
 };
 
 static const struct sl_prop_table mappings_table = {

@@ -52,7 +52,7 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
         sl_jw_obj_close(&w);
 }
 
-/* The filter view: the record's metadata (method, path, query, headers, hook, id) and "body",
+/* The filter view: the record's metadata (method, path, query, headers, id) and "body",
  * parsed when it is JSON, else the text (so a JSON pattern on a text body does not match). */
 json_t *sl_webhook_filter_view(const struct sl_record *r)
 {
