@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
 
-.PHONY: all deps build run test test-fast bench docs fmt fuzz clean
+.PHONY: all deps build run test test-fast bench bench-webhook bench-redis bench-kafka docs fmt clean
 
 all: build
 
@@ -27,8 +27,17 @@ test: deps
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-bench: build
-	@BUILD=$(BUILD) bash bench/webhook.sh
+# Benchmarks print ratios against raw baselines measured in the same run (bench/).
+bench: bench-webhook bench-redis bench-kafka
+
+bench-webhook: build
+	@python3 bench/webhook.py --build $(BUILD)
+
+bench-redis: build
+	@python3 bench/redis.py --build $(BUILD)
+
+bench-kafka: build
+	@python3 bench/kafka.py --build $(BUILD)
 
 docs: build
 	@$(BUILD)/cli/sluice config docs > docs/CONFIGURATION.md
