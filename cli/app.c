@@ -436,12 +436,14 @@ void sl_app_release(struct sl_app *app)
     sl_spool_flush(app->spool);
     sl_store_close(app->store);
     app->store = NULL;
+    /* Sinks fire the callbacks of writes they never confirmed (SL_ECLOSED): the mappings that
+     * own those writes must still exist, so sinks go first. */
+    for (size_t i = 0; i < app->ndlqs; i++)
+        app->dlqs[i]->ops->destroy(app->dlqs[i]);
     for (size_t i = 0; i < app->nmappings; i++)
         sl_mapping_destroy(app->mappings[i]);
     for (size_t i = 0; i < app->nsources; i++)
         app->sources[i]->ops->destroy(app->sources[i]);
-    for (size_t i = 0; i < app->ndlqs; i++)
-        app->dlqs[i]->ops->destroy(app->dlqs[i]);
     free(app->mappings);
     free(app->sources);
     free(app->targets);

@@ -108,6 +108,7 @@ struct sl_dlq_ops {
     /* Entries currently held (for the dlq depth metric); -1 when unknown. */
     int64_t (*depth)(struct sl_dlq *d, const char *mapping);
     void (*describe)(struct sl_dlq *d, struct sl_jw *w);
+    /* Fires the callbacks of operations not yet confirmed with SL_ECLOSED, then frees. */
     void (*destroy)(struct sl_dlq *d);
 };
 

@@ -77,8 +77,10 @@ static bool record_expired(const struct sl_mapping *m, const struct sl_record *r
 static void batch_finish(struct sl_batch *b)
 {
     struct sl_lane *lane = b->lane;
+    struct sl_mapping *m = b->m;
     sl_batch_free(b);
     sl_lane_kick(lane);
+    sl_mapping_kick_others(m, lane);
 }
 
 static void attempt_fill(struct sl_attempt *a, const struct sl_batch *b, const struct sl_outcome *o)

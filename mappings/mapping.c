@@ -246,6 +246,23 @@ void sl_lane_kick(struct sl_lane *lane)
     }
 }
 
+void sl_mapping_kick_others(struct sl_mapping *m, struct sl_lane *skip)
+{
+    if (!m->lanes || m->halted)
+        return;
+    struct sl_lane *start = m->kick_cursor ? m->kick_cursor : m->lanes;
+    struct sl_lane *l = start;
+    do {
+        if (m->invoking >= (size_t)m->cfg->max_concurrency)
+            break;
+        struct sl_lane *next = l->next ? l->next : m->lanes;
+        if (l != skip && (l->head || l->work))
+            sl_lane_kick(l);
+        l = next;
+    } while (l != start);
+    m->kick_cursor = l;
+}
+
 static void mapping_kick_all(struct sl_mapping *m)
 {
     for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)

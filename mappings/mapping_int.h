@@ -69,6 +69,7 @@ struct sl_mapping {
 
     struct sl_filter *filter; /* NULL: deliver everything */
     struct sl_lane *lanes;
+    struct sl_lane *kick_cursor;           /* where the next round-robin kick starts */
     struct sl_record *all_head, *all_tail; /* every live record, oldest first */
     size_t inflight_records;
     size_t inflight_bytes;
@@ -86,6 +87,8 @@ struct sl_mapping {
 
 /* mapping.c */
 void sl_lane_kick(struct sl_lane *lane);
+/* A concurrency slot came free: kick the other lanes that have work, round-robin. */
+void sl_mapping_kick_others(struct sl_mapping *m, struct sl_lane *skip);
 /* The record was handled (delivered or dead-lettered): ack it to the source and free it. */
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack);
 

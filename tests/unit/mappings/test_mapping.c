@@ -363,6 +363,29 @@ static void test_unreached_failures_do_not_use_attempts(void **state)
     fx_release(&f);
 }
 
+static void test_lanes_share_one_concurrency_slot(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_ok);
+    f.cfg.batch.size = 2;
+    fx_start(&f);
+    /* Two lanes, one invocation at a time: the second lane must not stall. */
+    for (int i = 0; i < 8; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", i);
+        struct sl_record *r = sl_record_new(id, NULL, NULL, "x", 1);
+        r->seq = (uint64_t)i;
+        r->lane = (uint32_t)(i % 2);
+        r->time_ms = 1;
+        f.emitted++;
+        sl_source_emit(&f.src.base, r);
+    }
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 4);
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
 static void test_batches_by_size_in_order(void **state)
 {
     struct fx f;
@@ -550,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_window_waits_then_flushes_on_drain),
         cmocka_unit_test(test_record_age_exceeded_goes_to_dlq_uninvoked),
         cmocka_unit_test(test_unreached_failures_do_not_use_attempts),
+        cmocka_unit_test(test_lanes_share_one_concurrency_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

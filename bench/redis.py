@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Redis Streams source benchmark (issue 3). Prints figures and ratios measured in one run.
+
+1. Throughput: records/s from a pre-filled stream to a local function (sluice-fn, which only
+   counts records) at batch sizes 10 and 100, each with a fresh consumer group reading the same
+   stream from its start, versus bench_redis_baseline: a bare hiredis XREADGROUP + XACK loop
+   (same COUNT) on the same stream, in the same run.
+2. Latency: p50/p99 from XADD to the function receiving the record, batch window 0s, entries
+   added one at a time at a steady rate; the XADD time travels in the entry (field "t") and the
+   receiving function (tests/lib/redis_fixture.KinesisFn) subtracts it from its clock.
+
+usage: bench/redis.py [--build DIR] [--records N] [--latency-records N] [--rate R]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+import harness  # noqa: E402
+import redis_fixture  # noqa: E402
+
+
+def fn_records(log_path):
+    total = 0
+    if not os.path.exists(log_path):
+        return 0
+    with open(log_path) as f:
+        for line in f:
+            if line.strip():
+                inv = json.loads(line)
+                if inv["outcome"] in ("ok", "slow-ok"):
+                    total += inv["records"]
+    return total
+
+
+def start_sluice(build, workdir, name, config):
+    path = os.path.join(workdir, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(harness.to_yaml(config) + "\n")
+    proc = subprocess.Popen([os.path.join(build, "cli", "sluice"), "run", "-c", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    reader = harness.LineReader(proc.stdout)
+    reader.wait_for(r"running with \d+ mappings", timeout=30)
+    return proc, reader
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def config(workdir, name, fn_url, port, group, batch, stream="bench"):
+    return {
+        "log": {"level": "info"},
+        "server": {"listen": "127.0.0.1:0"},
+        "admin": {"listen": "127.0.0.1:0"},
+        "store": {"dir": os.path.join(workdir, name)},
+        "functions": [{"name": "fn", "type": "http", "url": fn_url, "timeout": "30s"}],
+        "sources": [{"name": "src", "type": "redis", "host": "127.0.0.1", "port": port,
+                     "streams": [stream], "group": group, "consumer": "bench",
+                     "starting_position": "earliest", "block": "100ms"}],
+        "mappings": [{"name": "m", "source": "src", "function": "fn",
+                      "batch": {"size": batch, "window": "0s"}}],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--records", type=int, default=200000)
+    ap.add_argument("--latency-records", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=200.0)
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    workdir = tempfile.mkdtemp(prefix="sluice-bench-redis-")
+    r = redis_fixture.RedisServer(workdir).start()
+    procs = []
+    try:
+        c = r.client()
+        n = a.records
+        body = "x" * 100
+        for base in range(0, n, 1000):
+            c.pipeline([["XADD", "bench", "*", "k", str(i), "body", body]
+                        for i in range(base, min(n, base + 1000))])
+        print("stream: %d entries of ~110 bytes (redis-server %d on 127.0.0.1)" % (n, r.port))
+
+        for batch in (10, 100):
+            out = subprocess.run([os.path.join(build, "bench", "bench_redis_baseline"),
+                                  "127.0.0.1", str(r.port), "bench", "base%d" % batch,
+                                  str(batch)], stdout=subprocess.PIPE, check=True).stdout.decode()
+            base_rate = float(re.search(r"rate=([\d.]+)", out).group(1))
+
+            log = os.path.join(workdir, "fn-%d.jsonl" % batch)
+            fn = subprocess.Popen([os.path.join(build, "demo", "sluice-fn"), "--listen",
+                                   "127.0.0.1:0", "--log", log, "--quiet"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            procs.append(fn)
+            port = int(harness.LineReader(fn.stdout).wait_for(r"listening on port (\d+)",
+                                                               timeout=30).group(1))
+            t0 = time.monotonic()
+            s, _ = start_sluice(build, workdir, "s%d" % batch,
+                                config(workdir, "s%d" % batch,
+                                       "http://127.0.0.1:%d/invoke" % port, r.port,
+                                       "sluice%d" % batch, batch))
+            procs.append(s)
+            harness.wait_until(lambda: fn_records(log) >= n, timeout=600, interval=0.05,
+                               what="all records delivered")
+            secs = time.monotonic() - t0
+            rate = n / secs
+            print("batch %3d: sluice %8.0f records/s, bare XREADGROUP+XACK %8.0f records/s, "
+                  "ratio %.2f (sluice time includes its start-up)" %
+                  (batch, rate, base_rate, rate / base_rate))
+            stop(s)
+            stop(fn)
+
+        # Latency: one entry at a time, the XADD time in the entry.
+        kf = redis_fixture.KinesisFn()
+        s, _ = start_sluice(build, workdir, "lat",
+                            config(workdir, "lat", kf.url, r.port, "lat", 100, stream="lat"))
+        procs.append(s)
+        c.cmd("XADD", "lat", "*", "t", "0", "warm", "1")
+        harness.wait_until(lambda: kf.events, what="warm-up delivered")
+        gap = 1.0 / a.rate
+        nxt = time.monotonic()
+        for i in range(a.latency_records):
+            c.cmd("XADD", "lat", "*", "t", "%.6f" % time.time(), "i", str(i))
+            nxt += gap
+            d = nxt - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+        harness.wait_until(lambda: len(kf.events) >= a.latency_records + 1, timeout=120,
+                           what="latency records delivered")
+        lat = []
+        for inv in kf.invocations():
+            for d in inv["data"]:
+                if d.get("t", "0") != "0":
+                    lat.append((inv["time"] - float(d["t"])) * 1000.0)
+        lat.sort()
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+        print("latency XADD -> function (batch window 0s, %.0f entries/s, %d samples): "
+              "p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (a.rate, len(lat), p(0.5), p(0.99),
+                                                          lat[-1]))
+        stop(s)
+        kf.stop()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        r.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+/* A copy of sources/redis/conn.h for the DLQ sink (modules do not include each other; this
+ * belongs in core/ once both settle).
+ *
+ * One asynchronous Redis connection on a libev loop (hiredis 0.14 + its libev adapter), with
+ * what hiredis 0.14 lacks: a connect timeout, a per-command timeout (replies come in order, so
+ * a FIFO of deadlines and one timer cover every command in flight), and the handshake (AUTH,
+ * SELECT). A connection is either down or up; the owner learns of every change through one
+ * state callback and reconnects when it likes (conn never retries by itself). */
+#ifndef SL_DLQ_REDIS_CONN_H
+#define SL_DLQ_REDIS_CONN_H
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_rdlq_conn;
+
+/* up: the handshake succeeded. !up: a connect failed or the connection was lost (why says
+ * how; it never holds the password). Not called for sl_rdlq_conn_close(). */
+typedef void (*sl_rdlq_conn_state_cb)(struct sl_rdlq_conn *c, bool up, const char *why, void *arg);
+/* reply is NULL when the connection went away before the reply came (or was closed): the
+ * callback then only releases priv. Error replies are passed on (REDIS_REPLY_ERROR). */
+typedef void (*sl_rdlq_reply_cb)(struct sl_rdlq_conn *c, redisReply *reply, void *priv);
+
+struct sl_rdlq_conn_opts {
+    const char *host; /* borrowed, must outlive the conn */
+    int port;
+    const char *unix_socket; /* used instead of host:port when set */
+    const char *password;    /* AUTH when set */
+    int64_t db;              /* SELECT when not 0 */
+    int64_t connect_timeout_ms;
+    int64_t command_timeout_ms;
+};
+
+struct sl_rdlq_conn {
+    struct ev_loop *loop;
+    struct sl_rdlq_conn_opts o;
+    redisAsyncContext *ac;
+    uint64_t gen; /* bumped whenever a context is dropped: stale replies are recognised */
+    bool up;
+    int handshake; /* handshake replies still awaited */
+    ev_timer connect_timer;
+    ev_timer watchdog;
+    int64_t *deadlines; /* monotonic ms of the commands in flight, oldest first (ring) */
+    size_t dl_head, dl_n, dl_cap;
+    sl_rdlq_conn_state_cb state_cb;
+    void *arg;
+};
+
+void sl_rdlq_conn_init(struct sl_rdlq_conn *c, struct ev_loop *loop,
+                       const struct sl_rdlq_conn_opts *o, sl_rdlq_conn_state_cb cb, void *arg);
+/* Starts connecting. Returns 0 (the state callback fires later, never from inside this call) or
+ * a negative code with why filled (nothing will fire). */
+int sl_rdlq_conn_connect(struct sl_rdlq_conn *c, char *why, size_t why_cap);
+/* Drops the connection now (pending replies get NULL). No state callback. Idempotent. */
+void sl_rdlq_conn_close(struct sl_rdlq_conn *c);
+/* close + frees the deadline ring. */
+void sl_rdlq_conn_release(struct sl_rdlq_conn *c);
+/* Sends a command. extra_ms is added to command_timeout (e.g. a BLOCK time). Returns 0 (cb
+ * fires exactly once) or -ENOTCONN (cb never fires). */
+int sl_rdlq_conn_cmd(struct sl_rdlq_conn *c, int64_t extra_ms, sl_rdlq_reply_cb cb, void *priv,
+                     int argc, const char **argv, const size_t *lens);
+/* Best effort, non-blocking: writes what hiredis has buffered (used just before closing). */
+void sl_rdlq_conn_flush(struct sl_rdlq_conn *c);
+/* "host:port" or the socket path, for messages. */
+void sl_rdlq_conn_endpoint(const struct sl_rdlq_conn_opts *o, char *out, size_t cap);
+
+#endif

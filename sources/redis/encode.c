@@ -1,0 +1,315 @@
+/* The redis source's event shape: Kinesis records (REFERENCE.md §2.2), docs/REDIS.md:
+ * {"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"...","sequenceNumber":
+ *   "<entry id>","data":"<base64 of the fields as JSON>","approximateArrivalTimestamp":
+ *   1545084650.987},"eventSource":"sluice:redis","eventVersion":"1.0","eventID":
+ *   "<stream>:<entry id>","eventName":"aws:kinesis:record","invokeIdentityArn":"",
+ *   "awsRegion":"","eventSourceARN":"redis://host:port/db/stream"}]}
+ * Everything comes from the record (attrs, id, body, time), so redrive can encode an entry
+ * rebuilt from the DLQ. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jw.h"
+#include "core/utf8.h"
+#include "sources/redis/redis_int.h"
+
+/* A JSON string of bytes that may not be UTF-8: each bad byte becomes U+FFFD. */
+static void put_text(struct sl_buf *b, const char *s, size_t n)
+{
+    if (sl_utf8_valid(s, n)) {
+        sl_json_escape(b, s, n);
+        return;
+    }
+    struct sl_buf fixed;
+    sl_buf_init(&fixed);
+    size_t i = 0;
+    while (i < n) {
+        size_t k = s[i] ? sl_utf8_seq(s + i, n - i) : 0;
+        if (k == 0) {
+            if (s[i] == '\0')
+                sl_buf_putc(&fixed, '\0');
+            else
+                sl_buf_append(&fixed, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            sl_buf_append(&fixed, s + i, k);
+            i += k;
+        }
+    }
+    sl_json_escape(b, fixed.data, fixed.len);
+    sl_buf_release(&fixed);
+}
+
+void sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out)
+{
+    sl_buf_putc(out, '{');
+    for (size_t i = 0; i < n; i += 2) {
+        if (i)
+            sl_buf_putc(out, ',');
+        put_text(out, v[i], lens[i]);
+        sl_buf_putc(out, ':');
+        if (i + 1 < n)
+            put_text(out, v[i + 1], lens[i + 1]);
+        else
+            sl_buf_puts(out, "\"\"");
+    }
+    sl_buf_putc(out, '}');
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* End of the string token starting at p (on its opening quote), or NULL. */
+static const char *string_end(const char *p)
+{
+    for (p++; *p; p++) {
+        if (*p == '\\') {
+            if (!p[1])
+                return NULL;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* End of any JSON value starting at p (strings, nesting), or NULL. */
+static const char *value_end(const char *p)
+{
+    if (*p == '"')
+        return string_end(p);
+    int depth = 0;
+    for (; *p; p++) {
+        if (*p == '"') {
+            p = string_end(p);
+            if (!p)
+                return NULL;
+            p--;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0)
+                return p;
+            if (--depth == 0)
+                return p + 1;
+        } else if (depth == 0 &&
+                   (*p == ',' || *p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) {
+            return p;
+        }
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* A well-formed JSON string token: valid escapes, no raw control bytes, UTF-8 text. */
+static bool string_token_ok(const char *tok, size_t len)
+{
+    static const char hexd[] = "0123456789abcdefABCDEF";
+    if (len < 2 || tok[0] != '"' || tok[len - 1] != '"')
+        return false;
+    const char *p = tok + 1, *end = tok + len - 1;
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20)
+            return false;
+        if (ch == '\\') {
+            if (p + 1 >= end)
+                return false;
+            char e = p[1];
+            if (e == 'u') {
+                if (end - p < 6)
+                    return false;
+                for (int i = 2; i < 6; i++) {
+                    if (!memchr(hexd, p[i], sizeof(hexd) - 1))
+                        return false;
+                }
+                p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0')
+                return false;
+            p += 2;
+            continue;
+        }
+        size_t k = sl_utf8_seq(p, (size_t)(end - p));
+        if (k == 0)
+            return false;
+        p += k;
+    }
+    return true;
+}
+
+bool sl_redis_json_member(const char *obj, const char *key, const char **tok, size_t *len)
+{
+    if (!obj)
+        return false;
+    size_t klen = strlen(key);
+    const char *p = skip_ws(obj);
+    if (*p != '{')
+        return false;
+    p = skip_ws(p + 1);
+    while (*p == '"') {
+        const char *kend = string_end(p);
+        if (!kend)
+            return false;
+        bool match = (size_t)(kend - p) == klen + 2 && memcmp(p + 1, key, klen) == 0;
+        p = skip_ws(kend);
+        if (*p != ':')
+            return false;
+        p = skip_ws(p + 1);
+        const char *vend = value_end(p);
+        if (!vend || vend == p)
+            return false;
+        if (match) {
+            if (*p != '"' || !string_token_ok(p, (size_t)(vend - p)))
+                return false;
+            *tok = p;
+            *len = (size_t)(vend - p);
+            return true;
+        }
+        p = skip_ws(vend);
+        if (*p != ',')
+            return false;
+        p = skip_ws(p + 1);
+    }
+    return false;
+}
+
+void sl_redis_attrs(const char *stream, const char *pkey, size_t pkey_len, const char *arn,
+                    struct sl_buf *out)
+{
+    sl_buf_puts(out, "{\"stream\":");
+    put_text(out, stream, strlen(stream));
+    sl_buf_puts(out, ",\"partitionKey\":");
+    put_text(out, pkey, pkey_len);
+    sl_buf_puts(out, ",\"eventSourceARN\":");
+    put_text(out, arn, strlen(arn));
+    sl_buf_putc(out, '}');
+}
+
+void sl_redis_coords(const char *stream, const char *id, const char *group, const char *consumer,
+                     int64_t deliveries, struct sl_buf *out)
+{
+    sl_buf_puts(out, "{\"stream\":");
+    put_text(out, stream, strlen(stream));
+    sl_buf_puts(out, ",\"id\":");
+    put_text(out, id, strlen(id));
+    sl_buf_puts(out, ",\"group\":");
+    put_text(out, group, strlen(group));
+    sl_buf_puts(out, ",\"consumer\":");
+    put_text(out, consumer, strlen(consumer));
+    sl_buf_printf(out, ",\"deliveries\":%lld}", (long long)deliveries);
+}
+
+/* Appends the content of a string token (no quotes), or of s escaped. */
+static void put_inner(struct sl_buf *b, const char *tok, size_t len, const char *fallback)
+{
+    if (tok) {
+        sl_buf_append(b, tok + 1, len - 2);
+        return;
+    }
+    size_t before = b->len;
+    put_text(b, fallback, strlen(fallback));
+    /* Drop the quotes put_text wrote. */
+    memmove(b->data + before, b->data + before + 1, b->len - before - 2);
+    b->len -= 2;
+    b->data[b->len] = '\0';
+}
+
+static void encode_record(const char *source_name, const struct sl_record *r, struct sl_buf *b)
+{
+    const char *stream = NULL, *pkey = NULL, *arn = NULL;
+    size_t stream_len = 0, pkey_len = 0, arn_len = 0;
+    if (!sl_redis_json_member(r->attrs, "stream", &stream, &stream_len))
+        stream = NULL;
+    if (!sl_redis_json_member(r->attrs, "partitionKey", &pkey, &pkey_len))
+        pkey = NULL;
+    if (!sl_redis_json_member(r->attrs, "eventSourceARN", &arn, &arn_len))
+        arn = NULL;
+    const char *id = r->id ? r->id : "";
+
+    sl_buf_puts(b, "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
+    if (pkey)
+        sl_buf_append(b, pkey, pkey_len);
+    else if (stream)
+        sl_buf_append(b, stream, stream_len);
+    else
+        put_text(b, source_name, strlen(source_name));
+    sl_buf_puts(b, ",\"sequenceNumber\":");
+    put_text(b, id, strlen(id));
+    sl_buf_puts(b, ",\"data\":");
+    struct sl_jw w;
+    sl_jw_init(&w, b);
+    sl_jw_b64(&w, r->body, r->body_len);
+    int64_t ms = r->time_ms > 0 ? r->time_ms : 0;
+    sl_buf_printf(b, ",\"approximateArrivalTimestamp\":%lld.%03lld},", (long long)(ms / 1000),
+                  (long long)(ms % 1000));
+    sl_buf_puts(b, "\"eventSource\":\"sluice:redis\",\"eventVersion\":\"1.0\",\"eventID\":\"");
+    put_inner(b, stream, stream_len, source_name);
+    sl_buf_putc(b, ':');
+    put_inner(b, NULL, 0, id);
+    sl_buf_puts(b, "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"\","
+                   "\"awsRegion\":\"\",\"eventSourceARN\":");
+    if (arn) {
+        sl_buf_append(b, arn, arn_len);
+    } else {
+        sl_buf_puts(b, "\"redis:///");
+        put_inner(b, stream, stream_len, source_name);
+        sl_buf_putc(b, '"');
+    }
+    sl_buf_putc(b, '}');
+}
+
+void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
+                     struct sl_buf *out)
+{
+    if (format == SL_CFG_FORMAT_LAMBDA)
+        sl_buf_puts(out, "{\"Records\":");
+    sl_buf_putc(out, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_buf_putc(out, ',');
+        encode_record(source_name, rs[i], out);
+    }
+    sl_buf_putc(out, ']');
+    if (format == SL_CFG_FORMAT_LAMBDA)
+        sl_buf_putc(out, '}');
+}
+
+/* Lambda matches Kinesis filters on `data` decoded as JSON, plus metadata. */
+json_t *sl_redis_filter_view(const struct sl_record *r)
+{
+    json_t *attrs = json_loads(r->attrs ? r->attrs : "{}", 0, NULL);
+    json_t *view = json_object();
+    if (json_is_object(attrs)) {
+        json_t *v;
+        if ((v = json_object_get(attrs, "partitionKey")))
+            json_object_set(view, "partitionKey", v);
+        if ((v = json_object_get(attrs, "eventSourceARN")))
+            json_object_set(view, "eventSourceARN", v);
+        if ((v = json_object_get(attrs, "stream"))) {
+            json_object_set(view, "stream", v);
+            if (json_is_string(v) && r->id) {
+                char *eid = NULL;
+                if (asprintf(&eid, "%s:%s", json_string_value(v), r->id) >= 0) {
+                    json_object_set_new(view, "eventID", json_string(eid));
+                    free(eid);
+                }
+            }
+        }
+    }
+    json_decref(attrs);
+    json_object_set_new(view, "sequenceNumber", json_string(r->id ? r->id : ""));
+    json_object_set_new(view, "eventSource", json_string("sluice:redis"));
+    json_object_set_new(view, "approximateArrivalTimestamp",
+                        json_real((double)(r->time_ms > 0 ? r->time_ms : 0) / 1000.0));
+    json_t *data = json_loadb((const char *)r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+    if (data)
+        json_object_set_new(view, "data", data);
+    return view;
+}

@@ -1,0 +1,214 @@
+/* The redis source's keys (they also make its section of docs/CONFIGURATION.md) and the checks
+ * a property table cannot express. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+#include "core/time.h"
+#include "sources/redis/redis_int.h"
+
+#define REDIS_DEFAULT_COUNT 100
+#define REDIS_NAME_MAX      200
+
+static const char *const start_values[] = {"earliest", "latest", "at", NULL};
+
+#define OFF(f) offsetof(struct sl_redis_cfg, f)
+
+static const struct sl_prop redis_props[] = {
+    {"host", SL_PROP_STRING, OFF(host), "127.0.0.1", 0, 0, 0, NULL, NULL,
+     "Redis server address (an IP address, or a name resolved when connecting)."},
+    {"port", SL_PROP_INT, OFF(port), "6379", 1, 65535, 0, NULL, NULL, "Redis server port."},
+    {"unix_socket", SL_PROP_STRING, OFF(unix_socket), NULL, 0, 0, 0, NULL, NULL,
+     "Path of a Unix socket to use instead of host and port."},
+    {"password", SL_PROP_STRING, OFF(password), NULL, 0, 0, SL_PROP_SECRET, NULL, NULL,
+     "Password sent with AUTH after connecting; unset: no AUTH. Never logged."},
+    {"db", SL_PROP_INT, OFF(db), "0", 0, 1000000, 0, NULL, NULL,
+     "Database number (SELECT); it is also part of eventSourceARN."},
+    {"connect_timeout", SL_PROP_DURATION, OFF(connect_timeout_ms), "5s", 10, 600000, 0, NULL, NULL,
+     "How long connecting (with AUTH and SELECT) may take before it is retried."},
+    {"command_timeout", SL_PROP_DURATION, OFF(command_timeout_ms), "10s", 10, 600000, 0, NULL, NULL,
+     "How long a command may wait for its reply (on top of `block` for reads); then the "
+     "connection is dropped and made again."},
+    {"streams", SL_PROP_STRING_LIST, OFF(streams), NULL, 0, 0, SL_PROP_REQUIRED, NULL, NULL,
+     "The stream keys to read (at least one). Each stream is a lane: delivered in order."},
+    {"group", SL_PROP_STRING, OFF(group), NULL, 0, 0, 0, NULL, NULL,
+     "Consumer group; created with MKSTREAM when missing. Default: `sluice-<source name>`."},
+    {"consumer", SL_PROP_STRING, OFF(consumer), NULL, 0, 0, 0, NULL, NULL,
+     "Consumer name within the group; every sluice process needs its own. Default: "
+     "`<hostname>-<pid>`."},
+    {"starting_position", SL_PROP_ENUM, OFF(starting_position), "latest", 0, 0, 0, start_values,
+     NULL,
+     "Where a NEW group starts: `earliest` (the whole stream), `latest` (entries added from "
+     "now on) or `at` (entries from `starting_timestamp` on). An existing group keeps its "
+     "position."},
+    {"starting_timestamp", SL_PROP_STRING, OFF(starting_timestamp), NULL, 0, 0, 0, NULL, NULL,
+     "With `starting_position: at`: an RFC 3339 time (2026-01-02T03:04:05Z) or a time ago "
+     "(-1h); not in the future."},
+    {"partition_key_field", SL_PROP_STRING, OFF(partition_key_field), NULL, 0, 0, 0, NULL, NULL,
+     "Entry field whose value becomes kinesis.partitionKey; unset (or absent from an entry): "
+     "the stream name."},
+    {"block", SL_PROP_DURATION, OFF(block_ms), "1s", 10, 60000, 0, NULL, NULL,
+     "XREADGROUP BLOCK: how long one read waits for new entries."},
+    {"count", SL_PROP_INT, OFF(count), "0", 0, 10000, 0, NULL, NULL,
+     "XREADGROUP COUNT per stream; 0: the batch size of the mapping that reads this source."},
+    {"read_ahead", SL_PROP_INT, OFF(read_ahead), "0", 0, 1000000, 0, NULL, NULL,
+     "Entries read but not yet handled above which no more are read, so that several sluice "
+     "processes share a group's work (the mapping's max_inflight_records also applies); 0: "
+     "4 x count."},
+    {"claim_idle", SL_PROP_DURATION, OFF(claim_idle_ms), "30s", 100, 86400000, 0, NULL, NULL,
+     "Entries pending this long with another consumer (a crashed or departed sluice) are "
+     "taken over with XCLAIM. Entries this source holds are kept fresh, so they are never "
+     "taken from a live process."},
+    {"claim_interval", SL_PROP_DURATION, OFF(claim_interval_ms), "0", 0, 3600000, 0, NULL, NULL,
+     "How often to look for idle entries to take over; 0: a third of claim_idle."},
+    {"max_deliveries", SL_PROP_INT, OFF(max_deliveries), "10", 1, 1000000, 0, NULL, NULL,
+     "An entry delivered more often than this (its delivery count, after crashes or "
+     "takeovers) goes to the DLQ as MaxDeliveriesExceeded instead of to the function."},
+    {"metrics_interval", SL_PROP_DURATION, OFF(metrics_interval_ms), "5s", 100, 3600000, 0, NULL,
+     NULL, "How often pending count, lag and oldest pending age are read from Redis."},
+};
+
+const struct sl_prop_table sl_redis_source_table = {
+    .name = "sources[] (type: redis)",
+    .desc = "Redis Streams read through a consumer group (XREADGROUP, XACK, XCLAIM); records "
+            "are Kinesis-shaped (docs/REDIS.md).",
+    .props = redis_props,
+    .nprops = SL_ARRAY_LEN(redis_props),
+    .struct_size = sizeof(struct sl_redis_cfg),
+};
+
+void sl_redis_cfg_release(struct sl_redis_cfg *c)
+{
+    sl_props_release(&sl_redis_source_table, c);
+}
+
+static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
+                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
+                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
+                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
+                      key, msg);
+}
+
+static bool name_ok(const char *s)
+{
+    return s && *s && strlen(s) <= REDIS_NAME_MAX;
+}
+
+int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+                      struct sl_redis_cfg *c, int64_t *start_ms, struct sl_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = sl_config_bind_typed(cfg, sec, &sl_redis_source_table, c, err);
+    if (rc < 0)
+        return rc;
+    *start_ms = 0;
+    if (c->streams.n == 0) {
+        rc = cfg_error(err, cfg, sec, "streams",
+                       "no streams given (allowed: a list of 1 or more stream keys)");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->streams.n; i++) {
+        if (!name_ok(c->streams.v[i])) {
+            char key[64];
+            snprintf(key, sizeof(key), "streams[%zu]", i);
+            rc = cfg_error(err, cfg, sec, key,
+                           "\"%s\" is not a stream key (allowed: 1 to 200 characters)",
+                           c->streams.v[i]);
+            goto fail;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(c->streams.v[k], c->streams.v[i]) == 0) {
+                char key[64];
+                snprintf(key, sizeof(key), "streams[%zu]", i);
+                rc = cfg_error(err, cfg, sec, key,
+                               "\"%s\" is listed twice (allowed: distinct streams)",
+                               c->streams.v[i]);
+                goto fail;
+            }
+        }
+    }
+    if (c->group && !name_ok(c->group)) {
+        rc = cfg_error(err, cfg, sec, "group",
+                       "\"%s\" is not a group name (allowed: 1 to 200 characters)", c->group);
+        goto fail;
+    }
+    if (c->consumer && !name_ok(c->consumer)) {
+        rc = cfg_error(err, cfg, sec, "consumer",
+                       "\"%s\" is not a consumer name (allowed: 1 to 200 characters)", c->consumer);
+        goto fail;
+    }
+    if ((!c->host || !*c->host) && (!c->unix_socket || !*c->unix_socket)) {
+        rc = cfg_error(err, cfg, sec, "host", "empty (allowed: an address, or set unix_socket)");
+        goto fail;
+    }
+    if (c->starting_position == SL_REDIS_START_AT) {
+        if (!c->starting_timestamp || !*c->starting_timestamp) {
+            rc = cfg_error(err, cfg, sec, "starting_timestamp",
+                           "missing: `starting_position: at` needs it (allowed: an RFC 3339 "
+                           "time, or a time ago like -1h)");
+            goto fail;
+        }
+        int64_t now = sl_now_ms();
+        if (sl_time_parse(c->starting_timestamp, now, start_ms) < 0 || *start_ms < 0) {
+            rc = cfg_error(err, cfg, sec, "starting_timestamp",
+                           "\"%s\" is not a time (allowed: an RFC 3339 time like "
+                           "2026-01-02T03:04:05Z, or a time ago like -1h)",
+                           c->starting_timestamp);
+            goto fail;
+        }
+        if (*start_ms > now + 1000) {
+            rc = cfg_error(err, cfg, sec, "starting_timestamp",
+                           "\"%s\" is in the future (allowed: a past time)", c->starting_timestamp);
+            goto fail;
+        }
+    } else if (c->starting_timestamp) {
+        rc = cfg_error(err, cfg, sec, "starting_timestamp",
+                       "set, but starting_position is not `at` (allowed: only with "
+                       "starting_position: at)");
+        goto fail;
+    }
+    /* Derived defaults. */
+    if (!c->group) {
+        char g[REDIS_NAME_MAX + 16];
+        snprintf(g, sizeof(g), "sluice-%s", sec->name ? sec->name : "redis");
+        c->group = sl_strdup(g);
+    }
+    if (!c->consumer) {
+        char host[128] = "sluice", name[192];
+        if (gethostname(host, sizeof(host) - 1) != 0)
+            strcpy(host, "sluice");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(name, sizeof(name), "%s-%ld", host, (long)getpid());
+        c->consumer = sl_strdup(name);
+    }
+    if (c->count == 0) {
+        c->count = REDIS_DEFAULT_COUNT;
+        for (size_t i = 0; cfg && i < cfg->mappings.n; i++) {
+            const struct sl_cfg_mapping *mc =
+                SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+            if (mc->source && sec->name && strcmp(mc->source, sec->name) == 0 && mc->batch.size > 0)
+                c->count = mc->batch.size < 10000 ? mc->batch.size : 10000;
+        }
+    }
+    if (c->read_ahead == 0)
+        c->read_ahead = c->count * 4;
+    if (c->claim_interval_ms == 0)
+        c->claim_interval_ms = c->claim_idle_ms / 3 > 50 ? c->claim_idle_ms / 3 : 50;
+    return 0;
+fail:
+    sl_redis_cfg_release(c);
+    return rc;
+}
