@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
-#include "dlq/redis/conn.h"
+#include "clients/redis/conn.h"
 
 #define RDLQ_PAGE        500
 #define RDLQ_HINTS_MAX   65536
@@ -92,7 +92,7 @@ struct rdlq {
     struct sl_dlq base;
     struct rdlq_cfg cfg;
     struct ev_loop *loop;
-    struct sl_rdlq_conn conn;
+    struct sl_redis_conn conn;
     bool opened, connecting, ever_up, listing, destroying;
     uint32_t failures;
     char last_why[300];
@@ -210,7 +210,7 @@ static void rop_free(struct rop *o)
     free(o);
 }
 
-static void op_reply_cb(struct sl_rdlq_conn *c, redisReply *reply, void *priv)
+static void op_reply_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     struct rop *o = priv;
     struct rdlq *q = o->q;
@@ -264,10 +264,10 @@ static int op_send(struct rdlq *q, struct rop *o)
         ARG("doc", 3);
         ARG(o->doc, o->doc_len);
 #undef ARG
-        return sl_rdlq_conn_cmd(&q->conn, 0, op_reply_cb, o, n, argv, lens);
+        return sl_redis_conn_cmd(&q->conn, 0, op_reply_cb, o, n, argv, lens);
     }
     const char *argv[] = {"EVAL", REMOVE_LUA, "1", q->cfg.stream, o->id, o->sid};
-    return sl_rdlq_conn_cmd(&q->conn, 0, op_reply_cb, o, 6, argv, NULL);
+    return sl_redis_conn_cmd(&q->conn, 0, op_reply_cb, o, 6, argv, NULL);
 }
 
 static void fail_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -323,7 +323,7 @@ static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rdlq_connect(w->data);
 }
 
-static void conn_state_cb(struct sl_rdlq_conn *c, bool up, const char *why, void *arg)
+static void conn_state_cb(struct sl_redis_conn *c, bool up, const char *why, void *arg)
 {
     struct rdlq *q = arg;
     q->connecting = false;
@@ -355,7 +355,7 @@ static void rdlq_connect(struct rdlq *q)
         return;
     char why[300];
     q->connecting = true;
-    if (sl_rdlq_conn_connect(&q->conn, why, sizeof(why)) < 0)
+    if (sl_redis_conn_connect(&q->conn, why, sizeof(why)) < 0)
         conn_state_cb(&q->conn, false, why, q);
 }
 
@@ -406,7 +406,7 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
     q->backoff.multiplier = 2.0;
     q->rng = sl_random_u64() | 1;
     q->xlen = -1;
-    struct sl_rdlq_conn_opts o = {
+    struct sl_redis_conn_opts o = {
         .host = q->cfg.host,
         .port = (int)q->cfg.port,
         .unix_socket = q->cfg.unix_socket,
@@ -415,7 +415,7 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
         .connect_timeout_ms = q->cfg.connect_timeout_ms,
         .command_timeout_ms = q->cfg.command_timeout_ms,
     };
-    sl_rdlq_conn_endpoint(&o, q->endpoint, sizeof(q->endpoint));
+    sl_redis_conn_endpoint(&o, q->endpoint, sizeof(q->endpoint));
     *out = &q->base;
     /* The conn is set up in open(), which knows the loop. */
     q->conn.loop = NULL;
@@ -432,7 +432,7 @@ static int rdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     q->loop = loop;
     if (!loop)
         return 0; /* list only */
-    struct sl_rdlq_conn_opts o = {
+    struct sl_redis_conn_opts o = {
         .host = q->cfg.host,
         .port = (int)q->cfg.port,
         .unix_socket = q->cfg.unix_socket,
@@ -441,7 +441,7 @@ static int rdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
         .connect_timeout_ms = q->cfg.connect_timeout_ms,
         .command_timeout_ms = q->cfg.command_timeout_ms,
     };
-    sl_rdlq_conn_init(&q->conn, loop, &o, conn_state_cb, q);
+    sl_redis_conn_init(&q->conn, loop, &o, conn_state_cb, q);
     ev_init(&q->retry_timer, retry_timer_cb);
     q->retry_timer.data = q;
     ev_init(&q->fail_timer, fail_timer_cb);
@@ -659,7 +659,7 @@ static int rdlq_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_eac
     return rc;
 }
 
-static void xlen_cb(struct sl_rdlq_conn *c, redisReply *reply, void *priv)
+static void xlen_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     struct rdlq *q = priv;
     if (reply && reply->type == REDIS_REPLY_INTEGER)
@@ -672,7 +672,7 @@ static int64_t rdlq_depth(struct sl_dlq *d, const char *mapping)
     struct rdlq *q = sink(d);
     if (q->loop && q->conn.up && sl_mono_ms() - q->xlen_asked_ms > 1000) {
         const char *argv[] = {"XLEN", q->cfg.stream};
-        if (sl_rdlq_conn_cmd(&q->conn, 0, xlen_cb, q, 2, argv, NULL) == 0)
+        if (sl_redis_conn_cmd(&q->conn, 0, xlen_cb, q, 2, argv, NULL) == 0)
             q->xlen_asked_ms = sl_mono_ms();
     }
     return mapping ? -1 : q->xlen;
@@ -709,7 +709,7 @@ static void rdlq_destroy(struct sl_dlq *d)
         /* Writes still queued or in flight were never confirmed: their callbacks fire with
          * SL_ECLOSED (as libuv's close does), so their owners release them; the records stay
          * unacked at their source, which delivers them again on the next start. */
-        sl_rdlq_conn_release(&q->conn);
+        sl_redis_conn_release(&q->conn);
         struct rop *lists[2] = {q->queue_head, q->failed};
         q->queue_head = q->queue_tail = q->failed = NULL;
         for (int k = 0; k < 2; k++) {

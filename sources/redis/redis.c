@@ -20,7 +20,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
-#include "sources/redis/conn.h"
+#include "clients/redis/conn.h"
 #include "sources/redis/redis_int.h"
 #include "sources/redis/tracker.h"
 

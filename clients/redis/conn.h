@@ -1,13 +1,10 @@
-/* A copy of sources/redis/conn.h for the DLQ sink (modules do not include each other; this
- * belongs in core/ once both settle).
- *
- * One asynchronous Redis connection on a libev loop (hiredis 0.14 + its libev adapter), with
+/* One asynchronous Redis connection on a libev loop (hiredis 0.14 + its libev adapter), with
  * what hiredis 0.14 lacks: a connect timeout, a per-command timeout (replies come in order, so
  * a FIFO of deadlines and one timer cover every command in flight), and the handshake (AUTH,
  * SELECT). A connection is either down or up; the owner learns of every change through one
  * state callback and reconnects when it likes (conn never retries by itself). */
-#ifndef SL_DLQ_REDIS_CONN_H
-#define SL_DLQ_REDIS_CONN_H
+#ifndef SL_CLIENTS_REDIS_CONN_H
+#define SL_CLIENTS_REDIS_CONN_H
 
 #include <ev.h>
 #include <hiredis/async.h>
@@ -16,16 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sl_rdlq_conn;
+struct sl_redis_conn;
 
 /* up: the handshake succeeded. !up: a connect failed or the connection was lost (why says
- * how; it never holds the password). Not called for sl_rdlq_conn_close(). */
-typedef void (*sl_rdlq_conn_state_cb)(struct sl_rdlq_conn *c, bool up, const char *why, void *arg);
+ * how; it never holds the password). Not called for sl_redis_conn_close(). */
+typedef void (*sl_redis_conn_state_cb)(struct sl_redis_conn *c, bool up, const char *why,
+                                       void *arg);
 /* reply is NULL when the connection went away before the reply came (or was closed): the
  * callback then only releases priv. Error replies are passed on (REDIS_REPLY_ERROR). */
-typedef void (*sl_rdlq_reply_cb)(struct sl_rdlq_conn *c, redisReply *reply, void *priv);
+typedef void (*sl_redis_reply_cb)(struct sl_redis_conn *c, redisReply *reply, void *priv);
 
-struct sl_rdlq_conn_opts {
+struct sl_redis_conn_opts {
     const char *host; /* borrowed, must outlive the conn */
     int port;
     const char *unix_socket; /* used instead of host:port when set */
@@ -35,9 +33,9 @@ struct sl_rdlq_conn_opts {
     int64_t command_timeout_ms;
 };
 
-struct sl_rdlq_conn {
+struct sl_redis_conn {
     struct ev_loop *loop;
-    struct sl_rdlq_conn_opts o;
+    struct sl_redis_conn_opts o;
     redisAsyncContext *ac;
     uint64_t gen; /* bumped whenever a context is dropped: stale replies are recognised */
     bool up;
@@ -46,26 +44,26 @@ struct sl_rdlq_conn {
     ev_timer watchdog;
     int64_t *deadlines; /* monotonic ms of the commands in flight, oldest first (ring) */
     size_t dl_head, dl_n, dl_cap;
-    sl_rdlq_conn_state_cb state_cb;
+    sl_redis_conn_state_cb state_cb;
     void *arg;
 };
 
-void sl_rdlq_conn_init(struct sl_rdlq_conn *c, struct ev_loop *loop,
-                       const struct sl_rdlq_conn_opts *o, sl_rdlq_conn_state_cb cb, void *arg);
+void sl_redis_conn_init(struct sl_redis_conn *c, struct ev_loop *loop,
+                        const struct sl_redis_conn_opts *o, sl_redis_conn_state_cb cb, void *arg);
 /* Starts connecting. Returns 0 (the state callback fires later, never from inside this call) or
  * a negative code with why filled (nothing will fire). */
-int sl_rdlq_conn_connect(struct sl_rdlq_conn *c, char *why, size_t why_cap);
+int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap);
 /* Drops the connection now (pending replies get NULL). No state callback. Idempotent. */
-void sl_rdlq_conn_close(struct sl_rdlq_conn *c);
+void sl_redis_conn_close(struct sl_redis_conn *c);
 /* close + frees the deadline ring. */
-void sl_rdlq_conn_release(struct sl_rdlq_conn *c);
+void sl_redis_conn_release(struct sl_redis_conn *c);
 /* Sends a command. extra_ms is added to command_timeout (e.g. a BLOCK time). Returns 0 (cb
  * fires exactly once) or -ENOTCONN (cb never fires). */
-int sl_rdlq_conn_cmd(struct sl_rdlq_conn *c, int64_t extra_ms, sl_rdlq_reply_cb cb, void *priv,
-                     int argc, const char **argv, const size_t *lens);
+int sl_redis_conn_cmd(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
+                      int argc, const char **argv, const size_t *lens);
 /* Best effort, non-blocking: writes what hiredis has buffered (used just before closing). */
-void sl_rdlq_conn_flush(struct sl_rdlq_conn *c);
+void sl_redis_conn_flush(struct sl_redis_conn *c);
 /* "host:port" or the socket path, for messages. */
-void sl_rdlq_conn_endpoint(const struct sl_rdlq_conn_opts *o, char *out, size_t cap);
+void sl_redis_conn_endpoint(const struct sl_redis_conn_opts *o, char *out, size_t cap);
 
 #endif

@@ -1,4 +1,4 @@
-#include "dlq/redis/conn.h"
+#include "clients/redis/conn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,13 +15,13 @@
 #pragma GCC diagnostic pop
 
 struct conn_cmd {
-    struct sl_rdlq_conn *c;
+    struct sl_redis_conn *c;
     uint64_t gen;
-    sl_rdlq_reply_cb cb;
+    sl_redis_reply_cb cb;
     void *priv;
 };
 
-void sl_rdlq_conn_endpoint(const struct sl_rdlq_conn_opts *o, char *out, size_t cap)
+void sl_redis_conn_endpoint(const struct sl_redis_conn_opts *o, char *out, size_t cap)
 {
     if (o->unix_socket && *o->unix_socket)
         snprintf(out, cap, "%s", o->unix_socket);
@@ -29,7 +29,7 @@ void sl_rdlq_conn_endpoint(const struct sl_rdlq_conn_opts *o, char *out, size_t 
         snprintf(out, cap, "%s:%d", o->host ? o->host : "127.0.0.1", o->port);
 }
 
-static void dl_push(struct sl_rdlq_conn *c, int64_t deadline)
+static void dl_push(struct sl_redis_conn *c, int64_t deadline)
 {
     if (c->dl_n == c->dl_cap) {
         size_t ncap = c->dl_cap ? c->dl_cap * 2 : 64;
@@ -45,7 +45,7 @@ static void dl_push(struct sl_rdlq_conn *c, int64_t deadline)
     c->dl_n++;
 }
 
-static void watchdog_arm(struct sl_rdlq_conn *c)
+static void watchdog_arm(struct sl_redis_conn *c)
 {
     ev_timer_stop(c->loop, &c->watchdog);
     if (c->dl_n == 0)
@@ -55,7 +55,7 @@ static void watchdog_arm(struct sl_rdlq_conn *c)
     ev_timer_start(c->loop, &c->watchdog);
 }
 
-static void dl_pop(struct sl_rdlq_conn *c)
+static void dl_pop(struct sl_redis_conn *c)
 {
     if (c->dl_n == 0)
         return;
@@ -65,7 +65,7 @@ static void dl_pop(struct sl_rdlq_conn *c)
 }
 
 /* Forgets the context: it is being freed (by hiredis or by us). */
-static void conn_forget(struct sl_rdlq_conn *c)
+static void conn_forget(struct sl_redis_conn *c)
 {
     c->ac = NULL;
     c->up = false;
@@ -77,7 +77,7 @@ static void conn_forget(struct sl_rdlq_conn *c)
     ev_timer_stop(c->loop, &c->watchdog);
 }
 
-void sl_rdlq_conn_close(struct sl_rdlq_conn *c)
+void sl_redis_conn_close(struct sl_redis_conn *c)
 {
     redisAsyncContext *ac = c->ac;
     if (!ac) {
@@ -90,16 +90,16 @@ void sl_rdlq_conn_close(struct sl_rdlq_conn *c)
     redisAsyncFree(ac);
 }
 
-static void conn_fail(struct sl_rdlq_conn *c, const char *why)
+static void conn_fail(struct sl_redis_conn *c, const char *why)
 {
-    sl_rdlq_conn_close(c);
+    sl_redis_conn_close(c);
     c->state_cb(c, false, why, c->arg);
 }
 
 static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct conn_cmd *cmd = privdata;
-    struct sl_rdlq_conn *c = cmd->c;
+    struct sl_redis_conn *c = cmd->c;
     redisReply *reply = r;
     if (!reply || cmd->gen != c->gen) {
         cmd->cb(c, NULL, cmd->priv);
@@ -111,7 +111,7 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
     free(cmd);
 }
 
-static int conn_send(struct sl_rdlq_conn *c, int64_t extra_ms, sl_rdlq_reply_cb cb, void *priv,
+static int conn_send(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
                      int argc, const char **argv, const size_t *lens)
 {
     struct conn_cmd *cmd = sl_malloc(sizeof(*cmd));
@@ -130,15 +130,15 @@ static int conn_send(struct sl_rdlq_conn *c, int64_t extra_ms, sl_rdlq_reply_cb 
     return 0;
 }
 
-int sl_rdlq_conn_cmd(struct sl_rdlq_conn *c, int64_t extra_ms, sl_rdlq_reply_cb cb, void *priv,
-                     int argc, const char **argv, const size_t *lens)
+int sl_redis_conn_cmd(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
+                      int argc, const char **argv, const size_t *lens)
 {
     if (!c->ac || !c->up)
         return -ENOTCONN;
     return conn_send(c, extra_ms, cb, priv, argc, argv, lens);
 }
 
-static void handshake_cb(struct sl_rdlq_conn *c, redisReply *reply, void *priv)
+static void handshake_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     const char *what = priv;
     if (!reply)
@@ -159,7 +159,7 @@ static void handshake_cb(struct sl_rdlq_conn *c, redisReply *reply, void *priv)
 
 static void connect_cb(const redisAsyncContext *ac, int status)
 {
-    struct sl_rdlq_conn *c = ac->data;
+    struct sl_redis_conn *c = ac->data;
     if (!c || c->ac != ac)
         return;
     if (status != REDIS_OK) {
@@ -192,7 +192,7 @@ static void connect_cb(const redisAsyncContext *ac, int status)
 
 static void disconnect_cb(const redisAsyncContext *ac, int status)
 {
-    struct sl_rdlq_conn *c = ac->data;
+    struct sl_redis_conn *c = ac->data;
     if (!c || c->ac != ac)
         return;
     char why[300];
@@ -204,7 +204,7 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
 
 static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct sl_rdlq_conn *c = w->data;
+    struct sl_redis_conn *c = w->data;
     char why[96];
     snprintf(why, sizeof(why), "no connection within %lld ms (connect_timeout)",
              (long long)c->o.connect_timeout_ms);
@@ -213,7 +213,7 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct sl_rdlq_conn *c = w->data;
+    struct sl_redis_conn *c = w->data;
     if (c->dl_n == 0)
         return;
     if (c->deadlines[c->dl_head] > sl_mono_ms()) {
@@ -226,8 +226,8 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conn_fail(c, why);
 }
 
-void sl_rdlq_conn_init(struct sl_rdlq_conn *c, struct ev_loop *loop,
-                       const struct sl_rdlq_conn_opts *o, sl_rdlq_conn_state_cb cb, void *arg)
+void sl_redis_conn_init(struct sl_redis_conn *c, struct ev_loop *loop,
+                        const struct sl_redis_conn_opts *o, sl_redis_conn_state_cb cb, void *arg)
 {
     memset(c, 0, sizeof(*c));
     c->loop = loop;
@@ -240,9 +240,9 @@ void sl_rdlq_conn_init(struct sl_rdlq_conn *c, struct ev_loop *loop,
     c->watchdog.data = c;
 }
 
-int sl_rdlq_conn_connect(struct sl_rdlq_conn *c, char *why, size_t why_cap)
+int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap)
 {
-    sl_rdlq_conn_close(c);
+    sl_redis_conn_close(c);
     redisAsyncContext *ac = c->o.unix_socket && *c->o.unix_socket
                                 ? redisAsyncConnectUnix(c->o.unix_socket)
                                 : redisAsyncConnect(c->o.host, c->o.port);
@@ -270,7 +270,7 @@ int sl_rdlq_conn_connect(struct sl_rdlq_conn *c, char *why, size_t why_cap)
     return 0;
 }
 
-void sl_rdlq_conn_flush(struct sl_rdlq_conn *c)
+void sl_redis_conn_flush(struct sl_redis_conn *c)
 {
     if (!c->ac || !c->up)
         return;
@@ -281,9 +281,9 @@ void sl_rdlq_conn_flush(struct sl_rdlq_conn *c)
     }
 }
 
-void sl_rdlq_conn_release(struct sl_rdlq_conn *c)
+void sl_redis_conn_release(struct sl_redis_conn *c)
 {
-    sl_rdlq_conn_close(c);
+    sl_redis_conn_close(c);
     ev_timer_stop(c->loop, &c->connect_timer);
     ev_timer_stop(c->loop, &c->watchdog);
     free(c->deadlines);
