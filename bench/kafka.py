@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Kafka source benchmark, against librdkafka's mock cluster (a separate process).
+
+1. Throughput: records/s from a pre-filled 4-partition topic to a local function (sluice-fn)
+   at batch sizes 100 and 1000, and the ratio against bench_kafka_baseline, a bare librdkafka
+   group consumer reading the same topic in the same run. Both are timed from the first
+   record to the last (the ~3 s group join of the mock is left out).
+2. Latency: p50/p99 from produce (the record's CREATE_TIME timestamp) to the function
+   receiving the record, with no batch window, at a steady produce rate.
+3. RSS of sluice at steady state (during the throughput runs).
+
+Usage: bench/kafka.py [--build DIR] [--records N] [--rate R] [--seconds S]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def metric(s, name):
+    try:
+        m = s.metrics()
+    except Exception:  # noqa: BLE001 (not up yet)
+        return 0.0
+    return sum(v for k, v in m.items() if k.startswith(name))
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
+
+
+def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag):
+    cfg = kf.kafka_config(workdir, fn_url, boot, ["bench"], group="bench-" + tag,
+                          mapping={"batch": {"size": batch, "window": "0s"},
+                                   "max_inflight_records": int(os.environ.get("KB_CAP", "20000")),
+                                   "max_inflight_bytes": "64MB"},
+                          extra={"log": {"level": "info"}})
+    s = harness.Sluice(workdir, cfg, name="bench-" + tag)
+    s.start()
+    t0 = None
+    rss = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        d = metric(s, "sluice_records_delivered_total")
+        now = time.monotonic()
+        if d > 0 and t0 is None:
+            t0, d0 = now, d
+        if t0 is not None:
+            rss.append(rss_kib(s.proc.pid))
+        if d >= n:
+            break
+        time.sleep(0.02)
+    t1 = time.monotonic()
+    s.stop()
+    # The first poll that saw deliveries already counted d0 of them.
+    rate = (n - d0) / (t1 - t0) if t1 > t0 else 0
+    return {"batch": batch, "rate": rate, "seconds": t1 - t0,
+            "rss_kib_max": max(rss) if rss else 0,
+            "rss_kib_median": sorted(rss)[len(rss) // 2] if rss else 0}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--records", type=int, default=200000)
+    ap.add_argument("--rate", type=int, default=500, help="produce rate for the latency run")
+    ap.add_argument("--seconds", type=int, default=10, help="length of the latency run")
+    ap.add_argument("--fetch-wait", default="10", help="fetch.wait.max.ms for the latency run")
+    ap.add_argument("--perf", action="store_true", help="record a perf profile of sluice")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    os.environ["SLUICE_BUILD"] = build
+    os.environ.setdefault("SLUICE_BIN", os.path.join(build, "cli", "sluice"))
+    import harness  # noqa: E402
+    import kafka_fixture as kf  # noqa: E402
+
+    workdir = tempfile.mkdtemp(prefix="sluice-bench-kafka-")
+    kafka = kf.KafkaMock(["bench:4", "lat:4"])
+    fn = None
+    kfn = None
+    try:
+        t = time.monotonic()
+        kf.produce(kafka.bootstrap, "bench", a.records, size=60, keys=100)
+        print("pre-filled %d records (60-byte values) in %.1fs" % (a.records, time.monotonic() - t))
+
+        base = json.loads(subprocess.run(
+            [os.path.join(build, "bench", "bench_kafka_baseline"), "-b", kafka.bootstrap,
+             "-t", "bench", "-n", str(a.records)], stdout=subprocess.PIPE, check=True,
+            timeout=300).stdout)
+        print("baseline (bare librdkafka consumer): %.0f records/s" % base["rate"])
+
+        fn = subprocess.Popen([os.path.join(build, "demo", "sluice-fn"), "--listen",
+                               "127.0.0.1:0", "--quiet"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        reader = harness.LineReader(fn.stdout)
+        port = int(reader.wait_for(r"listening on port (\d+)").group(1))
+        fn_url = "http://127.0.0.1:%d/invoke" % port
+        results = []
+        for batch in (100, 1000):
+            r = throughput(kf, harness, workdir, kafka.bootstrap, a.records, batch, fn_url,
+                           "b%d" % batch)
+            r["ratio"] = r["rate"] / base["rate"] if base["rate"] else 0
+            results.append(r)
+            print("sluice batch %4d: %.0f records/s (%.1f%% of the baseline), RSS median %d "
+                  "KiB, max %d KiB" % (batch, r["rate"], 100 * r["ratio"], r["rss_kib_median"],
+                                       r["rss_kib_max"]))
+
+        # Latency: no batch window, a steady produce rate, a function that notes receipt.
+        kfn = kf.KafkaFn()
+        cfg = kf.kafka_config(workdir, kfn.url, kafka.bootstrap, ["lat"], group="bench-lat",
+                              mapping={"batch": {"size": 100, "window": "0s"}},
+                              # The mock answers a waiting fetch only when fetch.wait.max.ms
+                              # expires, not when data arrives (a real broker answers at once):
+                              # a short wait keeps that out of the figure.
+                              source={"starting_position": "latest",
+                                      "rdkafka": {"fetch.wait.max.ms": a.fetch_wait}},
+                              extra={"log": {"level": "info"}})
+        s = harness.Sluice(workdir, cfg, name="bench-lat")
+        s.start()
+        # Warm up until records flow, then measure.
+        harness.wait_until(lambda: (kf.produce(kafka.bootstrap, "lat", 4, start=0) or
+                                    len(kfn.receipts) > 0), interval=0.3, what="records flowing")
+        kfn.receipts.clear()
+        n = a.rate * a.seconds
+        kf.produce(kafka.bootstrap, "lat", n, start=1000, rate=a.rate)
+        harness.wait_until(lambda: len(kfn.receipts) >= n, timeout=120, what="all received")
+        lat = [(recv * 1000.0 - ts) for recv, ts in kfn.receipts if ts]
+        rss = rss_kib(s.proc.pid)
+        s.stop()
+        print("latency produce -> function (%d records at %d/s, batch window 0): p50 %.1f ms, "
+              "p99 %.1f ms, max %.1f ms; RSS %d KiB" % (len(lat), a.rate, pct(lat, 50),
+                                                       pct(lat, 99), max(lat), rss))
+        print(json.dumps({"baseline": base, "throughput": results,
+                          "latency_ms": {"p50": pct(lat, 50), "p99": pct(lat, 99)}}))
+    finally:
+        if kfn:
+            kfn.stop()
+        if fn:
+            fn.terminate()
+            fn.wait()
+        kafka.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+/* Internals of the kafka DLQ sink shared between its files. */
+#ifndef SL_DLQ_KAFKA_INT_H
+#define SL_DLQ_KAFKA_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dlq/dlq.h"
+
+enum sl_kdlq_value { SL_KDLQ_VALUE_ORIGINAL = 0, SL_KDLQ_VALUE_LAMBDA };
+
+/* Header names (the error metadata of every DLQ message). */
+#define SL_KDLQ_H_ENTRY   "sluice-entry"   /* the canonical entry JSON */
+#define SL_KDLQ_H_REMOVES "sluice-removes" /* a removal marker: "<partition>:<offset>" */
+
+struct sl_kdlq_cfg {
+    char *bootstrap_servers;
+    char *topic;
+    int value_format;
+    char *group_id;
+    int64_t list_timeout_ms;
+    struct sl_strmap rdkafka;
+};
+
+/* One message of the DLQ topic read by list(): an entry, or done (removed, a marker, or not
+ * a sluice message). */
+struct sl_kdlq_slot {
+    int64_t offset;
+    bool done;
+};
+
+struct sl_kdlq_part {
+    int32_t partition;
+    int64_t committed; /* the group's committed offset when last listed (-1: none) */
+    int64_t high;
+    struct sl_kdlq_slot *slots; /* read since `committed`, ascending */
+    size_t nslots;
+    int64_t sent; /* last commit position sent */
+};
+
+struct sl_dlq_kafka {
+    struct sl_dlq base;
+    struct sl_kdlq_cfg cfg;
+    char scope[300];
+    char *group_id;
+    const char *file;
+    struct ev_loop *loop;
+    rd_kafka_conf_t *pconf; /* producer conf until open */
+    rd_kafka_conf_t *cconf; /* reader conf until the reader is created */
+    rd_kafka_t *prod;
+    rd_kafka_queue_t *pq;
+    int pfds[2];
+    ev_io pio;
+    rd_kafka_t *reader;
+    rd_kafka_queue_t *rq;
+    int rfds[2];
+    ev_io rio;
+    int64_t max_message_bytes;
+    size_t inflight;
+    bool destroying;
+    struct sl_kdlq_part *parts;
+    size_t nparts;
+};
+
+extern const struct sl_prop_table sl_kdlq_table;
+bool sl_kdlq_secret_key(const char *key);
+int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char *path,
+                       bool producer, const char *group_id, rd_kafka_conf_t **out,
+                       struct sl_err *err);
+/* "<partition>:<offset>" -> 0, or -EINVAL. */
+int sl_kdlq_parse_id(const char *id, int32_t *partition, int64_t *offset);
+/* Builds the message value (value_format) of an entry; *omitted is set when the payload had to
+ * be left out (over `limit`). Returns the canonical entry JSON in entry_json. */
+void sl_kdlq_build(const struct sl_dlq_entry *e, int value_format, size_t limit,
+                   struct sl_buf *value, struct sl_buf *entry_json, bool *omitted);
+/* The original record's key (base64 "key" of the entry's attrs), decoded; NULL when none. */
+void *sl_kdlq_key(const struct sl_dlq_entry *e, size_t *len);
+
+/* read.c */
+int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_each_cb cb,
+                 void *arg, struct sl_err *err);
+int sl_kdlq_reader(struct sl_dlq_kafka *q, struct sl_err *err);
+/* Marks <partition>:<offset> removed and commits the group over the done prefix. cb fires
+ * once the commit is confirmed (or at once when there is nothing to commit). */
+void sl_kdlq_commit_removed(struct sl_dlq_kafka *q, int32_t partition, int64_t offset,
+                            sl_dlq_done_cb cb, void *arg);
+void sl_kdlq_parts_release(struct sl_dlq_kafka *q);
+
+#endif

@@ -1,0 +1,155 @@
+/* Internals of the kafka source shared between its files. */
+#ifndef SL_SOURCES_KAFKA_INT_H
+#define SL_SOURCES_KAFKA_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sources/source.h"
+
+enum sl_kafka_start { SL_KAFKA_START_EARLIEST = 0, SL_KAFKA_START_LATEST, SL_KAFKA_START_AT };
+
+/* The source's config section (property table in conf.c). */
+struct sl_kafka_cfg {
+    char *bootstrap_servers;
+    struct sl_strlist topics;
+    char *topic_regex;
+    char *group_id;
+    int starting_position; /* enum sl_kafka_start */
+    char *starting_timestamp;
+    int64_t session_timeout_ms;
+    int64_t commit_interval_ms;
+    uint64_t max_record_bytes; /* 0: no source-level limit */
+    struct sl_strmap rdkafka;
+};
+
+extern const struct sl_prop_table sl_kafka_source_table;
+
+/* True when a librdkafka property holds a secret (its value is never shown). */
+bool sl_kafka_secret_key(const char *key);
+/* Builds the consumer configuration from the section (validated key by key). Errors name the
+ * key path: "<file>: sources[0].rdkafka.<key>: ...". */
+int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const char *path,
+                        const char *group_id, rd_kafka_conf_t **out, struct sl_err *err);
+
+/* ---- offset window (window.c): offsets read from one partition, in read order, with a
+ * handled flag each. The commit position is the first unhandled offset, or the last read + 1
+ * when everything read is handled. ---- */
+struct sl_kwin {
+    int64_t *off;
+    int64_t *time_ms; /* the record's timestamp (age of the oldest unhandled record) */
+    uint8_t *done;
+    size_t cap, head, n;
+    int64_t commit; /* position everything before which is handled; -1: nothing read yet */
+};
+
+void sl_kwin_init(struct sl_kwin *w);
+void sl_kwin_release(struct sl_kwin *w);
+/* Forgets everything (a new assignment). */
+void sl_kwin_reset(struct sl_kwin *w);
+/* Appends a read offset; offsets must ascend. */
+void sl_kwin_push(struct sl_kwin *w, int64_t offset, int64_t time_ms);
+/* Marks offset handled. Returns 0, or SL_ENOTFOUND when it is not in the window. */
+int sl_kwin_ack(struct sl_kwin *w, int64_t offset);
+/* The offset to commit (-1: nothing read since the reset). */
+int64_t sl_kwin_commit_pos(const struct sl_kwin *w);
+/* Timestamp of the oldest unhandled record, or -1 when none. */
+int64_t sl_kwin_oldest_ms(const struct sl_kwin *w);
+size_t sl_kwin_pending(const struct sl_kwin *w);
+
+/* ---- records and the event shape (encode.c) ---- */
+
+/* Scratch buffers reused from record to record. */
+struct sl_kafka_scratch {
+    struct sl_buf attrs;
+    struct sl_buf coords;
+    struct sl_buf id;
+};
+
+/* Builds the record of a message (attrs, coords, id "<topic>-<partition>:<offset>"). */
+struct sl_record *sl_kafka_record_from_msg(const rd_kafka_message_t *rkm, const char *bootstrap,
+                                           struct sl_kafka_scratch *sc);
+/* Same from plain parts (used by tests and the benchmark). headers: n name/value pairs. */
+struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, int64_t offset,
+                                        int64_t ts_ms, int ts_type, const void *key, size_t key_len,
+                                        const void *value, size_t value_len,
+                                        const char *const *hnames, const void *const *hvals,
+                                        const size_t *hlens, size_t nheaders, const char *bootstrap,
+                                        struct sl_kafka_scratch *sc);
+void sl_kafka_scratch_release(struct sl_kafka_scratch *sc);
+void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
+                     struct sl_buf *out);
+json_t *sl_kafka_filter_view(const struct sl_record *r);
+
+/* ---- the source ---- */
+
+struct sl_kafka_source;
+
+/* One partition ever assigned: its lane is its index in the table (stable for the source's
+ * life, so a partition that comes back gets its lane back). */
+struct sl_kafka_part {
+    struct sl_kafka_source *k;
+    char *topic;
+    int32_t partition;
+    uint32_t lane;
+    const rd_kafka_topic_t *rkt; /* cached from messages, for fast lookup */
+    bool assigned;
+    bool held;            /* paused while its start position is being resolved */
+    int64_t next_offset;  /* the next offset expected (-1: any) */
+    int64_t committed;    /* last commit position sent (-1: none) */
+    int64_t committed_ok; /* last commit position the broker confirmed (-1: unknown) */
+    int64_t sent_mono_ms; /* when `committed` was sent */
+    struct sl_kwin win;
+    struct sl_metric *m_committed;
+    struct sl_metric *m_high;
+    struct sl_metric *m_lag;
+    struct sl_metric *m_age;
+};
+
+/* The `at` starting position is resolved off the loop (position.c). */
+struct sl_kafka_resolver;
+
+struct sl_kafka_source {
+    struct sl_source base;
+    struct sl_kafka_cfg cfg;
+    char *group_id;
+    struct ev_loop *loop;
+    struct sl_metrics *metrics;
+    const char *file;
+    char *path;
+    rd_kafka_conf_t *conf; /* until start() hands it to rd_kafka_new */
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q; /* the consumer queue (main queue forwarded to it) */
+    int pipe_fds[2];
+    ev_io io;
+    ev_idle more; /* keeps draining when one callback left messages queued */
+    ev_timer commit_timer;
+    ev_timer pause_timer; /* a pause that lasts turns into a librdkafka pause */
+    bool lib_paused;      /* the assigned partitions are paused in librdkafka */
+    int64_t starting_ms;  /* `at`: the resolved time */
+    bool started, stopped, paused, closing;
+    uint64_t generation; /* bumped at every assignment change */
+    struct sl_kafka_part **parts;
+    size_t nparts, cap_parts;
+    struct sl_kafka_part *last; /* lookup cache */
+    struct sl_kafka_scratch scratch;
+    struct sl_kafka_resolver *resolver;
+    struct sl_metric *m_rebalances;
+    struct sl_metric *m_commit_errors;
+    struct sl_metric *m_consumed;
+};
+
+/* position.c: resolves the `at` position of newly assigned partitions on a helper thread and
+ * seeks those without a committed offset; then resumes them. */
+int sl_kafka_resolver_create(struct sl_kafka_source *k, struct sl_kafka_resolver **out);
+void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r);
+/* Hands a copy of the partitions just assigned (generation g) to the helper thread. */
+void sl_kafka_resolver_submit(struct sl_kafka_resolver *r,
+                              const rd_kafka_topic_partition_list_t *parts, uint64_t g);
+/* kafka.c: releases partitions held for resolution (on the loop). */
+void sl_kafka_release_held(struct sl_kafka_source *k, rd_kafka_topic_partition_list_t *seek,
+                           uint64_t g);
+
+#endif
