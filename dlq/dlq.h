@@ -20,7 +20,7 @@
 #define SL_DLQ_AGE_EXCEEDED      "RecordAgeExceeded"
 #define SL_DLQ_TERMINAL          "TerminalError"
 #define SL_DLQ_PAYLOAD_TOO_LARGE "MaximumPayloadSizeExceeded"
-#define SL_DLQ_MAX_DELIVERIES "MaxDeliveriesExceeded"
+#define SL_DLQ_MAX_DELIVERIES    "MaxDeliveriesExceeded"
 
 #define SL_DLQ_RESPONSE_EXCERPT 1024  /* bytes of a response kept per attempt */
 #define SL_DLQ_MAX_ATTEMPTS     10000 /* attempts kept per entry (add_attempt drops the oldest) */
