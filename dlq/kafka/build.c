@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients/kafka/conf.h"
 #include "core/b64.h"
 #include "core/mem.h"
 #include "dlq/kafka/kafka_int.h"
@@ -42,12 +43,6 @@ const struct sl_prop_table sl_kdlq_table = {
     .struct_size = sizeof(struct sl_kdlq_cfg),
 };
 
-bool sl_kdlq_secret_key(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strcmp(key, "ssl.key.pem") == 0 ||
-           strcmp(key, "sasl.oauthbearer.config") == 0 || strstr(key, "token");
-}
-
 static const char *const reserved[] = {"bootstrap.servers",
                                        "metadata.broker.list",
                                        "enable.idempotence",
@@ -55,23 +50,6 @@ static const char *const reserved[] = {"bootstrap.servers",
                                        "group.id",
                                        "enable.auto.commit",
                                        NULL};
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,
-                    const char *path, struct sl_err *err)
-{
-    char errstr[512];
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, val, errstr, sizeof(errstr));
-    if (res == RD_KAFKA_CONF_OK)
-        return 0;
-    bool secret = sl_kdlq_secret_key(key);
-    if (res == RD_KAFKA_CONF_UNKNOWN)
-        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                          "%s: %s.rdkafka.%s: not a librdkafka property (%s)", file, path, key,
-                          errstr);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.rdkafka.%s: %s is not valid: %s",
-                      file, path, key, secret ? "(secret)" : val,
-                      secret ? "invalid value" : errstr);
-}
 
 int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char *path,
                        bool producer, const char *group_id, rd_kafka_conf_t **out,
@@ -87,12 +65,13 @@ int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char
     const char *const(*keys)[2] = producer ? prod_keys : cons_keys;
     size_t nkeys = producer ? SL_ARRAY_LEN(prod_keys) : SL_ARRAY_LEN(cons_keys);
     int rc;
-    if ((rc = conf_set(conf, "bootstrap.servers", c->bootstrap_servers, file, path, err)) < 0)
+    if ((rc = sl_kafka_conf_set(conf, "bootstrap.servers", c->bootstrap_servers, file, path, err)) <
+        0)
         goto fail;
-    if (!producer && (rc = conf_set(conf, "group.id", group_id, file, path, err)) < 0)
+    if (!producer && (rc = sl_kafka_conf_set(conf, "group.id", group_id, file, path, err)) < 0)
         goto fail;
     for (size_t i = 0; i < nkeys; i++) {
-        if ((rc = conf_set(conf, keys[i][0], keys[i][1], file, path, err)) < 0)
+        if ((rc = sl_kafka_conf_set(conf, keys[i][0], keys[i][1], file, path, err)) < 0)
             goto fail;
     }
     for (size_t i = 0; i < c->rdkafka.n; i++) {
@@ -106,7 +85,7 @@ int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char
                 goto fail;
             }
         }
-        if ((rc = conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
+        if ((rc = sl_kafka_conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
             goto fail;
     }
     *out = conf;

@@ -356,8 +356,8 @@ static void kdlq_describe(struct sl_dlq *d, struct sl_jw *w)
     sl_jw_obj_open(w);
     for (size_t i = 0; i < q->cfg.rdkafka.n; i++)
         sl_jw_kstr(w, q->cfg.rdkafka.keys[i],
-                   sl_kdlq_secret_key(q->cfg.rdkafka.keys[i]) ? "(secret)"
-                                                              : q->cfg.rdkafka.vals[i]);
+                   sl_kafka_secret_key(q->cfg.rdkafka.keys[i]) ? "(secret)"
+                                                               : q->cfg.rdkafka.vals[i]);
     sl_jw_obj_close(w);
     sl_jw_obj_close(w);
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients/kafka/conf.h"
 #include "dlq/dlq.h"
 
 enum sl_kdlq_value { SL_KDLQ_VALUE_ORIGINAL = 0, SL_KDLQ_VALUE_LAMBDA };
@@ -64,7 +65,6 @@ struct sl_dlq_kafka {
 };
 
 extern const struct sl_prop_table sl_kdlq_table;
-bool sl_kdlq_secret_key(const char *key);
 int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char *path,
                        bool producer, const char *group_id, rd_kafka_conf_t **out,
                        struct sl_err *err);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clients/kafka/conf.h"
 #include "core/mem.h"
 #include "sources/kafka/kafka_int.h"
 
@@ -57,12 +58,6 @@ const struct sl_prop_table sl_kafka_source_table = {
     .struct_size = sizeof(struct sl_kafka_cfg),
 };
 
-bool sl_kafka_secret_key(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strcmp(key, "ssl.key.pem") == 0 ||
-           strcmp(key, "sasl.oauthbearer.config") == 0 || strstr(key, "token");
-}
-
 /* Properties sluice sets itself, and the key to use instead. */
 static const char *const reserved[][2] = {
     {"bootstrap.servers", "bootstrap_servers"},
@@ -74,22 +69,6 @@ static const char *const reserved[][2] = {
     {"session.timeout.ms", "session_timeout"},
     {"group.protocol.type", NULL},
 };
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,
-                    const char *path, struct sl_err *err)
-{
-    char errstr[512];
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, val, errstr, sizeof(errstr));
-    if (res == RD_KAFKA_CONF_OK)
-        return 0;
-    if (res == RD_KAFKA_CONF_UNKNOWN)
-        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                          "%s: %s.rdkafka.%s: not a librdkafka property (%s)", file, path, key,
-                          errstr);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.rdkafka.%s: %s is not valid: %s",
-                      file, path, key, sl_kafka_secret_key(key) ? "(secret)" : val,
-                      sl_kafka_secret_key(key) ? "invalid value" : errstr);
-}
 
 int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const char *path,
                         const char *group_id, rd_kafka_conf_t **out, struct sl_err *err)
@@ -115,11 +94,12 @@ int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const ch
     snprintf(ours[3].v, sizeof(ours[3].v), "%lld", (long long)c->session_timeout_ms);
     snprintf(ours[4].v, sizeof(ours[4].v), "%lld", (long long)hb);
     int rc = 0;
-    if ((rc = conf_set(conf, "bootstrap.servers", c->bootstrap_servers, file, path, err)) < 0 ||
-        (rc = conf_set(conf, "group.id", group_id, file, path, err)) < 0)
+    if ((rc = sl_kafka_conf_set(conf, "bootstrap.servers", c->bootstrap_servers, file, path, err)) <
+            0 ||
+        (rc = sl_kafka_conf_set(conf, "group.id", group_id, file, path, err)) < 0)
         goto fail;
     for (size_t i = 0; i < SL_ARRAY_LEN(ours); i++) {
-        if ((rc = conf_set(conf, ours[i].k, ours[i].v, file, path, err)) < 0)
+        if ((rc = sl_kafka_conf_set(conf, ours[i].k, ours[i].v, file, path, err)) < 0)
             goto fail;
     }
     for (size_t i = 0; i < c->rdkafka.n; i++) {
@@ -138,7 +118,7 @@ int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const ch
                                 file, path, key);
             goto fail;
         }
-        if ((rc = conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
+        if ((rc = sl_kafka_conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
             goto fail;
     }
     *out = conf;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients/kafka/conf.h"
 #include "sources/source.h"
 
 enum sl_kafka_start { SL_KAFKA_START_EARLIEST = 0, SL_KAFKA_START_LATEST, SL_KAFKA_START_AT };
@@ -27,8 +28,6 @@ struct sl_kafka_cfg {
 
 extern const struct sl_prop_table sl_kafka_source_table;
 
-/* True when a librdkafka property holds a secret (its value is never shown). */
-bool sl_kafka_secret_key(const char *key);
 /* Builds the consumer configuration from the section (validated key by key). Errors name the
  * key path: "<file>: sources[0].rdkafka.<key>: ...". */
 int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const char *path,

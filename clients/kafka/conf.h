@@ -1,0 +1,18 @@
+/* librdkafka configuration helpers shared by the Kafka source and the Kafka DLQ sink. */
+#ifndef SL_CLIENTS_KAFKA_CONF_H
+#define SL_CLIENTS_KAFKA_CONF_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+
+/* True for property names whose values are secrets (passwords, keys, tokens): they are never
+ * printed in errors, logs or describe(). */
+bool sl_kafka_secret_key(const char *key);
+/* rd_kafka_conf_set with an error that names `file: path.rdkafka.key`, the value (or
+ * "(secret)") and librdkafka's reason. */
+int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,
+                      const char *path, struct sl_err *err);
+
+#endif
