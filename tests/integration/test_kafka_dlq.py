@@ -137,7 +137,7 @@ class KafkaDlq(KafkaTest):
         harness.wait_until(lambda: len(self.dlq_messages()) == 1, timeout=120,
                            what="the DLQ write after the broker came back")
         harness.wait_until(lambda: committed(self.kafka.bootstrap, "events", "sluice-test")
-                           .get(2) == 12, timeout=60, what="commit past the poison record")
+                           .get(2) == 12, timeout=180, what="commit past the poison record")
         self.assert_no_loss(produced, fn.delivered_keys(), [("events", 2, 3)])
 
     def test_lambda_value_format(self):
