@@ -182,6 +182,13 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         c->handshake++;
         conn_send(c, 0, handshake_cb, "SELECT", 2, argv, NULL);
     }
+    if (!(c->o.password && *c->o.password) && c->o.db == 0) {
+        /* Nothing to send: a PING proves the server answers commands (a password-protected
+         * server accepts the connection but refuses everything with NOAUTH). */
+        const char *argv[] = {"PING"};
+        c->handshake++;
+        conn_send(c, 0, handshake_cb, "PING", 1, argv, NULL);
+    }
     /* Closes the count: up once every handshake reply came (at once when there are none). */
     if (--c->handshake == 0) {
         ev_timer_stop(c->loop, &c->connect_timer);

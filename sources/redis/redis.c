@@ -239,6 +239,9 @@ static void read_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
         source_down(s, why);
         return;
     }
+    /* The source works end to end: the next drop starts the backoff afresh. Not earlier: an
+     * error that comes back after every connect (a missing password, CROSSSLOT) must back off. */
+    s->failures = 0;
     if (s->stopped)
         return; /* read but not emitted: still pending, recovered on the next start */
     if (reply->type == REDIS_REPLY_ARRAY) {
@@ -699,7 +702,9 @@ static void source_down(struct rsrc *s, const char *why)
 {
     if (s->state == RS_DOWN || s->state == RS_IDLE)
         return;
-    bool was_up = s->state >= RS_SETUP;
+    /* A failure while setting up (NOAUTH, LOADING, WRONGTYPE...) is a failed connect: one line
+     * per distinct reason, and the backoff grows. */
+    bool was_up = s->state > RS_SETUP;
     s->state = RS_DOWN;
     sl_redis_conn_close(&s->rd);
     sl_redis_conn_close(&s->ctl);
@@ -725,6 +730,21 @@ static void source_down(struct rsrc *s, const char *why)
     ev_timer_start(s->loop, &s->retry_timer);
 }
 
+/* Connected, and the groups exist: only now is the source "connected" (a server that accepts
+ * the connection but refuses every command, e.g. without AUTH, is not). */
+static void source_ready(struct rsrc *s)
+{
+    if (s->failures > 0 || s->was_live)
+        sl_info(s->base.scope, "connected to %s again (group %s, consumer %s)", s->endpoint,
+                s->cfg.group, s->cfg.consumer);
+    else
+        sl_info(s->base.scope, "connected to %s (group %s, consumer %s, %zu streams)", s->endpoint,
+                s->cfg.group, s->cfg.consumer, s->nstreams);
+    s->last_why[0] = '\0';
+    s->was_live = true;
+    sl_metric_set(s->m_connected, 1);
+}
+
 static void setup_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     struct rstream *st = priv;
@@ -740,6 +760,7 @@ static void setup_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
     }
     if (--s->setup_left > 0)
         return;
+    source_ready(s);
     if (s->stopped) {
         s->state = RS_LIVE; /* only acks flow */
         flush_acks(s);
@@ -752,16 +773,6 @@ static void on_connected(struct rsrc *s)
 {
     if (s->state != RS_CONNECTING)
         return;
-    if (s->failures > 0 || s->was_live)
-        sl_info(s->base.scope, "connected to %s again (group %s, consumer %s)", s->endpoint,
-                s->cfg.group, s->cfg.consumer);
-    else
-        sl_info(s->base.scope, "connected to %s (group %s, consumer %s, %zu streams)", s->endpoint,
-                s->cfg.group, s->cfg.consumer, s->nstreams);
-    s->failures = 0;
-    s->last_why[0] = '\0';
-    s->was_live = true;
-    sl_metric_set(s->m_connected, 1);
     s->state = RS_SETUP;
     flush_acks(s); /* what was handled while we were away */
     ev_timer_set(&s->claim_timer, (double)s->cfg.claim_interval_ms / 1000.0,
