@@ -24,3 +24,25 @@ int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, c
                       file, path, key, secret ? "(secret)" : val,
                       secret ? "invalid value" : errstr);
 }
+
+int sl_kafka_conf_apply(rd_kafka_conf_t *conf, char *const *keys, char *const *vals, size_t n,
+                        const struct sl_kafka_reserved *reserved, size_t nreserved, const char *why,
+                        const char *file, const char *path, struct sl_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t r = 0; r < nreserved; r++) {
+            if (strcmp(keys[i], reserved[r].property) != 0)
+                continue;
+            if (reserved[r].instead)
+                return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                                  "%s: %s.rdkafka.%s: set by sluice (use %s.%s instead)", file,
+                                  path, keys[i], path, reserved[r].instead);
+            return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                              "%s: %s.rdkafka.%s: set by sluice (%s)", file, path, keys[i], why);
+        }
+        int rc = sl_kafka_conf_set(conf, keys[i], vals[i], file, path, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

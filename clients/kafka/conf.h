@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/err.h"
 
@@ -14,5 +15,18 @@ bool sl_kafka_secret_key(const char *key);
  * "(secret)") and librdkafka's reason. */
 int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,
                       const char *path, struct sl_err *err);
+
+/* A librdkafka property sluice sets itself, and the config key to use instead (or NULL). */
+struct sl_kafka_reserved {
+    const char *property;
+    const char *instead;
+};
+
+/* Applies the user's `rdkafka` map (keys[i] = vals[i]) to conf. A reserved property is refused:
+ * "set by sluice (use PATH.INSTEAD instead)", or "set by sluice (WHY)" when it has no
+ * replacement key. Errors name `file: path.rdkafka.key`; secret values are never shown. */
+int sl_kafka_conf_apply(rd_kafka_conf_t *conf, char *const *keys, char *const *vals, size_t n,
+                        const struct sl_kafka_reserved *reserved, size_t nreserved, const char *why,
+                        const char *file, const char *path, struct sl_err *err);
 
 #endif

@@ -43,13 +43,11 @@ const struct sl_prop_table sl_kdlq_table = {
     .struct_size = sizeof(struct sl_kdlq_cfg),
 };
 
-static const char *const reserved[] = {"bootstrap.servers",
-                                       "metadata.broker.list",
-                                       "enable.idempotence",
-                                       "acks",
-                                       "group.id",
-                                       "enable.auto.commit",
-                                       NULL};
+static const struct sl_kafka_reserved reserved[] = {
+    {"bootstrap.servers", NULL},  {"metadata.broker.list", NULL},
+    {"enable.idempotence", NULL}, {"acks", NULL},
+    {"group.id", NULL},           {"enable.auto.commit", NULL},
+};
 
 int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char *path,
                        bool producer, const char *group_id, rd_kafka_conf_t **out,
@@ -74,20 +72,13 @@ int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char
         if ((rc = sl_kafka_conf_set(conf, keys[i][0], keys[i][1], file, path, err)) < 0)
             goto fail;
     }
-    for (size_t i = 0; i < c->rdkafka.n; i++) {
-        const char *key = c->rdkafka.keys[i];
-        for (size_t r = 0; reserved[r]; r++) {
-            if (strcmp(key, reserved[r]) == 0) {
-                rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                                "%s: %s.rdkafka.%s: set by sluice (the sink's producer is "
-                                "idempotent with acks=all; use the sink's own keys)",
-                                file, path, key);
-                goto fail;
-            }
-        }
-        if ((rc = sl_kafka_conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
-            goto fail;
-    }
+    rc = sl_kafka_conf_apply(conf, c->rdkafka.keys, c->rdkafka.vals, c->rdkafka.n, reserved,
+                             SL_ARRAY_LEN(reserved),
+                             "the sink's producer is idempotent with acks=all; use the sink's own "
+                             "keys",
+                             file, path, err);
+    if (rc < 0)
+        goto fail;
     *out = conf;
     return 0;
 fail:

@@ -59,7 +59,7 @@ const struct sl_prop_table sl_kafka_source_table = {
 };
 
 /* Properties sluice sets itself, and the key to use instead. */
-static const char *const reserved[][2] = {
+static const struct sl_kafka_reserved reserved[] = {
     {"bootstrap.servers", "bootstrap_servers"},
     {"metadata.broker.list", "bootstrap_servers"},
     {"group.id", "group_id"},
@@ -102,25 +102,11 @@ int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const ch
         if ((rc = sl_kafka_conf_set(conf, ours[i].k, ours[i].v, file, path, err)) < 0)
             goto fail;
     }
-    for (size_t i = 0; i < c->rdkafka.n; i++) {
-        const char *key = c->rdkafka.keys[i];
-        for (size_t r = 0; r < SL_ARRAY_LEN(reserved); r++) {
-            if (strcmp(key, reserved[r][0]) != 0)
-                continue;
-            if (reserved[r][1])
-                rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                                "%s: %s.rdkafka.%s: set by sluice (use %s.%s instead)", file, path,
-                                key, path, reserved[r][1]);
-            else
-                rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                                "%s: %s.rdkafka.%s: set by sluice (offsets are committed only "
-                                "once records are handled)",
-                                file, path, key);
-            goto fail;
-        }
-        if ((rc = sl_kafka_conf_set(conf, key, c->rdkafka.vals[i], file, path, err)) < 0)
-            goto fail;
-    }
+    rc = sl_kafka_conf_apply(
+        conf, c->rdkafka.keys, c->rdkafka.vals, c->rdkafka.n, reserved, SL_ARRAY_LEN(reserved),
+        "offsets are committed only once records are handled", file, path, err);
+    if (rc < 0)
+        goto fail;
     *out = conf;
     return 0;
 fail:
