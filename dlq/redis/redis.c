@@ -375,6 +375,19 @@ static int enqueue(struct rdlq *q, struct rop *o)
 
 /* ---- ops ---- */
 
+static void conn_opts(const struct rdlq *q, struct sl_redis_conn_opts *o)
+{
+    *o = (struct sl_redis_conn_opts){
+        .host = q->cfg.host,
+        .port = (int)q->cfg.port,
+        .unix_socket = q->cfg.unix_socket,
+        .password = q->cfg.password,
+        .db = q->cfg.db,
+        .connect_timeout_ms = q->cfg.connect_timeout_ms,
+        .command_timeout_ms = q->cfg.command_timeout_ms,
+    };
+}
+
 static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
                        struct sl_dlq **out, struct sl_err *err)
 {
@@ -406,15 +419,8 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
     q->backoff.multiplier = 2.0;
     q->rng = sl_random_u64() | 1;
     q->xlen = -1;
-    struct sl_redis_conn_opts o = {
-        .host = q->cfg.host,
-        .port = (int)q->cfg.port,
-        .unix_socket = q->cfg.unix_socket,
-        .password = q->cfg.password,
-        .db = q->cfg.db,
-        .connect_timeout_ms = q->cfg.connect_timeout_ms,
-        .command_timeout_ms = q->cfg.command_timeout_ms,
-    };
+    struct sl_redis_conn_opts o;
+    conn_opts(q, &o);
     sl_redis_conn_endpoint(&o, q->endpoint, sizeof(q->endpoint));
     *out = &q->base;
     /* The conn is set up in open(), which knows the loop. */
@@ -432,15 +438,8 @@ static int rdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     q->loop = loop;
     if (!loop)
         return 0; /* list only */
-    struct sl_redis_conn_opts o = {
-        .host = q->cfg.host,
-        .port = (int)q->cfg.port,
-        .unix_socket = q->cfg.unix_socket,
-        .password = q->cfg.password,
-        .db = q->cfg.db,
-        .connect_timeout_ms = q->cfg.connect_timeout_ms,
-        .command_timeout_ms = q->cfg.command_timeout_ms,
-    };
+    struct sl_redis_conn_opts o;
+    conn_opts(q, &o);
     sl_redis_conn_init(&q->conn, loop, &o, conn_state_cb, q);
     ev_init(&q->retry_timer, retry_timer_cb);
     q->retry_timer.data = q;
