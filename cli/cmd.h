@@ -7,6 +7,8 @@
 const char *sl_cli_config_path(const char *given);
 /* sluice dlq ... (argv[0] is "dlq"). */
 int sl_cli_dlq(int argc, char **argv);
+/* sluice mappings ... (argv[0] is "mappings"). */
+int sl_cli_mappings(int argc, char **argv);
 /* The Markdown configuration reference. */
 void sl_cli_config_docs(struct sl_buf *out);
 

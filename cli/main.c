@@ -18,6 +18,7 @@ static const char usage_main[] =
     "  run        run sluice with a config file\n"
     "  validate   check a config file without starting anything\n"
     "  dlq        inspect, redrive and purge dead-lettered records\n"
+    "  mappings   status of a running sluice's mappings (via its admin API)\n"
     "  config     print the configuration reference (config docs)\n"
     "  version    print the version\n"
     "\n"
@@ -158,6 +159,8 @@ int main(int argc, char **argv)
         return cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "dlq") == 0)
         return sl_cli_dlq(argc - 1, argv + 1);
+    if (strcmp(cmd, "mappings") == 0)
+        return sl_cli_mappings(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
     fprintf(stderr, "sluice: unknown command \"%s\"\n\n%s", cmd, usage_main);

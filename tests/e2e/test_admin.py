@@ -1,10 +1,12 @@
 """Admin API: probes, metrics, mapping status, token guard."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, base_config, json_body, main, wait_until  # noqa: E402
+from harness import (SLUICE, SluiceTest, base_config, json_body, main, to_yaml,  # noqa: E402
+                     wait_until)
 
 
 class Admin(SluiceTest):
@@ -49,6 +51,41 @@ class Admin(SluiceTest):
         st, _, _ = s.admin("GET", "/v1/dlq", headers={"Authorization": "Bearer adm1n-t0ken-value"})
         self.assertEqual(st, 200)
         self.assertNotIn("adm1n-t0ken-value", s.out.text(), "the token never reaches the log")
+
+    def test_mappings_command(self):
+        fn = self.fn()
+        cfg = base_config(self.workdir, fn.url)
+        cfg["admin"]["token"] = "mappings-cmd-token"
+        s = self.sluice(cfg)
+        self.post_many(s, 2)
+        wait_until(lambda: len(fn.delivered_ids()) == 2, what="2 deliveries")
+        # The admin listener is on port 0: point the CLI's config at the bound port.
+        cfg["admin"]["listen"] = "127.0.0.1:%d" % s.admin_port
+        cli_cfg = os.path.join(self.workdir, "cli.yaml")
+        with open(cli_cfg, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        p = subprocess.run([SLUICE, "mappings", "-c", cli_cfg], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("MAPPING", out)
+        row = [l for l in out.splitlines() if l.startswith("orders-to-fn")][0].split()
+        self.assertEqual(row[1], "running")
+        self.assertEqual(row[5:7], ["2", "2"])  # received, delivered
+        p = subprocess.run([SLUICE, "mappings", "show", "orders-to-fn", "-c", cli_cfg],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["records"]["delivered"], 2)
+        p = subprocess.run([SLUICE, "mappings", "show", "nope", "-c", cli_cfg],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"404", p.stderr)
+        s.stop()
+        p = subprocess.run([SLUICE, "mappings", "-c", cli_cfg], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"cannot reach the admin API", p.stderr)
+        self.assertNotIn(b"mappings-cmd-token", p.stderr + p.stdout)
 
     def test_json_logs(self):
         fn = self.fn()

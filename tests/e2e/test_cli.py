@@ -21,7 +21,7 @@ class Cli(SluiceTest):
 
     def test_help_on_every_command(self):
         for args in (["--help"], ["run", "--help"], ["validate", "--help"], ["dlq", "--help"],
-                     ["dlq", "list", "--help"], ["config", "--help"]):
+                     ["dlq", "list", "--help"], ["config", "--help"], ["mappings", "--help"]):
             p = run(*args)
             self.assertEqual(p.returncode, 0, args)
             self.assertIn(b"usage:", p.stdout, args)
