@@ -357,22 +357,33 @@ static void next_page(struct rstream *st, int kind, bool more)
     pending_page(st, kind);
 }
 
+/* Handles a claim job's reply that cannot be used: none (the connection went away: the job is
+ * dropped) or an error (the source goes down and reconnects). Returns true when it did. */
+static bool claim_reply_failed(struct claim_job *j, redisReply *reply, const char *cmd,
+                               bool need_array)
+{
+    struct rstream *st = j->st;
+    if (!reply) {
+        claim_job_free(j);
+        return true;
+    }
+    if (!reply_is_error(reply) && (!need_array || reply->type == REDIS_REPLY_ARRAY))
+        return false;
+    char why[300];
+    snprintf(why, sizeof(why), "%s on %s failed: %.200s", cmd, st->name,
+             reply_is_error(reply) ? reply->str : "unexpected reply");
+    claim_job_free(j);
+    source_down(st->s, why);
+    return true;
+}
+
 static void xclaim_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     struct claim_job *j = priv;
     struct rstream *st = j->st;
     struct rsrc *s = st->s;
-    if (!reply) {
-        claim_job_free(j);
+    if (claim_reply_failed(j, reply, "XCLAIM", false))
         return;
-    }
-    if (reply_is_error(reply)) {
-        char why[300];
-        snprintf(why, sizeof(why), "XCLAIM on %s failed: %.200s", st->name, reply->str);
-        claim_job_free(j);
-        source_down(s, why);
-        return;
-    }
     size_t emitted = 0, hint = 0;
     if (reply->type == REDIS_REPLY_ARRAY && !s->stopped) {
         for (size_t i = 0; i < reply->elements; i++) {
@@ -402,18 +413,8 @@ static void xpending_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
     struct claim_job *j = priv;
     struct rstream *st = j->st;
     struct rsrc *s = st->s;
-    if (!reply) {
-        claim_job_free(j);
+    if (claim_reply_failed(j, reply, "XPENDING", true))
         return;
-    }
-    if (reply_is_error(reply) || reply->type != REDIS_REPLY_ARRAY) {
-        char why[300];
-        snprintf(why, sizeof(why), "XPENDING on %s failed: %.200s", st->name,
-                 reply_is_error(reply) ? reply->str : "unexpected reply");
-        claim_job_free(j);
-        source_down(s, why);
-        return;
-    }
     j->page_full = reply->elements >= (size_t)s->cfg.count;
     j->ids = sl_calloc(reply->elements ? reply->elements : 1, sizeof(*j->ids));
     j->counts = sl_calloc(reply->elements ? reply->elements : 1, sizeof(*j->counts));
