@@ -27,8 +27,16 @@ test: deps
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-# Benchmarks print ratios against raw baselines measured in the same run (bench/).
-bench: bench-webhook bench-redis bench-kafka
+# Benchmarks print ratios against raw baselines measured in the same run (bench/), then one
+# table of every row (bench/RESULTS.md keeps the latest, with the machine).
+ROWS = $(abspath $(BUILD))/bench-rows.jsonl
+
+bench: build
+	@rm -f $(ROWS)
+	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/webhook.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/redis.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/kafka.py --build $(BUILD)
+	@python3 bench/table.py $(ROWS)
 
 bench-webhook: build
 	@python3 bench/webhook.py --build $(BUILD)

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import rows
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 import harness  # noqa: E402
@@ -121,6 +123,8 @@ def main():
             print("batch %3d: sluice %8.0f records/s, bare XREADGROUP+XACK %8.0f records/s, "
                   "ratio %.2f (sluice time includes its start-up)" %
                   (batch, rate, base_rate, rate / base_rate))
+            rows.add("Redis Streams, batch %d" % batch, rate, base_rate, "rec/s",
+                     "baseline: bare XREADGROUP + XACK loop (sluice time includes start-up)")
             stop(s)
             stop(fn)
 
@@ -151,6 +155,8 @@ def main():
         print("latency XADD -> function (batch window 0s, %.0f entries/s, %d samples): "
               "p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (a.rate, len(lat), p(0.5), p(0.99),
                                                           lat[-1]))
+        rows.add("Redis XADD -> function p99", p(0.99), None, "ms",
+                 "p50 %.2f ms, %d entries/s" % (p(0.5), a.rate))
         stop(s)
         kf.stop()
     finally:

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import rows
 import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -132,6 +134,11 @@ def main():
         print("  ratio: throughput %.3f, p50 latency x%.1f, p99 latency x%.1f"
               % (ing["rps"] / base["rps"], ing["p50_ms"] / base["p50_ms"], ing["p99_ms"] / base["p99_ms"]))
         print("  RSS: idle %d KiB, under ingest load %d KiB" % (rss_idle, rss_load))
+        rows.add("webhook ingest, durable 202 (wrk -c%d)" % args.connections, ing["rps"],
+                 base["rps"], "req/s", "baseline: wrk against a no-op server")
+        rows.add("webhook ingest p99", ing["p99_ms"], base["p99_ms"], "ms (lower is better)")
+        rows.add("webhook RSS idle / under load", rss_load / 1024.0, None, "MiB",
+                 "idle %.1f MiB" % (rss_idle / 1024.0))
 
         print("== dispatch: %d records from a pre-filled spool to sluice-fn" % args.records)
         for batch in (1, 10, 100):
@@ -172,6 +179,8 @@ def main():
             raw_rate = raw["rps"] * batch
             print("  batch %3d: %8.0f records/s (%d invocations, peak RSS %d KiB); bare client to the same function %8.0f records/s; ratio %.3f"
                   % (batch, rate, stats["invocations"], peak, raw_rate, rate / raw_rate))
+            rows.add("webhook dispatch from the spool, batch %d" % batch, rate, raw_rate, "rec/s",
+                     "baseline: wrk posting same-sized batches to the function")
     finally:
         for p in procs:
             stop(p)

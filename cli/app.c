@@ -61,7 +61,7 @@ static int admin_check(const struct sl_config *cfg, struct sl_err *err)
                       cfg->file ? cfg->file : "config", cfg->admin.listener.listen);
 }
 
-struct sl_target *sl_app_target(struct sl_app *app, const char *name)
+static struct sl_target *app_target(struct sl_app *app, const char *name)
 {
     for (size_t i = 0; i < app->ntargets; i++) {
         if (strcmp(app->targets[i]->name, name) == 0)
@@ -70,7 +70,7 @@ struct sl_target *sl_app_target(struct sl_app *app, const char *name)
     return NULL;
 }
 
-struct sl_dlq *sl_app_dlq(struct sl_app *app, const char *name)
+static struct sl_dlq *app_dlq(struct sl_app *app, const char *name)
 {
     for (size_t i = 0; i < app->ndlqs; i++) {
         if (strcmp(app->dlqs[i]->name, name) == 0)
@@ -81,12 +81,12 @@ struct sl_dlq *sl_app_dlq(struct sl_app *app, const char *name)
 
 static struct sl_target *redrive_target_cb(void *ctx, const char *name)
 {
-    return sl_app_target(ctx, name);
+    return app_target(ctx, name);
 }
 
 static struct sl_dlq *redrive_dlq_cb(void *ctx, const char *name)
 {
-    return sl_app_dlq(ctx, name);
+    return app_dlq(ctx, name);
 }
 
 void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
@@ -194,7 +194,7 @@ static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
             return rc;
         app->ndlqs++;
     }
-    if (!sl_app_dlq(app, SL_DLQ_DEFAULT_NAME)) {
+    if (!app_dlq(app, SL_DLQ_DEFAULT_NAME)) {
         int rc = sl_dlq_sqlite_create(SL_DLQ_DEFAULT_NAME, &app->dlqs[app->ndlqs]);
         if (rc < 0)
             return sl_err_set(err, SL_ERR_FATAL, rc, "cannot create the default DLQ");
@@ -238,8 +238,8 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
             continue;
         }
         struct sl_source *s = app_source(app, mc->source);
-        struct sl_target *t = sl_app_target(app, mc->function);
-        struct sl_dlq *d = sl_app_dlq(app, mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME);
+        struct sl_target *t = app_target(app, mc->function);
+        struct sl_dlq *d = app_dlq(app, mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME);
         if (!s || !t || !d)
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s: unresolved reference",
                               file, mc->path);

@@ -58,11 +58,9 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
 int sl_app_run(struct sl_app *app);
 void sl_app_release(struct sl_app *app);
 
-struct sl_target *sl_app_target(struct sl_app *app, const char *name);
 struct sl_redrive_env;
 /* How a redrive run by this process reaches its functions and DLQ sinks. */
 void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env);
-struct sl_dlq *sl_app_dlq(struct sl_app *app, const char *name);
 
 /* admin.c: the admin API routes. */
 void sl_admin_routes(struct sl_app *app, struct sl_http_router *r);

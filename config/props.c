@@ -170,7 +170,8 @@ static bool has_bounds(const struct sl_prop *p)
     return p->min != 0 || p->max != 0;
 }
 
-void sl_prop_fmt_bound(const struct sl_prop *p, int64_t b, char *out, size_t cap)
+/* A bound in the prop's unit: "0", "250ms", "64KiB", "1000". */
+static void fmt_bound(const struct sl_prop *p, int64_t b, char *out, size_t cap)
 {
     if (b == 0) {
         snprintf(out, cap, "0");
@@ -192,8 +193,8 @@ void sl_prop_fmt_bound(const struct sl_prop *p, int64_t b, char *out, size_t cap
 void sl_prop_fmt_range(const struct sl_prop *p, char *out, size_t cap)
 {
     char lo[48], hi[48];
-    sl_prop_fmt_bound(p, p->min, lo, sizeof(lo));
-    sl_prop_fmt_bound(p, p->max, hi, sizeof(hi));
+    fmt_bound(p, p->min, lo, sizeof(lo));
+    fmt_bound(p, p->max, hi, sizeof(hi));
     if (p->max == 0 && p->min != 0)
         snprintf(out, cap, "%s or more", lo);
     else
@@ -533,6 +534,7 @@ static void init_fields(const struct sl_prop_table *t, char *base)
             memset(f, 0, sizeof(struct sl_strmap));
             break;
         case SL_PROP_OBJECT:
+        case SL_PROP_INLINE:
             if (p->sub)
                 init_fields(p->sub, (char *)f);
             break;
@@ -582,6 +584,7 @@ static void release_field(const struct sl_prop *p, void *f)
         break;
     }
     case SL_PROP_OBJECT:
+    case SL_PROP_INLINE:
         if (p->sub)
             sl_props_release(p->sub, f);
         break;
@@ -652,6 +655,8 @@ static int bind_field(const struct sl_prop *p, json_t *v, void *f, const struct 
     case SL_PROP_JSON:
         *(json_t **)f = json_incref(v);
         return 0;
+    case SL_PROP_INLINE:
+        break; /* has no value of its own: bind_rows binds its sub table's keys */
     }
     return prop_errf(ctx, path, err, "unsupported property type %d", (int)p->type);
 }
@@ -683,13 +688,34 @@ static int bind_default(const struct sl_prop *p, void *f, const struct sl_prop_c
     return rc;
 }
 
+/* Looks through inlined tables too: their keys are keys of this level. */
 static const struct sl_prop *find_prop(const struct sl_prop_table *t, const char *key)
 {
     for (size_t i = 0; i < t->nprops; i++) {
-        if (strcmp(t->props[i].name, key) == 0)
-            return &t->props[i];
+        const struct sl_prop *p = &t->props[i];
+        if (p->type == SL_PROP_INLINE) {
+            const struct sl_prop *q = p->sub ? find_prop(p->sub, key) : NULL;
+            if (q)
+                return q;
+        } else if (strcmp(p->name, key) == 0) {
+            return p;
+        }
     }
     return NULL;
+}
+
+/* Appends the keys of t (inlined tables' keys in their row's place) to out, ", "-separated. */
+static void append_names(const struct sl_prop_table *t, char *out, size_t cap, size_t *o)
+{
+    for (size_t i = 0; i < t->nprops && *o < cap; i++) {
+        const struct sl_prop *p = &t->props[i];
+        if (p->type == SL_PROP_INLINE) {
+            if (p->sub)
+                append_names(p->sub, out, cap, o);
+            continue;
+        }
+        *o += (size_t)snprintf(out + *o, cap - *o, "%s%s", *o ? ", " : "", p->name);
+    }
 }
 
 static bool is_tolerated(const struct sl_prop_table *t, const char *key)
@@ -713,13 +739,39 @@ static int check_keys(const struct sl_prop_table *t, json_t *node, const struct 
         char path[SL_PATH_MAX], allowed[SL_ERR_MSG_MAX];
         size_t o = 0;
         allowed[0] = '\0';
-        for (size_t i = 0; i < t->nprops && o < sizeof(allowed); i++)
-            o += (size_t)snprintf(allowed + o, sizeof(allowed) - o, "%s%s", i ? ", " : "",
-                                  t->props[i].name);
+        append_names(t, allowed, sizeof(allowed), &o);
         sl_path_key(path, sizeof(path), ctx ? ctx->path : "", key);
         return prop_errf(ctx, path, err, "unknown key (allowed: %s)", allowed);
     }
     return 0;
+}
+
+/* Binds the rows of t from node (NULL: defaults only) into base; an inlined table's rows are
+ * bound from the same node into its struct. */
+static int bind_rows(const struct sl_prop_table *t, json_t *node, char *base,
+                     const struct sl_prop_ctx *ctx, struct sl_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->nprops; i++) {
+        const struct sl_prop *p = &t->props[i];
+        if (p->type == SL_PROP_INLINE) {
+            rc = p->sub ? bind_rows(p->sub, node, base + p->offset, ctx, err)
+                        : prop_errf(ctx, ctx ? ctx->path : "", err,
+                                    "property table error: no sub table");
+            continue;
+        }
+        char path[SL_PATH_MAX];
+        sl_path_key(path, sizeof(path), ctx ? ctx->path : "", p->name);
+        json_t *v = node ? json_object_get(node, p->name) : NULL;
+        void *f = base + p->offset;
+        if (v && !json_is_null(v))
+            rc = bind_field(p, v, f, ctx, path, err);
+        else if (p->flags & SL_PROP_REQUIRED)
+            rc = prop_errf(ctx, path, err, "missing required key");
+        else
+            rc = bind_default(p, f, ctx, path, err);
+    }
+    return rc;
 }
 
 static int bind_table(const struct sl_prop_table *t, json_t *node, char *base,
@@ -732,19 +784,8 @@ static int bind_table(const struct sl_prop_table *t, json_t *node, char *base,
         return prop_errf(ctx, ctx ? ctx->path : "", err, "expected a mapping, got %s",
                          sl_json_kind(node));
     int rc = node ? check_keys(t, node, ctx, err) : 0;
-    for (size_t i = 0; rc == 0 && i < t->nprops; i++) {
-        const struct sl_prop *p = &t->props[i];
-        char path[SL_PATH_MAX];
-        sl_path_key(path, sizeof(path), ctx ? ctx->path : "", p->name);
-        json_t *v = node ? json_object_get(node, p->name) : NULL;
-        void *f = base + p->offset;
-        if (v && !json_is_null(v))
-            rc = bind_field(p, v, f, ctx, path, err);
-        else if (p->flags & SL_PROP_REQUIRED)
-            rc = prop_errf(ctx, path, err, "missing required key");
-        else
-            rc = bind_default(p, f, ctx, path, err);
-    }
+    if (rc == 0)
+        rc = bind_rows(t, node, base, ctx, err);
     if (rc < 0)
         sl_props_release(t, base);
     return rc;

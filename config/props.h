@@ -26,6 +26,11 @@ enum sl_prop_type {
     SL_PROP_OBJECT,      /* an embedded struct described by `sub`                    */
     SL_PROP_OBJECT_LIST, /* struct sl_objlist of structs described by `sub`          */
     SL_PROP_JSON,        /* json_t * (a new reference), checked elsewhere            */
+    /* The keys of `sub`, as if they were rows of this table (same level, same key paths, in
+     * this row's place in docs and error messages), bound into the struct at `offset`. Lets
+     * modules share rows, e.g. one Redis connection table for a source and a sink. Only the
+     * sub table's props are used (its name, desc and tolerated are not); `name` is unused. */
+    SL_PROP_INLINE,
 };
 
 enum {
@@ -48,7 +53,7 @@ struct sl_prop {
     int64_t min, max;
     unsigned flags;                  /* SL_PROP_REQUIRED | SL_PROP_SECRET                 */
     const char *const *enum_values;  /* NULL-terminated, for ENUM                         */
-    const struct sl_prop_table *sub; /* for OBJECT and OBJECT_LIST                        */
+    const struct sl_prop_table *sub; /* for OBJECT, OBJECT_LIST and INLINE                */
     const char *desc;                /* one or two sentences for docs/CONFIGURATION.md    */
 };
 
@@ -111,7 +116,8 @@ void sl_props_release(const struct sl_prop_table *t, void *obj);
  * path shown for its keys, e.g. "mappings[].retry" ("" for a root table, whose heading is its
  * name). One "## " heading per table, its description, then a table
  * Key | Type | Default | Allowed | Description; nested tables follow in declaration order.
- * The output depends only on the tables (deterministic). */
+ * An inlined table has no heading: its rows are rows of the table that inlines it. The output
+ * depends only on the tables (deterministic). */
 void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md);
 
 /* Helpers for the typed-list convention. */

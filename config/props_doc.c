@@ -34,6 +34,8 @@ static const char *type_name(enum sl_prop_type type)
         return "list of sections";
     case SL_PROP_JSON:
         return "any";
+    case SL_PROP_INLINE:
+        break; /* never shown: its sub table's rows are */
     }
     return "?";
 }
@@ -106,24 +108,16 @@ static void child_prefix(char *out, size_t cap, const char *prefix, const struct
         snprintf(out, cap, "%s%s%s", prefix, *prefix ? "." : "", p->name);
 }
 
-void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md)
+/* The rows of t; an inlined table's rows go in its row's place, as keys of this level. */
+static void put_rows(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md)
 {
-    if (!t || !md)
-        return;
-    if (!prefix)
-        prefix = "";
-    if (*prefix)
-        sl_buf_printf(md, "## `%s`\n\n", prefix);
-    else
-        sl_buf_printf(md, "## %s\n\n", t->name ? t->name : "Top level");
-    if (t->desc)
-        sl_buf_printf(md, "%s\n\n", t->desc);
-    if (t->nprops) {
-        sl_buf_puts(md, "| Key | Type | Default | Allowed | Description |\n");
-        sl_buf_puts(md, "|---|---|---|---|---|\n");
-    }
     for (size_t i = 0; i < t->nprops; i++) {
         const struct sl_prop *p = &t->props[i];
+        if (p->type == SL_PROP_INLINE) {
+            if (p->sub)
+                put_rows(p->sub, prefix, md);
+            continue;
+        }
         char key[256];
         snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", p->name);
         sl_buf_puts(md, "| `");
@@ -140,6 +134,40 @@ void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_b
             sl_buf_puts(md, " Secret: never printed in logs, errors or the admin API.");
         sl_buf_puts(md, " |\n");
     }
+}
+
+/* The nested tables of t's sections (inlined tables' sections included), in row order. */
+static void put_nested(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md)
+{
+    for (size_t i = 0; i < t->nprops; i++) {
+        const struct sl_prop *p = &t->props[i];
+        if (p->type == SL_PROP_INLINE && p->sub) {
+            put_nested(p->sub, prefix, md);
+        } else if ((p->type == SL_PROP_OBJECT || p->type == SL_PROP_OBJECT_LIST) && p->sub) {
+            char sub[256];
+            child_prefix(sub, sizeof(sub), prefix, p);
+            sl_props_doc(p->sub, sub, md);
+        }
+    }
+}
+
+void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md)
+{
+    if (!t || !md)
+        return;
+    if (!prefix)
+        prefix = "";
+    if (*prefix)
+        sl_buf_printf(md, "## `%s`\n\n", prefix);
+    else
+        sl_buf_printf(md, "## %s\n\n", t->name ? t->name : "Top level");
+    if (t->desc)
+        sl_buf_printf(md, "%s\n\n", t->desc);
+    if (t->nprops) {
+        sl_buf_puts(md, "| Key | Type | Default | Allowed | Description |\n");
+        sl_buf_puts(md, "|---|---|---|---|---|\n");
+    }
+    put_rows(t, prefix, md);
     for (size_t i = 0; t->tolerated && t->tolerated[i]; i++) {
         if (strcmp(t->tolerated[i], "*") == 0) {
             sl_buf_puts(md, "\nEvery other key belongs to the section's `type` and is described "
@@ -148,12 +176,5 @@ void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_b
         }
     }
     sl_buf_putc(md, '\n');
-    for (size_t i = 0; i < t->nprops; i++) {
-        const struct sl_prop *p = &t->props[i];
-        if ((p->type == SL_PROP_OBJECT || p->type == SL_PROP_OBJECT_LIST) && p->sub) {
-            char sub[256];
-            child_prefix(sub, sizeof(sub), prefix, p);
-            sl_props_doc(p->sub, sub, md);
-        }
-    }
+    put_nested(t, prefix, md);
 }

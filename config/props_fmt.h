@@ -18,8 +18,6 @@ const char *sl_json_kind(const json_t *v);
 /* A value as shown in messages: strings quoted (when quote) and cut after 60 characters,
  * control characters escaped, "(secret)" when secret, structured values as their kind. */
 void sl_value_text(const json_t *v, bool secret, bool quote, char *out, size_t cap);
-/* A bound in the prop's unit: "0", "250ms", "64KiB", "1000". */
-void sl_prop_fmt_bound(const struct sl_prop *p, int64_t b, char *out, size_t cap);
 /* "min..max" or "min or more". */
 void sl_prop_fmt_range(const struct sl_prop *p, char *out, size_t cap);
 /* The enum values joined by ", ", each wrapped in quote ("" or "`"). */

@@ -63,7 +63,7 @@ void sl_buf_putc(struct sl_buf *b, char c)
     sl_buf_commit(b, 1);
 }
 
-void sl_buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap)
+static void buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);
@@ -83,7 +83,7 @@ void sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    sl_buf_vprintf(b, fmt, ap);
+    buf_vprintf(b, fmt, ap);
     va_end(ap);
 }
 
@@ -107,4 +107,55 @@ char *sl_buf_steal(struct sl_buf *b, size_t *len)
         p = sl_strdup("");
     sl_buf_init(b);
     return p;
+}
+
+static const char dec_pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
+
+size_t sl_u64_to_dec(uint64_t v, char *dst)
+{
+    char tmp[20];
+    char *p = tmp + sizeof(tmp);
+    while (v >= 100) {
+        unsigned i = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = dec_pairs[i + 1];
+        *--p = dec_pairs[i];
+    }
+    if (v >= 10) {
+        unsigned i = (unsigned)v * 2;
+        *--p = dec_pairs[i + 1];
+        *--p = dec_pairs[i];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(dst, p, n);
+    return n;
+}
+
+void sl_buf_put_u64(struct sl_buf *b, uint64_t v)
+{
+    char *dst = sl_buf_reserve(b, 20);
+    sl_buf_commit(b, sl_u64_to_dec(v, dst));
+}
+
+void sl_buf_put_i64(struct sl_buf *b, int64_t v)
+{
+    char *dst = sl_buf_reserve(b, 21);
+    size_t n = 0;
+    uint64_t u = (uint64_t)v;
+    if (v < 0) {
+        dst[n++] = '-';
+        u = 0 - u; /* well defined for INT64_MIN too */
+    }
+    sl_buf_commit(b, n + sl_u64_to_dec(u, dst + n));
 }

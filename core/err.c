@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int sl_err_vset(struct sl_err *err, enum sl_err_class cls, int code, const char *fmt, va_list ap)
+static int err_vset(struct sl_err *err, enum sl_err_class cls, int code, const char *fmt,
+                    va_list ap)
 {
     if (err) {
         err->code = code;
@@ -17,7 +18,7 @@ int sl_err_set(struct sl_err *err, enum sl_err_class cls, int code, const char *
 {
     va_list ap;
     va_start(ap, fmt);
-    sl_err_vset(err, cls, code, fmt, ap);
+    err_vset(err, cls, code, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -35,7 +35,6 @@ struct sl_err {
 /* Fills err (which may be NULL) and returns code, so callers can `return sl_err_set(...)`. */
 int sl_err_set(struct sl_err *err, enum sl_err_class cls, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int sl_err_vset(struct sl_err *err, enum sl_err_class cls, int code, const char *fmt, va_list ap);
 void sl_err_clear(struct sl_err *err);
 
 /* A short text for a code: strerror for errno values, a fixed text for SL_E* codes. */

@@ -1,7 +1,6 @@
 #include "core/jw.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -134,22 +133,13 @@ void sl_jw_str(struct sl_jw *w, const char *s)
 void sl_jw_int(struct sl_jw *w, int64_t v)
 {
     jw_sep(w);
-    sl_buf_printf(w->b, "%" PRId64, v);
+    sl_buf_put_i64(w->b, v);
 }
 
 void sl_jw_uint(struct sl_jw *w, uint64_t v)
 {
     jw_sep(w);
-    sl_buf_printf(w->b, "%" PRIu64, v);
-}
-
-void sl_jw_double(struct sl_jw *w, double v)
-{
-    jw_sep(w);
-    if (!isfinite(v))
-        sl_buf_puts(w->b, "null");
-    else
-        sl_buf_printf(w->b, "%.17g", v);
+    sl_buf_put_u64(w->b, v);
 }
 
 void sl_jw_bool(struct sl_jw *w, bool v)

@@ -28,7 +28,6 @@ void sl_jw_str(struct sl_jw *w, const char *s);
 void sl_jw_strn(struct sl_jw *w, const char *s, size_t n);
 void sl_jw_int(struct sl_jw *w, int64_t v);
 void sl_jw_uint(struct sl_jw *w, uint64_t v);
-void sl_jw_double(struct sl_jw *w, double v);
 void sl_jw_bool(struct sl_jw *w, bool v);
 void sl_jw_null(struct sl_jw *w);
 /* Writes already-encoded JSON text as one value. */

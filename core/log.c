@@ -1,10 +1,8 @@
 #include "core/log.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -25,20 +23,9 @@ void sl_log_setup(enum sl_log_level level, enum sl_log_format format, const char
         snprintf(log_instance, sizeof(log_instance), "%s", instance);
 }
 
-const char *sl_log_level_name(enum sl_log_level level)
+static const char *level_name(enum sl_log_level level)
 {
     return level <= SL_LOG_OFF ? level_names[level] : "?";
-}
-
-int sl_log_level_parse(const char *s, enum sl_log_level *out)
-{
-    for (int i = 0; i <= SL_LOG_OFF; i++) {
-        if (strcasecmp(s, level_names[i]) == 0) {
-            *out = (enum sl_log_level)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 void sl_log_write(enum sl_log_level level, const char *scope, const char *fmt, ...)
@@ -58,14 +45,14 @@ void sl_log_write(enum sl_log_level level, const char *scope, const char *fmt, .
         sl_jw_init(&w, &b);
         sl_jw_obj_open(&w);
         sl_jw_kstr(&w, "ts", ts);
-        sl_jw_kstr(&w, "level", sl_log_level_name(level));
+        sl_jw_kstr(&w, "level", level_name(level));
         sl_jw_kstr(&w, "instance", log_instance);
         if (scope)
             sl_jw_kstr(&w, "scope", scope);
         sl_jw_kstr(&w, "msg", msg);
         sl_jw_obj_close(&w);
     } else {
-        sl_buf_printf(&b, "%s %-5s %s", ts, sl_log_level_name(level), log_instance);
+        sl_buf_printf(&b, "%s %-5s %s", ts, level_name(level), log_instance);
         if (scope)
             sl_buf_printf(&b, " [%s]", scope);
         sl_buf_printf(&b, " %s", msg);

@@ -22,8 +22,6 @@ void sl_log_setup(enum sl_log_level level, enum sl_log_format format, const char
 /* scope is the component prefix, e.g. "source:http:orders"; may be NULL. */
 void sl_log_write(enum sl_log_level level, const char *scope, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int sl_log_level_parse(const char *s, enum sl_log_level *out);
-const char *sl_log_level_name(enum sl_log_level level);
 
 #define sl_log(level, scope, ...)                                                                  \
     do {                                                                                           \

@@ -138,22 +138,6 @@ struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, c
     return series_get(f, labels);
 }
 
-void sl_metrics_remove_matching(struct sl_metrics *r, const char *needle)
-{
-    for (struct sl_family *f = r->families; f; f = f->next) {
-        struct sl_metric **pp = &f->series;
-        while (*pp) {
-            struct sl_metric *m = *pp;
-            if (strstr(m->labels, needle)) {
-                *pp = m->next;
-                metric_free(m);
-            } else {
-                pp = &m->next;
-            }
-        }
-    }
-}
-
 void sl_metric_inc(struct sl_metric *m)
 {
     m->value += 1;

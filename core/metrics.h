@@ -32,8 +32,6 @@ struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, co
 /* bounds are the upper bounds of the buckets in ascending order (+Inf is implied). */
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, const char *help,
                                        const char *labels, const double *bounds, size_t nbounds);
-/* Removes every series whose labels contain `needle` (used when a mapping goes away). */
-void sl_metrics_remove_matching(struct sl_metrics *r, const char *needle);
 
 void sl_metric_inc(struct sl_metric *m);
 void sl_metric_add(struct sl_metric *m, double v);

@@ -1,4 +1,7 @@
-/* Classification of one function response into an outcome (REFERENCE §2.9 and §3.6). */
+/* Classification of one function response into an outcome: partial batch responses as in
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html, status
+ * codes and X-Amz-Function-Error as in
+ * https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html */
 #include "dispatcher/target.h"
 
 #include <stdarg.h>

@@ -72,8 +72,9 @@ extern const struct sl_target_ops *const sl_target_types[];
 
 /* Classification shared by every HTTP-speaking target (unit-tested on its own):
  * - 2xx: OK, unless `function_error_header` is set (RETRY, function error) or, with
- *   report_batch_item_failures, the body is a partial batch response (Lambda's rules, REFERENCE
- *   §2.9): null/{}/empty or null list = OK; a valid non-empty list = PARTIAL; an entry with a
+ *   report_batch_item_failures, the body is a partial batch response (Lambda's rules:
+ *   https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html):
+ *   null/{}/empty or null list = OK; a valid non-empty list = PARTIAL; an entry with a
  *   null or "" itemIdentifier, a missing itemIdentifier, or a non-object entry = RETRY (whole
  *   batch failed). A body that is not JSON counts as OK (a handler need not return JSON).
  * - 429, 503, other 5xx, 408: RETRY (429/503 with reached_function=false).

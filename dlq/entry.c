@@ -178,8 +178,11 @@ static void put_on_failure(struct sl_jw *w, const struct sl_dlq_entry *e, const 
     put_str(w, "condition", e->condition);
     sl_jw_kint(w, "approximateInvokeCount", (int64_t)e->nattempts);
     sl_jw_obj_close(w);
-    /* RecordAgeExceeded: no responseContext (REFERENCE §3.1). MaximumPayloadSizeExceeded, or no
-     * attempt at all: null (§3.2). Else the last attempt's response. */
+    /* RecordAgeExceeded: no responseContext, as in Lambda's stream on-failure record
+     * (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html).
+     * MaximumPayloadSizeExceeded, or no attempt at all: null, as in the Kafka one
+     * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html). Else the last
+     * attempt's response. */
     bool age = e->condition && strcmp(e->condition, SL_DLQ_AGE_EXCEEDED) == 0;
     bool size = e->condition && strcmp(e->condition, SL_DLQ_PAYLOAD_TOO_LARGE) == 0;
     if (!age) {

@@ -12,22 +12,41 @@
 #define SL_HTTP_HEADER_VALUE_MAX 8192
 
 static const struct sl_prop http_props[] = {
-    {"url", SL_PROP_STRING, offsetof(struct sl_http_target_conf, url), NULL, 0, 0, SL_PROP_REQUIRED,
-     NULL, NULL,
-     "Where each batch is POSTed (http:// or https://), e.g. \"http://127.0.0.1:9000/invoke\"."},
-    {"timeout", SL_PROP_DURATION, offsetof(struct sl_http_target_conf, timeout_ms), "30s", 1,
-     15 * 60 * 1000, 0, NULL, NULL,
-     "Time limit of one invocation, connection included; an expired call is retried."},
-    {"headers", SL_PROP_STRING_MAP, offsetof(struct sl_http_target_conf, headers), NULL, 0, 0,
-     SL_PROP_SECRET, NULL, NULL,
-     "Extra request headers (e.g. Authorization). Values are secret: never logged or shown."},
-    {"max_response_bytes", SL_PROP_SIZE, offsetof(struct sl_http_target_conf, max_response_bytes),
-     "6MiB", 1024, 64 * 1024 * 1024, 0, NULL, NULL,
-     "Largest response body read. A larger 2xx body aborts the call, which is retried as a "
-     "function error (\"response too large\")."},
-    {"max_connections", SL_PROP_INT, offsetof(struct sl_http_target_conf, max_connections), "64", 1,
-     1024, 0, NULL, NULL,
-     "Connections kept open to the function's host (keep-alive); further calls wait for one."},
+    {.name = "url",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_http_target_conf, url),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "Where each batch is POSTed (http:// or https://), e.g. "
+             "\"http://127.0.0.1:9000/invoke\"."},
+    {.name = "timeout",
+     .type = SL_PROP_DURATION,
+     .offset = offsetof(struct sl_http_target_conf, timeout_ms),
+     .def = "30s",
+     .min = 1,
+     .max = 15 * 60 * 1000,
+     .desc = "Time limit of one invocation, connection included; an expired call is retried."},
+    {.name = "headers",
+     .type = SL_PROP_STRING_MAP,
+     .offset = offsetof(struct sl_http_target_conf, headers),
+     .flags = SL_PROP_SECRET,
+     .desc =
+         "Extra request headers (e.g. Authorization). Values are secret: never logged or shown."},
+    {.name = "max_response_bytes",
+     .type = SL_PROP_SIZE,
+     .offset = offsetof(struct sl_http_target_conf, max_response_bytes),
+     .def = "6MiB",
+     .min = 1024,
+     .max = 64 * 1024 * 1024,
+     .desc = "Largest response body read. A larger 2xx body aborts the call, which is retried as a "
+             "function error (\"response too large\")."},
+    {.name = "max_connections",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct sl_http_target_conf, max_connections),
+     .def = "64",
+     .min = 1,
+     .max = 1024,
+     .desc =
+         "Connections kept open to the function's host (keep-alive); further calls wait for one."},
 };
 
 const struct sl_prop_table sl_http_target_props = {

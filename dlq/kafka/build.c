@@ -11,26 +11,44 @@
 static const char *const value_formats[] = {"original", "lambda", NULL};
 
 static const struct sl_prop kdlq_props[] = {
-    {"bootstrap_servers", SL_PROP_STRING, offsetof(struct sl_kdlq_cfg, bootstrap_servers), NULL, 0,
-     0, SL_PROP_REQUIRED, NULL, NULL,
-     "Brokers of the cluster holding the DLQ topic (it may differ from the source's)."},
-    {"topic", SL_PROP_STRING, offsetof(struct sl_kdlq_cfg, topic), NULL, 0, 0, SL_PROP_REQUIRED,
-     NULL, NULL, "Topic failed records are produced to (one message per record)."},
-    {"value_format", SL_PROP_ENUM, offsetof(struct sl_kdlq_cfg, value_format), "original", 0, 0, 0,
-     value_formats, NULL,
-     "`original`: the message value is the record's original value; `lambda`: Lambda's Kafka "
-     "on-failure record (REFERENCE.md §3.2, with the one-record event as `payload`). Either "
-     "way the headers carry the error metadata and the whole entry."},
-    {"group_id", SL_PROP_STRING, offsetof(struct sl_kdlq_cfg, group_id), NULL, 0, 0, 0, NULL, NULL,
-     "Consumer group `sluice dlq list/show/redrive/purge` read the topic with; its committed "
-     "offset moves over removed (redriven or purged) entries. Default `sluice-dlq-<name>`."},
-    {"list_timeout", SL_PROP_DURATION, offsetof(struct sl_kdlq_cfg, list_timeout_ms), "15s", 100,
-     300000, 0, NULL, NULL,
-     "How long listing may take to read the topic up to its high watermarks."},
-    {"rdkafka", SL_PROP_STRING_MAP, offsetof(struct sl_kdlq_cfg, rdkafka), NULL, 0, 0, 0, NULL,
-     NULL,
-     "librdkafka properties for the sink's producer and reader (security, SASL, TLS...). "
-     "Secret values are never shown."},
+    {.name = "bootstrap_servers",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_kdlq_cfg, bootstrap_servers),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "Brokers of the cluster holding the DLQ topic (it may differ from the source's)."},
+    {.name = "topic",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_kdlq_cfg, topic),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "Topic failed records are produced to (one message per record)."},
+    {.name = "value_format",
+     .type = SL_PROP_ENUM,
+     .offset = offsetof(struct sl_kdlq_cfg, value_format),
+     .def = "original",
+     .enum_values = value_formats,
+     .desc = "`original`: the message value is the record's original value; `lambda`: Lambda's "
+             "Kafka on-failure record "
+             "(https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html), with the "
+             "one-record event as `payload`. Either way the headers carry the error metadata and "
+             "the whole entry."},
+    {.name = "group_id",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_kdlq_cfg, group_id),
+     .desc =
+         "Consumer group `sluice dlq list/show/redrive/purge` read the topic with; its committed "
+         "offset moves over removed (redriven or purged) entries. Default `sluice-dlq-<name>`."},
+    {.name = "list_timeout",
+     .type = SL_PROP_DURATION,
+     .offset = offsetof(struct sl_kdlq_cfg, list_timeout_ms),
+     .def = "15s",
+     .min = 100,
+     .max = 300000,
+     .desc = "How long listing may take to read the topic up to its high watermarks."},
+    {.name = "rdkafka",
+     .type = SL_PROP_STRING_MAP,
+     .offset = offsetof(struct sl_kdlq_cfg, rdkafka),
+     .desc = "librdkafka properties for the sink's producer and reader (security, SASL, TLS...). "
+             "Secret values are never shown."},
 };
 
 const struct sl_prop_table sl_kdlq_table = {

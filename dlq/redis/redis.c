@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "clients/redis/conf.h"
 #include "clients/redis/conn.h"
 
 #define RDLQ_PAGE        500
@@ -26,37 +27,29 @@
 #define RDLQ_SID_MAX     48
 
 struct rdlq_cfg {
-    char *host;
-    int64_t port;
-    char *unix_socket;
-    char *password;
-    int64_t db;
+    struct sl_redis_conn_cfg conn; /* host, port, unix_socket, password, db, timeouts */
     char *stream;
     int64_t maxlen;
-    int64_t connect_timeout_ms;
-    int64_t command_timeout_ms;
 };
 
 #define OFF(f) offsetof(struct rdlq_cfg, f)
 
 static const struct sl_prop rdlq_props[] = {
-    {"host", SL_PROP_STRING, OFF(host), "127.0.0.1", 0, 0, 0, NULL, NULL, "Redis server address."},
-    {"port", SL_PROP_INT, OFF(port), "6379", 1, 65535, 0, NULL, NULL, "Redis server port."},
-    {"unix_socket", SL_PROP_STRING, OFF(unix_socket), NULL, 0, 0, 0, NULL, NULL,
-     "Path of a Unix socket to use instead of host and port."},
-    {"password", SL_PROP_STRING, OFF(password), NULL, 0, 0, SL_PROP_SECRET, NULL, NULL,
-     "Password sent with AUTH; never logged."},
-    {"db", SL_PROP_INT, OFF(db), "0", 0, 1000000, 0, NULL, NULL, "Database number (SELECT)."},
-    {"stream", SL_PROP_STRING, OFF(stream), NULL, 0, 0, SL_PROP_REQUIRED, NULL, NULL,
-     "The stream key entries are added to (XADD)."},
-    {"maxlen", SL_PROP_INT, OFF(maxlen), "0", 0, 0, 0, NULL, NULL,
-     "Approximate cap on the stream's length (XADD MAXLEN ~): beyond it the OLDEST entries are "
-     "trimmed, i.e. lost. 0: no cap (entries stay until redriven or purged)."},
-    {"connect_timeout", SL_PROP_DURATION, OFF(connect_timeout_ms), "5s", 10, 600000, 0, NULL, NULL,
-     "How long connecting (with AUTH and SELECT) may take."},
-    {"command_timeout", SL_PROP_DURATION, OFF(command_timeout_ms), "10s", 10, 600000, 0, NULL, NULL,
-     "How long a command may wait for its reply; a write that times out fails (and the "
-     "mapping retries it)."},
+    /* host, port, unix_socket, password, db, connect_timeout, command_timeout: shared with the
+     * Redis source. */
+    {.type = SL_PROP_INLINE, .offset = OFF(conn), .sub = &sl_redis_conn_table},
+    {.name = "stream",
+     .type = SL_PROP_STRING,
+     .offset = OFF(stream),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "The stream key entries are added to (XADD)."},
+    {.name = "maxlen",
+     .type = SL_PROP_INT,
+     .offset = OFF(maxlen),
+     .def = "0",
+     .desc =
+         "Approximate cap on the stream's length (XADD MAXLEN ~): beyond it the OLDEST entries are "
+         "trimmed, i.e. lost. 0: no cap (entries stay until redriven or purged)."},
 };
 
 static const struct sl_prop_table rdlq_table = {
@@ -375,19 +368,6 @@ static int enqueue(struct rdlq *q, struct rop *o)
 
 /* ---- ops ---- */
 
-static void conn_opts(const struct rdlq *q, struct sl_redis_conn_opts *o)
-{
-    *o = (struct sl_redis_conn_opts){
-        .host = q->cfg.host,
-        .port = (int)q->cfg.port,
-        .unix_socket = q->cfg.unix_socket,
-        .password = q->cfg.password,
-        .db = q->cfg.db,
-        .connect_timeout_ms = q->cfg.connect_timeout_ms,
-        .command_timeout_ms = q->cfg.command_timeout_ms,
-    };
-}
-
 static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
                        struct sl_dlq **out, struct sl_err *err)
 {
@@ -404,12 +384,11 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                           "%s: %s.stream: empty (allowed: a stream key)", file, sec->path);
     }
-    if ((!q->cfg.host || !*q->cfg.host) && (!q->cfg.unix_socket || !*q->cfg.unix_socket)) {
+    rc = sl_redis_conn_cfg_check(&q->cfg.conn, file, sec->path, err);
+    if (rc < 0) {
         sl_props_release(&rdlq_table, &q->cfg);
         free(q);
-        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                          "%s: %s.host: empty (allowed: an address, or set unix_socket)", file,
-                          sec->path);
+        return rc;
     }
     q->base.ops = &sl_dlq_redis_ops;
     q->base.name = sl_strdup(sec->name);
@@ -420,7 +399,7 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
     q->rng = sl_random_u64() | 1;
     q->xlen = -1;
     struct sl_redis_conn_opts o;
-    conn_opts(q, &o);
+    sl_redis_conn_opts_from_cfg(&q->cfg.conn, &o);
     sl_redis_conn_endpoint(&o, q->endpoint, sizeof(q->endpoint));
     *out = &q->base;
     /* The conn is set up in open(), which knows the loop. */
@@ -439,7 +418,7 @@ static int rdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     if (!loop)
         return 0; /* list only */
     struct sl_redis_conn_opts o;
-    conn_opts(q, &o);
+    sl_redis_conn_opts_from_cfg(&q->cfg.conn, &o);
     sl_redis_conn_init(&q->conn, loop, &o, conn_state_cb, q);
     ev_init(&q->retry_timer, retry_timer_cb);
     q->retry_timer.data = q;
@@ -525,13 +504,13 @@ static int sync_open(struct rdlq *q, struct sl_err *err)
 {
     if (q->sync)
         return 0;
-    struct timeval ctv = {.tv_sec = q->cfg.connect_timeout_ms / 1000,
-                          .tv_usec = (q->cfg.connect_timeout_ms % 1000) * 1000};
-    struct timeval tv = {.tv_sec = q->cfg.command_timeout_ms / 1000,
-                         .tv_usec = (q->cfg.command_timeout_ms % 1000) * 1000};
-    q->sync = q->cfg.unix_socket && *q->cfg.unix_socket
-                  ? redisConnectUnixWithTimeout(q->cfg.unix_socket, ctv)
-                  : redisConnectWithTimeout(q->cfg.host, (int)q->cfg.port, ctv);
+    struct timeval ctv = {.tv_sec = q->cfg.conn.connect_timeout_ms / 1000,
+                          .tv_usec = (q->cfg.conn.connect_timeout_ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = q->cfg.conn.command_timeout_ms / 1000,
+                         .tv_usec = (q->cfg.conn.command_timeout_ms % 1000) * 1000};
+    q->sync = q->cfg.conn.unix_socket && *q->cfg.conn.unix_socket
+                  ? redisConnectUnixWithTimeout(q->cfg.conn.unix_socket, ctv)
+                  : redisConnectWithTimeout(q->cfg.conn.host, (int)q->cfg.conn.port, ctv);
     if (!q->sync || q->sync->err) {
         int rc = sl_err_set(err, SL_ERR_TRANSIENT, -ECONNREFUSED, "%s: cannot connect to %s: %s",
                             q->scope, q->endpoint, q->sync ? q->sync->errstr : "out of memory");
@@ -540,17 +519,17 @@ static int sync_open(struct rdlq *q, struct sl_err *err)
     }
     redisSetTimeout(q->sync, tv);
     redisReply *r;
-    if (q->cfg.password && *q->cfg.password) {
-        const char *argv[] = {"AUTH", q->cfg.password};
+    if (q->cfg.conn.password && *q->cfg.conn.password) {
+        const char *argv[] = {"AUTH", q->cfg.conn.password};
         if (!(r = sync_cmd(q, 2, argv, err))) {
             sync_drop(q);
             return err ? err->code : -EIO;
         }
         freeReplyObject(r);
     }
-    if (q->cfg.db) {
+    if (q->cfg.conn.db) {
         char db[24];
-        snprintf(db, sizeof(db), "%lld", (long long)q->cfg.db);
+        snprintf(db, sizeof(db), "%lld", (long long)q->cfg.conn.db);
         const char *argv[] = {"SELECT", db};
         if (!(r = sync_cmd(q, 2, argv, err))) {
             sync_drop(q);

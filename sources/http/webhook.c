@@ -24,16 +24,24 @@ struct webhook_cfg {
 static const char *const default_keep[] = {"content-type", "user-agent", "x-request-id", NULL};
 
 static const struct sl_prop webhook_props[] = {
-    {"token", SL_PROP_STRING, offsetof(struct webhook_cfg, token), NULL, 0, 0, SL_PROP_SECRET, NULL,
-     NULL, "Bearer token pushers must send (`Authorization: Bearer <token>`); unset: no check."},
-    {"max_body_bytes", SL_PROP_SIZE, offsetof(struct webhook_cfg, max_body_bytes), "1MiB", 1,
-     64 * 1024 * 1024, 0, NULL, NULL,
-     "Largest body accepted for this hook (413 beyond it); also bounded by "
-     "server.max_body_bytes."},
-    {"keep_headers", SL_PROP_STRING_LIST, offsetof(struct webhook_cfg, keep_headers), NULL, 0, 0, 0,
-     NULL, NULL,
-     "Request headers copied into the event (case-insensitive); default: content-type, "
-     "user-agent, x-request-id. Authorization and Proxy-Authorization are never copied."},
+    {.name = "token",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct webhook_cfg, token),
+     .flags = SL_PROP_SECRET,
+     .desc = "Bearer token pushers must send (`Authorization: Bearer <token>`); unset: no check."},
+    {.name = "max_body_bytes",
+     .type = SL_PROP_SIZE,
+     .offset = offsetof(struct webhook_cfg, max_body_bytes),
+     .def = "1MiB",
+     .min = 1,
+     .max = 64 * 1024 * 1024,
+     .desc = "Largest body accepted for this hook (413 beyond it); also bounded by "
+             "server.max_body_bytes."},
+    {.name = "keep_headers",
+     .type = SL_PROP_STRING_LIST,
+     .offset = offsetof(struct webhook_cfg, keep_headers),
+     .desc = "Request headers copied into the event (case-insensitive); default: content-type, "
+             "user-agent, x-request-id. Authorization and Proxy-Authorization are never copied."},
 };
 
 static const struct sl_prop_table webhook_table = {

@@ -32,20 +32,28 @@ static void put_b64(struct sl_buf *b, const void *data, size_t n)
 
 static void put_int(struct sl_buf *b, long long v)
 {
-    char *dst = sl_buf_reserve(b, 24);
-    sl_buf_commit(b, (size_t)snprintf(dst, 24, "%lld", v));
+    sl_buf_put_i64(b, v);
 }
 
+/* Lambda gives header values as arrays of signed bytes: [104,-1]. */
 static void put_header_value(struct sl_buf *b, const void *val, size_t len)
 {
     const signed char *p = val;
-    sl_buf_putc(b, '[');
+    /* At most "-128," per byte, plus the brackets. */
+    char *d = sl_buf_reserve(b, len * 5 + 2), *start = d;
+    *d++ = '[';
     for (size_t i = 0; val && i < len; i++) {
         if (i)
-            sl_buf_putc(b, ',');
-        put_int(b, p[i]);
+            *d++ = ',';
+        int v = p[i];
+        if (v < 0) {
+            *d++ = '-';
+            v = -v;
+        }
+        d += sl_u64_to_dec((uint64_t)v, d);
     }
-    sl_buf_putc(b, ']');
+    *d++ = ']';
+    sl_buf_commit(b, (size_t)(d - start));
 }
 
 static const char *ts_type_name(int t)
@@ -109,7 +117,11 @@ struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, in
     sl_buf_putc(c, '}');
 
     sl_buf_reset(&sc->id);
-    sl_buf_printf(&sc->id, "%s-%d:%lld", topic, (int)partition, (long long)offset);
+    sl_buf_puts(&sc->id, topic);
+    sl_buf_putc(&sc->id, '-');
+    put_int(&sc->id, partition);
+    sl_buf_putc(&sc->id, ':');
+    put_int(&sc->id, offset);
 
     struct sl_record *r = sl_record_new(sc->id.data, a->data, c->data, value, value_len);
     r->seq = (uint64_t)offset;

@@ -27,6 +27,7 @@
 #define KAFKA_RECOMMIT_MS       5000 /* resend a commit never confirmed after this long */
 #define KAFKA_SOFT_PAUSE_S      1.0  /* a pause shorter than this only stops draining */
 #define KAFKA_PAYLOAD_TOO_LARGE "MaximumPayloadSizeExceeded"
+#define KAFKA_KICK_S            0.05 /* quiet this long while records wait: wake the fetcher */
 
 static void pause_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -429,6 +430,7 @@ static void handle_message(struct sl_kafka_source *k, rd_kafka_message_t *rkm)
     if (p->next_offset >= 0 && rkm->offset < p->next_offset)
         return; /* read again after a pause or seek: already emitted */
     p->next_offset = rkm->offset + 1;
+    p->last_msg = ev_now(k->loop);
     struct sl_record *r = sl_kafka_record_from_msg(rkm, k->cfg.bootstrap_servers, &k->scratch);
     r->lane = p->lane;
     if (r->time_ms <= 0)
@@ -458,6 +460,7 @@ static void drain(struct sl_kafka_source *k)
         rd_kafka_message_destroy(rkm);
         n++;
     }
+
     /* The pipe is written only when the queue goes from empty to not empty: keep draining
      * from the loop while something may be left. */
     if (n == KAFKA_DRAIN_BUDGET && !soft_paused(k))
@@ -489,6 +492,43 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void more_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
     drain(w->data);
+}
+
+/* librdkafka before 2.2 stops fetching a partition whose queue reached its thresholds and looks
+ * again only when its broker thread wakes, up to a second later, even if the queue was drained
+ * long before. When nothing arrived for a while, the queue is empty and a partition's cached
+ * high watermark says records are waiting, the waker (waker.c) sends its leader a request,
+ * which wakes the broker thread that fetches it. */
+static void kick_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sl_kafka_source *k = w->data;
+    if (!k->rk || !k->waker || k->paused || k->stopped || k->lib_paused)
+        return;
+    if (rd_kafka_queue_length(k->q) > 0) {
+        drain_start(k);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *list = NULL;
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct sl_kafka_part *p = k->parts[i];
+        int64_t lo, hi;
+        if (!p->assigned || p->held || p->next_offset < 0 ||
+            ev_now(loop) - p->last_msg < KAFKA_KICK_S ||
+            rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi <= p->next_offset)
+            continue;
+        if (!list)
+            list = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+        p->last_msg = ev_now(loop); /* at most one wake-up per partition and interval */
+    }
+    if (!list)
+        return;
+    sl_debug(k->base.scope, "no records for %.0f ms from %d lagging partitions: waking them",
+             KAFKA_KICK_S * 1000.0, list->cnt);
+    sl_metric_add(k->m_kicks, list->cnt);
+    sl_kafka_waker_submit(k->waker, list);
 }
 
 /* ---- the ops ---- */
@@ -558,7 +598,14 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
         k->group_id = sl_malloc(n);
         snprintf(k->group_id, n, "sluice-%s", sec->name);
     }
-    rc = sl_kafka_conf_build(&k->cfg, file, sec->path, k->group_id, &k->conf, err);
+    uint64_t inflight_bytes = 0;
+    for (size_t i = 0; env->cfg && i < env->cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *mc =
+            SL_OBJLIST_AT(env->cfg->mappings, struct sl_cfg_mapping, i);
+        if (mc->source && strcmp(mc->source, sec->name) == 0)
+            inflight_bytes = mc->max_inflight_bytes;
+    }
+    rc = sl_kafka_conf_build(&k->cfg, file, sec->path, k->group_id, inflight_bytes, &k->conf, err);
     if (rc < 0)
         goto fail;
     {
@@ -571,6 +618,10 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
                                                 "Offset commits that failed (retried).", l.data);
         k->m_consumed = sl_metrics_counter(env->metrics, "sluice_kafka_consumed_total",
                                            "Messages read and handed to the mapping.", l.data);
+        k->m_kicks = sl_metrics_counter(
+            env->metrics, "sluice_kafka_fetcher_wakeups_total",
+            "Partitions whose idle fetcher was woken while records waited (librdkafka < 2.2).",
+            l.data);
         sl_buf_release(&l);
     }
     ev_io_init(&k->io, io_cb, -1, EV_READ);
@@ -581,6 +632,8 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
     k->commit_timer.data = k;
     ev_init(&k->pause_timer, pause_timer_cb);
     k->pause_timer.data = k;
+    ev_init(&k->kick_timer, kick_timer_cb);
+    k->kick_timer.data = k;
     *out = &k->base;
     return 0;
 fail:
@@ -646,12 +699,17 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
             return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the position resolver",
                               s->scope);
     }
-    int rc = kafka_subscribe(k, err);
+    int rc = sl_kafka_waker_create(k->rk, &k->waker);
+    if (rc < 0)
+        return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
+    rc = kafka_subscribe(k, err);
     if (rc < 0)
         return rc;
     double iv = (double)k->cfg.commit_interval_ms / 1000.0;
     ev_timer_set(&k->commit_timer, iv, iv);
     ev_timer_start(k->loop, &k->commit_timer);
+    ev_timer_set(&k->kick_timer, KAFKA_KICK_S, KAFKA_KICK_S);
+    ev_timer_start(k->loop, &k->kick_timer);
     ev_idle_start(k->loop, &k->more); /* serve whatever was queued before the pipe was set */
     k->started = true;
     sl_info(s->scope, "consuming %s%s as group %s from %s",
@@ -719,6 +777,7 @@ static void kafka_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
     if (!k->stopped) {
         k->stopped = true;
         ev_timer_stop(k->loop, &k->pause_timer);
+        ev_timer_stop(k->loop, &k->kick_timer);
         pause_assigned(k, true);
         commit_handled(k, NULL);
         if (k->started)
@@ -767,9 +826,12 @@ static void kafka_destroy(struct sl_source *s)
         ev_idle_stop(k->loop, &k->more);
         ev_timer_stop(k->loop, &k->commit_timer);
         ev_timer_stop(k->loop, &k->pause_timer);
+        ev_timer_stop(k->loop, &k->kick_timer);
     }
     sl_kafka_resolver_destroy(k->resolver);
     k->resolver = NULL;
+    sl_kafka_waker_destroy(k->waker);
+    k->waker = NULL;
     if (k->rk) {
         final_commit(k);
         rd_kafka_queue_io_event_enable(k->q, -1, NULL, 0);

@@ -28,10 +28,13 @@ struct sl_kafka_cfg {
 
 extern const struct sl_prop_table sl_kafka_source_table;
 
-/* Builds the consumer configuration from the section (validated key by key). Errors name the
- * key path: "<file>: sources[0].rdkafka.<key>: ...". */
+/* Builds the consumer configuration from the section (validated key by key). librdkafka's
+ * prefetch is sized from inflight_bytes (the mapping's max_inflight_bytes; 0: none known)
+ * unless the section's rdkafka map sets it. Errors name the key path:
+ * "<file>: sources[0].rdkafka.<key>: ...". */
 int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const char *path,
-                        const char *group_id, rd_kafka_conf_t **out, struct sl_err *err);
+                        const char *group_id, uint64_t inflight_bytes, rd_kafka_conf_t **out,
+                        struct sl_err *err);
 
 /* ---- offset window (window.c): offsets read from one partition, in read order, with a
  * handled flag each. The commit position is the first unhandled offset, or the last read + 1
@@ -100,12 +103,19 @@ struct sl_kafka_part {
     int64_t committed;    /* last commit position sent (-1: none) */
     int64_t committed_ok; /* last commit position the broker confirmed (-1: unknown) */
     int64_t sent_mono_ms; /* when `committed` was sent */
+    ev_tstamp last_msg;   /* loop time of its last message (or wake-up) */
     struct sl_kwin win;
     struct sl_metric *m_committed;
     struct sl_metric *m_high;
     struct sl_metric *m_lag;
     struct sl_metric *m_age;
 };
+
+/* waker.c: wakes the fetchers of partitions (takes the list). */
+struct sl_kafka_waker;
+int sl_kafka_waker_create(rd_kafka_t *rk, struct sl_kafka_waker **out);
+void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_list_t *parts);
+void sl_kafka_waker_destroy(struct sl_kafka_waker *w);
 
 /* The `at` starting position is resolved off the loop (position.c). */
 struct sl_kafka_resolver;
@@ -126,6 +136,7 @@ struct sl_kafka_source {
     ev_idle more; /* keeps draining when one callback left messages queued */
     ev_timer commit_timer;
     ev_timer pause_timer; /* a pause that lasts turns into a librdkafka pause */
+    ev_timer kick_timer;  /* wakes a fetcher librdkafka left asleep (kick_timer_cb) */
     bool lib_paused;      /* the assigned partitions are paused in librdkafka */
     int64_t starting_ms;  /* `at`: the resolved time */
     bool started, stopped, paused, closing;
@@ -135,9 +146,11 @@ struct sl_kafka_source {
     struct sl_kafka_part *last; /* lookup cache */
     struct sl_kafka_scratch scratch;
     struct sl_kafka_resolver *resolver;
+    struct sl_kafka_waker *waker;
     struct sl_metric *m_rebalances;
     struct sl_metric *m_commit_errors;
     struct sl_metric *m_consumed;
+    struct sl_metric *m_kicks;
 };
 
 /* position.c: resolves the `at` position of newly assigned partitions on a helper thread and

@@ -1,4 +1,5 @@
-/* The redis source's event shape: Kinesis records (REFERENCE.md §2.2), docs/REDIS.md:
+/* The redis source's event shape: Kinesis records
+ * (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html), docs/REDIS.md:
  * {"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"...","sequenceNumber":
  *   "<entry id>","data":"<base64 of the fields as JSON>","approximateArrivalTimestamp":
  *   1545084650.987},"eventSource":"sluice:redis","eventVersion":"1.0","eventID":

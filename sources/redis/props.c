@@ -18,57 +18,97 @@ static const char *const start_values[] = {"earliest", "latest", "at", NULL};
 #define OFF(f) offsetof(struct sl_redis_cfg, f)
 
 static const struct sl_prop redis_props[] = {
-    {"host", SL_PROP_STRING, OFF(host), "127.0.0.1", 0, 0, 0, NULL, NULL,
-     "Redis server address (an IP address, or a name resolved when connecting)."},
-    {"port", SL_PROP_INT, OFF(port), "6379", 1, 65535, 0, NULL, NULL, "Redis server port."},
-    {"unix_socket", SL_PROP_STRING, OFF(unix_socket), NULL, 0, 0, 0, NULL, NULL,
-     "Path of a Unix socket to use instead of host and port."},
-    {"password", SL_PROP_STRING, OFF(password), NULL, 0, 0, SL_PROP_SECRET, NULL, NULL,
-     "Password sent with AUTH after connecting; unset: no AUTH. Never logged."},
-    {"db", SL_PROP_INT, OFF(db), "0", 0, 1000000, 0, NULL, NULL,
-     "Database number (SELECT); it is also part of eventSourceARN."},
-    {"connect_timeout", SL_PROP_DURATION, OFF(connect_timeout_ms), "5s", 10, 600000, 0, NULL, NULL,
-     "How long connecting (with AUTH and SELECT) may take before it is retried."},
-    {"command_timeout", SL_PROP_DURATION, OFF(command_timeout_ms), "10s", 10, 600000, 0, NULL, NULL,
-     "How long a command may wait for its reply (on top of `block` for reads); then the "
-     "connection is dropped and made again."},
-    {"streams", SL_PROP_STRING_LIST, OFF(streams), NULL, 0, 0, SL_PROP_REQUIRED, NULL, NULL,
-     "The stream keys to read (at least one). Each stream is a lane: delivered in order."},
-    {"group", SL_PROP_STRING, OFF(group), NULL, 0, 0, 0, NULL, NULL,
-     "Consumer group; created with MKSTREAM when missing. Default: `sluice-<source name>`."},
-    {"consumer", SL_PROP_STRING, OFF(consumer), NULL, 0, 0, 0, NULL, NULL,
-     "Consumer name within the group; every sluice process needs its own. Default: "
-     "`<hostname>-<pid>`."},
-    {"starting_position", SL_PROP_ENUM, OFF(starting_position), "latest", 0, 0, 0, start_values,
-     NULL,
-     "Where a NEW group starts: `earliest` (the whole stream), `latest` (entries added from "
-     "now on) or `at` (entries from `starting_timestamp` on). An existing group keeps its "
-     "position."},
-    {"starting_timestamp", SL_PROP_STRING, OFF(starting_timestamp), NULL, 0, 0, 0, NULL, NULL,
-     "With `starting_position: at`: an RFC 3339 time (2026-01-02T03:04:05Z) or a time ago "
-     "(-1h); not in the future."},
-    {"partition_key_field", SL_PROP_STRING, OFF(partition_key_field), NULL, 0, 0, 0, NULL, NULL,
-     "Entry field whose value becomes kinesis.partitionKey; unset (or absent from an entry): "
-     "the stream name."},
-    {"block", SL_PROP_DURATION, OFF(block_ms), "1s", 10, 60000, 0, NULL, NULL,
-     "XREADGROUP BLOCK: how long one read waits for new entries."},
-    {"count", SL_PROP_INT, OFF(count), "0", 0, 10000, 0, NULL, NULL,
-     "XREADGROUP COUNT per stream; 0: the batch size of the mapping that reads this source."},
-    {"read_ahead", SL_PROP_INT, OFF(read_ahead), "0", 0, 1000000, 0, NULL, NULL,
-     "Entries read but not yet handled above which no more are read, so that several sluice "
-     "processes share a group's work (the mapping's max_inflight_records also applies); 0: "
-     "4 x count."},
-    {"claim_idle", SL_PROP_DURATION, OFF(claim_idle_ms), "30s", 100, 86400000, 0, NULL, NULL,
-     "Entries pending this long with another consumer (a crashed or departed sluice) are "
-     "taken over with XCLAIM. Entries this source holds are kept fresh, so they are never "
-     "taken from a live process."},
-    {"claim_interval", SL_PROP_DURATION, OFF(claim_interval_ms), "0", 0, 3600000, 0, NULL, NULL,
-     "How often to look for idle entries to take over; 0: a third of claim_idle."},
-    {"max_deliveries", SL_PROP_INT, OFF(max_deliveries), "10", 1, 1000000, 0, NULL, NULL,
-     "An entry delivered more often than this (its delivery count, after crashes or "
-     "takeovers) goes to the DLQ as MaxDeliveriesExceeded instead of to the function."},
-    {"metrics_interval", SL_PROP_DURATION, OFF(metrics_interval_ms), "5s", 100, 3600000, 0, NULL,
-     NULL, "How often pending count, lag and oldest pending age are read from Redis."},
+    /* host, port, unix_socket, password, db, connect_timeout, command_timeout: shared with the
+     * Redis DLQ sink. */
+    {.type = SL_PROP_INLINE, .offset = OFF(conn), .sub = &sl_redis_conn_table},
+    {.name = "streams",
+     .type = SL_PROP_STRING_LIST,
+     .offset = OFF(streams),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "The stream keys to read (at least one). Each stream is a lane: delivered in order."},
+    {.name = "group",
+     .type = SL_PROP_STRING,
+     .offset = OFF(group),
+     .desc =
+         "Consumer group; created with MKSTREAM when missing. Default: `sluice-<source name>`."},
+    {.name = "consumer",
+     .type = SL_PROP_STRING,
+     .offset = OFF(consumer),
+     .desc = "Consumer name within the group; every sluice process needs its own. Default: "
+             "`<hostname>-<pid>`."},
+    {.name = "starting_position",
+     .type = SL_PROP_ENUM,
+     .offset = OFF(starting_position),
+     .def = "latest",
+     .enum_values = start_values,
+     .desc =
+         "Where a NEW group starts: `earliest` (the whole stream), `latest` (entries added from "
+         "now on) or `at` (entries from `starting_timestamp` on). An existing group keeps its "
+         "position."},
+    {.name = "starting_timestamp",
+     .type = SL_PROP_STRING,
+     .offset = OFF(starting_timestamp),
+     .desc = "With `starting_position: at`: an RFC 3339 time (2026-01-02T03:04:05Z) or a time ago "
+             "(-1h); not in the future."},
+    {.name = "partition_key_field",
+     .type = SL_PROP_STRING,
+     .offset = OFF(partition_key_field),
+     .desc =
+         "Entry field whose value becomes kinesis.partitionKey; unset (or absent from an entry): "
+         "the stream name."},
+    {.name = "block",
+     .type = SL_PROP_DURATION,
+     .offset = OFF(block_ms),
+     .def = "1s",
+     .min = 10,
+     .max = 60000,
+     .desc = "XREADGROUP BLOCK: how long one read waits for new entries."},
+    {.name = "count",
+     .type = SL_PROP_INT,
+     .offset = OFF(count),
+     .def = "0",
+     .max = 10000,
+     .desc =
+         "XREADGROUP COUNT per stream; 0: the batch size of the mapping that reads this source."},
+    {.name = "read_ahead",
+     .type = SL_PROP_INT,
+     .offset = OFF(read_ahead),
+     .def = "0",
+     .max = 1000000,
+     .desc =
+         "Entries read but not yet handled above which no more are read, so that several sluice "
+         "processes share a group's work (the mapping's max_inflight_records also applies); 0: "
+         "4 x count."},
+    {.name = "claim_idle",
+     .type = SL_PROP_DURATION,
+     .offset = OFF(claim_idle_ms),
+     .def = "30s",
+     .min = 100,
+     .max = 86400000,
+     .desc = "Entries pending this long with another consumer (a crashed or departed sluice) are "
+             "taken over with XCLAIM. Entries this source holds are kept fresh, so they are never "
+             "taken from a live process."},
+    {.name = "claim_interval",
+     .type = SL_PROP_DURATION,
+     .offset = OFF(claim_interval_ms),
+     .def = "0",
+     .max = 3600000,
+     .desc = "How often to look for idle entries to take over; 0: a third of claim_idle."},
+    {.name = "max_deliveries",
+     .type = SL_PROP_INT,
+     .offset = OFF(max_deliveries),
+     .def = "10",
+     .min = 1,
+     .max = 1000000,
+     .desc = "An entry delivered more often than this (its delivery count, after crashes or "
+             "takeovers) goes to the DLQ as MaxDeliveriesExceeded instead of to the function."},
+    {.name = "metrics_interval",
+     .type = SL_PROP_DURATION,
+     .offset = OFF(metrics_interval_ms),
+     .def = "5s",
+     .min = 100,
+     .max = 3600000,
+     .desc = "How often pending count, lag and oldest pending age are read from Redis."},
 };
 
 const struct sl_prop_table sl_redis_source_table = {
@@ -150,10 +190,10 @@ int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
                        "\"%s\" is not a consumer name (allowed: 1 to 200 characters)", c->consumer);
         goto fail;
     }
-    if ((!c->host || !*c->host) && (!c->unix_socket || !*c->unix_socket)) {
-        rc = cfg_error(err, cfg, sec, "host", "empty (allowed: an address, or set unix_socket)");
+    rc = sl_redis_conn_cfg_check(&c->conn, cfg ? cfg->file : NULL,
+                                 sec->path ? sec->path : "sources[]", err);
+    if (rc < 0)
         goto fail;
-    }
     if (c->starting_position == SL_REDIS_START_AT) {
         if (!c->starting_timestamp || !*c->starting_timestamp) {
             rc = cfg_error(err, cfg, sec, "starting_timestamp",

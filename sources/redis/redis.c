@@ -866,15 +866,8 @@ static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typ
     s->backoff.max_ms = REDIS_BACKOFF_MAX_MS;
     s->backoff.multiplier = 2.0;
     s->rng = sl_random_u64() | 1;
-    struct sl_redis_conn_opts o = {
-        .host = s->cfg.host,
-        .port = (int)s->cfg.port,
-        .unix_socket = s->cfg.unix_socket,
-        .password = s->cfg.password,
-        .db = s->cfg.db,
-        .connect_timeout_ms = s->cfg.connect_timeout_ms,
-        .command_timeout_ms = s->cfg.command_timeout_ms,
-    };
+    struct sl_redis_conn_opts o;
+    sl_redis_conn_opts_from_cfg(&s->cfg.conn, &o);
     sl_redis_conn_endpoint(&o, s->endpoint, sizeof(s->endpoint));
     sl_redis_conn_init(&s->rd, s->loop, &o, conn_state_cb, s);
     sl_redis_conn_init(&s->ctl, s->loop, &o, conn_state_cb, s);
@@ -901,12 +894,13 @@ static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typ
         st->name = s->cfg.streams.v[i];
         st->lane = (uint32_t)i;
         st->pending = -1;
-        if (s->cfg.unix_socket && *s->cfg.unix_socket)
-            snprintf(arn, sizeof(arn), "redis+unix://%s/%lld/%s", s->cfg.unix_socket,
-                     (long long)s->cfg.db, st->name);
+        const struct sl_redis_conn_cfg *cc = &s->cfg.conn;
+        if (cc->unix_socket && *cc->unix_socket)
+            snprintf(arn, sizeof(arn), "redis+unix://%s/%lld/%s", cc->unix_socket,
+                     (long long)cc->db, st->name);
         else
-            snprintf(arn, sizeof(arn), "redis://%s:%lld/%lld/%s", s->cfg.host,
-                     (long long)s->cfg.port, (long long)s->cfg.db, st->name);
+            snprintf(arn, sizeof(arn), "redis://%s:%lld/%lld/%s", cc->host, (long long)cc->port,
+                     (long long)cc->db, st->name);
         st->arn = sl_strdup(arn);
         sl_redis_tracker_init(&st->tr);
         strcpy(st->cursor, "-");
@@ -1033,7 +1027,7 @@ static void redis_describe(struct sl_source *base, struct sl_jw *w)
     sl_jw_kstr(w, "type", "redis");
     sl_jw_kstr(w, "name", base->name);
     sl_jw_kstr(w, "endpoint", s->endpoint);
-    sl_jw_kint(w, "db", s->cfg.db);
+    sl_jw_kint(w, "db", s->cfg.conn.db);
     sl_jw_kstr(w, "group", s->cfg.group);
     sl_jw_kstr(w, "consumer", s->cfg.consumer);
     sl_jw_kstr(w, "state", s->stopped ? "stopped" : state_names[s->state]);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clients/redis/conf.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "sources/redis/redis.h"
@@ -14,13 +15,7 @@
 enum sl_redis_start { SL_REDIS_START_EARLIEST = 0, SL_REDIS_START_LATEST, SL_REDIS_START_AT };
 
 struct sl_redis_cfg {
-    char *host;
-    int64_t port;
-    char *unix_socket;
-    char *password;
-    int64_t db;
-    int64_t connect_timeout_ms;
-    int64_t command_timeout_ms;
+    struct sl_redis_conn_cfg conn; /* host, port, unix_socket, password, db, timeouts */
     struct sl_strlist streams;
     char *group;
     char *consumer;

@@ -131,6 +131,76 @@ static const struct sl_prop_table rec_table = {
     .tolerated = tolerated,
 };
 
+/* SL_PROP_INLINE: a shared table (like the Redis connection keys) whose keys are keys of every
+ * table that inlines it, bound into an embedded struct. */
+struct conn {
+    char *host;
+    int64_t port;
+    char *secret;
+    struct inner opts;
+};
+
+struct user {
+    int64_t before;
+    struct conn conn;
+    char *after;
+};
+
+static const struct sl_prop conn_props[] = {
+    {.name = "host",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct conn, host),
+     .def = "localhost",
+     .desc = "Host."},
+    {.name = "port",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct conn, port),
+     .def = "80",
+     .min = 1,
+     .max = 65535,
+     .desc = "Port."},
+    {.name = "secret",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct conn, secret),
+     .flags = SL_PROP_SECRET,
+     .desc = "Secret."},
+    {.name = "opts",
+     .type = SL_PROP_OBJECT,
+     .offset = offsetof(struct conn, opts),
+     .sub = &inner_table,
+     .desc = "Options."},
+};
+
+static const struct sl_prop_table conn_table = {
+    .name = "conn",
+    .desc = "Never shown: only the rows of an inlined table are.",
+    .props = conn_props,
+    .nprops = sizeof(conn_props) / sizeof(conn_props[0]),
+    .struct_size = sizeof(struct conn),
+};
+
+static const struct sl_prop user_props[] = {
+    {.name = "before",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct user, before),
+     .def = "1",
+     .desc = "First."},
+    {.type = SL_PROP_INLINE, .offset = offsetof(struct user, conn), .sub = &conn_table},
+    {.name = "after",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct user, after),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "Last."},
+};
+
+static const struct sl_prop_table user_table = {
+    .name = "user",
+    .desc = "Inlines conn.",
+    .props = user_props,
+    .nprops = sizeof(user_props) / sizeof(user_props[0]),
+    .struct_size = sizeof(struct user),
+};
+
 /* Binds JSON text; returns the rc and leaves the message in err. */
 static int bind_text(const char *json, struct rec *r, const char *file, struct sl_err *err)
 {
@@ -470,6 +540,119 @@ static void test_config_doc(void **state)
     sl_buf_release(&b);
 }
 
+static int bind_user(const char *json, struct user *u, struct sl_err *err)
+{
+    json_t *node = json_loads(json, 0, NULL);
+    if (!node)
+        fail_msg("bad test JSON: %s", json);
+    memset(u, 0xAB, sizeof(*u)); /* garbage: bind must initialise the inlined struct too */
+    struct sl_prop_ctx ctx = {"config.yaml", "top"};
+    sl_err_clear(err);
+    int rc = sl_props_bind(&user_table, node, u, &ctx, err);
+    json_decref(node);
+    return rc;
+}
+
+static void expect_user_error(const char *json, const char *msg)
+{
+    struct user u;
+    struct sl_err err;
+    if (bind_user(json, &u, &err) != SL_ECONFIG)
+        fail_msg("expected SL_ECONFIG for %s", json);
+    if (strcmp(err.msg, msg) != 0)
+        fail_msg("for %s\n  expected: %s\n  got:      %s", json, msg, err.msg);
+}
+
+static void test_inline_bind(void **state)
+{
+    (void)state;
+    struct user u;
+    struct sl_err err;
+    /* Defaults of the inlined rows, nested sections included. */
+    assert_int_equal(bind_user("{\"after\": \"a\"}", &u, &err), 0);
+    assert_int_equal(u.before, 1);
+    assert_string_equal(u.conn.host, "localhost");
+    assert_int_equal(u.conn.port, 80);
+    assert_null(u.conn.secret);
+    assert_int_equal(u.conn.opts.n, 7);
+    assert_null(u.conn.opts.s);
+    assert_string_equal(u.after, "a");
+    sl_props_release(&user_table, &u);
+    assert_null(u.conn.host);
+    assert_null(u.after);
+
+    /* The inlined keys sit at the table's own level. */
+    assert_int_equal(bind_user("{\"before\": 2, \"host\": \"h\", \"port\": \"8080\", \"secret\": "
+                               "\"s\", \"opts\": {\"n\": 3, \"s\": \"t\"}, \"after\": \"a\"}",
+                               &u, &err),
+                     0);
+    assert_int_equal(u.before, 2);
+    assert_string_equal(u.conn.host, "h");
+    assert_int_equal(u.conn.port, 8080);
+    assert_string_equal(u.conn.secret, "s");
+    assert_int_equal(u.conn.opts.n, 3);
+    assert_string_equal(u.conn.opts.s, "t");
+    sl_props_release(&user_table, &u);
+    assert_null(u.conn.secret);
+    assert_null(u.conn.opts.s);
+    sl_props_release(&user_table, &u); /* twice is harmless */
+}
+
+static void test_inline_errors(void **state)
+{
+    (void)state;
+    /* Key paths have no trace of the inlined table. */
+    expect_user_error("{\"after\": \"a\", \"port\": 0}",
+                      "config.yaml: top.port: 0 is out of range (allowed: 1..65535)");
+    expect_user_error("{\"after\": \"a\", \"opts\": {\"n\": 10}}",
+                      "config.yaml: top.opts.n: 10 is out of range (allowed: 1..9)");
+    expect_user_error("{\"after\": \"a\", \"secret\": [1]}",
+                      "config.yaml: top.secret: expected a string, got a list");
+    /* The allowed keys list the inlined ones in the inlining row's place. */
+    expect_user_error("{\"after\": \"a\", \"nope\": 1}",
+                      "config.yaml: top.nope: unknown key (allowed: before, host, port, secret, "
+                      "opts, after)");
+    expect_user_error("{\"after\": \"a\", \"conn\": {}}",
+                      "config.yaml: top.conn: unknown key (allowed: before, host, port, secret, "
+                      "opts, after)");
+    /* A failure after the inlined rows were bound releases them (no leak under ASan). */
+    expect_user_error("{\"host\": \"h\", \"opts\": {\"s\": \"t\"}}",
+                      "config.yaml: top.after: missing required key");
+}
+
+static void test_inline_doc(void **state)
+{
+    (void)state;
+    struct sl_buf md;
+    sl_buf_init(&md);
+    sl_props_doc(&user_table, "users[]", &md);
+    const char *rows[] = {
+        "| `users[].before` | integer | `1` |  | First. |\n",
+        "| `users[].host` | string | `localhost` |  | Host. |\n",
+        "| `users[].port` | integer | `80` | 1..65535 | Port. |\n",
+        "| `users[].secret` | string | - |  | Secret. Secret: never printed",
+        "| `users[].opts` | section | see below |  | Options. |\n",
+        "| `users[].after` | string | required |  | Last. |\n",
+    };
+    /* In the table's own key table, in row order. */
+    const char *at = md.data;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *found = strstr(at, rows[i]);
+        if (!found)
+            fail_msg("missing or out of order: %s\nin:\n%s", rows[i], md.data);
+        at = found;
+    }
+    /* No section of its own; the inlined table's nested sections follow. */
+    assert_null(strstr(md.data, "## conn"));
+    assert_null(strstr(md.data, "`users[].conn"));
+    assert_null(strstr(md.data, "Never shown"));
+    const char *nested = strstr(md.data, "## `users[].opts`\n");
+    assert_non_null(nested);
+    assert_true(nested > at);
+    assert_non_null(strstr(nested, "| `users[].opts.n` | integer | `7` | 1..9 | A digit. |"));
+    sl_buf_release(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +667,9 @@ int main(void)
         cmocka_unit_test(test_control_chars_in_messages),
         cmocka_unit_test(test_doc),
         cmocka_unit_test(test_config_doc),
+        cmocka_unit_test(test_inline_bind),
+        cmocka_unit_test(test_inline_errors),
+        cmocka_unit_test(test_inline_doc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

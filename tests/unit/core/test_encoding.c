@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/b64.h"
@@ -71,6 +73,32 @@ static void test_b64_round_trip_all_lengths(void **state)
     assert_memory_equal(enc, "Zm9vYmFy", 8);
 }
 
+/* The table-driven integer writer agrees with printf on edges and on a sweep of values. */
+static void test_buf_put_int_matches_printf(void **state)
+{
+    static const int64_t edges[] = {0,   1,    -1,    9,         10,        99,        100,
+                                    -99, -100, 12345, INT64_MAX, INT64_MIN, INT32_MIN, INT32_MAX};
+    struct sl_buf b;
+    char want[32];
+    sl_buf_init(&b);
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        sl_buf_reset(&b);
+        sl_buf_put_i64(&b, edges[i]);
+        snprintf(want, sizeof(want), "%" PRId64, edges[i]);
+        assert_string_equal(b.data, want);
+    }
+    for (uint64_t v = 1; v < UINT64_MAX / 7; v = v * 7 + 3) {
+        sl_buf_reset(&b);
+        sl_buf_put_u64(&b, v);
+        snprintf(want, sizeof(want), "%" PRIu64, v);
+        assert_string_equal(b.data, want);
+    }
+    sl_buf_reset(&b);
+    sl_buf_put_u64(&b, UINT64_MAX);
+    assert_string_equal(b.data, "18446744073709551615");
+    sl_buf_release(&b);
+}
+
 static void test_utf8(void **state)
 {
     assert_true(sl_utf8_valid("plain", 5));
@@ -107,6 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jw_nested_document_parses),
         cmocka_unit_test(test_b64_round_trip_all_lengths),
+        cmocka_unit_test(test_buf_put_int_matches_printf),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_time_format_and_parse),
     };

@@ -1,4 +1,7 @@
-/* Outcome classification (REFERENCE §2.9, §3.6) and Retry-After parsing. */
+/* Outcome classification (partial batch responses:
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html;
+ * statuses: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) and Retry-After
+ * parsing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -168,7 +168,8 @@ static void test_round_trip_utf8(void **state)
     assert_true(json_is_null(json_object_get(a1, "functionError")));
     assert_true(json_is_null(json_object_get(a1, "response")));
 
-    /* The on-failure record (REFERENCE §3.1). */
+    /* The on-failure record (docs/EVENTS.md, "Dead-letter entries"; Lambda's:
+     * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html). */
     assert_string_equal(jstr(doc, "onFailure.requestContext.requestId"), e.id);
     assert_string_equal(jstr(doc, "onFailure.requestContext.functionArn"), "billing");
     assert_string_equal(jstr(doc, "onFailure.requestContext.condition"), "RetryAttemptsExhausted");

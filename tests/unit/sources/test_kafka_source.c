@@ -276,6 +276,38 @@ static void test_config(void **state)
     assert_false(sl_kafka_secret_key("client.id"));
 }
 
+static void conf_expect(const struct sl_kafka_cfg *c, uint64_t inflight, const char *key,
+                        const char *want)
+{
+    rd_kafka_conf_t *conf = NULL;
+    struct sl_err err;
+    char got[64];
+    size_t n = sizeof(got);
+    assert_int_equal(sl_kafka_conf_build(c, "k.yaml", "sources[0]", "g", inflight, &conf, &err), 0);
+    assert_int_equal(rd_kafka_conf_get(conf, key, got, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(got, want);
+    rd_kafka_conf_destroy(conf);
+}
+
+/* librdkafka's prefetch follows the mapping's byte cap unless the user sets it, and its record
+ * count threshold (which stalls fetching for a second before librdkafka 2.2) is out of the way. */
+static void test_prefetch_follows_caps(void **state)
+{
+    struct sl_kafka_cfg c = {.bootstrap_servers = "127.0.0.1:9092", .session_timeout_ms = 10000};
+    conf_expect(&c, 64ull << 20, "queued.max.messages.kbytes", "4096");
+    conf_expect(&c, 64ull << 20, "fetch.max.bytes", "2097152");
+    conf_expect(&c, 64ull << 20, "queued.min.messages", "10000000");
+    conf_expect(&c, 1ull << 30, "queued.max.messages.kbytes", "65536");
+    conf_expect(&c, 1ull << 30, "fetch.max.bytes", "33554432");
+    conf_expect(&c, 1ull << 20, "queued.max.messages.kbytes", "1024");
+    conf_expect(&c, 1ull << 20, "fetch.max.bytes", "1048576");
+    char *keys[] = {"queued.max.messages.kbytes"}, *vals[] = {"777"};
+    c.rdkafka.keys = keys;
+    c.rdkafka.vals = vals;
+    c.rdkafka.n = 1;
+    conf_expect(&c, 64ull << 20, "queued.max.messages.kbytes", "777");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_parsed_path_matches),
         cmocka_unit_test(test_filter_view),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_prefetch_follows_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

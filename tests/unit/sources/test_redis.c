@@ -263,7 +263,7 @@ static void test_config_defaults_and_errors(void **state)
     assert_non_null(c.consumer);
     assert_int_equal(c.count, 7); /* the mapping's batch size */
     assert_int_equal(c.read_ahead, 28);
-    assert_int_equal(c.port, 6379);
+    assert_int_equal(c.conn.port, 6379);
     assert_int_equal(c.claim_interval_ms, 10000);
     assert_int_equal(c.starting_position, SL_REDIS_START_LATEST);
     sl_redis_cfg_release(&c);
@@ -293,6 +293,8 @@ static void test_config_defaults_and_errors(void **state)
         {"{name: s, type: redis, streams: [a], starting_position: yesterday}",
          {"sources[0].starting_position", "earliest"}},
         {"{name: s, type: redis, streams: [a], port: 70000}", {"sources[0].port", "70000"}},
+        {"{name: s, type: redis, streams: [a], host: ''}",
+         {"sources[0].host: empty (allowed: an address, or set unix_socket)", NULL}},
         {"{name: s, type: redis, streams: [a], password: sekrit-value, colour: red}",
          {"sources[0].colour", NULL}},
     };

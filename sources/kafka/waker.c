@@ -1,0 +1,89 @@
+/* Wakes librdkafka fetchers that sleep while records wait (see kick_timer_cb in kafka.c).
+ * librdkafka before 2.2 re-checks a partition whose local queue reached its thresholds only
+ * when the broker thread that fetches it wakes up: at its one-second tick, or when something is
+ * sent to that broker. A ListOffsets request (rd_kafka_query_watermark_offsets) goes to the
+ * partition's leader, the broker thread that fetches it, which then fetches at once. The query
+ * blocks until the leader answers, so it runs on this helper thread, never on the loop. */
+#include <stdlib.h>
+
+#include "core/mem.h"
+#include "sources/kafka/kafka_int.h"
+
+#define WAKER_QUERY_TIMEOUT_MS 500
+
+struct sl_kafka_waker {
+    rd_kafka_t *rk;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool quit;
+    rd_kafka_topic_partition_list_t *job; /* partitions to wake; a newer request replaces it */
+};
+
+static void *waker_main(void *arg)
+{
+    struct sl_kafka_waker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->quit) {
+        if (!w->job) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        rd_kafka_topic_partition_list_t *job = w->job;
+        w->job = NULL;
+        pthread_mutex_unlock(&w->mu);
+        for (int i = 0; i < job->cnt; i++) {
+            int64_t lo, hi;
+            /* The answer does not matter: the request is what wakes the fetcher. */
+            rd_kafka_query_watermark_offsets(w->rk, job->elems[i].topic, job->elems[i].partition,
+                                             &lo, &hi, WAKER_QUERY_TIMEOUT_MS);
+        }
+        rd_kafka_topic_partition_list_destroy(job);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int sl_kafka_waker_create(rd_kafka_t *rk, struct sl_kafka_waker **out)
+{
+    struct sl_kafka_waker *w = SL_NEW(struct sl_kafka_waker);
+    w->rk = rk;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    int rc = pthread_create(&w->th, NULL, waker_main, w);
+    if (rc != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return -rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_list_t *parts)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->job)
+        rd_kafka_topic_partition_list_destroy(w->job);
+    w->job = parts;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    if (w->job)
+        rd_kafka_topic_partition_list_destroy(w->job);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
