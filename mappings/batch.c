@@ -29,7 +29,8 @@ void sl_batch_free(struct sl_batch *b)
     free(b);
 }
 
-void sl_lane_push_front(struct sl_lane *lane, struct sl_batch *b)
+/* Puts b at the head of its lane's work (it runs before anything else of the lane). */
+static void lane_push_front(struct sl_lane *lane, struct sl_batch *b)
 {
     b->next = lane->work;
     lane->work = b;
@@ -64,8 +65,8 @@ static void batch_bisect(struct sl_batch *b)
     struct sl_batch *second = batch_from(b, b->rs + half, b->n - half);
     sl_debug(b->m->scope, "bisecting a batch of %zu records into %zu + %zu", b->n, half,
              b->n - half);
-    sl_lane_push_front(b->lane, second);
-    sl_lane_push_front(b->lane, first);
+    lane_push_front(b->lane, second);
+    lane_push_front(b->lane, first);
 }
 
 static bool record_expired(const struct sl_mapping *m, const struct sl_record *r, int64_t now)
@@ -74,13 +75,13 @@ static bool record_expired(const struct sl_mapping *m, const struct sl_record *r
            now - r->time_ms > m->cfg->retry.max_record_age_ms;
 }
 
+/* The invocation of b is over and its records are dealt with. The kick serves the lane and,
+ * since a concurrency slot came free, the lanes waiting for one. */
 static void batch_finish(struct sl_batch *b)
 {
     struct sl_lane *lane = b->lane;
-    struct sl_mapping *m = b->m;
     sl_batch_free(b);
     sl_lane_kick(lane);
-    sl_mapping_kick_others(m, lane);
 }
 
 static void attempt_fill(struct sl_attempt *a, const struct sl_batch *b, const struct sl_outcome *o)
@@ -189,7 +190,7 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
         retry->not_before_ms = sl_mono_ms() + delay;
         sl_debug(m->scope, "retrying %zu records in %lld ms (%s%s)", nkeep, (long long)delay,
                  o->error, charged ? "" : "; not counted as an attempt");
-        sl_lane_push_front(b->lane, retry);
+        lane_push_front(b->lane, retry);
     }
     free(keep);
 }
@@ -320,7 +321,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
     batch_finish(b);
 }
 
-void sl_batch_dispatch(struct sl_batch *b)
+enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
 {
     struct sl_mapping *m = b->m;
     const struct sl_cfg_mapping *c = m->cfg;
@@ -336,8 +337,8 @@ void sl_batch_dispatch(struct sl_batch *b)
     }
     b->n = n;
     if (b->n == 0) {
-        batch_finish(b);
-        return;
+        sl_batch_free(b);
+        return SL_DISPATCH_DONE;
     }
     sl_buf_reset(&b->payload);
     m->s->ops->encode(m->s->name, b->rs, b->n, c->format, &b->payload);
@@ -350,8 +351,8 @@ void sl_batch_dispatch(struct sl_batch *b)
                     b->payload.len);
             sl_mapping_dead_letter(m, b->lane, b->rs[0], SL_DLQ_PAYLOAD_TOO_LARGE);
         }
-        batch_finish(b);
-        return;
+        sl_batch_free(b);
+        return SL_DISPATCH_DONE;
     }
     struct sl_invoke inv = {
         .payload = b->payload.data,
@@ -371,7 +372,14 @@ void sl_batch_dispatch(struct sl_batch *b)
         b->lane->active--;
         sl_error(m->scope, "cannot invoke %s: %s; retrying", m->t->name, sl_strerror(rc));
         b->not_before_ms = sl_mono_ms() + sl_backoff_delay(&m->backoff, 1, &m->rng);
-        lane_push_back(b->lane, b);
-        sl_lane_kick(b->lane);
+        /* An ordered lane retries it before anything else of the lane (the second half of a
+         * bisect must not overtake the first); an unordered one lets the rest go first. */
+        if (c->ordering == SL_CFG_ORDER_LANE)
+            lane_push_front(b->lane, b);
+        else
+            lane_push_back(b->lane, b);
+        return SL_DISPATCH_REFUSED;
     }
+    /* b may be gone already: only the outcome callback touches it from here on. */
+    return SL_DISPATCH_SENT;
 }

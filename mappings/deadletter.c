@@ -76,6 +76,8 @@ static void dlq_put_done(int status, void *arg)
         lane->active--;
         sl_mapping_record_done(m, j->r, true);
         dlq_job_free(j);
+        /* The write may confirm inside put(), within a scheduler pass dispatching this lane:
+         * the kick then only queues the lane for that pass, it does not recurse. */
         sl_lane_kick(lane);
         return;
     }

@@ -1,5 +1,7 @@
-/* Lambda event filtering (REFERENCE.md §4, docs/FILTERS.md): the list of patterns. Each item is
- * a pattern object, a string of pattern JSON text, or Lambda's {"Pattern": "<JSON text>"}. */
+/* Lambda event filtering (docs/FILTERS.md;
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html): the list of
+ * patterns. Each item is a pattern object, a string of pattern JSON text, or Lambda's
+ * {"Pattern": "<JSON text>"}. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

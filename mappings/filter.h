@@ -1,7 +1,8 @@
-/* Lambda event filtering (FilterCriteria, REFERENCE.md §4): patterns are ORed, the fields of one
- * pattern ANDed; a record that matches no pattern is filtered out (acknowledged, not
- * delivered). Patterns are matched against a record's filter view, a JSON object its source
- * builds (metadata fields plus one data key: "body", "data" or "value"). */
+/* Lambda event filtering (FilterCriteria; docs/FILTERS.md;
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html): patterns are
+ * ORed, the fields of one pattern ANDed; a record that matches no pattern is filtered out
+ * (acknowledged, not delivered). Patterns are matched against a record's filter view, a JSON object
+ * its source builds (metadata fields plus one data key: "body", "data" or "value"). */
 #ifndef SL_MAPPINGS_FILTER_H
 #define SL_MAPPINGS_FILTER_H
 

@@ -10,25 +10,83 @@
 #include "core/time.h"
 #include "mappings/mapping_int.h"
 
+unsigned sl_mapping_kick_depth_max;
+static unsigned kick_depth; /* lane_pump calls on the stack right now */
+
 static void lane_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     sl_lane_kick(w->data);
 }
 
+static struct sl_lane *lane_find(const struct sl_mapping *m, uint32_t id)
+{
+    return id < m->nlanes ? m->lanes[id] : NULL;
+}
+
 static struct sl_lane *lane_get(struct sl_mapping *m, uint32_t id)
 {
-    struct sl_lane **pp = &m->lanes;
-    for (; *pp; pp = &(*pp)->next) {
-        if ((*pp)->id == id)
-            return *pp;
+    struct sl_lane *lane = lane_find(m, id);
+    if (lane)
+        return lane;
+    if (id >= m->nlanes) {
+        /* Doubling keeps growth amortised O(1) when a source adds lanes one by one. */
+        size_t n = m->nlanes ? m->nlanes : 8;
+        while (n <= id)
+            n *= 2;
+        m->lanes = sl_realloc(m->lanes, n * sizeof(*m->lanes));
+        memset(m->lanes + m->nlanes, 0, (n - m->nlanes) * sizeof(*m->lanes));
+        m->nlanes = n;
     }
-    struct sl_lane *lane = SL_NEW(struct sl_lane);
+    lane = SL_NEW(struct sl_lane);
     lane->m = m;
     lane->id = id;
     ev_init(&lane->timer, lane_timer_cb);
     lane->timer.data = lane;
-    *pp = lane;
+    m->lanes[id] = lane;
     return lane;
+}
+
+static void lane_enqueue(struct sl_lane *lane, enum sl_lane_queue q)
+{
+    struct sl_lane_fifo *f = &lane->m->queues[q];
+    if (lane->on[q])
+        return;
+    lane->on[q] = true;
+    lane->qnext[q] = NULL;
+    if (f->tail)
+        f->tail->qnext[q] = lane;
+    else
+        f->head = lane;
+    f->tail = lane;
+}
+
+static struct sl_lane *lane_dequeue(struct sl_mapping *m, enum sl_lane_queue q)
+{
+    struct sl_lane_fifo *f = &m->queues[q];
+    struct sl_lane *lane = f->head;
+    if (!lane)
+        return NULL;
+    f->head = lane->qnext[q];
+    if (!f->head)
+        f->tail = NULL;
+    lane->qnext[q] = NULL;
+    lane->on[q] = false;
+    return lane;
+}
+
+/* Makes the lane's timer fire by monotonic time at_ms. One timer serves both the batch window
+ * and the retry backoff, so it keeps whichever is due first; the kick it fires re-arms it for
+ * the other. */
+static void lane_arm(struct sl_lane *lane, int64_t at_ms)
+{
+    struct ev_loop *loop = lane->m->loop;
+    int64_t delay_ms = at_ms - sl_mono_ms();
+    double after = delay_ms > 0 ? (double)delay_ms / 1000.0 : 0.;
+    if (ev_is_active(&lane->timer) && ev_timer_remaining(loop, &lane->timer) <= after)
+        return;
+    ev_timer_stop(loop, &lane->timer);
+    ev_timer_set(&lane->timer, after, 0.);
+    ev_timer_start(loop, &lane->timer);
 }
 
 static void mapping_update_gauges(struct sl_mapping *m)
@@ -103,15 +161,13 @@ static void mapping_emit_cb(struct sl_record *r, void *arg)
     lane->count++;
     lane->bytes += r->bytes;
     /* Batch what arrives within one loop iteration together: kick before the loop sleeps. */
-    lane->dirty = true;
+    lane_enqueue(lane, SL_LQ_DIRTY);
 }
 
 static void mapping_revoke_cb(uint32_t id, void *arg)
 {
     struct sl_mapping *m = arg;
-    struct sl_lane *lane = m->lanes;
-    while (lane && lane->id != id)
-        lane = lane->next;
+    struct sl_lane *lane = lane_find(m, id);
     if (!lane)
         return;
     size_t dropped = 0;
@@ -139,15 +195,15 @@ static void mapping_revoke_cb(uint32_t id, void *arg)
             id, dropped);
 }
 
+static void mapping_schedule(struct sl_mapping *m);
+
 static void before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct sl_mapping *m = w->data;
-    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next) {
-        if (lane->dirty) {
-            lane->dirty = false;
-            sl_lane_kick(lane);
-        }
-    }
+    struct sl_lane *lane;
+    while ((lane = lane_dequeue(m, SL_LQ_DIRTY)))
+        lane_enqueue(lane, SL_LQ_READY);
+    mapping_schedule(m);
 }
 
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
@@ -188,10 +244,7 @@ static struct sl_batch *lane_take_batch(struct sl_lane *lane, int64_t now)
     bool full = lane->count >= (size_t)bc->size || lane->bytes >= bc->max_bytes;
     int64_t due = lane->head->arrived_mono_ms + bc->window_ms;
     if (!full && !m->draining && bc->window_ms > 0 && now < due) {
-        if (!ev_is_active(&lane->timer)) {
-            ev_timer_set(&lane->timer, (double)(due - now) / 1000.0, 0.);
-            ev_timer_start(m->loop, &lane->timer);
-        }
+        lane_arm(lane, due);
         return NULL;
     }
     size_t cap = lane->count < (size_t)bc->size ? lane->count : (size_t)bc->size;
@@ -212,25 +265,34 @@ static struct sl_batch *lane_take_batch(struct sl_lane *lane, int64_t now)
     return b;
 }
 
-void sl_lane_kick(struct sl_lane *lane)
+/* Cuts and dispatches the lane's batches while a concurrency slot is free and its ordering
+ * allows. Only the scheduler pass calls it, and nothing it calls calls it back: a batch that
+ * finishes synchronously (dead-lettered, split, refused) just lets this loop go on. */
+static void lane_pump(struct sl_lane *lane)
 {
     struct sl_mapping *m = lane->m;
     bool ordered = m->cfg->ordering == SL_CFG_ORDER_LANE;
+    /* One clock reading for the whole loop: a batch the target refuses goes back to the work
+     * queue due after it (backoff), so each batch is dispatched at most once here and the loop
+     * ends even if the target refuses everything. The lane's timer brings the rest. */
+    int64_t now = sl_mono_ms();
 
-    if (m->halted)
-        return;
-    while (m->invoking < (size_t)m->cfg->max_concurrency) {
+    if (++kick_depth > sl_mapping_kick_depth_max)
+        sl_mapping_kick_depth_max = kick_depth;
+    while (!m->halted) {
         if (ordered && lane->active > 0)
-            return;
-        int64_t now = sl_mono_ms();
+            break; /* kicked again when its batch or DLQ write finishes */
+        if (m->invoking >= (size_t)m->cfg->max_concurrency) {
+            if (lane->head || lane->work)
+                lane_enqueue(lane, SL_LQ_WAITING);
+            break;
+        }
         struct sl_batch *b = NULL;
         if (lane->work) {
             if (lane->work->not_before_ms > now) {
-                ev_timer_stop(m->loop, &lane->timer);
-                ev_timer_set(&lane->timer, (double)(lane->work->not_before_ms - now) / 1000.0, 0.);
-                ev_timer_start(m->loop, &lane->timer);
+                lane_arm(lane, lane->work->not_before_ms);
                 if (ordered)
-                    return;
+                    break;
             } else {
                 b = lane->work;
                 lane->work = b->next;
@@ -240,33 +302,49 @@ void sl_lane_kick(struct sl_lane *lane)
         if (!b && (!ordered || !lane->work))
             b = lane_take_batch(lane, now);
         if (!b)
-            return;
+            break;
         ev_timer_stop(m->loop, &lane->timer);
-        sl_batch_dispatch(b);
+        if (sl_batch_dispatch(b) == SL_DISPATCH_SENT && ordered)
+            break; /* one batch at a time: kicked again when it finishes */
     }
+    kick_depth--;
 }
 
-void sl_mapping_kick_others(struct sl_mapping *m, struct sl_lane *skip)
+/* One scheduler pass: serves queued lanes until none can start anything more. Lanes waiting for
+ * a concurrency slot go first while slots are free, in the order they started waiting, so slots
+ * go round the lanes instead of back to the lane whose batch just freed one. What finishes
+ * during the pass only queues its lane here, and the pass serves it before returning. */
+static void mapping_schedule(struct sl_mapping *m)
 {
-    if (!m->lanes || m->halted)
+    if (m->kicking)
         return;
-    struct sl_lane *start = m->kick_cursor ? m->kick_cursor : m->lanes;
-    struct sl_lane *l = start;
-    do {
-        if (m->invoking >= (size_t)m->cfg->max_concurrency)
+    m->kicking = true;
+    while (!m->halted) {
+        struct sl_lane *lane = NULL;
+        if (m->invoking < (size_t)m->cfg->max_concurrency)
+            lane = lane_dequeue(m, SL_LQ_WAITING);
+        if (!lane)
+            lane = lane_dequeue(m, SL_LQ_READY);
+        if (!lane)
             break;
-        struct sl_lane *next = l->next ? l->next : m->lanes;
-        if (l != skip && (l->head || l->work))
-            sl_lane_kick(l);
-        l = next;
-    } while (l != start);
-    m->kick_cursor = l;
+        lane_pump(lane);
+    }
+    m->kicking = false;
+}
+
+void sl_lane_kick(struct sl_lane *lane)
+{
+    lane_enqueue(lane, SL_LQ_READY);
+    mapping_schedule(lane->m);
 }
 
 static void mapping_kick_all(struct sl_mapping *m)
 {
-    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
-        sl_lane_kick(lane);
+    for (size_t i = 0; i < m->nlanes; i++) {
+        if (m->lanes[i])
+            lane_enqueue(m->lanes[i], SL_LQ_READY);
+    }
+    mapping_schedule(m);
 }
 
 int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapping *cfg,
@@ -338,8 +416,10 @@ void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
     m->drained_cb = cb;
     m->drained_arg = arg;
     /* Windows no longer wait; batches already waiting go now. */
-    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
-        ev_timer_stop(m->loop, &lane->timer);
+    for (size_t i = 0; i < m->nlanes; i++) {
+        if (m->lanes[i])
+            ev_timer_stop(m->loop, &m->lanes[i]->timer);
+    }
     mapping_kick_all(m);
 }
 
@@ -347,8 +427,10 @@ void sl_mapping_halt(struct sl_mapping *m)
 {
     m->halted = true;
     ev_prepare_stop(m->loop, &m->before_sleep);
-    for (struct sl_lane *lane = m->lanes; lane; lane = lane->next)
-        ev_timer_stop(m->loop, &lane->timer);
+    for (size_t i = 0; i < m->nlanes; i++) {
+        if (m->lanes[i])
+            ev_timer_stop(m->loop, &m->lanes[i]->timer);
+    }
 }
 
 size_t sl_mapping_inflight(const struct sl_mapping *m)
@@ -417,12 +499,11 @@ void sl_mapping_destroy(struct sl_mapping *m)
     if (!m)
         return;
     ev_prepare_stop(m->loop, &m->before_sleep);
-    struct sl_lane *lane = m->lanes;
-    while (lane) {
-        struct sl_lane *next = lane->next;
-        lane_free(m, lane);
-        lane = next;
+    for (size_t i = 0; i < m->nlanes; i++) {
+        if (m->lanes[i])
+            lane_free(m, m->lanes[i]);
     }
+    free(m->lanes);
     /* Every live record is on the all-list, whatever stage it is in. */
     struct sl_record *r = m->all_head;
     while (r) {

@@ -25,18 +25,30 @@ struct sl_batch {
     struct sl_buf payload;
 };
 
+/* The scheduler's queues of lanes. A lane is on each at most once (its on[] flag). */
+enum sl_lane_queue {
+    SL_LQ_DIRTY,   /* got records this loop iteration: queued to run before the loop sleeps */
+    SL_LQ_READY,   /* may be able to start a batch: the running scheduler pass serves it */
+    SL_LQ_WAITING, /* has work but found every concurrency slot taken: served as slots free */
+    SL_LQ_COUNT,
+};
+
+struct sl_lane_fifo {
+    struct sl_lane *head, *tail;
+};
+
 struct sl_lane {
     struct sl_mapping *m;
-    struct sl_lane *next;
     uint32_t id;
     struct sl_record *head, *tail; /* records not yet batched, in order */
     size_t count;
     size_t bytes;
     struct sl_batch *work; /* batches to run before new ones: retries, bisect halves */
     unsigned active;       /* batches invoking + DLQ writes pending */
-    bool dirty;            /* got records since the last kick */
     bool revoked;          /* the source lost this lane: failures are dropped unacked */
     ev_timer timer;        /* batch window or retry backoff */
+    bool on[SL_LQ_COUNT];  /* on the mapping's queue q */
+    struct sl_lane *qnext[SL_LQ_COUNT];
 };
 
 struct sl_mapping_metrics {
@@ -68,8 +80,12 @@ struct sl_mapping {
     uint64_t rng;
 
     struct sl_filter *filter; /* NULL: deliver everything */
-    struct sl_lane *lanes;
-    struct sl_lane *kick_cursor;           /* where the next round-robin kick starts */
+    /* Lanes by id: sources number their lanes densely from 0 (partition table index, stream
+     * index, hook index), so the array is short and lookups are O(1). Slots may be NULL. */
+    struct sl_lane **lanes;
+    size_t nlanes;
+    struct sl_lane_fifo queues[SL_LQ_COUNT];
+    bool kicking; /* a scheduler pass is running: kicks only queue their lane for it */
     struct sl_record *all_head, *all_tail; /* every live record, oldest first */
     size_t inflight_records;
     size_t inflight_bytes;
@@ -86,18 +102,30 @@ struct sl_mapping {
 };
 
 /* mapping.c */
+/* The one scheduler: whatever may let a lane start a batch (records arrived, a batch, DLQ
+ * write or concurrency slot finished, a window or backoff timer fired) kicks the lane. Outside
+ * a scheduler pass the kick runs one; inside it only queues the lane for the running pass.
+ * Only a pass cuts and dispatches batches, so the stack stays flat however many batches
+ * finish synchronously, and work that can start now starts before the loop sleeps. */
 void sl_lane_kick(struct sl_lane *lane);
-/* A concurrency slot came free: kick the other lanes that have work, round-robin. */
-void sl_mapping_kick_others(struct sl_mapping *m, struct sl_lane *skip);
+/* Deepest nesting of the batch-cutting loop seen so far (tests reset it and expect 1). */
+extern unsigned sl_mapping_kick_depth_max;
 /* The record was handled (delivered or dead-lettered): ack it to the source and free it. */
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack);
 
 /* batch.c */
 struct sl_batch *sl_batch_new(struct sl_lane *lane, size_t cap);
 void sl_batch_free(struct sl_batch *b);
-void sl_batch_dispatch(struct sl_batch *b);
-/* Puts b at the head of its lane's work (it runs before anything else of the lane). */
-void sl_lane_push_front(struct sl_lane *lane, struct sl_batch *b);
+/* What sl_batch_dispatch did with a batch. */
+enum sl_dispatch {
+    SL_DISPATCH_SENT,    /* the target has it: its outcome comes back later */
+    SL_DISPATCH_DONE,    /* finished at once: dead-lettered or split into the lane's work */
+    SL_DISPATCH_REFUSED, /* the target refused it at once: back in the lane's work, due
+                          * after a backoff */
+};
+/* Sends b to the target or finishes it at once. Never kicks a lane: the caller, the
+ * scheduler's batch-cutting loop, goes on with the lane. */
+enum sl_dispatch sl_batch_dispatch(struct sl_batch *b);
 
 /* deadletter.c */
 void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct sl_record *r,

@@ -12,7 +12,7 @@ struct sl_attempt *sl_attempt_new(void)
     return a;
 }
 
-void sl_attempt_ref(struct sl_attempt *a)
+static void attempt_ref(struct sl_attempt *a)
 {
     a->refs++;
 }
@@ -32,7 +32,7 @@ void sl_record_add_attempt(struct sl_record *r, struct sl_attempt *a)
         memmove(r->history, r->history + 1, sizeof(r->history[0]) * (SL_RECORD_MAX_HISTORY - 1));
         r->nhistory--;
     }
-    sl_attempt_ref(a);
+    attempt_ref(a);
     r->history[r->nhistory++] = a;
     r->history_total++;
 }

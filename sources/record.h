@@ -21,7 +21,6 @@ struct sl_attempt {
 };
 
 struct sl_attempt *sl_attempt_new(void);
-void sl_attempt_ref(struct sl_attempt *a);
 void sl_attempt_unref(struct sl_attempt *a);
 
 #define SL_RECORD_MAX_HISTORY 16 /* attempts kept per record (the newest) */

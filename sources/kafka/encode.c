@@ -1,4 +1,5 @@
-/* Kafka records and Lambda's self-managed Kafka event (REFERENCE.md §2.4):
+/* Kafka records and Lambda's self-managed Kafka event
+ * (https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html, docs/KAFKA.md):
  * {"eventSource":"SelfManagedKafka","bootstrapServers":"b:9092",
  *  "records":{"t-0":[{"topic":"t","partition":0,"offset":15,"timestamp":1545084650987,
  *    "timestampType":"CREATE_TIME","key":"b64","value":"b64","headers":[{"k":[104,-1]}]}]}}

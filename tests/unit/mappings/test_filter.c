@@ -1,4 +1,4 @@
-/* Filter patterns (REFERENCE.md §4): every operator, AND/OR/$or, missing fields, arrays,
+/* Filter patterns (docs/FILTERS.md): every operator, AND/OR/$or, missing fields, arrays,
  * exists on objects, case rules, numbers, and every compile error. */
 #include <setjmp.h>
 #include <stdarg.h>

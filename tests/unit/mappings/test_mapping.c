@@ -8,10 +8,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "mappings/mapping.h"
+#include "mappings/mapping_int.h"
 
-#define MAX_REC 256
+#define MAX_REC   8192
+#define MAX_CALLS 16384
+#define FLOOD     5000 /* records of the flood tests: deep enough to show any recursion */
+
+/* The stack frames the mocks were called at, lowest and highest: a flat scheduler calls them at
+ * about the same depth however many batches finish synchronously. */
+static uintptr_t stack_lo, stack_hi;
+
+static void stack_reset(void)
+{
+    stack_lo = UINTPTR_MAX;
+    stack_hi = 0;
+    sl_mapping_kick_depth_max = 0;
+}
+
+static void stack_note(uintptr_t fp)
+{
+    if (fp < stack_lo)
+        stack_lo = fp;
+    if (fp > stack_hi)
+        stack_hi = fp;
+}
+
+/* No recursion: the batch-cutting loop never nested, and the mocks ran at one depth (64 KiB
+ * leaves room for the different callbacks the loop enters the engine from; the recursion this
+ * guards against went one frame chain deeper per batch, megabytes for FLOOD records). */
+static void assert_flat(void)
+{
+    assert_int_equal(sl_mapping_kick_depth_max, 1);
+    assert_true(stack_hi >= stack_lo);
+    assert_true(stack_hi - stack_lo < 64 * 1024);
+}
 
 /* ---- source ---- */
 struct msrc {
@@ -88,9 +121,12 @@ struct mtgt {
     struct ev_loop *loop;
     verdict_fn verdict;
     int calls;
-    size_t sizes[1024];
-    int first_id[1024];
+    size_t sizes[MAX_CALLS];
+    int first_id[MAX_CALLS];
     size_t inflight;
+    size_t max_inflight; /* high-water mark of inflight */
+    int refuse_left;     /* invokes to refuse at once (invoke returns an error) */
+    int refused;
 };
 
 struct mcall {
@@ -115,6 +151,12 @@ static void mcall_fire(struct ev_loop *loop, ev_timer *w, int revents)
 static int mtgt_invoke(struct sl_target *t, const struct sl_invoke *inv, sl_invoke_cb cb, void *arg)
 {
     struct mtgt *tg = (struct mtgt *)t;
+    stack_note((uintptr_t)__builtin_frame_address(0));
+    if (tg->refuse_left > 0) {
+        tg->refuse_left--;
+        tg->refused++;
+        return SL_ECLOSED;
+    }
     int ids[MAX_REC];
     size_t n = 0;
     json_t *arr = json_loadb(inv->payload, inv->len, 0, NULL);
@@ -129,11 +171,15 @@ static int mtgt_invoke(struct sl_target *t, const struct sl_invoke *inv, sl_invo
     c->o.retry_after_ms = -1;
     c->o.kind = SL_OUTCOME_OK;
     c->o.status = 200;
-    tg->sizes[tg->calls] = n;
-    tg->first_id[tg->calls] = n ? ids[0] : -1;
+    if (tg->calls < MAX_CALLS) {
+        tg->sizes[tg->calls] = n;
+        tg->first_id[tg->calls] = n ? ids[0] : -1;
+    }
     tg->calls++;
     tg->verdict(ids, n, &c->o, &c->failures);
     tg->inflight++;
+    if (tg->inflight > tg->max_inflight)
+        tg->max_inflight = tg->inflight;
     ev_timer_init(&c->t, mcall_fire, 0.001, 0.);
     ev_timer_start(tg->loop, &c->t);
     return 0;
@@ -146,6 +192,7 @@ struct mdlq {
     struct sl_dlq base;
     struct ev_loop *loop;
     int fail_next; /* puts to fail before succeeding */
+    bool sync;     /* confirm inside put() (as a sink writing synchronously may) */
     int puts;
     int stored[MAX_REC];
     char conditions[MAX_REC][40];
@@ -170,6 +217,7 @@ static void mput_fire(struct ev_loop *loop, ev_timer *w, int revents)
 static int mdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_cb cb, void *arg)
 {
     struct mdlq *m = (struct mdlq *)d;
+    stack_note((uintptr_t)__builtin_frame_address(0));
     struct mput *p = SL_NEW(struct mput);
     m->puts++;
     p->d = m;
@@ -182,6 +230,12 @@ static int mdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
         m->stored[m->nstored] = atoi(e->record_id);
         snprintf(m->conditions[m->nstored], 40, "%s", e->condition);
         m->nstored++;
+    }
+    if (m->sync) {
+        int status = p->status;
+        free(p);
+        cb(status, arg);
+        return 0;
     }
     ev_timer_init(&p->t, mput_fire, 0.001, 0.);
     ev_timer_start(m->loop, &p->t);
@@ -200,11 +254,13 @@ struct fx {
     struct mdlq dlq;
     struct sl_mapping *m;
     int emitted;
+    enum sl_log_level log_threshold; /* restored by fx_release */
 };
 
 static void fx_init(struct fx *f, verdict_fn verdict)
 {
     memset(f, 0, sizeof(*f));
+    f->log_threshold = sl_log_threshold;
     f->loop = ev_loop_new(EVFLAG_AUTO);
     f->metrics = sl_metrics_create();
     f->cfg.name = "m";
@@ -251,16 +307,63 @@ static void fx_emit(struct fx *f, int n)
     }
 }
 
+struct fx_wait {
+    ev_prepare check;
+    ev_timer deadline;
+    struct fx *f;
+    bool (*cond)(struct fx *f);
+    bool expired;
+};
+
+/* Runs last before the loop would block (lowest priority: after the mapping's own hook has
+ * started what it could), so a condition met in this iteration ends the wait at once. */
+static void wait_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct fx_wait *wt = w->data;
+    if (wt->cond(wt->f))
+        ev_break(loop, EVBREAK_ONE);
+}
+
+static void wait_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ((struct fx_wait *)w->data)->expired = true;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until cond(f) holds or timeout_ms pass, so a stuck engine fails the test
+ * instead of hanging it. Returns whether cond holds. */
+static bool fx_run_until(struct fx *f, bool (*cond)(struct fx *f), int timeout_ms)
+{
+    struct fx_wait wt = {.f = f, .cond = cond};
+    ev_prepare_init(&wt.check, wait_check_cb);
+    ev_set_priority(&wt.check, EV_MINPRI);
+    wt.check.data = &wt;
+    ev_timer_init(&wt.deadline, wait_deadline_cb, (double)timeout_ms / 1000.0, 0.);
+    wt.deadline.data = &wt;
+    ev_prepare_start(f->loop, &wt.check);
+    ev_timer_start(f->loop, &wt.deadline);
+    while (!cond(f) && !wt.expired)
+        ev_run(f->loop, 0);
+    ev_prepare_stop(f->loop, &wt.check);
+    ev_timer_stop(f->loop, &wt.deadline);
+    return cond(f);
+}
+
+static bool fx_settled(struct fx *f)
+{
+    return sl_mapping_inflight(f->m) == 0;
+}
+
 /* Runs the loop until every record is handled (bounded). */
 static void fx_settle(struct fx *f)
 {
-    for (int i = 0; i < 100000 && sl_mapping_inflight(f->m) > 0; i++)
-        ev_run(f->loop, EVRUN_ONCE);
+    fx_run_until(f, fx_settled, 30000);
     assert_int_equal(sl_mapping_inflight(f->m), 0);
 }
 
 static void fx_release(struct fx *f)
 {
+    sl_log_threshold = f->log_threshold;
     sl_mapping_destroy(f->m);
     sl_metrics_destroy(f->metrics);
     ev_loop_destroy(f->loop);
@@ -522,6 +625,11 @@ static void test_caps_pause_and_resume_the_source(void **state)
     fx_release(&f);
 }
 
+static bool fx_three_in_flight(struct fx *f)
+{
+    return f->tgt.max_inflight >= 3;
+}
+
 static void test_unordered_uses_concurrency(void **state)
 {
     struct fx f;
@@ -531,9 +639,11 @@ static void test_unordered_uses_concurrency(void **state)
     f.cfg.batch.size = 1;
     fx_start(&f);
     fx_emit(&f, 5);
-    ev_run(f.loop, EVRUN_NOWAIT);
-    assert_int_equal(f.tgt.inflight, 3);
+    /* The high-water mark, not the current count: on a slow machine the first calls may
+     * already have completed by the time the loop returns. */
+    assert_true(fx_run_until(&f, fx_three_in_flight, 10000));
     fx_settle(&f);
+    assert_int_equal(f.tgt.max_inflight, 3); /* never more than max_concurrency */
     assert_accounting(&f, NULL, 0);
     fx_release(&f);
 }
@@ -558,6 +668,201 @@ static void test_window_waits_then_flushes_on_drain(void **state)
     fx_release(&f);
 }
 
+/* A mapping for FLOOD records on one lane, small batches, a DLQ sink that confirms inside
+ * put(), and quiet logs (one line per record otherwise). */
+static void fx_flood_start(struct fx *f, verdict_fn verdict, int ordering)
+{
+    fx_init(f, verdict);
+    sl_log_threshold = SL_LOG_OFF;
+    f->cfg.ordering = ordering;
+    f->cfg.batch.size = 2;
+    f->cfg.max_inflight_records = FLOOD + 1;
+    f->dlq.sync = true;
+}
+
+/* Every record acked once and dead-lettered once, for condition (in any order: the lane is
+ * unordered or the records are independent failures). */
+static void assert_all_dead_lettered(struct fx *f, const char *condition)
+{
+    static int seen[FLOOD];
+    memset(seen, 0, sizeof(seen));
+    assert_int_equal(f->emitted, FLOOD);
+    for (int i = 0; i < FLOOD; i++)
+        assert_int_equal(f->src.acked[i], 1);
+    assert_int_equal(f->dlq.nstored, FLOOD);
+    for (int i = 0; i < FLOOD; i++) {
+        assert_in_range(f->dlq.stored[i], 0, FLOOD - 1);
+        seen[f->dlq.stored[i]]++;
+        assert_string_equal(f->dlq.conditions[i], condition);
+    }
+    for (int i = 0; i < FLOOD; i++)
+        assert_int_equal(seen[i], 1);
+}
+
+static const int orderings[] = {SL_CFG_ORDER_NONE, SL_CFG_ORDER_LANE};
+
+/* Every batch finishes inside the scheduler (all records expired, each dead-letter write
+ * confirmed at once): the lane is served by one loop, not one stack frame per batch. */
+static void test_expired_flood_stays_flat(void **state)
+{
+    for (size_t i = 0; i < SL_ARRAY_LEN(orderings); i++) {
+        struct fx f;
+        fx_flood_start(&f, verdict_ok, orderings[i]);
+        f.cfg.retry.max_record_age_ms = 60000; /* fx_emit stamps records at 1970 */
+        fx_start(&f);
+        stack_reset();
+        fx_emit(&f, FLOOD);
+        fx_settle(&f);
+        assert_int_equal(f.tgt.calls, 0);
+        assert_all_dead_lettered(&f, SL_DLQ_AGE_EXCEEDED);
+        assert_flat();
+        fx_release(&f);
+    }
+}
+
+/* The same with records that each encode over batch.max_bytes. */
+static void test_oversized_flood_stays_flat(void **state)
+{
+    for (size_t i = 0; i < SL_ARRAY_LEN(orderings); i++) {
+        struct fx f;
+        fx_flood_start(&f, verdict_ok, orderings[i]);
+        f.cfg.batch.max_bytes = 2; /* "[0]" is already 3 bytes */
+        fx_start(&f);
+        stack_reset();
+        fx_emit(&f, FLOOD);
+        fx_settle(&f);
+        assert_int_equal(f.tgt.calls, 0);
+        assert_all_dead_lettered(&f, SL_DLQ_PAYLOAD_TOO_LARGE);
+        assert_flat();
+        fx_release(&f);
+    }
+}
+
+/* A target that refuses every invoke at once: each batch is queued for a retry without
+ * recursing, and once the target accepts again everything is delivered. */
+static void test_refused_invokes_stay_flat(void **state)
+{
+    struct fx f;
+    fx_flood_start(&f, verdict_ok, SL_CFG_ORDER_NONE);
+    f.cfg.batch.size = 1;
+    f.cfg.max_concurrency = 64;
+    f.tgt.refuse_left = FLOOD;
+    fx_start(&f);
+    stack_reset();
+    fx_emit(&f, FLOOD);
+    fx_settle(&f);
+    assert_int_equal(f.tgt.refused, FLOOD);
+    assert_int_equal(f.tgt.calls, FLOOD);
+    assert_true(f.tgt.max_inflight <= 64);
+    assert_accounting(&f, NULL, 0);
+    assert_flat();
+    fx_release(&f);
+}
+
+/* One concurrency slot, three ordered lanes: the slot goes round the lanes, not back to the
+ * lane that just finished. */
+static void test_lanes_take_turns_for_a_slot(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_ok);
+    f.cfg.batch.size = 1;
+    fx_start(&f);
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", i);
+        struct sl_record *r = sl_record_new(id, NULL, NULL, "x", 1);
+        r->seq = (uint64_t)i;
+        r->lane = (uint32_t)(i % 3);
+        r->time_ms = 1;
+        f.emitted++;
+        sl_source_emit(&f.src.base, r);
+    }
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 12);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(f.tgt.first_id[i], i); /* lanes 0, 1, 2, 0, 1, 2, ... */
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
+static void verdict_0_retry_after_10s(const int *ids, size_t n, struct sl_outcome *o, json_t **f)
+{
+    if (n && ids[0] == 0) {
+        verdict_always_500(ids, n, o, f);
+        o->retry_after_ms = 10000;
+    }
+}
+
+static bool fx_first_outcome_in(struct fx *f)
+{
+    return f->tgt.calls == 1 && f->tgt.inflight == 0;
+}
+
+static bool fx_target_idle(struct fx *f)
+{
+    return f->tgt.inflight == 0;
+}
+
+static bool fx_two_calls(struct fx *f)
+{
+    return f->tgt.calls >= 2;
+}
+
+/* One timer serves a lane's batch window and its retry backoff: a long backoff must not hold
+ * back the window of new records on an unordered lane. */
+static void test_window_not_delayed_by_retry_backoff(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_0_retry_after_10s);
+    f.cfg.ordering = SL_CFG_ORDER_NONE;
+    f.cfg.max_concurrency = 2;
+    f.cfg.batch.window_ms = 20;
+    fx_start(&f);
+    fx_emit(&f, 1);
+    assert_true(fx_run_until(&f, fx_first_outcome_in, 5000)); /* record 0 waits 10 s now */
+    fx_emit(&f, 2);
+    assert_true(fx_run_until(&f, fx_two_calls, 5000));
+    assert_int_equal(f.tgt.first_id[1], 1);
+    assert_int_equal(f.tgt.sizes[1], 2);
+    assert_true(fx_run_until(&f, fx_target_idle, 5000)); /* the mock call is freed */
+    fx_release(&f); /* record 0 is dropped unacked, as at shutdown */
+}
+
+static void verdict_fail_batches_of_4(const int *ids, size_t n, struct sl_outcome *o, json_t **f)
+{
+    if (n == 4) {
+        verdict_always_500(ids, n, o, f);
+        o->function_error = true;
+    }
+}
+
+static bool fx_one_call(struct fx *f)
+{
+    return f->tgt.calls >= 1;
+}
+
+/* On an ordered lane a batch the target refuses at once is retried before the rest of the
+ * lane's work: here the first half of a bisect must not be overtaken by the second. */
+static void test_refused_half_keeps_lane_order(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_fail_batches_of_4);
+    f.cfg.retry.bisect_on_error = true;
+    fx_start(&f);
+    fx_emit(&f, 4);
+    assert_true(fx_run_until(&f, fx_one_call, 5000));
+    f.tgt.refuse_left = 1; /* the first half, dispatched when the failure comes back */
+    fx_settle(&f);
+    assert_int_equal(f.tgt.refused, 1);
+    assert_int_equal(f.tgt.calls, 3);
+    assert_int_equal(f.tgt.first_id[1], 0);
+    assert_int_equal(f.tgt.first_id[2], 2);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(f.src.ack_order[i], i);
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +879,12 @@ int main(void)
         cmocka_unit_test(test_record_age_exceeded_goes_to_dlq_uninvoked),
         cmocka_unit_test(test_unreached_failures_do_not_use_attempts),
         cmocka_unit_test(test_lanes_share_one_concurrency_slot),
+        cmocka_unit_test(test_lanes_take_turns_for_a_slot),
+        cmocka_unit_test(test_expired_flood_stays_flat),
+        cmocka_unit_test(test_oversized_flood_stays_flat),
+        cmocka_unit_test(test_refused_invokes_stay_flat),
+        cmocka_unit_test(test_window_not_delayed_by_retry_backoff),
+        cmocka_unit_test(test_refused_half_keeps_lane_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
