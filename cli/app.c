@@ -23,6 +23,7 @@ static void limits_from(const struct sl_cfg_listener *l, struct sl_http_limits *
     out->request_timeout_ms = l->request_timeout_ms;
     out->idle_timeout_ms = l->idle_timeout_ms;
     out->max_headers = 100;
+    out->max_buffered_bytes = (size_t)l->max_buffered_bytes; /* 0 (admin): the default */
 }
 
 /* "127.0.0.1:8081", "[::1]:8081" and "localhost:8081" are loopback. */

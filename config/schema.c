@@ -96,6 +96,15 @@ static const struct sl_prop_table log_table = {
 
 static const struct sl_prop server_props[] = {
     SL_LISTENER_PROPS(0, "127.0.0.1:8080", "1MiB", "push listener (webhooks)"),
+    {.name = "max_buffered_bytes",
+     .type = SL_PROP_SIZE,
+     .offset = offsetof(struct sl_cfg_listener, max_buffered_bytes),
+     .def = "64MiB",
+     .min = SL_KIB,
+     .max = 16 * SL_GIB,
+     .desc = "Request body bytes the push listener holds at once, counted from Content-Length "
+             "when a request's headers arrive; a request whose body would go beyond it gets 503 "
+             "with Retry-After before its body is read. Never below max_body_bytes."},
 };
 
 static const struct sl_prop_table server_table = {

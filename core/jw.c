@@ -6,6 +6,7 @@
 
 #include "core/b64.h"
 #include "core/time.h"
+#include "core/utf8.h"
 
 void sl_jw_init(struct sl_jw *w, struct sl_buf *b)
 {
@@ -13,6 +14,7 @@ void sl_jw_init(struct sl_jw *w, struct sl_buf *b)
     w->depth = 0;
     w->first[0] = true;
     w->after_key = false;
+    w->replaced = 0;
 }
 
 static void jw_sep(struct sl_jw *w)
@@ -62,55 +64,97 @@ void sl_jw_arr_close(struct sl_jw *w)
     jw_close(w, ']');
 }
 
-void sl_json_escape(struct sl_buf *b, const char *s, size_t n)
+/* How each byte is written inside a JSON string: 0 as it is; 'u' as \u00XX (control bytes);
+ * '"', '\\', 'n', 'r', 't' as a backslash and that letter; 'U' (bytes >= 0x80) as the UTF-8
+ * sequence it starts when that is well-formed, else as U+FFFD. */
+static const unsigned char jw_escape[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 't', 'n', 'u', 'u',  'r', 'u', 'u', /* 00 */
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',  'u', 'u', 'u', /* 10 */
+    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   /* 20 */
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   /* 30 */
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   /* 40 */
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\', 0,   0,   0,   /* 50 */
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   /* 60 */
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   /* 70 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* 80 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* 90 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* A0 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* B0 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* C0 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* D0 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* E0 */
+    'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U', 'U',  'U', 'U', 'U', /* F0 */
+};
+
+/* Input bytes escaped per buffer reservation: a long string (a record body) never reserves its
+ * worst case (6 bytes per byte) all at once. */
+#define JW_ESCAPE_BLOCK 4096
+
+size_t sl_json_escape(struct sl_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    /* Worst case every byte becomes \u00XX. */
-    char *d = sl_buf_reserve(b, n * 6 + 2);
-    char *start = d;
-    *d++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            *d++ = '\\';
-            *d++ = '"';
-            break;
-        case '\\':
-            *d++ = '\\';
-            *d++ = '\\';
-            break;
-        case '\n':
-            *d++ = '\\';
-            *d++ = 'n';
-            break;
-        case '\r':
-            *d++ = '\\';
-            *d++ = 'r';
-            break;
-        case '\t':
-            *d++ = '\\';
-            *d++ = 't';
-            break;
-        default:
-            if (c < 0x20) {
-                memcpy(d, "\\u00", 4);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t replaced = 0, i = 0;
+    sl_buf_putc(b, '"');
+    while (i < n) {
+        size_t end = n - i > JW_ESCAPE_BLOCK ? i + JW_ESCAPE_BLOCK : n;
+        /* Worst case every byte becomes \u00XX; a sequence that starts before `end` and runs
+         * past it is written in no more than the 6 bytes its first byte was given. */
+        char *d = sl_buf_reserve(b, (end - i) * 6);
+        char *start = d;
+        while (i < end) {
+            unsigned char c = p[i];
+            unsigned char e = jw_escape[c];
+            if (e == 0) {
+                *d++ = (char)c;
+                i++;
+            } else if (e == 'U') {
+                size_t len = sl_utf8_multi(p + i, n - i);
+                if (len == 0) {
+                    /* Not UTF-8: one U+FFFD per bad byte keeps the JSON valid for every
+                     * reader without dropping the rest of the string. */
+                    d[0] = (char)0xef;
+                    d[1] = (char)0xbf;
+                    d[2] = (char)0xbd;
+                    d += 3;
+                    i++;
+                    replaced++;
+                    continue;
+                }
+                d[0] = (char)c;
+                d[1] = (char)p[i + 1];
+                if (len > 2)
+                    d[2] = (char)p[i + 2];
+                if (len > 3)
+                    d[3] = (char)p[i + 3];
+                d += len;
+                i += len;
+            } else if (e == 'u') {
+                d[0] = '\\';
+                d[1] = 'u';
+                d[2] = '0';
+                d[3] = '0';
                 d[4] = hex[c >> 4];
                 d[5] = hex[c & 15];
                 d += 6;
+                i++;
             } else {
-                *d++ = (char)c;
+                d[0] = '\\';
+                d[1] = (char)e;
+                d += 2;
+                i++;
             }
         }
+        sl_buf_commit(b, (size_t)(d - start));
     }
-    *d++ = '"';
-    sl_buf_commit(b, (size_t)(d - start));
+    sl_buf_putc(b, '"');
+    return replaced;
 }
 
 void sl_jw_key(struct sl_jw *w, const char *k)
 {
     jw_sep(w);
-    sl_json_escape(w->b, k, strlen(k));
+    w->replaced += sl_json_escape(w->b, k, strlen(k));
     sl_buf_putc(w->b, ':');
     w->after_key = true;
 }
@@ -118,7 +162,7 @@ void sl_jw_key(struct sl_jw *w, const char *k)
 void sl_jw_strn(struct sl_jw *w, const char *s, size_t n)
 {
     jw_sep(w);
-    sl_json_escape(w->b, s, n);
+    w->replaced += sl_json_escape(w->b, s, n);
 }
 
 void sl_jw_str(struct sl_jw *w, const char *s)

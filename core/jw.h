@@ -16,6 +16,9 @@ struct sl_jw {
     int depth;
     bool first[SL_JW_MAX_DEPTH]; /* no value written yet at this depth */
     bool after_key;
+    /* Bytes of keys and strings written so far that were not UTF-8 and became U+FFFD: a writer
+     * that copies outside text (headers, a query string) can tell the reader so. */
+    size_t replaced;
 };
 
 void sl_jw_init(struct sl_jw *w, struct sl_buf *b);
@@ -43,7 +46,9 @@ void sl_jw_kstrn(struct sl_jw *w, const char *k, const char *s, size_t n);
 void sl_jw_kint(struct sl_jw *w, const char *k, int64_t v);
 void sl_jw_kbool(struct sl_jw *w, const char *k, bool v);
 
-/* Appends s as a quoted JSON string (escaping as needed) to b. */
-void sl_json_escape(struct sl_buf *b, const char *s, size_t n);
+/* Appends s as a quoted JSON string to b: valid UTF-8 unchanged, control bytes escaped, each
+ * byte that is not part of a well-formed UTF-8 sequence written as U+FFFD (EF BF BD), so the
+ * output is valid JSON whatever s holds. Returns how many bytes were replaced. */
+size_t sl_json_escape(struct sl_buf *b, const char *s, size_t n);
 
 #endif

@@ -1,45 +1,48 @@
 #include "core/utf8.h"
 
+/* Indexed by lead byte - 0xC0. C0 and C1 only start overlong forms; E0 needs A0..BF (below is
+ * overlong), ED needs 80..9F (above are surrogates), F0 needs 90..BF (below is overlong), F4
+ * needs 80..8F (above is beyond U+10FFFF); F5..FF would all be beyond it. */
+const struct sl_utf8_lead sl_utf8_leads[64] = {
+    {0, 0, 0},       {0, 0, 0},       {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* C0 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* C4 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* C8 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* CC */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* D0 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* D4 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* D8 */
+    {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, {2, 0x80, 0xbf}, /* DC */
+    {3, 0xa0, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, /* E0 */
+    {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, /* E4 */
+    {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, /* E8 */
+    {3, 0x80, 0xbf}, {3, 0x80, 0x9f}, {3, 0x80, 0xbf}, {3, 0x80, 0xbf}, /* EC */
+    {4, 0x90, 0xbf}, {4, 0x80, 0xbf}, {4, 0x80, 0xbf}, {4, 0x80, 0xbf}, /* F0 */
+    {4, 0x80, 0x8f}, {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       /* F4 */
+    {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       /* F8 */
+    {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       {0, 0, 0},       /* FC */
+};
+
 size_t sl_utf8_seq(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    unsigned char c = p[0];
-    if (c == 0)
+    if (p[0] == 0)
         return 0;
-    if (c < 0x80)
+    if (p[0] < 0x80)
         return 1;
-    size_t len;
-    unsigned int cp;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
+    return sl_utf8_multi(p, n);
 }
 
 bool sl_utf8_valid(const char *s, size_t n)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t len = sl_utf8_seq(s + i, n - i);
+        unsigned char c = p[i];
+        if (c >= 0x01 && c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = c ? sl_utf8_multi(p + i, n - i) : 0;
         if (len == 0)
             return false;
         i += len;

@@ -1,6 +1,7 @@
 /* sluice-fn [--listen ADDR] [--log FILE] [--script JSON] [--fail-rate P] [--seed N]
  *           [--poison-partial] [--quiet]
- * POST /invoke            the function (Lambda conventions)
+ * POST /invoke            the function (Lambda conventions); 400 unless the payload is JSON with
+ *                         a "Records" array (or a bare array: format raw)
  * PUT  /control/script    replace the script of responses (JSON array of steps)
  * POST /control/fix       "deploy a fix": records asking to fail succeed from now on
  * POST /control/break     undo /control/fix
@@ -27,7 +28,8 @@ static const char usage[] =
     "fail. A record whose body is JSON with \"fail\": true makes the invocation fail with a\n"
     "function error (200 + X-Amz-Function-Error); \"fail\": \"partial\" reports just that\n"
     "record in batchItemFailures. POST /control/fix makes such records succeed (a \"fix\n"
-    "deployed\"), POST /control/break undoes it.\n"
+    "deployed\"), POST /control/break undoes it. A payload that is not JSON with a \"Records\"\n"
+    "array (or a bare array, sluice's raw format) gets 400 with a JSON error.\n"
     "\n"
     "  --listen ADDR        where to listen (default 127.0.0.1:9090; port 0 picks one)\n"
     "  --log FILE           append one JSON line per invocation\n"
@@ -97,13 +99,40 @@ static void delayed_cb(struct ev_loop *loop, ev_timer *w, int revents)
     free(d);
 }
 
+/* A payload sluice sends is {"Records":[...]} (format: lambda) or a bare array (format: raw).
+ * Anything else is refused, so a test that drives sluice through this function sees an event
+ * sluice got wrong (say, invalid JSON) instead of "0 records, ok". On failure msg says why. */
+static bool payload_ok(const struct sl_http_req *req, char *msg, size_t cap)
+{
+    json_error_t jerr;
+    /* \u0000 is valid JSON: only jansson's default refuses it. */
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_ALLOW_NUL, &jerr);
+    if (!doc) {
+        snprintf(msg, cap, "the payload is not valid JSON: %s (at byte %d)", jerr.text,
+                 jerr.position);
+        return false;
+    }
+    bool ok = json_is_array(doc) || json_is_array(json_object_get(doc, "Records"));
+    json_decref(doc);
+    if (!ok)
+        snprintf(msg, cap, "the payload has no \"Records\" array");
+    return ok;
+}
+
 static void invoke_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct fn *f = arg;
     struct fn_batch b;
+    char why[256];
     fn_batch_parse(&b, req->body, req->body_len);
     f->invocations++;
     f->records += b.n;
+    if (!payload_ok(req, why, sizeof(why))) {
+        fn_log(f, &b, 400, "invalid");
+        sl_http_respond_error(x, 400, "invalid_payload", why);
+        fn_batch_release(&b);
+        return;
+    }
 
     const struct fn_step *st = fn_script_next(&f->script);
     if (st) {

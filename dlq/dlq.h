@@ -12,15 +12,9 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/conditions.h"
 #include "core/jw.h"
 #include "core/store.h"
-
-/* Why an entry was dead-lettered (the on-failure record's requestContext.condition). */
-#define SL_DLQ_RETRIES_EXHAUSTED "RetryAttemptsExhausted"
-#define SL_DLQ_AGE_EXCEEDED      "RecordAgeExceeded"
-#define SL_DLQ_TERMINAL          "TerminalError"
-#define SL_DLQ_PAYLOAD_TOO_LARGE "MaximumPayloadSizeExceeded"
-#define SL_DLQ_MAX_DELIVERIES    "MaxDeliveriesExceeded"
 
 #define SL_DLQ_RESPONSE_EXCERPT 1024  /* bytes of a response kept per attempt */
 #define SL_DLQ_MAX_ATTEMPTS     10000 /* attempts kept per entry (add_attempt drops the oldest) */

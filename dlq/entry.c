@@ -183,8 +183,8 @@ static void put_on_failure(struct sl_jw *w, const struct sl_dlq_entry *e, const 
      * MaximumPayloadSizeExceeded, or no attempt at all: null, as in the Kafka one
      * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html). Else the last
      * attempt's response. */
-    bool age = e->condition && strcmp(e->condition, SL_DLQ_AGE_EXCEEDED) == 0;
-    bool size = e->condition && strcmp(e->condition, SL_DLQ_PAYLOAD_TOO_LARGE) == 0;
+    bool age = e->condition && strcmp(e->condition, SL_COND_AGE_EXCEEDED) == 0;
+    bool size = e->condition && strcmp(e->condition, SL_COND_PAYLOAD_TOO_LARGE) == 0;
     if (!age) {
         sl_jw_key(w, "responseContext");
         if (size || !last) {

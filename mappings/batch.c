@@ -100,26 +100,6 @@ static void attempt_fill(struct sl_attempt *a, const struct sl_batch *b, const s
     }
 }
 
-/* Does the identifier (a string, or Kafka's {"partition","offset"} object) name record r? */
-static bool failure_names(json_t *id, const struct sl_record *r)
-{
-    if (json_is_string(id))
-        return strcmp(json_string_value(id), r->id) == 0;
-    if (json_is_object(id)) {
-        json_t *p = json_object_get(id, "partition"), *off = json_object_get(id, "offset");
-        char buf[300];
-        if (!json_is_string(p) || !(json_is_integer(off) || json_is_string(off)))
-            return false;
-        if (json_is_integer(off))
-            snprintf(buf, sizeof(buf), "%s:%lld", json_string_value(p),
-                     (long long)json_integer_value(off));
-        else
-            snprintf(buf, sizeof(buf), "%s:%s", json_string_value(p), json_string_value(off));
-        return strcmp(buf, r->id) == 0;
-    }
-    return false;
-}
-
 /* Marks the records the partial response names. Returns false if one names no record of the
  * batch (then the whole batch counts as failed, as in Lambda). */
 static bool batch_mark_failures(struct sl_batch *b, json_t *failures)
@@ -130,7 +110,7 @@ static bool batch_mark_failures(struct sl_batch *b, json_t *failures)
     {
         bool found = false;
         for (size_t k = 0; k < b->n; k++) {
-            if (failure_names(id, b->rs[k])) {
+            if (b->rs[k]->ops->matches(b->rs[k], id)) {
                 b->rs[k]->failed_now = true;
                 found = true;
             }
@@ -163,12 +143,12 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
                 charged = true;
             }
             if (r->attempts >= (uint32_t)rc->max_attempts) {
-                sl_mapping_dead_letter(m, b->lane, r, SL_DLQ_RETRIES_EXHAUSTED);
+                sl_mapping_dead_letter(m, b->lane, r, SL_COND_RETRIES_EXHAUSTED);
                 continue;
             }
         }
         if (record_expired(m, r, now)) {
-            sl_mapping_dead_letter(m, b->lane, r, SL_DLQ_AGE_EXCEEDED);
+            sl_mapping_dead_letter(m, b->lane, r, SL_COND_AGE_EXCEEDED);
             continue;
         }
         if (r->failures > max_failures)
@@ -263,9 +243,9 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
             continue;
         nfailed++;
         sl_record_add_attempt(r, a);
-        if (!r->first_failure_ms)
-            r->first_failure_ms = b->started_ms;
-        r->last_failure_ms = b->started_ms;
+        if (!r->fail->first_failure_ms)
+            r->fail->first_failure_ms = b->started_ms;
+        r->fail->last_failure_ms = b->started_ms;
     }
     sl_attempt_unref(a);
     sl_metric_add(m->mx.failed, (double)nfailed);
@@ -306,7 +286,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
             batch_bisect(b);
         } else {
             for (size_t i = 0; i < b->n; i++)
-                sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_DLQ_TERMINAL);
+                sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_COND_TERMINAL);
         }
         batch_finish(b);
         return;
@@ -331,7 +311,7 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
         if (record_expired(m, b->rs[i], now))
-            sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_DLQ_AGE_EXCEEDED);
+            sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_COND_AGE_EXCEEDED);
         else
             b->rs[n++] = b->rs[i];
     }
@@ -347,9 +327,9 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
             /* The size estimate was short: split and try the halves. */
             batch_bisect(b);
         } else {
-            sl_warn(m->scope, "record %s encodes to %zu bytes, over batch.max_bytes", b->rs[0]->id,
-                    b->payload.len);
-            sl_mapping_dead_letter(m, b->lane, b->rs[0], SL_DLQ_PAYLOAD_TOO_LARGE);
+            sl_warn(m->scope, "record %s encodes to %zu bytes, over batch.max_bytes",
+                    sl_record_id_text(b->rs[0], &m->scratch), b->payload.len);
+            sl_mapping_dead_letter(m, b->lane, b->rs[0], SL_COND_PAYLOAD_TOO_LARGE);
         }
         sl_batch_free(b);
         return SL_DISPATCH_DONE;

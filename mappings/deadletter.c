@@ -20,28 +20,40 @@ struct dlq_job {
     ev_timer retry;
 };
 
-void sl_mapping_entry_build(const char *mapping, const char *function, const char *source,
-                            const char *source_type, const struct sl_record *r,
-                            const char *condition, struct sl_dlq_entry *e)
+/* The text form an op writes, as a new string. */
+static char *record_text(const struct sl_record *r,
+                         void (*write)(const struct sl_record *, struct sl_buf *))
 {
+    struct sl_buf b;
+    sl_buf_init(&b);
+    write(r, &b);
+    return sl_buf_steal(&b, NULL);
+}
+
+/* Builds the self-contained DLQ entry of a record (the caller releases it). */
+static void entry_build(const char *mapping, const char *function, const char *source,
+                        const char *source_type, const struct sl_record *r, const char *condition,
+                        struct sl_dlq_entry *e)
+{
+    const struct sl_record_failure *f = r->fail;
     memset(e, 0, sizeof(*e));
     sl_id_new(e->id);
     e->mapping = sl_strdup(mapping);
     e->function = sl_strdup(function);
     e->source = sl_strdup(source);
     e->source_type = sl_strdup(source_type);
-    e->coords = sl_strdup(r->coords);
-    e->attrs = sl_strdup(r->attrs);
-    e->record_id = sl_strdup(r->id);
+    e->coords = record_text(r, r->ops->write_coords);
+    e->attrs = record_text(r, r->ops->write_attrs);
+    e->record_id = record_text(r, r->ops->write_id);
     e->payload = sl_memdup(r->body_len ? (const void *)r->body : "", r->body_len);
     e->payload_len = r->body_len;
     e->record_time_ms = r->time_ms;
     e->created_ms = sl_now_ms();
-    e->first_failure_ms = r->first_failure_ms ? r->first_failure_ms : e->created_ms;
-    e->last_failure_ms = r->last_failure_ms ? r->last_failure_ms : e->created_ms;
+    e->first_failure_ms = f && f->first_failure_ms ? f->first_failure_ms : e->created_ms;
+    e->last_failure_ms = f && f->last_failure_ms ? f->last_failure_ms : e->created_ms;
     e->condition = sl_strdup(condition);
-    for (uint32_t i = 0; i < r->nhistory; i++) {
-        const struct sl_attempt *a = r->history[i];
+    for (uint32_t i = 0; f && i < f->nhistory; i++) {
+        const struct sl_attempt *a = f->history[i];
         struct sl_dlq_attempt da = {
             .time_ms = a->time_ms,
             .duration_ms = a->duration_ms,
@@ -71,8 +83,8 @@ static void dlq_put_done(int status, void *arg)
     struct sl_lane *lane = j->lane;
     if (status == 0) {
         sl_metric_inc(m->mx.dead_lettered);
-        sl_info(m->scope, "record %s dead-lettered to %s as %s (%s, %u attempts)", j->r->id,
-                m->d->name, j->e.id, j->e.condition, j->r->history_total);
+        sl_info(m->scope, "record %s dead-lettered to %s as %s (%s, %u attempts)", j->e.record_id,
+                m->d->name, j->e.id, j->e.condition, j->r->fail ? j->r->fail->history_total : 0);
         lane->active--;
         sl_mapping_record_done(m, j->r, true);
         dlq_job_free(j);
@@ -116,8 +128,7 @@ void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct s
     j->r = r;
     ev_init(&j->retry, dlq_retry_cb);
     j->retry.data = j;
-    sl_mapping_entry_build(m->cfg->name, m->t->name, m->s->name, m->s->ops->type, r, condition,
-                           &j->e);
+    entry_build(m->cfg->name, m->t->name, m->s->name, m->s->ops->type, r, condition, &j->e);
     lane->active++;
     dlq_job_put(j);
 }

@@ -512,5 +512,6 @@ void sl_mapping_destroy(struct sl_mapping *m)
         r = next;
     }
     sl_filter_destroy(m->filter);
+    sl_buf_release(&m->scratch);
     free(m);
 }

@@ -99,6 +99,7 @@ struct sl_mapping {
     void *drained_arg;
 
     struct sl_mapping_metrics mx;
+    struct sl_buf scratch; /* text forms for log lines (a record's id) */
 };
 
 /* mapping.c */
@@ -130,10 +131,6 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b);
 /* deadletter.c */
 void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct sl_record *r,
                             const char *condition);
-/* Builds the DLQ entry of a record (the caller releases it). */
-void sl_mapping_entry_build(const char *mapping, const char *function, const char *source,
-                            const char *source_type, const struct sl_record *r,
-                            const char *condition, struct sl_dlq_entry *e);
 
 /* metrics.c */
 void sl_mapping_metrics_init(struct sl_mapping *m);

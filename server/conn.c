@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,8 @@
 #define SL_HTTP_READ_AHEAD (64 * 1024)
 #define SL_HTTP_LINGER_MS  2000
 #define SL_HTTP_KEEP_CAP   (256 * 1024)
+/* Retry-After of the 503 for a full body budget: uploads in progress finish within seconds. */
+#define SL_HTTP_BUSY_RETRY_AFTER "Retry-After: 1"
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -130,14 +133,77 @@ static void conn_linger(struct sl_http_conn *c)
     timer_set(c, ms < SL_HTTP_LINGER_MS ? ms : SL_HTTP_LINGER_MS);
 }
 
-/* Queues an error the server answers by itself; the connection closes after it. */
-static void conn_fail(struct sl_http_conn *c, int status, const char *code, const char *message)
+/* Queues an error the server answers by itself (header: one extra line, or NULL); the
+ * connection closes after it. What was read of the request's body is dropped at once. */
+static void conn_fail(struct sl_http_conn *c, int status, const char *code, const char *message,
+                      const char *header)
 {
     sl_debug(c->srv->scope, "%s: %d %s", c->x->peer, status, message);
-    sl_http_response_error(&c->wbuf, status, code, message, false);
+    sl_http_exchange_uncharge(c->x);
+    sl_buf_release(&c->x->msg.body);
+    sl_http_response_error(&c->wbuf, status, code, message, header, false);
     c->close_after = true;
     c->state = SL_HTTP_CONN_WRITING;
     read_off(c);
+}
+
+/* Counts what a chunked body grew by against the listener's budget (a Content-Length body was
+ * counted whole at its headers). Returns false when that goes beyond the budget: the request
+ * then gets 503 and what was read of it is dropped. */
+static bool conn_charge_body(struct sl_http_conn *c)
+{
+    struct sl_http_server *srv = c->srv;
+    struct sl_http_exchange *x = c->x;
+    size_t len = x->msg.body.len;
+    if (len <= x->charged)
+        return true;
+    srv->buffered += len - x->charged;
+    x->charged = len;
+    return srv->buffered <= srv->limits.max_buffered_bytes;
+}
+
+static void conn_busy(struct sl_http_conn *c)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg),
+             "the request bodies this listener holds would exceed max_buffered_bytes (%zu "
+             "bytes); retry later",
+             c->srv->limits.max_buffered_bytes);
+    conn_fail(c, 503, "server_busy", msg, SL_HTTP_BUSY_RETRY_AFTER);
+}
+
+/* The request's headers are in and its body is not read yet: the cheap place to refuse it (the
+ * route's hook, e.g. a wrong token; the listener's body budget) before holding any of the body.
+ * A refusal queues its error response and closes the connection after it, as the body is
+ * unread. */
+static void conn_headers(struct sl_http_conn *c)
+{
+    struct sl_http_server *srv = c->srv;
+    struct sl_http_exchange *x = c->x;
+    x->msg.req.peer = x->peer;
+    if (srv->on_headers) {
+        struct sl_http_reject rej = {0};
+        int status = srv->on_headers(&x->msg.req, srv->on_headers_arg, &rej);
+        if (status != 0) {
+            if (status < 400 || status > 599) {
+                sl_warn(srv->scope, "a headers hook returned %d: answering 500", status);
+                status = 500;
+            }
+            conn_fail(c, status, rej.code ? rej.code : "rejected",
+                      rej.message ? rej.message : sl_http_status_text(status), rej.header);
+            return;
+        }
+    }
+    int64_t announced = x->msg.req.content_length;
+    size_t want = announced > 0 ? (size_t)announced : 0;
+    size_t max = srv->limits.max_buffered_bytes;
+    /* A chunked body (-1) is counted as it grows, but is not started on a full budget. */
+    if (announced != 0 && (srv->buffered >= max || want > max - srv->buffered)) {
+        conn_busy(c);
+        return;
+    }
+    x->charged = want;
+    srv->buffered += want;
 }
 
 static void conn_dispatch(struct sl_http_conn *c)
@@ -181,7 +247,17 @@ static bool conn_parse(struct sl_http_conn *c)
         sl_buf_reset(&c->rbuf);
         c->rpos = 0;
     }
+    if (st == SL_HTTP_PARSE_MORE || st == SL_HTTP_PARSE_DONE) {
+        /* A body that is complete is held already: it is counted and goes on. */
+        if (!conn_charge_body(c) && st == SL_HTTP_PARSE_MORE) {
+            conn_busy(c);
+            return true;
+        }
+    }
     switch (st) {
+    case SL_HTTP_PARSE_HEADERS:
+        conn_headers(c);
+        return true;
     case SL_HTTP_PARSE_MORE:
         if (c->ps.want_continue && !c->continue_sent) {
             c->continue_sent = true;
@@ -192,7 +268,7 @@ static bool conn_parse(struct sl_http_conn *c)
         read_on(c);
         return false;
     case SL_HTTP_PARSE_ERROR:
-        conn_fail(c, c->ps.err_status, c->ps.err_code, c->ps.err_msg);
+        conn_fail(c, c->ps.err_status, c->ps.err_code, c->ps.err_msg, NULL);
         return true;
     default:
         conn_dispatch(c);
@@ -318,7 +394,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct sl_http_conn *c = w->data;
     ev_timer_stop(loop, w);
     if (c->state == SL_HTTP_CONN_READING && c->in_request) {
-        conn_fail(c, 408, "request_timeout", "the request did not arrive in time");
+        conn_fail(c, 408, "request_timeout", "the request did not arrive in time", NULL);
         conn_process(c);
         return;
     }
@@ -339,6 +415,7 @@ void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer)
     sl_buf_init(&c->rbuf);
     sl_buf_init(&c->wbuf);
     sl_http_parse_init(&c->ps, &srv->limits);
+    c->ps.stop_at_headers = true; /* conn_headers runs before the body is read */
     c->x = sl_http_exchange_create(peer);
     c->x->srv = srv;
     c->x->conn = c;

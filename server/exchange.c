@@ -19,10 +19,18 @@ struct sl_http_exchange *sl_http_exchange_create(const char *peer)
     return x;
 }
 
+void sl_http_exchange_uncharge(struct sl_http_exchange *x)
+{
+    if (x->srv && x->charged)
+        x->srv->buffered -= x->charged;
+    x->charged = 0;
+}
+
 void sl_http_exchange_destroy(struct sl_http_exchange *x)
 {
     if (!x)
         return;
+    sl_http_exchange_uncharge(x);
     sl_http_msg_release(&x->msg);
     free(x);
 }
@@ -95,6 +103,7 @@ static struct sl_http_conn *answer(struct sl_http_exchange *x)
 static void finish(struct sl_http_exchange *x, struct sl_http_conn *c, bool keep_alive)
 {
     struct sl_http_msg *msg = &x->msg;
+    sl_http_exchange_uncharge(x);
     if (msg->body.cap > SL_HTTP_KEEP_CAP)
         sl_buf_release(&msg->body);
     if (msg->text.cap > SL_HTTP_KEEP_CAP)

@@ -15,7 +15,7 @@ struct sl_http_server;
 struct sl_http_exchange; /* one request awaiting its response */
 
 /* A zero field (or a NULL limits pointer) takes the default: 1024 connections, 16 KiB of
- * headers, 6 MiB of body, 30 s per request, 60 s idle, 100 headers. */
+ * headers, 6 MiB of body, 30 s per request, 60 s idle, 100 headers, 64 MiB of bodies held. */
 struct sl_http_limits {
     size_t max_connections;     /* beyond it, new connections get 503 and are closed */
     size_t max_header_bytes;    /* request line + headers; beyond it: 431 */
@@ -23,6 +23,11 @@ struct sl_http_limits {
     int64_t request_timeout_ms; /* the whole request must arrive within this: else 408 */
     int64_t idle_timeout_ms;    /* keep-alive connection idle this long is closed */
     size_t max_headers;         /* header count; beyond it: 431 */
+    /* Request body bytes the listener holds at once, counted from Content-Length when the
+     * headers arrive (chunked bodies as they grow) until the response is queued: a request whose
+     * body would go beyond it gets 503 with Retry-After before its body is read. Raised to
+     * max_body_bytes when lower (a single largest body always fits). */
+    size_t max_buffered_bytes;
 };
 
 struct sl_http_header {
@@ -43,6 +48,9 @@ struct sl_http_req {
     size_t nheaders;
     const char *body;
     size_t body_len;
+    /* The body's announced length: Content-Length, -1 when chunked (unknown), 0 for none. What a
+     * headers hook (sl_http_headers_cb) can know of the body before it is read. */
+    int64_t content_length;
     const char *peer; /* "127.0.0.1:53412" */
 };
 
@@ -54,12 +62,33 @@ struct sl_http_req {
 typedef void (*sl_http_handler_cb)(struct sl_http_exchange *x, const struct sl_http_req *req,
                                    void *arg);
 
+/* How a headers hook refuses a request. The strings need to live only until the hook returns. */
+struct sl_http_reject {
+    const char *code;    /* the "error" member of the JSON body; NULL: "rejected" */
+    const char *message; /* NULL: the status text */
+    const char *header;  /* one extra "Name: value" response line (WWW-Authenticate), or NULL */
+};
+
+/* Runs when a request's headers are complete, before its body is read: req has no body yet
+ * (req->content_length says what is announced). Returns 0 to go on (the body is read, then the
+ * handler runs), or a 4xx/5xx status to answer at once with {"error","message"} from *rej; the
+ * connection closes after that response, as the body was never read. The hook must neither
+ * answer exchanges nor destroy the server. */
+typedef int (*sl_http_headers_cb)(const struct sl_http_req *req, void *arg,
+                                  struct sl_http_reject *rej);
+
 /* listen: "127.0.0.1:8080", "0.0.0.0:0", ":8080", "[::1]:8080", "localhost:8080" (resolved
  * once, here). Bad addresses give SL_ECONFIG, bind errors a negated errno; *out is set only on
  * success. */
 int sl_http_server_create(struct ev_loop *loop, const char *listen,
                           const struct sl_http_limits *limits, sl_http_handler_cb handler,
                           void *arg, struct sl_http_server **out, struct sl_err *err);
+/* Sets the hook run at headers-complete (NULL: none). A server whose handler is
+ * sl_http_router_handle gets sl_http_router_headers with the router at creation, so routes
+ * added with sl_http_router_add_hooked need nothing more. */
+void sl_http_server_set_headers_hook(struct sl_http_server *srv, sl_http_headers_cb cb, void *arg);
+/* Request body bytes held right now (see max_buffered_bytes). */
+size_t sl_http_server_buffered(const struct sl_http_server *srv);
 /* The port actually bound (useful with ":0"). */
 int sl_http_server_port(const struct sl_http_server *srv);
 /* Closes the listening socket; open connections finish their current exchange and then close
@@ -101,7 +130,16 @@ void sl_http_router_destroy(struct sl_http_router *r);
 /* path "/hooks/" with prefix=true matches "/hooks/x"; method "*" matches any. */
 void sl_http_router_add(struct sl_http_router *r, const char *method, const char *path, bool prefix,
                         sl_http_handler_cb cb, void *arg);
+/* Like sl_http_router_add, with on_headers (may be NULL) run for this route's requests once
+ * their headers are complete, before the body is read: the route can refuse a request (a wrong
+ * token, an announced length over its own limit) without buffering its body. */
+void sl_http_router_add_hooked(struct sl_http_router *r, const char *method, const char *path,
+                               bool prefix, sl_http_headers_cb on_headers, sl_http_handler_cb cb,
+                               void *arg);
 /* Pass this as the server's handler, with the router as its arg. */
 void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *router);
+/* The headers hook of a router server: runs the on_headers of the route the request goes to.
+ * Unknown paths and methods are left to sl_http_router_handle (404/405 after the body). */
+int sl_http_router_headers(const struct sl_http_req *req, void *router, struct sl_http_reject *rej);
 
 #endif

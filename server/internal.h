@@ -19,7 +19,8 @@ struct sl_http_exchange {
     struct sl_http_server *srv; /* NULL once the server is destroyed */
     struct sl_http_conn *conn;  /* NULL once the connection is closed */
     struct sl_http_exchange *orphan_prev, *orphan_next;
-    bool pending; /* handed to the handler, not answered yet */
+    bool pending;   /* handed to the handler, not answered yet */
+    size_t charged; /* body bytes counted in srv->buffered for this request */
     struct sl_http_msg msg;
     char peer[SL_HTTP_PEER_MAX];
 };
@@ -65,6 +66,9 @@ struct sl_http_server {
     size_t nconns;
     struct sl_http_exchange *orphans;
     size_t pending;
+    size_t buffered; /* sum of the exchanges' charged bytes, within limits.max_buffered_bytes */
+    sl_http_headers_cb on_headers;
+    void *on_headers_arg;
     bool draining; /* stop_accepting was called */
     char scope[48];
 };
@@ -89,8 +93,9 @@ void sl_http_response_build(struct sl_buf *b, int status, const char *content_ty
                             size_t len, bool keep_alive, bool http10, bool head);
 /* {"error":"<code>","message":"<message>"} */
 void sl_http_error_json(struct sl_buf *b, int status, const char *code, const char *message);
+/* A JSON error response; header is one extra "Name: value" line, or NULL. */
 void sl_http_response_error(struct sl_buf *b, int status, const char *code, const char *message,
-                            bool keep_alive);
+                            const char *header, bool keep_alive);
 
 /* exchange.c */
 struct sl_http_exchange *sl_http_exchange_create(const char *peer);
@@ -98,5 +103,7 @@ struct sl_http_exchange *sl_http_exchange_create(const char *peer);
 void sl_http_exchange_destroy(struct sl_http_exchange *x);
 /* The connection of a pending exchange closed: x is kept on the server's orphan list. */
 void sl_http_exchange_orphan(struct sl_http_exchange *x);
+/* Gives the body bytes x holds back to its server's max_buffered_bytes budget. */
+void sl_http_exchange_uncharge(struct sl_http_exchange *x);
 
 #endif

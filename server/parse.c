@@ -14,6 +14,7 @@
 #define SL_HTTP_DEF_REQUEST_TIMEOUT_MS 30000
 #define SL_HTTP_DEF_IDLE_TIMEOUT_MS    60000
 #define SL_HTTP_DEF_MAX_HEADERS        100
+#define SL_HTTP_DEF_MAX_BUFFERED_BYTES (64 * 1024 * 1024)
 
 void sl_http_limits_defaults(const struct sl_http_limits *in, struct sl_http_limits *out)
 {
@@ -32,6 +33,12 @@ void sl_http_limits_defaults(const struct sl_http_limits *in, struct sl_http_lim
         l.idle_timeout_ms = SL_HTTP_DEF_IDLE_TIMEOUT_MS;
     if (l.max_headers == 0)
         l.max_headers = SL_HTTP_DEF_MAX_HEADERS;
+    if (l.max_buffered_bytes == 0)
+        l.max_buffered_bytes = SL_HTTP_DEF_MAX_BUFFERED_BYTES;
+    /* Below one largest body, a request within max_body_bytes could never be taken: its 503
+     * would send the client into retries that cannot succeed. */
+    if (l.max_buffered_bytes < l.max_body_bytes)
+        l.max_buffered_bytes = l.max_body_bytes;
     *out = l;
 }
 
@@ -226,6 +233,7 @@ void sl_http_parse_begin(struct sl_http_parse *ps, struct sl_http_msg *msg)
     ps->headers_done = false;
     ps->in_header = false;
     ps->want_continue = false;
+    ps->kick = false;
     ps->err_status = 0;
     ps->err_code = NULL;
     ps->err_msg[0] = '\0';
@@ -238,11 +246,51 @@ static bool header_is(const struct sl_http_msg *msg, const struct sl_http_span *
            strncasecmp(msg->text.data + sp->name_off, name, sp->name_len) == 0;
 }
 
+/* A header value for an error message: printable ASCII only (the message also goes to the log),
+ * cut at cap - 1 bytes. */
+static void value_excerpt(const char *v, size_t n, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++)
+        out[k++] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
+    out[k] = '\0';
+}
+
+/* Only the chunked coding is understood: with any other (gzip, "gzip, chunked") the handler
+ * would get the body still encoded and store it as if it were the content. RFC 9112 6.1: a
+ * server answers 501 to a transfer coding it does not understand. */
+static int check_transfer_encoding(struct sl_http_parse *ps)
+{
+    struct sl_http_msg *msg = ps->msg;
+    const struct sl_http_span *te = NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < msg->nspans; i++) {
+        if (header_is(msg, &msg->spans[i], "transfer-encoding")) {
+            te = te ? te : &msg->spans[i];
+            count++;
+        }
+    }
+    if (count == 0)
+        return 0;
+    const char *v = msg->text.data + te->value_off;
+    if (count == 1 && te->value_len == 7 && strncasecmp(v, "chunked", 7) == 0)
+        return 0;
+    char shown[64];
+    value_excerpt(v, te->value_len, shown, sizeof(shown));
+    parse_fail(ps, 501, "unsupported_transfer_encoding",
+               "Transfer-Encoding \"%s\"%s is not supported: send the body with Content-Length "
+               "or Transfer-Encoding: chunked alone",
+               shown, count > 1 ? " (and more)" : "");
+    return -1;
+}
+
 /* Limits and expectations known once the headers are in. */
 static int check_headers(struct sl_http_parse *ps)
 {
     struct sl_http_msg *msg = ps->msg;
     llhttp_t *p = &ps->p;
+    if (check_transfer_encoding(ps) < 0)
+        return -1;
     bool chunked = (p->flags & F_CHUNKED) != 0;
     bool has_len = (p->flags & F_CONTENT_LENGTH) != 0;
     if (has_len && p->content_length > ps->limits.max_body_bytes) {
@@ -262,8 +310,9 @@ static int check_headers(struct sl_http_parse *ps)
     return 0;
 }
 
-/* Builds msg->req from the stored offsets: the buffer no longer moves. */
-static void finish_request(struct sl_http_parse *ps)
+/* Builds msg->req but its body from the stored offsets, once the headers are complete: the text
+ * buffer no longer moves (trailers are counted, not kept). */
+static void build_head(struct sl_http_parse *ps)
 {
     struct sl_http_msg *msg = ps->msg;
     struct sl_http_req *req = &msg->req;
@@ -296,17 +345,37 @@ static void finish_request(struct sl_http_parse *ps)
     }
     req->headers = msg->headers;
     req->nheaders = msg->nspans;
-    req->body = msg->body.data ? msg->body.data : "";
-    req->body_len = msg->body.len;
+    req->body = "";
+    req->body_len = 0;
+    if (ps->p.flags & F_CHUNKED)
+        req->content_length = -1;
+    else if (ps->p.flags & F_CONTENT_LENGTH)
+        req->content_length = (int64_t)ps->p.content_length;
+    else
+        req->content_length = 0;
     req->peer = "";
     msg->http10 = ps->p.http_major == 1 && ps->p.http_minor == 0;
     msg->head = ps->p.method == HTTP_HEAD;
+}
+
+static void finish_request(struct sl_http_parse *ps)
+{
+    struct sl_http_msg *msg = ps->msg;
+    struct sl_http_req *req = &msg->req;
+    req->body = msg->body.data ? msg->body.data : "";
+    req->body_len = msg->body.len;
     if (ps->upgrade || ps->p.upgrade)
         msg->keep_alive = false; /* no protocol switch: the connection closes after this */
 }
 
 static int parse_error(struct sl_http_parse *ps, llhttp_errno_t e)
 {
+    if (ps->err_status == 0 && e == HPE_INVALID_TRANSFER_ENCODING) {
+        /* llhttp refuses a coding after "chunked" ("chunked, gzip") while it reads the value. */
+        parse_fail(ps, 501, "unsupported_transfer_encoding",
+                   "this Transfer-Encoding is not supported: send the body with Content-Length "
+                   "or Transfer-Encoding: chunked alone");
+    }
     if (ps->err_status == 0) {
         const char *reason = llhttp_get_error_reason(&ps->p);
         ps->err_status = 400;
@@ -323,7 +392,10 @@ int sl_http_parse_feed(struct sl_http_parse *ps, const char *data, size_t len, s
     *used = 0;
     if (ps->state != SL_HTTP_PARSE_MORE)
         return ps->state;
-    bool kick = false; /* run the parser once more without bytes (after a pause) */
+    /* Run the parser once more without bytes (after a pause): llhttp only reaches the end of a
+     * message without a body when it is called again. */
+    bool kick = ps->kick;
+    ps->kick = false;
     while (*used < len || kick) {
         kick = false;
         const char *start = data + *used;
@@ -364,6 +436,11 @@ int sl_http_parse_feed(struct sl_http_parse *ps, const char *data, size_t len, s
                 if (check_headers(ps) < 0) {
                     ps->state = SL_HTTP_PARSE_ERROR;
                     return ps->state;
+                }
+                build_head(ps);
+                if (ps->stop_at_headers) {
+                    ps->kick = true;
+                    return SL_HTTP_PARSE_HEADERS;
                 }
                 kick = true;
             }

@@ -38,6 +38,9 @@ enum sl_http_parse_state {
     SL_HTTP_PARSE_MORE = 0,  /* need more bytes */
     SL_HTTP_PARSE_DONE = 1,  /* one request is complete in msg->req */
     SL_HTTP_PARSE_ERROR = 2, /* err_status/err_code/err_msg say what to answer; then close */
+    /* Only with stop_at_headers, once per request: the headers are complete and msg->req has
+     * everything but the body (content_length says what is announced). Feed again to go on. */
+    SL_HTTP_PARSE_HEADERS = 3,
 };
 
 struct sl_http_parse {
@@ -46,13 +49,15 @@ struct sl_http_parse {
     struct sl_http_limits limits;
     struct sl_http_msg *msg;
     enum sl_http_parse_state state;
-    size_t hdr_bytes;   /* request line + headers (+ trailers) consumed so far */
-    bool started;       /* at least one byte of this request was consumed */
-    bool headers_done;  /* on_headers_complete reached */
-    bool in_header;     /* between a header name's first byte and its value's end */
-    bool paused;        /* llhttp needs llhttp_resume before the next execute */
-    bool upgrade;       /* llhttp stopped for an upgrade: the connection cannot go on */
-    bool want_continue; /* Expect: 100-continue accepted: the caller may send 100 Continue */
+    size_t hdr_bytes;     /* request line + headers (+ trailers) consumed so far */
+    bool started;         /* at least one byte of this request was consumed */
+    bool headers_done;    /* on_headers_complete reached */
+    bool in_header;       /* between a header name's first byte and its value's end */
+    bool paused;          /* llhttp needs llhttp_resume before the next execute */
+    bool upgrade;         /* llhttp stopped for an upgrade: the connection cannot go on */
+    bool want_continue;   /* Expect: 100-continue accepted: the caller may send 100 Continue */
+    bool stop_at_headers; /* set by the caller: report SL_HTTP_PARSE_HEADERS */
+    bool kick;            /* headers reported: the next feed runs llhttp even without bytes */
     int err_status;
     const char *err_code;
     char err_msg[160];

@@ -53,12 +53,13 @@ void sl_http_error_json(struct sl_buf *b, int status, const char *code, const ch
 }
 
 void sl_http_response_error(struct sl_buf *b, int status, const char *code, const char *message,
-                            bool keep_alive)
+                            const char *header, bool keep_alive)
 {
     struct sl_buf body;
     sl_buf_init(&body);
     sl_http_error_json(&body, status, code, message);
-    sl_http_response_build(b, status, "application/json", NULL, 0, body.data, body.len, keep_alive,
-                           false, false);
+    const char *const headers[] = {header};
+    sl_http_response_build(b, status, "application/json", headers, header ? 1 : 0, body.data,
+                           body.len, keep_alive, false, false);
     sl_buf_release(&body);
 }

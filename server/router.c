@@ -14,6 +14,7 @@ struct sl_http_route {
     char *path;
     size_t path_len;
     bool prefix;
+    sl_http_headers_cb on_headers; /* may be NULL */
     sl_http_handler_cb cb;
     void *arg;
 };
@@ -43,6 +44,13 @@ void sl_http_router_destroy(struct sl_http_router *r)
 void sl_http_router_add(struct sl_http_router *r, const char *method, const char *path, bool prefix,
                         sl_http_handler_cb cb, void *arg)
 {
+    sl_http_router_add_hooked(r, method, path, prefix, NULL, cb, arg);
+}
+
+void sl_http_router_add_hooked(struct sl_http_router *r, const char *method, const char *path,
+                               bool prefix, sl_http_headers_cb on_headers, sl_http_handler_cb cb,
+                               void *arg)
+{
     if (!r || !method || !path || !cb)
         return;
     if (r->n == r->cap) {
@@ -54,6 +62,7 @@ void sl_http_router_add(struct sl_http_router *r, const char *method, const char
     rt->path = sl_strdup(path);
     rt->path_len = strlen(path);
     rt->prefix = prefix;
+    rt->on_headers = on_headers;
     rt->cb = cb;
     rt->arg = arg;
 }
@@ -99,19 +108,20 @@ static void allow_add(struct sl_buf *allow, const char *method)
     sl_buf_puts(allow, method);
 }
 
-void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *router)
+/* The route a request goes to, or NULL; *path_known says whether some route has its path. */
+static const struct sl_http_route *route_find(const struct sl_http_router *r,
+                                              const struct sl_http_req *req, bool *path_known)
 {
-    struct sl_http_router *r = router;
     const struct sl_http_route *best = NULL;
     size_t best_path = 0;
     int best_method = 0;
-    bool path_known = false;
+    *path_known = false;
     for (size_t i = 0; r && i < r->n; i++) {
         const struct sl_http_route *rt = &r->routes[i];
         size_t ps = path_score(rt, req);
         if (ps == 0)
             continue;
-        path_known = true;
+        *path_known = true;
         int ms = method_score(rt, req->method);
         if (ms == 0)
             continue;
@@ -121,6 +131,21 @@ void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req 
             best_method = ms;
         }
     }
+    return best;
+}
+
+int sl_http_router_headers(const struct sl_http_req *req, void *router, struct sl_http_reject *rej)
+{
+    bool path_known;
+    const struct sl_http_route *rt = route_find(router, req, &path_known);
+    return rt && rt->on_headers ? rt->on_headers(req, rt->arg, rej) : 0;
+}
+
+void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *router)
+{
+    struct sl_http_router *r = router;
+    bool path_known;
+    const struct sl_http_route *best = route_find(r, req, &path_known);
     if (best) {
         best->cb(x, req, best->arg);
         return;

@@ -21,7 +21,7 @@ static void reject(struct sl_http_server *srv, int fd)
     struct sl_buf b;
     sl_buf_init(&b);
     snprintf(msg, sizeof(msg), "connection limit of %zu reached", srv->limits.max_connections);
-    sl_http_response_error(&b, 503, "too_many_connections", msg, false);
+    sl_http_response_error(&b, 503, "too_many_connections", msg, NULL, false);
     ssize_t n = send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
     sl_buf_release(&b);
@@ -92,6 +92,11 @@ int sl_http_server_create(struct ev_loop *loop, const char *listen,
     sl_http_limits_defaults(limits, &srv->limits);
     srv->handler = handler;
     srv->arg = arg;
+    if (handler == sl_http_router_handle) {
+        /* The router knows which route a request goes to, and so whose hook to run. */
+        srv->on_headers = sl_http_router_headers;
+        srv->on_headers_arg = arg;
+    }
     srv->fd = fd;
     srv->port = port;
     snprintf(srv->scope, sizeof(srv->scope), "server:http:%d", port);
@@ -103,6 +108,19 @@ int sl_http_server_create(struct ev_loop *loop, const char *listen,
     sl_info(srv->scope, "listening on %s (port %d)", listen, port);
     *out = srv;
     return 0;
+}
+
+void sl_http_server_set_headers_hook(struct sl_http_server *srv, sl_http_headers_cb cb, void *arg)
+{
+    if (!srv)
+        return;
+    srv->on_headers = cb;
+    srv->on_headers_arg = arg;
+}
+
+size_t sl_http_server_buffered(const struct sl_http_server *srv)
+{
+    return srv ? srv->buffered : 0;
 }
 
 int sl_http_server_port(const struct sl_http_server *srv)

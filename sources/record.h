@@ -1,11 +1,21 @@
 /* A record: one event from a source, as the mapping batches, retries and dead-letters it.
- * One allocation holds the struct and its strings and body. */
+ *
+ * The generic part below is all the mapping reads. Where the record came from (a Kafka
+ * partition and offset, a Redis entry id, a spool row) is the source's business: a source
+ * embeds struct sl_record at the start of its own typed record and gives its ops, which make
+ * the text forms (identifier, coordinates, attributes) only when somebody needs them (a DLQ
+ * entry, a log line) and match partial batch response identifiers. Records rebuilt from text
+ * (DLQ redrive, push sources that keep their attributes as text) are text records
+ * (sl_record_new). */
 #ifndef SL_SOURCES_RECORD_H
 #define SL_SOURCES_RECORD_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/buf.h"
 
 /* One invocation's outcome, shared (refcounted) by the records the batch carried. */
 struct sl_attempt {
@@ -23,23 +33,45 @@ struct sl_attempt {
 struct sl_attempt *sl_attempt_new(void);
 void sl_attempt_unref(struct sl_attempt *a);
 
+struct sl_record;
+
+/* What a record's source knows about it. Every op is required. */
+struct sl_record_ops {
+    /* Appends the item identifier as text ("orders-0:15", an entry id, a spool id). */
+    void (*write_id)(const struct sl_record *r, struct sl_buf *out);
+    /* Appends a JSON object: where the record came from (a DLQ entry's coordinates). */
+    void (*write_coords)(const struct sl_record *r, struct sl_buf *out);
+    /* Appends a JSON object: what the source's encoder needs besides the body (a DLQ entry's
+     * attributes, from which redrive rebuilds a text record). */
+    void (*write_attrs)(const struct sl_record *r, struct sl_buf *out);
+    /* Does a partial batch response's itemIdentifier (any JSON value) name r? */
+    bool (*matches)(const struct sl_record *r, json_t *item);
+    /* Frees r and whatever it holds (its history is already gone). */
+    void (*release)(struct sl_record *r);
+};
+
 #define SL_RECORD_MAX_HISTORY 16 /* attempts kept per record (the newest) */
 
+/* Kept only once a record has failed (most records never do). */
+struct sl_record_failure {
+    uint32_t nhistory;      /* attempts recorded in history (ring, newest last) */
+    uint32_t history_total; /* attempts ever recorded */
+    struct sl_attempt *history[SL_RECORD_MAX_HISTORY];
+    int64_t first_failure_ms;
+    int64_t last_failure_ms;
+};
+
 struct sl_record {
+    const struct sl_record_ops *ops;
     struct sl_record *next; /* queue and batch link, owned by whoever holds the record */
     uint32_t lane;          /* the source's lane (partition, stream, hook) */
     uint64_t seq;           /* position within the lane, ascending */
     int64_t time_ms;        /* when the source received or produced it (wall clock) */
     size_t bytes;           /* the source's estimate of the record's encoded size */
-
-    const char *id;     /* item identifier (partial batch responses) */
-    const char *attrs;  /* JSON object text: the record's attributes for the encoder */
-    const char *coords; /* JSON object text: where it came from (DLQ coordinates) */
     const unsigned char *body;
     size_t body_len;
     /* Set by the source when the record must not be delivered but dead-lettered at once, with
-     * this condition (e.g. "MaxDeliveriesExceeded" for a poison entry, or
-     * "MaximumPayloadSizeExceeded"). NULL normally. Must be a static string. */
+     * this condition (sources/conditions.h). NULL normally. Must be a static string. */
     const char *dead_letter;
 
     /* Mapping-side state. */
@@ -48,19 +80,32 @@ struct sl_record {
     bool failed_now;                       /* named as failed by the latest outcome */
     uint32_t attempts;                     /* invocations that count toward max_attempts */
     uint32_t failures;                     /* failed invocations of any kind (grow the backoff) */
-    uint32_t nhistory;                     /* attempts recorded in history (ring, newest last) */
-    uint32_t history_total;                /* attempts ever recorded */
-    struct sl_attempt *history[SL_RECORD_MAX_HISTORY];
-    int64_t first_failure_ms;
-    int64_t last_failure_ms;
+    struct sl_record_failure *fail;        /* NULL until it fails */
 };
 
-/* Allocates a record with copies of the strings (NULL attrs/coords become "{}"). */
+/* A record whose source keeps its forms as text (one allocation holds it all). */
+struct sl_text_record {
+    struct sl_record base;
+    const char *id;     /* item identifier (partial batch responses match it as a string) */
+    const char *attrs;  /* JSON object text: the record's attributes for the encoder */
+    const char *coords; /* JSON object text: where it came from (DLQ coordinates) */
+};
+
+extern const struct sl_record_ops sl_text_record_ops;
+
+/* Allocates a text record with copies of the strings (NULL attrs/coords become "{}"). */
 struct sl_record *sl_record_new(const char *id, const char *attrs, const char *coords,
                                 const void *body, size_t body_len);
+/* The text forms of a text record, or NULL for a record of another kind. */
+static inline const struct sl_text_record *sl_record_text(const struct sl_record *r)
+{
+    return r->ops == &sl_text_record_ops ? (const struct sl_text_record *)r : NULL;
+}
 /* Frees the record and drops its references to attempts. NULL is fine. */
 void sl_record_free(struct sl_record *r);
 /* Appends a to the record's history (a new reference), dropping the oldest when full. */
 void sl_record_add_attempt(struct sl_record *r, struct sl_attempt *a);
+/* The record's identifier as text in buf (reset first); returns buf's data. For log lines. */
+const char *sl_record_id_text(const struct sl_record *r, struct sl_buf *buf);
 
 #endif

@@ -10,27 +10,29 @@
 #include "core/utf8.h"
 #include "sources/http/webhook_int.h"
 
-static void encode_record(const char *hook, const struct sl_record *r, struct sl_jw *w)
+/* Webhook records are text records (their attributes are kept as text in the spool). */
+static void encode_record(const char *hook, const struct sl_record *rec, struct sl_jw *w)
 {
+    const struct sl_text_record *r = sl_record_text(rec);
     sl_jw_obj_open(w);
     sl_jw_kstr(w, "eventSource", "sluice:http");
     sl_jw_kstr(w, "eventVersion", "1.0");
     sl_jw_kstr(w, "hook", hook);
     sl_jw_kstr(w, "id", r->id);
     sl_jw_key(w, "receivedAt");
-    sl_jw_time(w, r->time_ms);
+    sl_jw_time(w, rec->time_ms);
     /* attrs is a JSON object of method, path, query and headers: splice its members in. */
     size_t alen = strlen(r->attrs);
     if (alen > 2) {
         sl_buf_putc(w->b, ',');
         sl_buf_append(w->b, r->attrs + 1, alen - 2);
     }
-    bool text = sl_utf8_valid((const char *)r->body, r->body_len);
+    bool text = sl_utf8_valid((const char *)rec->body, rec->body_len);
     sl_jw_key(w, "body");
     if (text)
-        sl_jw_strn(w, (const char *)r->body, r->body_len);
+        sl_jw_strn(w, (const char *)rec->body, rec->body_len);
     else
-        sl_jw_b64(w, r->body, r->body_len);
+        sl_jw_b64(w, rec->body, rec->body_len);
     sl_jw_kbool(w, "isBase64Encoded", !text);
     sl_jw_obj_close(w);
 }
@@ -54,17 +56,18 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
 
 /* The filter view: the record's metadata (method, path, query, headers, id) and "body",
  * parsed when it is JSON, else the text (so a JSON pattern on a text body does not match). */
-json_t *sl_webhook_filter_view(const struct sl_record *r)
+json_t *sl_webhook_filter_view(const struct sl_record *rec)
 {
+    const struct sl_text_record *r = sl_record_text(rec);
     json_t *view = json_loads(r->attrs, 0, NULL);
     if (!json_is_object(view)) {
         json_decref(view);
         view = json_object();
     }
     json_object_set_new(view, "id", json_string(r->id));
-    json_t *body = json_loadb((const char *)r->body, r->body_len, JSON_DECODE_ANY, NULL);
-    if (!body && sl_utf8_valid((const char *)r->body, r->body_len))
-        body = json_stringn((const char *)r->body, r->body_len);
+    json_t *body = json_loadb((const char *)rec->body, rec->body_len, JSON_DECODE_ANY, NULL);
+    if (!body && sl_utf8_valid((const char *)rec->body, rec->body_len))
+        body = json_stringn((const char *)rec->body, rec->body_len);
     if (body)
         json_object_set_new(view, "body", body);
     return view;

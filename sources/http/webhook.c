@@ -83,8 +83,9 @@ struct webhook_put {
 /* Credentials never reach events or DLQ entries, whatever keep_headers says. */
 static const char *const never_keep[] = {"authorization", "proxy-authorization", NULL};
 
-static bool header_kept(const struct webhook *h, const char *name, size_t len)
+static bool header_kept(const void *arg, const char *name, size_t len)
 {
+    const struct webhook *h = arg;
     for (size_t i = 0; never_keep[i]; i++) {
         if (strlen(never_keep[i]) == len && strncasecmp(never_keep[i], name, len) == 0)
             return false;
@@ -104,7 +105,8 @@ static bool header_kept(const struct webhook *h, const char *name, size_t len)
     return false;
 }
 
-static char *webhook_attrs(const struct webhook *h, const struct sl_http_req *req)
+char *sl_webhook_attrs(const struct sl_http_req *req,
+                       bool (*kept)(const void *arg, const char *name, size_t len), const void *arg)
 {
     struct sl_buf b;
     struct sl_jw w;
@@ -118,7 +120,7 @@ static char *webhook_attrs(const struct webhook *h, const struct sl_http_req *re
     sl_jw_obj_open(&w);
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct sl_http_header *hd = &req->headers[i];
-        if (!header_kept(h, hd->name, hd->name_len))
+        if (!kept(arg, hd->name, hd->name_len))
             continue;
         char name[128];
         size_t n = hd->name_len < sizeof(name) - 1 ? hd->name_len : sizeof(name) - 1;
@@ -128,6 +130,10 @@ static char *webhook_attrs(const struct webhook *h, const struct sl_http_req *re
         sl_jw_kstrn(&w, name, hd->value, hd->value_len);
     }
     sl_jw_obj_close(&w);
+    /* The writer put U+FFFD for bytes of the path, query or a kept header that were not UTF-8
+     * (so the batch stays valid JSON): the event says so, as the function sees altered text. */
+    if (w.replaced > 0)
+        sl_jw_kbool(&w, "invalidUtf8Replaced", true);
     sl_jw_obj_close(&w);
     return sl_buf_steal(&b, NULL);
 }
@@ -238,6 +244,32 @@ static bool content_is_json(const struct sl_http_req *req)
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
+/* Runs when a request's headers are in, before its body is read: a pusher without the token, or
+ * announcing a body over this hook's limit, is refused without the server buffering the body. */
+static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
+{
+    struct webhook *h = arg;
+    if (h->stopped) {
+        rej->code = "shutting_down";
+        rej->message = "sluice is shutting down";
+        return 503;
+    }
+    if (!webhook_authorized(h, req)) {
+        sl_metric_inc(h->m_rejected);
+        rej->code = "unauthorized";
+        rej->message = "missing or wrong bearer token";
+        rej->header = "WWW-Authenticate: Bearer";
+        return 401;
+    }
+    if (req->content_length > 0 && (uint64_t)req->content_length > h->cfg.max_body_bytes) {
+        sl_metric_inc(h->m_rejected);
+        rej->code = "payload_too_large";
+        rej->message = "the body is larger than this hook's max_body_bytes";
+        return 413;
+    }
+    return 0;
+}
+
 static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct webhook *h = arg;
@@ -277,7 +309,7 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
     p->x = x;
     sl_id_new(p->id);
     p->received_ms = sl_now_ms();
-    p->attrs = webhook_attrs(h, req);
+    p->attrs = sl_webhook_attrs(req, header_kept, h);
     p->body = sl_memdup(req->body_len ? req->body : "", req->body_len);
     p->body_len = req->body_len;
     struct sl_spool_item it = {
@@ -328,7 +360,8 @@ static int webhook_create(const struct sl_source_env *env, const struct sl_cfg_t
     h->scan_watcher.data = h;
     snprintf(h->route, sizeof(h->route), "/hooks/%s", sec->name);
     if (env->push)
-        sl_http_router_add(env->push, "POST", h->route, false, webhook_handle, h);
+        sl_http_router_add_hooked(env->push, "POST", h->route, false, webhook_headers,
+                                  webhook_handle, h);
     {
         struct sl_buf l;
         sl_buf_init(&l);
@@ -376,7 +409,8 @@ static void webhook_resume(struct sl_source *s)
 static void webhook_ack(struct sl_source *s, const struct sl_record *r)
 {
     struct webhook *h = (struct webhook *)s;
-    sl_spool_delete(h->spool, r->seq, sl_spool_charge(strlen(r->attrs), r->body_len));
+    sl_spool_delete(h->spool, r->seq,
+                    sl_spool_charge(strlen(sl_record_text(r)->attrs), r->body_len));
 }
 
 static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)

@@ -5,12 +5,10 @@
  *    "timestampType":"CREATE_TIME","key":"b64","value":"b64","headers":[{"k":[104,-1]}]}]}}
  * `format: raw` gives the array of record objects alone.
  *
- * A record's attrs hold everything but the value, in a fixed layout the encoder splices
- * without parsing:
- *   {"bootstrapServers":"..","topic":"t","partition":0,"offset":15,"timestamp":..,
- *    "timestampType":"CREATE_TIME"[,"key":"b64"],"headers":[...]}
- * Attrs in another layout (a record rebuilt from a DLQ entry, whose attrs were re-encoded) are
- * parsed instead. */
+ * Records read from Kafka are typed (record.c) and written in one pass from their parts, with
+ * the topic and bootstrap texts escaped once per partition and source. Text records (rebuilt
+ * from a DLQ entry for redrive) carry the attributes in the layout sl_kafka_put_attrs writes,
+ * which is spliced without parsing; attrs in another layout are parsed instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +23,11 @@ static const char HEADERS_KEY[] = ",\"headers\":[";
 
 static void put_b64(struct sl_buf *b, const void *data, size_t n)
 {
-    sl_buf_putc(b, '"');
-    char *dst = sl_buf_reserve(b, SL_B64_ENCODED_LEN(n));
-    sl_buf_commit(b, sl_b64_encode(data, n, dst));
-    sl_buf_putc(b, '"');
-}
-
-static void put_int(struct sl_buf *b, long long v)
-{
-    sl_buf_put_i64(b, v);
+    char *dst = sl_buf_reserve(b, SL_B64_ENCODED_LEN(n) + 2);
+    dst[0] = '"';
+    size_t len = sl_b64_encode(data, n, dst + 1);
+    dst[len + 1] = '"';
+    sl_buf_commit(b, len + 2);
 }
 
 /* Lambda gives header values as arrays of signed bytes: [104,-1]. */
@@ -57,6 +51,38 @@ static void put_header_value(struct sl_buf *b, const void *val, size_t len)
     sl_buf_commit(b, (size_t)(d - start));
 }
 
+static bool header_at(const struct sl_kafka_headers *h, size_t i, const char **name,
+                      const void **val, size_t *len)
+{
+    if (h->rk)
+        return rd_kafka_header_get_all(h->rk, i, name, val, len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (i >= h->n)
+        return false;
+    *name = h->names[i];
+    *val = h->vals[i];
+    *len = h->lens[i];
+    return true;
+}
+
+/* ,"headers":[{"name":[bytes]},...]} */
+static void put_headers_tail(struct sl_buf *b, const struct sl_kafka_headers *h)
+{
+    const char *name;
+    const void *val;
+    size_t len;
+    sl_buf_puts(b, HEADERS_KEY);
+    for (size_t i = 0; h && header_at(h, i, &name, &val, &len); i++) {
+        if (i)
+            sl_buf_putc(b, ',');
+        sl_buf_putc(b, '{');
+        sl_json_escape(b, name, strlen(name));
+        sl_buf_putc(b, ':');
+        put_header_value(b, val, len);
+        sl_buf_putc(b, '}');
+    }
+    sl_buf_puts(b, "]}");
+}
+
 static const char *ts_type_name(int t)
 {
     switch (t) {
@@ -69,99 +95,97 @@ static const char *ts_type_name(int t)
     }
 }
 
+/* "topic":..,"partition":..,"offset":..,"timestamp":..,"timestampType":".."[,"key":".."] */
+static void put_coordinates(struct sl_buf *b, const char *topic_json, int32_t partition,
+                            int64_t offset, int64_t ts, int ts_type, const void *key,
+                            size_t key_len)
+{
+    sl_buf_puts(b, "\"topic\":");
+    sl_buf_puts(b, topic_json);
+    sl_buf_puts(b, ",\"partition\":");
+    sl_buf_put_i64(b, partition);
+    sl_buf_puts(b, ",\"offset\":");
+    sl_buf_put_i64(b, offset);
+    sl_buf_puts(b, ",\"timestamp\":");
+    sl_buf_put_i64(b, ts);
+    sl_buf_puts(b, ",\"timestampType\":\"");
+    sl_buf_puts(b, ts_type_name(ts_type));
+    sl_buf_putc(b, '"');
+    if (key) {
+        sl_buf_puts(b, ",\"key\":");
+        put_b64(b, key, key_len);
+    }
+}
+
+void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char *topic_json,
+                        int32_t partition, int64_t offset, int64_t ts, int ts_type, const void *key,
+                        size_t key_len, const struct sl_kafka_headers *h)
+{
+    sl_buf_puts(b, "{\"bootstrapServers\":");
+    sl_buf_puts(b, bootstrap_json);
+    sl_buf_putc(b, ',');
+    put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
+    put_headers_tail(b, h);
+}
+
+void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t partition,
+                         int64_t offset, int64_t ts, int ts_type, const void *key, size_t key_len,
+                         const void *value, size_t value_len, const struct sl_kafka_headers *h)
+{
+    sl_buf_putc(b, '{');
+    put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
+    sl_buf_puts(b, ",\"value\":");
+    put_b64(b, value, value_len);
+    put_headers_tail(b, h);
+}
+
+char *sl_kafka_json_text(const char *s)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_json_escape(&b, s, strlen(s));
+    return sl_buf_steal(&b, NULL);
+}
+
 struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, int64_t offset,
                                         int64_t ts_ms, int ts_type, const void *key, size_t key_len,
                                         const void *value, size_t value_len,
                                         const char *const *hnames, const void *const *hvals,
-                                        const size_t *hlens, size_t nheaders, const char *bootstrap,
-                                        struct sl_kafka_scratch *sc)
+                                        const size_t *hlens, size_t nheaders, const char *bootstrap)
 {
-    struct sl_buf *a = &sc->attrs;
-    sl_buf_reset(a);
-    sl_buf_puts(a, "{\"bootstrapServers\":");
-    sl_json_escape(a, bootstrap, strlen(bootstrap));
-    sl_buf_puts(a, ",\"topic\":");
-    sl_json_escape(a, topic, strlen(topic));
-    sl_buf_puts(a, ",\"partition\":");
-    put_int(a, partition);
-    sl_buf_puts(a, ",\"offset\":");
-    put_int(a, offset);
-    sl_buf_puts(a, ",\"timestamp\":");
-    put_int(a, ts_ms);
-    sl_buf_puts(a, ",\"timestampType\":\"");
-    sl_buf_puts(a, ts_type_name(ts_type));
-    sl_buf_putc(a, '"');
-    if (key) {
-        sl_buf_puts(a, ",\"key\":");
-        put_b64(a, key, key_len);
-    }
-    sl_buf_puts(a, HEADERS_KEY);
-    for (size_t i = 0; i < nheaders; i++) {
-        if (i)
-            sl_buf_putc(a, ',');
-        sl_buf_putc(a, '{');
-        sl_json_escape(a, hnames[i], strlen(hnames[i]));
-        sl_buf_putc(a, ':');
-        put_header_value(a, hvals[i], hlens[i]);
-        sl_buf_putc(a, '}');
-    }
-    sl_buf_puts(a, "]}");
-
-    struct sl_buf *c = &sc->coords;
-    sl_buf_reset(c);
-    sl_buf_puts(c, "{\"topic\":");
-    sl_json_escape(c, topic, strlen(topic));
-    sl_buf_puts(c, ",\"partition\":");
-    put_int(c, partition);
-    sl_buf_puts(c, ",\"offset\":");
-    put_int(c, offset);
-    sl_buf_putc(c, '}');
-
-    sl_buf_reset(&sc->id);
-    sl_buf_puts(&sc->id, topic);
-    sl_buf_putc(&sc->id, '-');
-    put_int(&sc->id, partition);
-    sl_buf_putc(&sc->id, ':');
-    put_int(&sc->id, offset);
-
-    struct sl_record *r = sl_record_new(sc->id.data, a->data, c->data, value, value_len);
+    struct sl_kafka_headers h = {.names = hnames, .vals = hvals, .lens = hlens, .n = nheaders};
+    char *topic_json = sl_kafka_json_text(topic), *bs_json = sl_kafka_json_text(bootstrap);
+    struct sl_buf a, c, id;
+    sl_buf_init(&a);
+    sl_buf_init(&c);
+    sl_buf_init(&id);
+    sl_kafka_put_attrs(&a, bs_json, topic_json, partition, offset, ts_ms, ts_type, key, key_len,
+                       &h);
+    sl_buf_puts(&c, "{\"topic\":");
+    sl_buf_puts(&c, topic_json);
+    sl_buf_puts(&c, ",\"partition\":");
+    sl_buf_put_i64(&c, partition);
+    sl_buf_puts(&c, ",\"offset\":");
+    sl_buf_put_i64(&c, offset);
+    sl_buf_putc(&c, '}');
+    sl_buf_puts(&id, topic);
+    sl_buf_putc(&id, '-');
+    sl_buf_put_i64(&id, partition);
+    sl_buf_putc(&id, ':');
+    sl_buf_put_i64(&id, offset);
+    struct sl_record *r = sl_record_new(id.data, a.data, c.data, value, value_len);
     r->seq = (uint64_t)offset;
     r->time_ms = ts_ms;
-    r->bytes = a->len + SL_B64_ENCODED_LEN(value_len) + 16;
+    r->bytes = a.len + SL_B64_ENCODED_LEN(value_len) + 16;
+    sl_buf_release(&a);
+    sl_buf_release(&c);
+    sl_buf_release(&id);
+    free(topic_json);
+    free(bs_json);
     return r;
 }
 
-#define SL_KAFKA_MAX_HEADERS 64
-
-struct sl_record *sl_kafka_record_from_msg(const rd_kafka_message_t *rkm, const char *bootstrap,
-                                           struct sl_kafka_scratch *sc)
-{
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
-    const char *hnames[SL_KAFKA_MAX_HEADERS];
-    const void *hvals[SL_KAFKA_MAX_HEADERS];
-    size_t hlens[SL_KAFKA_MAX_HEADERS];
-    size_t nh = 0;
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
-        while (nh < SL_KAFKA_MAX_HEADERS &&
-               rd_kafka_header_get_all(hdrs, nh, &hnames[nh], &hvals[nh], &hlens[nh]) ==
-                   RD_KAFKA_RESP_ERR_NO_ERROR)
-            nh++;
-    }
-    return sl_kafka_record_build(rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset, ts,
-                                 (int)tstype, rkm->key, rkm->key_len, rkm->payload, rkm->len,
-                                 hnames, hvals, hlens, nh, bootstrap, sc);
-}
-
-void sl_kafka_scratch_release(struct sl_kafka_scratch *sc)
-{
-    sl_buf_release(&sc->attrs);
-    sl_buf_release(&sc->coords);
-    sl_buf_release(&sc->id);
-}
-
-/* ---- encoding ---- */
+/* ---- text records (redrive) ---- */
 
 /* Length of the JSON string starting at s (at its opening quote), quotes included; 0 if it
  * does not end. */
@@ -211,9 +235,9 @@ static void put_value(struct sl_buf *b, const struct sl_record *r)
 }
 
 /* Writes one record object from parsed attrs (any layout). */
-static void encode_parsed(const struct sl_record *r, struct sl_buf *b)
+static void encode_parsed(const struct sl_text_record *t, struct sl_buf *b)
 {
-    json_t *a = json_loads(r->attrs, 0, NULL);
+    json_t *a = json_loads(t->attrs, 0, NULL);
     static const char *const order[] = {"topic",     "partition",     "offset",
                                         "timestamp", "timestampType", "key"};
     sl_buf_putc(b, '{');
@@ -228,12 +252,15 @@ static void encode_parsed(const struct sl_record *r, struct sl_buf *b)
         if (!first)
             sl_buf_putc(b, ',');
         first = false;
-        sl_buf_printf(b, "\"%s\":%s", order[i], text);
+        sl_buf_putc(b, '"');
+        sl_buf_puts(b, order[i]);
+        sl_buf_puts(b, "\":");
+        sl_buf_puts(b, text);
         free(text);
     }
     if (first)
         sl_buf_puts(b, "\"topic\":\"\"");
-    put_value(b, r);
+    put_value(b, &t->base);
     json_t *h = json_object_get(a, "headers");
     char *text = json_is_array(h) ? json_dumps(h, JSON_COMPACT) : NULL;
     sl_buf_puts(b, ",\"headers\":");
@@ -243,34 +270,82 @@ static void encode_parsed(const struct sl_record *r, struct sl_buf *b)
     json_decref(a);
 }
 
-static void encode_record(const struct sl_record *r, struct sl_buf *b)
+static void encode_text(const struct sl_text_record *t, struct sl_buf *b)
 {
     struct layout l;
-    if (!layout_of(r->attrs, &l)) {
-        encode_parsed(r, b);
+    if (!layout_of(t->attrs, &l)) {
+        encode_parsed(t, b);
         return;
     }
     sl_buf_putc(b, '{');
     sl_buf_append(b, l.rest, (size_t)(l.headers - l.rest));
-    put_value(b, r);
+    put_value(b, &t->base);
     sl_buf_puts(b, l.headers); /* ,"headers":[...]} */
 }
 
-/* The "<topic>-<partition>" key of a record: its id up to the last ':'. */
-static size_t group_key(const struct sl_record *r)
+/* ---- the event ---- */
+
+static void encode_record(const struct sl_record *r, struct sl_buf *b)
 {
-    const char *colon = strrchr(r->id, ':');
-    return colon ? (size_t)(colon - r->id) : strlen(r->id);
+    const struct sl_text_record *t = sl_record_text(r);
+    if (t) {
+        encode_text(t, b);
+        return;
+    }
+    const struct sl_kafka_record *kr = (const struct sl_kafka_record *)r;
+    struct sl_kafka_headers h = {0};
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(kr->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h.rk = hdrs;
+    sl_kafka_put_record(b, kr->p->topic_json, kr->p->partition, (int64_t)r->seq, kr->ts,
+                        kr->ts_type, kr->rkm->key, kr->rkm->key_len, r->body, r->body_len, &h);
+}
+
+/* The records key ("<topic>-<partition>") of a record: for a text record its id up to the last
+ * ':' (unescaped), for a typed one its partition's JSON text. */
+struct group {
+    const struct sl_kafka_part *p;
+    const char *id;
+    size_t len;
+};
+
+static struct group group_of(const struct sl_record *r)
+{
+    const struct sl_text_record *t = sl_record_text(r);
+    if (!t)
+        return (struct group){.p = ((const struct sl_kafka_record *)r)->p};
+    const char *colon = strrchr(t->id, ':');
+    return (struct group){.id = t->id, .len = colon ? (size_t)(colon - t->id) : strlen(t->id)};
+}
+
+static bool same_group(struct group a, struct group b)
+{
+    if (a.p || b.p)
+        return a.p == b.p;
+    return a.len == b.len && strncmp(a.id, b.id, a.len) == 0;
+}
+
+static void put_group_key(struct group g, struct sl_buf *b)
+{
+    if (g.p)
+        sl_buf_puts(b, g.p->group_json);
+    else
+        sl_json_escape(b, g.id, g.len);
 }
 
 static void put_bootstrap(const struct sl_record *r, struct sl_buf *b)
 {
+    const struct sl_text_record *t = sl_record_text(r);
+    if (!t) {
+        sl_buf_puts(b, ((const struct sl_kafka_record *)r)->p->k->bootstrap_json);
+        return;
+    }
     struct layout l;
-    if (layout_of(r->attrs, &l)) {
+    if (layout_of(t->attrs, &l)) {
         sl_buf_append(b, l.bs, l.bs_len);
         return;
     }
-    json_t *a = json_loads(r->attrs, 0, NULL);
+    json_t *a = json_loads(t->attrs, 0, NULL);
     const char *bs = json_string_value(json_object_get(a, "bootstrapServers"));
     sl_json_escape(b, bs ? bs : "", bs ? strlen(bs) : 0);
     json_decref(a);
@@ -295,22 +370,38 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
     else
         sl_buf_puts(out, "\"\"");
     sl_buf_puts(out, ",\"records\":{");
-    /* A batch holds one partition; records of several (redrive) are grouped by key, in order
-     * of first appearance. */
+    /* A batch holds one partition: one group, in one pass. */
+    struct group g0 = n ? group_of(rs[0]) : (struct group){0};
+    bool one = true;
+    for (size_t i = 1; i < n && one; i++)
+        one = same_group(g0, group_of(rs[i]));
+    if (one && n) {
+        put_group_key(g0, out);
+        sl_buf_puts(out, ":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sl_buf_putc(out, ',');
+            encode_record(rs[i], out);
+        }
+        sl_buf_puts(out, "]}}");
+        return;
+    }
+    /* Records of several partitions (redrive) are grouped by key, in order of first
+     * appearance. */
     bool *done = n > 1 ? sl_calloc(n, sizeof(bool)) : NULL;
     bool first_group = true;
     for (size_t i = 0; i < n; i++) {
         if (done && done[i])
             continue;
-        size_t klen = group_key(rs[i]);
+        struct group g = group_of(rs[i]);
         if (!first_group)
             sl_buf_putc(out, ',');
         first_group = false;
-        sl_json_escape(out, rs[i]->id, klen);
+        put_group_key(g, out);
         sl_buf_puts(out, ":[");
         encode_record(rs[i], out);
         for (size_t k = i + 1; k < n; k++) {
-            if (done[k] || group_key(rs[k]) != klen || strncmp(rs[k]->id, rs[i]->id, klen) != 0)
+            if (done[k] || !same_group(g, group_of(rs[k])))
                 continue;
             done[k] = true;
             sl_buf_putc(out, ',');
@@ -325,7 +416,11 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
 /* Lambda's Kafka filters match the value decoded as UTF-8 JSON, and the record's metadata. */
 json_t *sl_kafka_filter_view(const struct sl_record *r)
 {
-    json_t *view = json_loads(r->attrs, 0, NULL);
+    struct sl_buf a;
+    sl_buf_init(&a);
+    r->ops->write_attrs(r, &a);
+    json_t *view = json_loads(a.data ? a.data : "{}", 0, NULL);
+    sl_buf_release(&a);
     if (!json_is_object(view)) {
         json_decref(view);
         view = json_object();

@@ -17,17 +17,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/conditions.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "sources/kafka/kafka_int.h"
 
-#define KAFKA_DRAIN_BUDGET      2000 /* messages per loop iteration before yielding */
-#define KAFKA_CLOSE_COMMIT_MS   5000 /* bound on the final commit at shutdown */
-#define KAFKA_RECOMMIT_MS       5000 /* resend a commit never confirmed after this long */
-#define KAFKA_SOFT_PAUSE_S      1.0  /* a pause shorter than this only stops draining */
-#define KAFKA_PAYLOAD_TOO_LARGE "MaximumPayloadSizeExceeded"
-#define KAFKA_KICK_S            0.05 /* quiet this long while records wait: wake the fetcher */
+#define KAFKA_DRAIN_BUDGET    2000 /* messages per loop iteration before yielding */
+#define KAFKA_CLOSE_COMMIT_MS 5000 /* bound on the final commit at shutdown */
+#define KAFKA_RECOMMIT_MS     5000 /* resend a commit never confirmed after this long */
+#define KAFKA_SOFT_PAUSE_S    1.0  /* a pause shorter than this only stops draining */
+#define KAFKA_KICK_S          0.05 /* quiet this long while records wait: wake the fetcher */
 
 static void pause_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -126,6 +126,16 @@ static struct sl_kafka_part *part_get(struct sl_kafka_source *k, const char *top
     p->next_offset = -1;
     p->committed = -1;
     p->committed_ok = -1;
+    p->topic_json = sl_kafka_json_text(topic);
+    {
+        struct sl_buf g;
+        sl_buf_init(&g);
+        sl_buf_puts(&g, topic);
+        sl_buf_putc(&g, '-');
+        sl_buf_put_i64(&g, partition);
+        p->group_json = sl_kafka_json_text(g.data);
+        sl_buf_release(&g);
+    }
     sl_kwin_init(&p->win);
     k->parts[k->nparts++] = p;
 
@@ -412,34 +422,36 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- consuming ---- */
 
-static void handle_message(struct sl_kafka_source *k, rd_kafka_message_t *rkm)
+/* Hands a message to the mapping as a record. Returns true when the record took the message
+ * (it is destroyed with the record), false when the caller destroys it. */
+static bool handle_message(struct sl_kafka_source *k, rd_kafka_message_t *rkm)
 {
     if (rkm->err) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             sl_warn(k->base.scope, "consumer: %s", rd_kafka_message_errstr(rkm));
-        return;
+        return false;
     }
     if (k->stopped)
-        return; /* never acked, so never committed: the next owner reads it */
+        return false; /* never acked, so never committed: the next owner reads it */
     struct sl_kafka_part *p = part_of_msg(k, rkm);
     if (!p || !p->assigned) {
         sl_debug(k->base.scope, "dropping a message of %s-%d: not assigned",
                  rd_kafka_topic_name(rkm->rkt), (int)rkm->partition);
-        return;
+        return false;
     }
     if (p->next_offset >= 0 && rkm->offset < p->next_offset)
-        return; /* read again after a pause or seek: already emitted */
+        return false; /* read again after a pause or seek: already emitted */
     p->next_offset = rkm->offset + 1;
     p->last_msg = ev_now(k->loop);
-    struct sl_record *r = sl_kafka_record_from_msg(rkm, k->cfg.bootstrap_servers, &k->scratch);
-    r->lane = p->lane;
+    struct sl_record *r = sl_kafka_record_take(p, rkm);
     if (r->time_ms <= 0)
         r->time_ms = sl_now_ms();
     if (k->cfg.max_record_bytes && rkm->len + rkm->key_len > k->cfg.max_record_bytes)
-        r->dead_letter = KAFKA_PAYLOAD_TOO_LARGE;
+        r->dead_letter = SL_COND_PAYLOAD_TOO_LARGE;
     sl_kwin_push(&p->win, rkm->offset, r->time_ms);
     sl_metric_inc(k->m_consumed);
     sl_source_emit(&k->base, r);
+    return true;
 }
 
 /* Paused but not yet in librdkafka: the queue is left alone (its prefetch is bounded by
@@ -456,8 +468,8 @@ static void drain(struct sl_kafka_source *k)
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(k->rk, 0);
         if (!rkm)
             break;
-        handle_message(k, rkm);
-        rd_kafka_message_destroy(rkm);
+        if (!handle_message(k, rkm))
+            rd_kafka_message_destroy(rkm);
         n++;
     }
 
@@ -545,6 +557,8 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
     }
     k->pipe_fds[0] = k->pipe_fds[1] = -1;
     sl_source_init(&k->base, &sl_source_kafka_ops, sec->name);
+    k->bootstrap_json =
+        sl_kafka_json_text(k->cfg.bootstrap_servers ? k->cfg.bootstrap_servers : "");
     k->loop = env->loop;
     k->metrics = env->metrics;
     k->path = sl_strdup(sec->path);
@@ -639,6 +653,7 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
 fail:
     sl_props_release(&sl_kafka_source_table, &k->cfg);
     sl_source_release(&k->base);
+    free(k->bootstrap_json);
     free(k->group_id);
     free(k->path);
     free(k);
@@ -851,10 +866,13 @@ static void kafka_destroy(struct sl_source *s)
     for (size_t i = 0; i < k->nparts; i++) {
         sl_kwin_release(&k->parts[i]->win);
         free(k->parts[i]->topic);
+        free(k->parts[i]->topic_json);
+        free(k->parts[i]->group_json);
         free(k->parts[i]);
     }
     free(k->parts);
-    sl_kafka_scratch_release(&k->scratch);
+    sl_kafka_records_release(k);
+    free(k->bootstrap_json);
     sl_props_release(&sl_kafka_source_table, &k->cfg);
     free(k->group_id);
     free(k->path);

@@ -61,26 +61,61 @@ int64_t sl_kwin_commit_pos(const struct sl_kwin *w);
 int64_t sl_kwin_oldest_ms(const struct sl_kwin *w);
 size_t sl_kwin_pending(const struct sl_kwin *w);
 
-/* ---- records and the event shape (encode.c) ---- */
+/* ---- records and the event shape (record.c, encode.c) ---- */
 
-/* Scratch buffers reused from record to record. */
-struct sl_kafka_scratch {
-    struct sl_buf attrs;
-    struct sl_buf coords;
-    struct sl_buf id;
+struct sl_kafka_part;
+struct sl_kafka_source;
+
+/* Where a record's headers come from: a held message, or plain arrays (tests, text records). */
+struct sl_kafka_headers {
+    rd_kafka_headers_t *rk; /* from the message, or NULL */
+    const char *const *names;
+    const void *const *vals;
+    const size_t *lens;
+    size_t n;
 };
 
-/* Builds the record of a message (attrs, coords, id "<topic>-<partition>:<offset>"). */
-struct sl_record *sl_kafka_record_from_msg(const rd_kafka_message_t *rkm, const char *bootstrap,
-                                           struct sl_kafka_scratch *sc);
-/* Same from plain parts (used by tests and the benchmark). headers: n name/value pairs. */
+/* A record as read: typed coordinates and the message itself, held until the record is done
+ * (key, value and headers point into librdkafka's buffer: nothing is copied). Allocated from
+ * the source's free list. */
+struct sl_kafka_record {
+    struct sl_record base; /* body = the message's value */
+    rd_kafka_message_t *rkm;
+    struct sl_kafka_part *p; /* topic, partition, their JSON text, the source */
+    int64_t ts;              /* the message timestamp (ms), as Kafka gave it */
+    int ts_type;             /* rd_kafka_timestamp_type_t */
+    struct sl_kafka_record *next_free;
+};
+
+extern const struct sl_record_ops sl_kafka_record_ops;
+
+/* The record of a message, which it takes (rd_kafka_message_destroy when the record is freed).
+ */
+struct sl_record *sl_kafka_record_take(struct sl_kafka_part *p, rd_kafka_message_t *rkm);
+/* Frees the source's free list (every record must have been released). */
+void sl_kafka_records_release(struct sl_kafka_source *k);
+
+/* Appends the record's attributes, the layout encode.c splices without parsing:
+ *   {"bootstrapServers":"..","topic":"t","partition":0,"offset":15,"timestamp":..,
+ *    "timestampType":"CREATE_TIME"[,"key":"b64"],"headers":[...]} */
+void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char *topic_json,
+                        int32_t partition, int64_t offset, int64_t ts, int ts_type, const void *key,
+                        size_t key_len, const struct sl_kafka_headers *h);
+/* Appends one record object of the event from typed parts. */
+void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t partition,
+                         int64_t offset, int64_t ts, int ts_type, const void *key, size_t key_len,
+                         const void *value, size_t value_len, const struct sl_kafka_headers *h);
+/* Appends s as a JSON string (for the cached topic and bootstrap texts). */
+char *sl_kafka_json_text(const char *s);
+
+/* A text record from plain parts (what redrive rebuilds from a DLQ entry; tests use it too).
+ * headers: n name/value pairs. */
 struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, int64_t offset,
                                         int64_t ts_ms, int ts_type, const void *key, size_t key_len,
                                         const void *value, size_t value_len,
                                         const char *const *hnames, const void *const *hvals,
-                                        const size_t *hlens, size_t nheaders, const char *bootstrap,
-                                        struct sl_kafka_scratch *sc);
-void sl_kafka_scratch_release(struct sl_kafka_scratch *sc);
+                                        const size_t *hlens, size_t nheaders,
+                                        const char *bootstrap);
 void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                      struct sl_buf *out);
 json_t *sl_kafka_filter_view(const struct sl_record *r);
@@ -103,6 +138,8 @@ struct sl_kafka_part {
     int64_t committed;    /* last commit position sent (-1: none) */
     int64_t committed_ok; /* last commit position the broker confirmed (-1: unknown) */
     int64_t sent_mono_ms; /* when `committed` was sent */
+    char *topic_json;     /* the topic as a JSON string */
+    char *group_json;     /* "<topic>-<partition>" as a JSON string (the event's records key) */
     ev_tstamp last_msg;   /* loop time of its last message (or wake-up) */
     struct sl_kwin win;
     struct sl_metric *m_committed;
@@ -143,8 +180,9 @@ struct sl_kafka_source {
     uint64_t generation; /* bumped at every assignment change */
     struct sl_kafka_part **parts;
     size_t nparts, cap_parts;
-    struct sl_kafka_part *last; /* lookup cache */
-    struct sl_kafka_scratch scratch;
+    struct sl_kafka_part *last;           /* lookup cache */
+    char *bootstrap_json;                 /* bootstrap_servers as a JSON string */
+    struct sl_kafka_record *free_records; /* released records, reused */
     struct sl_kafka_resolver *resolver;
     struct sl_kafka_waker *waker;
     struct sl_metric *m_rebalances;

@@ -15,31 +15,11 @@
 #include "core/utf8.h"
 #include "sources/redis/redis_int.h"
 
-/* A JSON string of bytes that may not be UTF-8: each bad byte becomes U+FFFD. */
+/* A JSON string of bytes that may not be UTF-8: sl_json_escape writes each bad byte as U+FFFD
+ * (and a NUL as \u0000), in one pass without a copy. */
 static void put_text(struct sl_buf *b, const char *s, size_t n)
 {
-    if (sl_utf8_valid(s, n)) {
-        sl_json_escape(b, s, n);
-        return;
-    }
-    struct sl_buf fixed;
-    sl_buf_init(&fixed);
-    size_t i = 0;
-    while (i < n) {
-        size_t k = s[i] ? sl_utf8_seq(s + i, n - i) : 0;
-        if (k == 0) {
-            if (s[i] == '\0')
-                sl_buf_putc(&fixed, '\0');
-            else
-                sl_buf_append(&fixed, "\xef\xbf\xbd", 3);
-            i++;
-        } else {
-            sl_buf_append(&fixed, s + i, k);
-            i += k;
-        }
-    }
-    sl_json_escape(b, fixed.data, fixed.len);
-    sl_buf_release(&fixed);
+    sl_json_escape(b, s, n);
 }
 
 void sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out)
@@ -224,15 +204,17 @@ static void put_inner(struct sl_buf *b, const char *tok, size_t len, const char 
 
 static void encode_record(const char *source_name, const struct sl_record *r, struct sl_buf *b)
 {
+    /* Redis records are text records (their attributes are built as text at intake). */
+    const struct sl_text_record *t = sl_record_text(r);
     const char *stream = NULL, *pkey = NULL, *arn = NULL;
     size_t stream_len = 0, pkey_len = 0, arn_len = 0;
-    if (!sl_redis_json_member(r->attrs, "stream", &stream, &stream_len))
+    if (!sl_redis_json_member(t->attrs, "stream", &stream, &stream_len))
         stream = NULL;
-    if (!sl_redis_json_member(r->attrs, "partitionKey", &pkey, &pkey_len))
+    if (!sl_redis_json_member(t->attrs, "partitionKey", &pkey, &pkey_len))
         pkey = NULL;
-    if (!sl_redis_json_member(r->attrs, "eventSourceARN", &arn, &arn_len))
+    if (!sl_redis_json_member(t->attrs, "eventSourceARN", &arn, &arn_len))
         arn = NULL;
-    const char *id = r->id ? r->id : "";
+    const char *id = t->id ? t->id : "";
 
     sl_buf_puts(b, "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
     if (pkey)
@@ -285,7 +267,8 @@ void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_
 /* Lambda matches Kinesis filters on `data` decoded as JSON, plus metadata. */
 json_t *sl_redis_filter_view(const struct sl_record *r)
 {
-    json_t *attrs = json_loads(r->attrs ? r->attrs : "{}", 0, NULL);
+    const struct sl_text_record *t = sl_record_text(r);
+    json_t *attrs = json_loads(t->attrs ? t->attrs : "{}", 0, NULL);
     json_t *view = json_object();
     if (json_is_object(attrs)) {
         json_t *v;
@@ -295,9 +278,9 @@ json_t *sl_redis_filter_view(const struct sl_record *r)
             json_object_set(view, "eventSourceARN", v);
         if ((v = json_object_get(attrs, "stream"))) {
             json_object_set(view, "stream", v);
-            if (json_is_string(v) && r->id) {
+            if (json_is_string(v) && t->id) {
                 char *eid = NULL;
-                if (asprintf(&eid, "%s:%s", json_string_value(v), r->id) >= 0) {
+                if (asprintf(&eid, "%s:%s", json_string_value(v), t->id) >= 0) {
                     json_object_set_new(view, "eventID", json_string(eid));
                     free(eid);
                 }
@@ -305,7 +288,7 @@ json_t *sl_redis_filter_view(const struct sl_record *r)
         }
     }
     json_decref(attrs);
-    json_object_set_new(view, "sequenceNumber", json_string(r->id ? r->id : ""));
+    json_object_set_new(view, "sequenceNumber", json_string(t->id ? t->id : ""));
     json_object_set_new(view, "eventSource", json_string("sluice:redis"));
     json_object_set_new(view, "approximateArrivalTimestamp",
                         json_real((double)(r->time_ms > 0 ? r->time_ms : 0) / 1000.0));

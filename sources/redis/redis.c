@@ -17,6 +17,7 @@
 
 #include "core/backoff.h"
 #include "core/id.h"
+#include "core/conditions.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
@@ -24,13 +25,10 @@
 #include "sources/redis/redis_int.h"
 #include "sources/redis/tracker.h"
 
-/* The DLQ condition of a poison entry (dlq/dlq.h SL_DLQ_MAX_DELIVERIES; a source does not
- * include dlq/). */
-#define REDIS_MAX_DELIVERIES_CONDITION "MaxDeliveriesExceeded"
-#define REDIS_ACK_CHUNK                500
-#define REDIS_HEARTBEAT_CHUNK          500
-#define REDIS_BACKOFF_MIN_MS           100
-#define REDIS_BACKOFF_MAX_MS           5000
+#define REDIS_ACK_CHUNK       500
+#define REDIS_HEARTBEAT_CHUNK 500
+#define REDIS_BACKOFF_MIN_MS  100
+#define REDIS_BACKOFF_MAX_MS  5000
 
 enum rstate {
     RS_IDLE = 0, /* created, not started */
@@ -206,7 +204,7 @@ static void emit_entry(struct rsrc *s, struct rstream *st, const redisReply *e, 
     r->bytes = s->body.len / 3 * 4 + 4 + s->attrs.len + strlen(id) * 2 + 256;
     s->held++;
     if (deliveries > s->cfg.max_deliveries) {
-        r->dead_letter = REDIS_MAX_DELIVERIES_CONDITION;
+        r->dead_letter = SL_COND_MAX_DELIVERIES;
         sl_metric_inc(s->m_poison);
         sl_warn(s->base.scope,
                 "entry %s of stream %s was delivered %lld times (max_deliveries %lld): "
@@ -969,7 +967,7 @@ static void redis_ack(struct sl_source *base, const struct sl_record *r)
         return;
     struct rstream *st = &s->streams[r->lane];
     if (sl_redis_tracker_handled(&st->tr, r->seq) < 0) {
-        sl_debug(s->base.scope, "ack of %s (stream %s): not held", r->id, st->name);
+        sl_debug(s->base.scope, "ack of %s (stream %s): not held", sl_record_text(r)->id, st->name);
         return;
     }
     if (s->held > 0)

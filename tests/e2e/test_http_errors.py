@@ -56,7 +56,9 @@ class HttpErrors(SluiceTest):
 
     def test_slow_client_gets_408(self):
         with socket.create_connection(("127.0.0.1", self.s.push_port), timeout=10) as c:
-            c.sendall(b"POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+            # With the token: a request without one is refused at its headers (401), not timed out.
+            c.sendall(b"POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                      b"Authorization: Bearer s3cret-token\r\n\r\nab")
             data = c.recv(4096)  # the server answers when request_timeout (500ms) passes
         self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
 

@@ -182,27 +182,23 @@ class KafkaDelivery(KafkaTest):
                             [record_id_key(e["recordId"]) for e in entries])
         self.wait_committed("events", "sluice-test")
 
-    def test_full_prefetch_queue_does_not_stall(self):
-        # librdkafka < 2.2 stops fetching a partition whose local queue reached
-        # queued.min.messages (or queued.max.messages.kbytes) and looks again only at its
-        # broker thread's 1 s tick. With a threshold of one message every fetch fills the
-        # queue, so each refill would wait that second (2,000 records: over a minute); sluice
-        # wakes the fetcher when records wait and none arrive.
+    def test_tiny_prefetch_queue_loses_nothing(self):
+        # A prefetch queue of a few messages on every partition: librdkafka stops and restarts
+        # fetching all the time (and sluice wakes fetchers left asleep, see docs/KAFKA.md).
+        # Whatever the timing, every record is delivered once in order and committed. (The
+        # stops themselves are a performance matter: bench/kafka.py measures the longest.)
         fn = self.kfn()
         produce(self.kafka.bootstrap, "events", 2000, size=200)
         produced = produced_keys(self.kafka.bootstrap, "events")
         cfg = self.config(fn, source={"rdkafka": {"queued.min.messages": "1",
+                                                  "queued.max.messages.kbytes": "8",
                                                   "max.partition.fetch.bytes": "2048"}},
                           mapping={"batch": {"size": 50, "window": "0s"}})
-        s = self.sluice(cfg)
-        harness.wait_until(
-            lambda: s.metrics().get('sluice_kafka_fetcher_wakeups_total{source="events"}', 0) > 0,
-            timeout=60, what="a fetcher woken up")
+        self.sluice(cfg)
         self.wait_handled(fn, produced)
         self.assert_no_loss(produced, fn.delivered_keys())
         self.assert_partition_order(fn)
         self.wait_committed("events", "sluice-test")
-
 
 def json_n(r):
     import json

@@ -390,7 +390,8 @@ static void test_error_formats(void **state)
                       "(e.g. 250ms, 30s, 1h)");
     expect_json_error("{\"server\": {\"listn\": \"x\"}}",
                       "config.yaml: server.listn: unknown key (allowed: listen, max_connections, "
-                      "max_header_bytes, max_body_bytes, request_timeout, idle_timeout)");
+                      "max_header_bytes, max_body_bytes, request_timeout, idle_timeout, "
+                      "max_buffered_bytes)");
     expect_json_error("{\"sources\": [{\"name\": \"s\"}]}",
                       "config.yaml: sources[0].type: missing required key");
     expect_json_error("{\"mappings\": [{\"name\": \"a\", \"source\": \"s\", \"function\": \"f\","
@@ -432,7 +433,7 @@ static void test_line_numbers(void **state)
     expect_yaml_error("\n\nserver:\n  listn: x\n",
                       "config.yaml:4: server.listn: unknown key (allowed: listen, "
                       "max_connections, max_header_bytes, max_body_bytes, request_timeout, "
-                      "idle_timeout)");
+                      "idle_timeout, max_buffered_bytes)");
 }
 
 static void test_cross_checks(void **state)

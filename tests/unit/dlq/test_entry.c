@@ -48,7 +48,7 @@ static void full_entry(struct sl_dlq_entry *e)
     e->first_failure_ms = T0 - 4000;
     e->last_failure_ms = T0 - 1000;
     e->created_ms = T0;
-    e->condition = sl_strdup(SL_DLQ_RETRIES_EXHAUSTED);
+    e->condition = sl_strdup(SL_COND_RETRIES_EXHAUSTED);
     add_attempt(e, T0 - 4000, 500, "retry", "HTTP 500", "Unhandled", "{\"errorMessage\":\"boom\"}");
     add_attempt(e, T0 - 2500, 0, "retry", "timeout", NULL, NULL);
     add_attempt(e, T0 - 1000, 502, "fail", "HTTP 502", "Handled", "bad gateway");
@@ -227,7 +227,7 @@ static void test_null_fields(void **state)
     struct sl_dlq_entry e = {0}, back;
     strcpy(e.id, "min-1");
     e.mapping = sl_strdup("m");
-    e.condition = sl_strdup(SL_DLQ_TERMINAL);
+    e.condition = sl_strdup(SL_COND_TERMINAL);
     e.created_ms = T0;
     e.payload = sl_strdup("x");
     e.payload_len = 1;
@@ -262,7 +262,7 @@ static void test_on_failure_conditions(void **state)
 
     /* Age exceeded: no responseContext at all. */
     free(e.condition);
-    e.condition = sl_strdup(SL_DLQ_AGE_EXCEEDED);
+    e.condition = sl_strdup(SL_COND_AGE_EXCEEDED);
     json_t *doc = round_trip(&e, &back);
     json_t *of = jget(doc, "onFailure");
     assert_true(json_is_object(of));
@@ -273,7 +273,7 @@ static void test_on_failure_conditions(void **state)
 
     /* Payload too large: responseContext null. */
     free(e.condition);
-    e.condition = sl_strdup(SL_DLQ_PAYLOAD_TOO_LARGE);
+    e.condition = sl_strdup(SL_COND_PAYLOAD_TOO_LARGE);
     doc = round_trip(&e, &back);
     assert_true(json_is_null(jget(doc, "onFailure.responseContext")));
     json_decref(doc);
@@ -281,7 +281,7 @@ static void test_on_failure_conditions(void **state)
 
     /* Partial batch failure: the last attempt has no function error -> null. */
     free(e.condition);
-    e.condition = sl_strdup(SL_DLQ_RETRIES_EXHAUSTED);
+    e.condition = sl_strdup(SL_COND_RETRIES_EXHAUSTED);
     add_attempt(&e, T0 - 10, 200, "partial", "batchItemFailures", NULL, "{}");
     doc = round_trip(&e, &back);
     assert_int_equal(json_integer_value(jget(doc, "onFailure.responseContext.statusCode")), 200);

@@ -32,7 +32,7 @@ static void entry(struct sl_dlq_entry *e)
     e->record_time_ms = 1545084650987;
     e->created_ms = 1545084660000;
     e->first_failure_ms = e->last_failure_ms = 1545084655000;
-    e->condition = sl_strdup(SL_DLQ_RETRIES_EXHAUSTED);
+    e->condition = sl_strdup(SL_COND_RETRIES_EXHAUSTED);
     struct sl_dlq_attempt a = {.time_ms = 1545084655000,
                                .status = 200,
                                .outcome = "retry",

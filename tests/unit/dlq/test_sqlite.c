@@ -85,7 +85,7 @@ static void make_entry(struct sl_dlq_entry *e, const char *id, const char *mappi
     e->function = sl_strdup("fn");
     e->source = sl_strdup("orders");
     e->source_type = sl_strdup("http");
-    e->condition = sl_strdup(SL_DLQ_RETRIES_EXHAUSTED);
+    e->condition = sl_strdup(SL_COND_RETRIES_EXHAUSTED);
     e->created_ms = created;
     e->first_failure_ms = created - 10;
     e->last_failure_ms = created - 1;

@@ -98,7 +98,7 @@ static void msrc_encode(const char *name, struct sl_record *const *rs, size_t n,
 {
     sl_buf_putc(out, '[');
     for (size_t i = 0; i < n; i++)
-        sl_buf_printf(out, "%s%s", i ? "," : "", rs[i]->id);
+        sl_buf_printf(out, "%s%s", i ? "," : "", sl_record_text(rs[i])->id);
     sl_buf_putc(out, ']');
 }
 
@@ -448,7 +448,7 @@ static void test_record_age_exceeded_goes_to_dlq_uninvoked(void **state)
     assert_int_equal(f.tgt.calls, 0);
     int dead[] = {0, 1, 2};
     assert_accounting(&f, dead, 3);
-    assert_string_equal(f.dlq.conditions[0], SL_DLQ_AGE_EXCEEDED);
+    assert_string_equal(f.dlq.conditions[0], SL_COND_AGE_EXCEEDED);
     fx_release(&f);
 }
 
@@ -517,7 +517,7 @@ static void test_retries_exhaust_into_dlq(void **state)
     assert_int_equal(f.tgt.calls, 3); /* max_attempts */
     int dead[] = {0, 1};
     assert_accounting(&f, dead, 2);
-    assert_string_equal(f.dlq.conditions[0], SL_DLQ_RETRIES_EXHAUSTED);
+    assert_string_equal(f.dlq.conditions[0], SL_COND_RETRIES_EXHAUSTED);
     fx_release(&f);
 }
 
@@ -587,7 +587,7 @@ static void test_terminal_goes_to_dlq_at_once(void **state)
     assert_int_equal(f.tgt.calls, 1);
     int dead[] = {0, 1, 2};
     assert_accounting(&f, dead, 3);
-    assert_string_equal(f.dlq.conditions[0], SL_DLQ_TERMINAL);
+    assert_string_equal(f.dlq.conditions[0], SL_COND_TERMINAL);
     fx_release(&f);
 }
 
@@ -714,7 +714,7 @@ static void test_expired_flood_stays_flat(void **state)
         fx_emit(&f, FLOOD);
         fx_settle(&f);
         assert_int_equal(f.tgt.calls, 0);
-        assert_all_dead_lettered(&f, SL_DLQ_AGE_EXCEEDED);
+        assert_all_dead_lettered(&f, SL_COND_AGE_EXCEEDED);
         assert_flat();
         fx_release(&f);
     }
@@ -732,7 +732,7 @@ static void test_oversized_flood_stays_flat(void **state)
         fx_emit(&f, FLOOD);
         fx_settle(&f);
         assert_int_equal(f.tgt.calls, 0);
-        assert_all_dead_lettered(&f, SL_DLQ_PAYLOAD_TOO_LARGE);
+        assert_all_dead_lettered(&f, SL_COND_PAYLOAD_TOO_LARGE);
         assert_flat();
         fx_release(&f);
     }

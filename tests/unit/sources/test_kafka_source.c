@@ -87,8 +87,7 @@ static void test_window_wraps_and_grows(void **state)
 
 /* ---- records and the event ---- */
 
-static struct sl_record *sample(struct sl_kafka_scratch *sc, int32_t partition, int64_t offset,
-                                bool key)
+static struct sl_record *sample(int32_t partition, int64_t offset, bool key)
 {
     const char *names[] = {"h-text", "h-bin"};
     static const unsigned char bin[] = {0xff, 0x00, 0x80, 0x7f};
@@ -97,7 +96,7 @@ static struct sl_record *sample(struct sl_kafka_scratch *sc, int32_t partition, 
     return sl_kafka_record_build("orders", partition, offset, 1545084650987,
                                  RD_KAFKA_TIMESTAMP_CREATE_TIME, key ? "order-1" : NULL,
                                  key ? 7 : 0, "{\"n\":1}", 7, names, vals, lens, 2,
-                                 "b-1:9092,b-2:9092", sc);
+                                 "b-1:9092,b-2:9092");
 }
 
 static json_t *encode(struct sl_record **rs, size_t n, int format)
@@ -115,12 +114,11 @@ static json_t *encode(struct sl_record **rs, size_t n, int format)
 
 static void test_record_and_event_shape(void **state)
 {
-    struct sl_kafka_scratch sc = {0};
-    struct sl_record *rs[2] = {sample(&sc, 3, 15, true), sample(&sc, 3, 16, false)};
-    assert_string_equal(rs[0]->id, "orders-3:15");
+    struct sl_record *rs[2] = {sample(3, 15, true), sample(3, 16, false)};
+    assert_string_equal(sl_record_text(rs[0])->id, "orders-3:15");
     assert_int_equal(rs[0]->seq, 15);
     assert_int_equal(rs[0]->time_ms, 1545084650987);
-    json_t *c = json_loads(rs[0]->coords, 0, NULL);
+    json_t *c = json_loads(sl_record_text(rs[0])->coords, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(c, "topic")), "orders");
     assert_int_equal(json_integer_value(json_object_get(c, "partition")), 3);
     assert_int_equal(json_integer_value(json_object_get(c, "offset")), 15);
@@ -163,20 +161,19 @@ static void test_record_and_event_shape(void **state)
     json_decref(raw);
     sl_record_free(rs[0]);
     sl_record_free(rs[1]);
-    sl_kafka_scratch_release(&sc);
 }
 
 /* A record rebuilt from a DLQ entry has re-encoded attrs: the parsed path gives the same
  * event. */
 static void test_parsed_path_matches(void **state)
 {
-    struct sl_kafka_scratch sc = {0};
-    struct sl_record *r = sample(&sc, 0, 7, true);
-    json_t *a = json_loads(r->attrs, 0, NULL);
+    struct sl_record *r = sample(0, 7, true);
+    const struct sl_text_record *t = sl_record_text(r);
+    json_t *a = json_loads(t->attrs, 0, NULL);
     json_object_del(a, "bootstrapServers");
     json_object_set_new(a, "bootstrapServers", json_string("b-1:9092,b-2:9092"));
     char *text = json_dumps(a, JSON_INDENT(1));
-    struct sl_record *r2 = sl_record_new(r->id, text, r->coords, r->body, r->body_len);
+    struct sl_record *r2 = sl_record_new(t->id, text, t->coords, r->body, r->body_len);
     free(text);
     json_decref(a);
     json_t *e1 = encode(&r, 1, SL_CFG_FORMAT_LAMBDA);
@@ -185,7 +182,7 @@ static void test_parsed_path_matches(void **state)
     json_decref(e1);
     json_decref(e2);
     /* Mixed partitions (redrive) are grouped by key. */
-    struct sl_record *mix[3] = {r, sample(&sc, 1, 3, false), r2};
+    struct sl_record *mix[3] = {r, sample(1, 3, false), r2};
     json_t *e3 = encode(mix, 3, SL_CFG_FORMAT_LAMBDA);
     assert_int_equal(json_array_size(json_object_get(json_object_get(e3, "records"), "orders-0")),
                      2);
@@ -195,13 +192,11 @@ static void test_parsed_path_matches(void **state)
     sl_record_free(mix[1]);
     sl_record_free(r);
     sl_record_free(r2);
-    sl_kafka_scratch_release(&sc);
 }
 
 static void test_filter_view(void **state)
 {
-    struct sl_kafka_scratch sc = {0};
-    struct sl_record *r = sample(&sc, 2, 9, true);
+    struct sl_record *r = sample(2, 9, true);
     json_t *v = sl_kafka_filter_view(r);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "value"), "n")), 1);
     assert_int_equal(json_integer_value(json_object_get(v, "partition")), 2);
@@ -209,7 +204,55 @@ static void test_filter_view(void **state)
     assert_null(json_object_get(v, "bootstrapServers"));
     json_decref(v);
     sl_record_free(r);
-    sl_kafka_scratch_release(&sc);
+}
+
+/* A typed record (as read from librdkafka) writes its text forms from its parts and matches
+ * Lambda's partial batch identifiers. */
+static void test_typed_record_ops(void **state)
+{
+    struct sl_kafka_source k = {.bootstrap_json = "\"b:9092\""};
+    struct sl_kafka_part p = {.k = &k,
+                              .topic = "or-ders",
+                              .partition = 3,
+                              .topic_json = "\"or-ders\"",
+                              .group_json = "\"or-ders-3\""};
+    struct sl_kafka_record kr = {.base = {.ops = &sl_kafka_record_ops, .seq = 15}, .p = &p};
+    struct sl_record *r = &kr.base;
+    struct sl_buf b;
+    sl_buf_init(&b);
+    assert_string_equal(sl_record_id_text(r, &b), "or-ders-3:15");
+    sl_buf_reset(&b);
+    r->ops->write_coords(r, &b);
+    assert_string_equal(b.data, "{\"topic\":\"or-ders\",\"partition\":3,\"offset\":15}");
+    sl_buf_release(&b);
+    static const char *const yes[] = {
+        "{\"partition\":\"or-ders-3\",\"offset\":15}",
+        "{\"partition\":\"or-ders-3\",\"offset\":\"15\"}",
+        "\"or-ders-3:15\"",
+    };
+    static const char *const no[] = {
+        "{\"partition\":\"or-ders-3\",\"offset\":16}",
+        "{\"partition\":\"or-ders-4\",\"offset\":15}",
+        "{\"partition\":\"or-ders-3x\",\"offset\":15}",
+        "{\"partition\":\"orders-3\",\"offset\":15}",
+        "{\"partition\":\"or-ders-3\",\"offset\":\"15x\"}",
+        "{\"partition\":\"or-ders-3\"}",
+        "{\"partition\":3,\"offset\":15}",
+        "\"or-ders-3:16\"",
+        "15",
+        "null",
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        json_t *id = json_loads(yes[i], JSON_DECODE_ANY, NULL);
+        assert_true(r->ops->matches(r, id));
+        json_decref(id);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        json_t *id = json_loads(no[i], JSON_DECODE_ANY, NULL);
+        if (r->ops->matches(r, id))
+            fail_msg("%s matched", no[i]);
+        json_decref(id);
+    }
 }
 
 /* ---- config ---- */
@@ -317,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_record_and_event_shape),
         cmocka_unit_test(test_parsed_path_matches),
         cmocka_unit_test(test_filter_view),
+        cmocka_unit_test(test_typed_record_ops),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_prefetch_follows_caps),
     };
