@@ -121,7 +121,8 @@ static void mapping_emit_cb(struct sl_record *r, void *arg)
     struct sl_mapping *m = arg;
     struct sl_lane *lane = lane_get(m, r->lane);
 
-    r->arrived_mono_ms = sl_mono_ms();
+    /* One clock reading per loop iteration (after_poll_cb), not one per record. */
+    r->arrived_mono_ms = m->poll_mono_ms ? m->poll_mono_ms : sl_mono_ms();
     r->next = NULL;
     r->all_next = NULL;
     r->all_prev = m->all_tail;
@@ -204,6 +205,13 @@ static void before_sleep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     while ((lane = lane_dequeue(m, SL_LQ_DIRTY)))
         lane_enqueue(lane, SL_LQ_READY);
     mapping_schedule(m);
+    m->poll_mono_ms = 0; /* records emitted outside an iteration read the clock */
+}
+
+static void after_poll_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct sl_mapping *m = w->data;
+    m->poll_mono_ms = sl_mono_ms();
 }
 
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
@@ -373,6 +381,8 @@ int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapp
     sl_mapping_metrics_init(m);
     ev_prepare_init(&m->before_sleep, before_sleep_cb);
     m->before_sleep.data = m;
+    ev_check_init(&m->after_poll, after_poll_cb);
+    m->after_poll.data = m;
     *out = m;
     return 0;
 }
@@ -387,6 +397,7 @@ int sl_mapping_start(struct sl_mapping *m, struct sl_err *err)
     m->s->revoke = mapping_revoke_cb;
     m->s->emit_arg = m;
     ev_prepare_start(m->loop, &m->before_sleep);
+    ev_check_start(m->loop, &m->after_poll);
     int rc = m->s->ops->start(m->s, err);
     if (rc < 0)
         return rc;
@@ -427,6 +438,7 @@ void sl_mapping_halt(struct sl_mapping *m)
 {
     m->halted = true;
     ev_prepare_stop(m->loop, &m->before_sleep);
+    ev_check_stop(m->loop, &m->after_poll);
     for (size_t i = 0; i < m->nlanes; i++) {
         if (m->lanes[i])
             ev_timer_stop(m->loop, &m->lanes[i]->timer);
@@ -499,6 +511,7 @@ void sl_mapping_destroy(struct sl_mapping *m)
     if (!m)
         return;
     ev_prepare_stop(m->loop, &m->before_sleep);
+    ev_check_stop(m->loop, &m->after_poll);
     for (size_t i = 0; i < m->nlanes; i++) {
         if (m->lanes[i])
             lane_free(m, m->lanes[i]);

@@ -95,6 +95,8 @@ struct sl_mapping {
     bool draining;
     bool halted;             /* no more invocations or DLQ writes (shutdown) */
     ev_prepare before_sleep; /* kicks lanes that got records during this loop iteration */
+    ev_check after_poll;     /* reads the clock once per loop iteration */
+    int64_t poll_mono_ms;    /* that reading (0 outside an iteration) */
     sl_mapping_drained_cb drained_cb;
     void *drained_arg;
 

@@ -83,6 +83,10 @@ class KafkaResilience(KafkaTest):
 
     def test_broker_down_and_up(self):
         fn = self.kfn(delay=0.01)
+        # Broker 1 leads two partitions, so taking it down is seen by the fetchers (the mock
+        # places leaders at random, and a broker that leads nothing may have no connection).
+        for p in range(4):
+            self.kafka.leader("events", p, 1 if p < 2 else 2 + p % 2)
         produce(self.kafka.bootstrap, "events", 400)
         produced = produced_keys(self.kafka.bootstrap, "events")
         cfg = self.config(fn, mapping={"batch": {"size": 5, "window": "0s"}})

@@ -62,6 +62,9 @@ class KafkaMock:
     def up(self, broker):
         self.command("up %d" % broker)
 
+    def leader(self, topic, partition, broker):
+        self.command("leader %s %d %d" % (topic, partition, broker))
+
     def errors(self, api_key, *errs):
         self.command("errors %d %s" % (api_key, " ".join(str(e) for e in errs)))
 
