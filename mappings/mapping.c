@@ -214,6 +214,16 @@ static void after_poll_cb(struct ev_loop *loop, ev_check *w, int revents)
     m->poll_mono_ms = sl_mono_ms();
 }
 
+/* Drained: the source said it will emit nothing more, and no record is held. */
+static void mapping_check_drained(struct sl_mapping *m)
+{
+    if (m->draining && m->source_stopped && m->inflight_records == 0 && m->drained_cb) {
+        sl_mapping_drained_cb cb = m->drained_cb;
+        m->drained_cb = NULL;
+        cb(m, m->drained_arg);
+    }
+}
+
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
 {
     if (ack)
@@ -235,11 +245,7 @@ void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
         sl_debug(m->scope, "below the in-flight caps: resuming the source");
         m->s->ops->resume(m->s);
     }
-    if (m->draining && m->inflight_records == 0 && m->drained_cb) {
-        sl_mapping_drained_cb cb = m->drained_cb;
-        m->drained_cb = NULL;
-        cb(m, m->drained_arg);
-    }
+    mapping_check_drained(m);
 }
 
 /* Takes the next batch from the lane's queue if one is due; arms the window timer if not. */
@@ -410,22 +416,25 @@ int sl_mapping_start(struct sl_mapping *m, struct sl_err *err)
 
 static void mapping_source_stopped_cb(struct sl_source *s, void *arg)
 {
-    (void)s;
-    (void)arg;
+    struct sl_mapping *m = arg;
+    m->source_stopped = true;
+    mapping_check_drained(m);
 }
 
 void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
 {
     m->draining = true;
-    if (m->started)
-        m->s->ops->stop(m->s, mapping_source_stopped_cb, m);
-    if (m->inflight_records == 0) {
-        if (cb)
-            cb(m, arg);
-        return;
-    }
     m->drained_cb = cb;
     m->drained_arg = arg;
+    /* The drain ends when the source has stopped emitting (its stop callback, which may fire
+     * at once) and every record it emitted is handled. */
+    if (m->started && !m->source_stopped)
+        m->s->ops->stop(m->s, mapping_source_stopped_cb, m);
+    else
+        m->source_stopped = true;
+    mapping_check_drained(m);
+    if (m->inflight_records == 0)
+        return; /* drained, or the source's stop callback will tell */
     /* Windows no longer wait; batches already waiting go now. */
     for (size_t i = 0; i < m->nlanes; i++) {
         if (m->lanes[i])

@@ -93,6 +93,7 @@ struct sl_mapping {
     bool source_paused;
     bool started;
     bool draining;
+    bool source_stopped;     /* the source's stop callback fired: it emits nothing more */
     bool halted;             /* no more invocations or DLQ writes (shutdown) */
     ev_prepare before_sleep; /* kicks lanes that got records during this loop iteration */
     ev_check after_poll;     /* reads the clock once per loop iteration */

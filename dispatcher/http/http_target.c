@@ -493,7 +493,7 @@ static void http_describe(struct sl_target *base, struct sl_jw *w)
 {
     struct sl_http_target *t = (struct sl_http_target *)base;
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "http");
+    sl_jw_kstr(w, "type", base->ops->type);
     sl_jw_kstr(w, "url", t->url_shown);
     sl_jw_kint(w, "inflight", (int64_t)t->ninflight);
     sl_jw_obj_close(w);

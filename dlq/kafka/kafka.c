@@ -345,7 +345,7 @@ static void kdlq_describe(struct sl_dlq *d, struct sl_jw *w)
     static const char *const formats[] = {"original", "lambda"};
     struct sl_dlq_kafka *q = sink(d);
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "kafka");
+    sl_jw_kstr(w, "type", d->ops->type);
     sl_jw_kstr(w, "name", d->name);
     sl_jw_kstr(w, "bootstrapServers", q->cfg.bootstrap_servers);
     sl_jw_kstr(w, "topic", q->cfg.topic);

@@ -661,7 +661,7 @@ static void rdlq_describe(struct sl_dlq *d, struct sl_jw *w)
     struct rdlq *q = sink(d);
     int64_t n = rdlq_depth(d, NULL);
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "redis");
+    sl_jw_kstr(w, "type", d->ops->type);
     sl_jw_kstr(w, "name", d->name);
     sl_jw_kstr(w, "endpoint", q->endpoint);
     sl_jw_kstr(w, "stream", q->cfg.stream);

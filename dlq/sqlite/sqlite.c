@@ -315,7 +315,7 @@ static int64_t sqlite_depth(struct sl_dlq *d, const char *mapping)
 static void sqlite_describe(struct sl_dlq *d, struct sl_jw *w)
 {
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "sqlite");
+    sl_jw_kstr(w, "type", d->ops->type);
     sl_jw_kstr(w, "name", d->name);
     sl_jw_key(w, "entries");
     int64_t n = sqlite_depth(d, NULL);

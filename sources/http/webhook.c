@@ -437,7 +437,7 @@ static void webhook_describe(struct sl_source *s, struct sl_jw *w)
 {
     struct webhook *h = (struct webhook *)s;
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "http");
+    sl_jw_kstr(w, "type", s->ops->type);
     sl_jw_kstr(w, "name", s->name);
     sl_jw_kstr(w, "path", h->route);
     sl_jw_kbool(w, "auth", h->cfg.token && *h->cfg.token);

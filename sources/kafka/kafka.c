@@ -885,7 +885,7 @@ static void kafka_describe(struct sl_source *s, struct sl_jw *w)
     static const char *const starts[] = {"earliest", "latest", "at"};
     struct sl_kafka_source *k = ksrc(s);
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "kafka");
+    sl_jw_kstr(w, "type", s->ops->type);
     sl_jw_kstr(w, "name", s->name);
     sl_jw_kstr(w, "bootstrapServers", k->cfg.bootstrap_servers);
     if (k->cfg.topic_regex) {

@@ -29,9 +29,10 @@ void sl_kwin_reset(struct sl_kwin *w)
     w->commit = -1;
 }
 
+/* cap is a power of two (64, doubled), so a mask wraps the ring. */
 static size_t slot(const struct sl_kwin *w, size_t i)
 {
-    return (w->head + i) % w->cap;
+    return (w->head + i) & (w->cap - 1);
 }
 
 static void grow(struct sl_kwin *w)
@@ -67,9 +68,15 @@ void sl_kwin_push(struct sl_kwin *w, int64_t offset, int64_t time_ms)
     w->n++;
 }
 
-/* Index (0 = oldest) of offset, by binary search; -1 when absent. */
+/* Index (0 = oldest) of offset; -1 when absent. Offsets are nearly always contiguous, so the
+ * distance from the oldest is tried first; then a binary search. */
 static long find(const struct sl_kwin *w, int64_t offset)
 {
+    if (w->n == 0)
+        return -1;
+    int64_t guess = offset - w->off[w->head];
+    if (guess >= 0 && (uint64_t)guess < w->n && w->off[slot(w, (size_t)guess)] == offset)
+        return (long)guess;
     size_t lo = 0, hi = w->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -92,7 +99,7 @@ int sl_kwin_ack(struct sl_kwin *w, int64_t offset)
     w->done[slot(w, (size_t)i)] = 1;
     while (w->n > 0 && w->done[w->head]) {
         w->commit = w->off[w->head] + 1;
-        w->head = (w->head + 1) % w->cap;
+        w->head = (w->head + 1) & (w->cap - 1);
         w->n--;
     }
     if (w->n == 0)

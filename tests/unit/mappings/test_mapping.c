@@ -54,6 +54,9 @@ struct msrc {
     int ack_order[MAX_REC];
     bool paused;
     int pauses, resumes;
+    bool defer_stop; /* keep the stop callback for the test to fire */
+    sl_source_stopped_cb stopped_cb;
+    void *stopped_arg;
 };
 
 static void msrc_ack(struct sl_source *s, const struct sl_record *r)
@@ -82,6 +85,12 @@ static int msrc_start(struct sl_source *s, struct sl_err *err)
 
 static void msrc_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
 {
+    struct msrc *m = (struct msrc *)s;
+    if (m->defer_stop) {
+        m->stopped_cb = cb;
+        m->stopped_arg = arg;
+        return;
+    }
     if (cb)
         cb(s, arg);
 }
@@ -668,6 +677,41 @@ static void test_window_waits_then_flushes_on_drain(void **state)
     fx_release(&f);
 }
 
+static void drained_count_cb(struct sl_mapping *m, void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* The drain ends only once the source said it emits nothing more (its stop callback), even
+ * when nothing is in flight, and once every record is handled. */
+static void test_drain_waits_for_the_source_to_stop(void **state)
+{
+    struct fx f;
+    int drained = 0;
+    fx_init(&f, verdict_ok);
+    f.src.defer_stop = true;
+    fx_start(&f);
+    sl_mapping_drain(f.m, drained_count_cb, &drained);
+    fx_settle(&f);
+    assert_int_equal(drained, 0); /* nothing in flight, but the source has not stopped */
+    assert_non_null(f.src.stopped_cb);
+    f.src.stopped_cb(&f.src.base, f.src.stopped_arg);
+    assert_int_equal(drained, 1);
+    fx_release(&f);
+
+    /* Records in flight and a source that stops at once: drained when they are handled. */
+    fx_init(&f, verdict_ok);
+    drained = 0;
+    fx_start(&f);
+    fx_emit(&f, 3);
+    sl_mapping_drain(f.m, drained_count_cb, &drained);
+    assert_int_equal(drained, 0);
+    fx_settle(&f);
+    assert_int_equal(drained, 1);
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
 /* A mapping for FLOOD records on one lane, small batches, a DLQ sink that confirms inside
  * put(), and quiet logs (one line per record otherwise). */
 static void fx_flood_start(struct fx *f, verdict_fn verdict, int ordering)
@@ -876,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_caps_pause_and_resume_the_source),
         cmocka_unit_test(test_unordered_uses_concurrency),
         cmocka_unit_test(test_window_waits_then_flushes_on_drain),
+        cmocka_unit_test(test_drain_waits_for_the_source_to_stop),
         cmocka_unit_test(test_record_age_exceeded_goes_to_dlq_uninvoked),
         cmocka_unit_test(test_unreached_failures_do_not_use_attempts),
         cmocka_unit_test(test_lanes_share_one_concurrency_slot),
