@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
 
-.PHONY: all deps build run test test-fast bench bench-webhook bench-redis bench-kafka docs fmt clean
+.PHONY: all deps build run test test-fast fuzz bench bench-webhook bench-redis bench-kafka docs fmt clean
 
 all: build
 
@@ -26,6 +26,14 @@ test: deps
 # One build, no sanitizer pass (for a quick local loop).
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer (clang) on every tests/fuzz harness for FUZZ_SECONDS each, from a scratch copy of its
+# corpus under $(FUZZ_BUILD)/fuzz-run; one table of executions, non-zero on any crash.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz: deps
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash tests/fuzz/run-fuzzers
 
 # Benchmarks print ratios against raw baselines measured in the same run (bench/), then one
 # table of every row (bench/RESULTS.md keeps the latest, with the machine).

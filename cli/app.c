@@ -11,6 +11,7 @@
 #include "dlq/sqlite/sqlite.h"
 #include "mappings/filter.h"
 #include "mappings/redrive.h"
+#include "sources/http/webhook.h"
 #include "sources/spool.h"
 
 static const char app_scope[] = "sluice";
@@ -23,8 +24,16 @@ static void limits_from(const struct sl_cfg_listener *l, struct sl_http_limits *
     out->request_timeout_ms = l->request_timeout_ms;
     out->idle_timeout_ms = l->idle_timeout_ms;
     out->max_headers = 100;
-    out->max_buffered_bytes = (size_t)l->max_buffered_bytes; /* 0 (admin): the default */
+    out->max_buffered_bytes = (size_t)l->max_buffered_bytes;         /* 0 (admin): the default */
+    out->max_connections_per_ip = (size_t)l->max_connections_per_ip; /* 0 (admin): unlimited */
 }
+
+/* The admin listener stays reachable for health checks when idle or slow clients fill
+ * admin.max_connections: a few extra connections may ask for the probes only, and a connection
+ * that has not sent its request headers within a few seconds is closed. */
+#define SL_ADMIN_PROBE_CONNECTIONS 8
+#define SL_ADMIN_HEADER_TIMEOUT_MS 5000
+static const char *const admin_probe_paths[] = {"/healthz", "/readyz", NULL};
 
 /* "127.0.0.1:8081", "[::1]:8081" and "localhost:8081" are loopback. */
 static bool listen_is_loopback(const char *listen)
@@ -265,10 +274,24 @@ static int app_listen(struct sl_app *app, struct sl_err *err)
     if (rc < 0)
         return rc;
     limits_from(&cfg->admin.listener, &lim);
+    lim.probe_connections = SL_ADMIN_PROBE_CONNECTIONS;
+    lim.probe_paths = admin_probe_paths;
+    lim.header_timeout_ms = cfg->admin.listener.request_timeout_ms < SL_ADMIN_HEADER_TIMEOUT_MS
+                                ? cfg->admin.listener.request_timeout_ms
+                                : SL_ADMIN_HEADER_TIMEOUT_MS;
     rc = sl_http_server_create(app->loop, cfg->admin.listener.listen, &lim, sl_http_router_handle,
                                app->admin_router, &app->admin, err);
     if (rc < 0)
         return rc;
+    /* Reachable from other hosts, a hook without a token takes records from anyone. */
+    for (size_t i = 0; i < app->nsources && !listen_is_loopback(cfg->server.listen); i++) {
+        struct sl_source *s = app->sources[i];
+        if (s->ops == &sl_source_http_ops && !sl_webhook_has_auth(s))
+            sl_warn(app_scope,
+                    "hook \"%s\" has no token and the push listener %s is not on loopback: "
+                    "anyone who reaches it can push records (set a token on the source)",
+                    s->name, cfg->server.listen);
+    }
     sl_info(app_scope, "push listener on %s (port %d), admin API on %s (port %d)%s",
             cfg->server.listen, sl_http_server_port(app->push), cfg->admin.listener.listen,
             sl_http_server_port(app->admin),

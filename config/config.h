@@ -34,9 +34,10 @@ struct sl_cfg_listener {
     int64_t max_connections;
     uint64_t max_header_bytes;
     uint64_t max_body_bytes;
-    int64_t request_timeout_ms;  /* whole request must arrive within this (slow clients) */
-    int64_t idle_timeout_ms;     /* keep-alive idle time before the server closes */
-    uint64_t max_buffered_bytes; /* request bodies held at once (server only; 0: default) */
+    int64_t request_timeout_ms;     /* whole request must arrive within this (slow clients) */
+    int64_t idle_timeout_ms;        /* keep-alive idle time before the server closes */
+    uint64_t max_buffered_bytes;    /* request bodies held at once (server only; 0: default) */
+    int64_t max_connections_per_ip; /* per client address (server only; 0: unlimited) */
 };
 
 struct sl_cfg_admin {

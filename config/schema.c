@@ -105,6 +105,16 @@ static const struct sl_prop server_props[] = {
      .desc = "Request body bytes the push listener holds at once, counted from Content-Length "
              "when a request's headers arrive; a request whose body would go beyond it gets 503 "
              "with Retry-After before its body is read. Never below max_body_bytes."},
+    {.name = "max_connections_per_ip",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct sl_cfg_listener, max_connections_per_ip),
+     .def = "64",
+     .min = 0,
+     .max = 100000,
+     .desc = "Most connections one client address may hold on the push listener at once, so a "
+             "single slow client cannot take every slot of max_connections; its further "
+             "connections get 503 `too_many_connections_per_ip` and are closed. 0 means no "
+             "limit (e.g. behind a proxy that all pushes come through)."},
 };
 
 static const struct sl_prop_table server_table = {

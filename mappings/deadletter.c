@@ -11,7 +11,8 @@
 #include "core/time.h"
 #include "mappings/mapping_int.h"
 
-struct dlq_job {
+struct sl_dlq_job {
+    struct sl_dlq_job *prev, *next; /* the mapping's jobs */
     struct sl_mapping *m;
     struct sl_lane *lane;
     struct sl_record *r;
@@ -68,17 +69,39 @@ static void entry_build(const char *mapping, const char *function, const char *s
     }
 }
 
-static void dlq_job_put(struct dlq_job *j);
+static void dlq_job_put(struct sl_dlq_job *j);
 
-static void dlq_job_free(struct dlq_job *j)
+static void dlq_job_free(struct sl_dlq_job *j)
 {
+    struct sl_mapping *m = j->m;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        m->dlq_jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    ev_timer_stop(m->loop, &j->retry);
     sl_dlq_entry_release(&j->e);
     free(j);
 }
 
+void sl_mapping_dead_letter_halt(struct sl_mapping *m)
+{
+    for (struct sl_dlq_job *j = m->dlq_jobs; j; j = j->next)
+        ev_timer_stop(m->loop, &j->retry);
+}
+
+void sl_mapping_dead_letter_release(struct sl_mapping *m)
+{
+    /* Jobs still here wait for a retry (a sink fires the callbacks of the writes it holds when
+     * it is destroyed, before the mappings): their records stay unacked and are replayed. */
+    while (m->dlq_jobs)
+        dlq_job_free(m->dlq_jobs);
+}
+
 static void dlq_put_done(int status, void *arg)
 {
-    struct dlq_job *j = arg;
+    struct sl_dlq_job *j = arg;
     struct sl_mapping *m = j->m;
     struct sl_lane *lane = j->lane;
     if (status == 0) {
@@ -112,7 +135,7 @@ static void dlq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     dlq_job_put(w->data);
 }
 
-static void dlq_job_put(struct dlq_job *j)
+static void dlq_job_put(struct sl_dlq_job *j)
 {
     int rc = j->m->d->ops->put(j->m->d, &j->e, dlq_put_done, j);
     if (rc < 0)
@@ -122,7 +145,11 @@ static void dlq_job_put(struct dlq_job *j)
 void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct sl_record *r,
                             const char *condition)
 {
-    struct dlq_job *j = SL_NEW(struct dlq_job);
+    struct sl_dlq_job *j = SL_NEW(struct sl_dlq_job);
+    j->next = m->dlq_jobs;
+    if (j->next)
+        j->next->prev = j;
+    m->dlq_jobs = j;
     j->m = m;
     j->lane = lane;
     j->r = r;

@@ -446,6 +446,7 @@ void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
 void sl_mapping_halt(struct sl_mapping *m)
 {
     m->halted = true;
+    sl_mapping_dead_letter_halt(m);
     ev_prepare_stop(m->loop, &m->before_sleep);
     ev_check_stop(m->loop, &m->after_poll);
     for (size_t i = 0; i < m->nlanes; i++) {
@@ -526,6 +527,7 @@ void sl_mapping_destroy(struct sl_mapping *m)
             lane_free(m, m->lanes[i]);
     }
     free(m->lanes);
+    sl_mapping_dead_letter_release(m);
     /* Every live record is on the all-list, whatever stage it is in. */
     struct sl_record *r = m->all_head;
     while (r) {

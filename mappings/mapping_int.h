@@ -10,6 +10,7 @@
 #include "mappings/mapping.h"
 
 struct sl_lane;
+struct sl_dlq_job;
 
 /* A group of records of one lane, dispatched together; also a retry or bisect half waiting. */
 struct sl_batch {
@@ -93,11 +94,12 @@ struct sl_mapping {
     bool source_paused;
     bool started;
     bool draining;
-    bool source_stopped;     /* the source's stop callback fired: it emits nothing more */
-    bool halted;             /* no more invocations or DLQ writes (shutdown) */
-    ev_prepare before_sleep; /* kicks lanes that got records during this loop iteration */
-    ev_check after_poll;     /* reads the clock once per loop iteration */
-    int64_t poll_mono_ms;    /* that reading (0 outside an iteration) */
+    bool source_stopped;         /* the source's stop callback fired: it emits nothing more */
+    struct sl_dlq_job *dlq_jobs; /* DLQ writes under way or waiting to retry (deadletter.c) */
+    bool halted;                 /* no more invocations or DLQ writes (shutdown) */
+    ev_prepare before_sleep;     /* kicks lanes that got records during this loop iteration */
+    ev_check after_poll;         /* reads the clock once per loop iteration */
+    int64_t poll_mono_ms;        /* that reading (0 outside an iteration) */
     sl_mapping_drained_cb drained_cb;
     void *drained_arg;
 
@@ -134,6 +136,10 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b);
 /* deadletter.c */
 void sl_mapping_dead_letter(struct sl_mapping *m, struct sl_lane *lane, struct sl_record *r,
                             const char *condition);
+/* Stops the retry timers of DLQ writes (shutdown). */
+void sl_mapping_dead_letter_halt(struct sl_mapping *m);
+/* Frees the DLQ writes still held (waiting to retry); their records stay unacked. */
+void sl_mapping_dead_letter_release(struct sl_mapping *m);
 
 /* metrics.c */
 void sl_mapping_metrics_init(struct sl_mapping *m);

@@ -44,6 +44,25 @@ static void timer_set(struct sl_http_conn *c, int64_t ms)
     ev_timer_again(conn_loop(c), &c->timer);
 }
 
+static int64_t conn_now_ms(struct sl_http_conn *c)
+{
+    return (int64_t)(ev_now(conn_loop(c)) * 1000.0);
+}
+
+/* Arms the timer for a wait of `ms`, shortened to the header deadline while the first request's
+ * headers are still due (header_timeout_ms). */
+static void timer_wait(struct sl_http_conn *c, int64_t ms)
+{
+    if (c->header_deadline_ms > 0) {
+        int64_t left = c->header_deadline_ms - conn_now_ms(c);
+        if (left < 1)
+            left = 1;
+        if (left < ms)
+            ms = left;
+    }
+    timer_set(c, ms);
+}
+
 static void read_on(struct sl_http_conn *c)
 {
     if (!c->peer_eof && !ev_is_active(&c->rio))
@@ -75,6 +94,8 @@ void sl_http_conn_close(struct sl_http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    if (c->probe_only)
+        srv->nprobe--;
     if (c->x) {
         if (c->x->pending)
             sl_http_exchange_orphan(c->x);
@@ -176,11 +197,34 @@ static void conn_busy(struct sl_http_conn *c)
  * route's hook, e.g. a wrong token; the listener's body budget) before holding any of the body.
  * A refusal queues its error response and closes the connection after it, as the body is
  * unread. */
+static bool probe_path(const struct sl_http_server *srv, const char *path)
+{
+    for (const char *const *p = srv->limits.probe_paths; p && *p; p++) {
+        if (strcmp(*p, path) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void conn_headers(struct sl_http_conn *c)
 {
     struct sl_http_server *srv = c->srv;
     struct sl_http_exchange *x = c->x;
     x->msg.req.peer = x->peer;
+    if (c->header_deadline_ms > 0) {
+        /* The headers came in time: from here the request timeout alone applies. */
+        c->header_deadline_ms = 0;
+        int64_t left = srv->limits.request_timeout_ms - (conn_now_ms(c) - c->req_start_ms);
+        timer_set(c, left < 1 ? 1 : left);
+    }
+    if (c->probe_only && !probe_path(srv, x->msg.req.path)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "connection limit of %zu reached (only health probes are answered)",
+                 srv->limits.max_connections);
+        conn_fail(c, 503, "too_many_connections", msg, NULL);
+        return;
+    }
     if (srv->on_headers) {
         struct sl_http_reject rej = {0};
         int status = srv->on_headers(&x->msg.req, srv->on_headers_arg, &rej);
@@ -232,13 +276,14 @@ static bool conn_parse(struct sl_http_conn *c)
         }
         if (c->rpos == c->rbuf.len) {
             read_on(c);
-            timer_set(c, srv->limits.idle_timeout_ms);
+            timer_wait(c, srv->limits.idle_timeout_ms);
             return false;
         }
         c->in_request = true;
         c->continue_sent = false;
         sl_http_parse_begin(&c->ps, &c->x->msg);
-        timer_set(c, srv->limits.request_timeout_ms);
+        c->req_start_ms = conn_now_ms(c);
+        timer_wait(c, srv->limits.request_timeout_ms);
     }
     size_t used = 0;
     int st = sl_http_parse_feed(&c->ps, c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, &used);
@@ -404,13 +449,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     sl_http_conn_close(c);
 }
 
-void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer)
+void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer,
+                         const unsigned char addr[16], bool probe_only)
 {
     struct sl_http_conn *c = SL_NEW(struct sl_http_conn);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->srv = srv;
     c->fd = fd;
+    memcpy(c->addr, addr, sizeof(c->addr));
+    c->probe_only = probe_only;
     c->state = SL_HTTP_CONN_READING;
     sl_buf_init(&c->rbuf);
     sl_buf_init(&c->wbuf);
@@ -430,6 +478,10 @@ void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
+    if (probe_only)
+        srv->nprobe++;
+    if (srv->limits.header_timeout_ms > 0)
+        c->header_deadline_ms = conn_now_ms(c) + srv->limits.header_timeout_ms;
     ev_io_start(srv->loop, &c->rio);
-    timer_set(c, srv->limits.idle_timeout_ms);
+    timer_wait(c, srv->limits.idle_timeout_ms);
 }

@@ -119,7 +119,8 @@ void sl_http_respond(struct sl_http_exchange *x, int status, const char *content
     struct sl_http_conn *c = answer(x);
     if (!c)
         return;
-    bool keep_alive = x->msg.keep_alive && !c->srv->draining;
+    /* A probe connection holds a slot beyond max_connections: it serves one request. */
+    bool keep_alive = x->msg.keep_alive && !c->srv->draining && !c->probe_only;
     sl_http_response_build(&c->wbuf, status, content_type, headers, nheaders, body, len, keep_alive,
                            x->msg.http10, x->msg.head);
     finish(x, c, keep_alive);

@@ -28,6 +28,20 @@ struct sl_http_limits {
      * body would go beyond it gets 503 with Retry-After before its body is read. Raised to
      * max_body_bytes when lower (a single largest body always fits). */
     size_t max_buffered_bytes;
+    /* The fields below are off when zero (no default is filled in). */
+    /* Connections one client address may hold at once, so that a single slow client cannot take
+     * every slot of max_connections; beyond it that address's new connections get 503
+     * {"error":"too_many_connections_per_ip"} and are closed. */
+    size_t max_connections_per_ip;
+    /* A new connection must have sent its first request's headers within this, or it is closed
+     * (408 when it sent part of a request): idle sockets cannot sit on slots for idle_timeout. */
+    int64_t header_timeout_ms;
+    /* Connections accepted beyond max_connections that may only ask for probe_paths (a
+     * NULL-terminated list of exact paths, e.g. "/healthz"): health checks keep answering when
+     * the listener is full. Another path on such a connection gets 503 too_many_connections;
+     * each closes after one response and runs against header_timeout_ms. */
+    size_t probe_connections;
+    const char *const *probe_paths;
 };
 
 struct sl_http_header {

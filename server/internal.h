@@ -51,6 +51,10 @@ struct sl_http_conn {
     bool close_after;   /* close once the queued response is written */
     bool peer_eof;      /* the client shut its write side */
     bool closed;
+    bool probe_only;        /* accepted beyond max_connections: serves limits.probe_paths only */
+    unsigned char addr[16]; /* the client address (IPv4 mapped into IPv6) for the per-IP cap */
+    int64_t header_deadline_ms; /* ev_now in ms by which the first headers are due; 0: none */
+    int64_t req_start_ms;       /* ev_now in ms when the current request began */
 };
 
 struct sl_http_server {
@@ -64,6 +68,7 @@ struct sl_http_server {
     ev_timer accept_pause; /* re-arms accepting after EMFILE and friends */
     struct sl_http_conn *conns;
     size_t nconns;
+    size_t nprobe; /* of nconns, the probe_only ones */
     struct sl_http_exchange *orphans;
     size_t pending;
     size_t buffered; /* sum of the exchanges' charged bytes, within limits.max_buffered_bytes */
@@ -77,9 +82,12 @@ struct sl_http_server {
 int sl_http_listen_open(const char *listen, int *fd, int *port, struct sl_err *err);
 /* Formats a peer address as "127.0.0.1:53412" or "[::1]:53412". */
 void sl_http_peer_format(const void *sockaddr, char *out, size_t cap);
+/* The peer's address without its port, IPv4 mapped into IPv6 (all zero for other families). */
+void sl_http_peer_addr(const void *sockaddr, unsigned char out[16]);
 
 /* conn.c */
-void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer);
+void sl_http_conn_create(struct sl_http_server *srv, int fd, const char *peer,
+                         const unsigned char addr[16], bool probe_only);
 /* Closes the socket at once; a pending exchange becomes an orphan. */
 void sl_http_conn_close(struct sl_http_conn *c);
 /* After stop_accepting: an idle connection closes now, others after their exchange. */

@@ -118,3 +118,17 @@ void sl_http_peer_format(const void *addr, char *out, size_t cap)
         snprintf(out, cap, "unknown");
     }
 }
+
+void sl_http_peer_addr(const void *addr, unsigned char out[16])
+{
+    const struct sockaddr *sa = addr;
+    memset(out, 0, 16);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = addr;
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = addr;
+        memcpy(out, &in6->sin6_addr, 16);
+    }
+}

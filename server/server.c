@@ -13,15 +13,13 @@
 /* After EMFILE and similar, accepting pauses this long instead of spinning. */
 #define SL_HTTP_ACCEPT_PAUSE_S 0.1
 
-/* Over max_connections: one best-effort 503 and close, without keeping any state. */
-static void reject(struct sl_http_server *srv, int fd)
+/* Over a connection limit: one best-effort 503 and close, without keeping any state. */
+static void reject(int fd, const char *code, const char *msg)
 {
     char junk[4096];
-    char msg[96];
     struct sl_buf b;
     sl_buf_init(&b);
-    snprintf(msg, sizeof(msg), "connection limit of %zu reached", srv->limits.max_connections);
-    sl_http_response_error(&b, 503, "too_many_connections", msg, NULL, false);
+    sl_http_response_error(&b, 503, code, msg, NULL, false);
     ssize_t n = send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
     sl_buf_release(&b);
@@ -29,6 +27,20 @@ static void reject(struct sl_http_server *srv, int fd)
     /* Unread input would turn the close into a reset that can hide the 503. */
     n = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
     close(fd);
+}
+
+/* True when addr already holds max_connections_per_ip connections. A walk over the
+ * connections (at most max_connections) costs less than keeping a table in step. */
+static bool peer_full(const struct sl_http_server *srv, const unsigned char addr[16])
+{
+    size_t cap = srv->limits.max_connections_per_ip, n = 0;
+    if (cap == 0)
+        return false;
+    for (const struct sl_http_conn *c = srv->conns; c; c = c->next) {
+        if (memcmp(c->addr, addr, 16) == 0 && ++n >= cap)
+            return true;
+    }
+    return false;
 }
 
 static void accept_pause(struct sl_http_server *srv, int e)
@@ -60,13 +72,30 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             sl_warn(srv->scope, "accept failed: %s", strerror(e));
             return;
         }
-        if (srv->nconns >= srv->limits.max_connections) {
-            reject(srv, fd);
+        unsigned char addr[16];
+        sl_http_peer_addr(&ss, addr);
+        char msg[96];
+        if (peer_full(srv, addr)) {
+            snprintf(msg, sizeof(msg), "connection limit of %zu per client address reached",
+                     srv->limits.max_connections_per_ip);
+            reject(fd, "too_many_connections_per_ip", msg);
             continue;
+        }
+        bool probe_only = false;
+        if (srv->nconns - srv->nprobe >= srv->limits.max_connections) {
+            /* Full: a probe slot still lets health checks through (the path is known only once
+             * the request line is read). */
+            if (!srv->limits.probe_paths || srv->nprobe >= srv->limits.probe_connections) {
+                snprintf(msg, sizeof(msg), "connection limit of %zu reached",
+                         srv->limits.max_connections);
+                reject(fd, "too_many_connections", msg);
+                continue;
+            }
+            probe_only = true;
         }
         char peer[SL_HTTP_PEER_MAX];
         sl_http_peer_format(&ss, peer, sizeof(peer));
-        sl_http_conn_create(srv, fd, peer);
+        sl_http_conn_create(srv, fd, peer, addr, probe_only);
     }
 }
 

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "core/url.h"
 
 #define SL_HTTP_POOL_MAX 32
 /* Response bodies kept in a pooled call above this size are freed instead of reused. */
@@ -56,7 +57,7 @@ struct sl_http_target {
     CURLM *multi;
     ev_timer timer;
     char *url;
-    char *url_shown; /* without user:password */
+    char *url_shown; /* sl_url_redact: no user:password, no query values */
     int64_t timeout_ms;
     uint64_t max_response_bytes;
     long max_connections;
@@ -257,11 +258,9 @@ static bool never_sent(struct sl_http_call *c, CURLcode res)
     return request_size == 0;
 }
 
-static void transport_message(struct sl_http_call *c, CURLcode res, char *out, size_t cap)
+static void transport_text(struct sl_http_call *c, CURLcode res, long os_errno, const char *detail,
+                           char *out, size_t cap)
 {
-    long os_errno = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
-    const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
         snprintf(out, cap, "timeout after %lld ms", (long long)c->timeout_ms);
@@ -285,6 +284,18 @@ static void transport_message(struct sl_http_call *c, CURLcode res, char *out, s
         snprintf(out, cap, "connection reset: %.150s", detail);
     else
         snprintf(out, cap, "%.200s", detail);
+}
+
+static void transport_message(struct sl_http_call *c, CURLcode res, char *out, size_t cap)
+{
+    long os_errno = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
+    /* curl's message may quote the URL; this text goes to logs and DLQ entries. */
+    struct sl_buf shown;
+    sl_buf_init(&shown);
+    sl_url_redact_text(&shown, c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
+    transport_text(c, res, os_errno, shown.data, out, cap);
+    sl_buf_release(&shown);
 }
 
 static void call_outcome(struct sl_http_call *c, CURLcode res, const char *cancelled,
@@ -543,25 +554,6 @@ static void http_destroy(struct sl_target *base)
 
 /* ---- Creation ----------------------------------------------------------------------------- */
 
-/* Hides the user:password part of a URL (shown as three stars before the @). */
-static char *redact_url(const char *url)
-{
-    const char *auth = strstr(url, "://");
-    if (!auth)
-        return sl_strdup(url);
-    auth += 3;
-    size_t host_end = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', host_end);
-    if (!at)
-        return sl_strdup(url);
-    struct sl_buf b;
-    sl_buf_init(&b);
-    sl_buf_append(&b, url, (size_t)(auth - url));
-    sl_buf_puts(&b, "***");
-    sl_buf_puts(&b, at);
-    return sl_buf_steal(&b, NULL);
-}
-
 static int global_init(struct sl_err *err)
 {
     /* curl_global_init is not thread-safe: targets are created on the loop thread at
@@ -621,7 +613,7 @@ int sl_target_http_create_conf(struct ev_loop *loop, const char *name,
     t->base.name = sl_strdup(name);
     t->loop = loop;
     t->url = sl_strdup(conf->url);
-    t->url_shown = redact_url(conf->url);
+    t->url_shown = sl_url_redact(conf->url);
     t->timeout_ms = conf->timeout_ms;
     t->max_response_bytes = conf->max_response_bytes;
     t->max_connections = (long)conf->max_connections;

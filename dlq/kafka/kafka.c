@@ -16,6 +16,7 @@
 #include "core/time.h"
 #include "dlq/kafka/kafka_int.h"
 
+#define KDLQ_TICK_S   0.2 /* ptick_cb */
 #define KDLQ_FLUSH_MS 5000
 
 struct put_job {
@@ -75,6 +76,16 @@ static void pio_cb(struct ev_loop *loop, ev_io *w, int revents)
     while (read(q->pfds[0], buf, sizeof(buf)) > 0) {
     }
     rd_kafka_poll(q->prod, 0);
+}
+
+/* The io event is written only when the queue goes from empty to not empty; a delivery report
+ * that waits there unseen blocks a lane behind its DLQ write. While writes are in flight the
+ * queue is also served at a steady tick. */
+static void ptick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sl_dlq_kafka *q = w->data;
+    if (q->inflight > 0)
+        rd_kafka_poll(q->prod, 0);
 }
 
 /* ---- life cycle ---- */
@@ -146,6 +157,9 @@ static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     ev_io_init(&q->pio, pio_cb, q->pfds[0], EV_READ);
     q->pio.data = q;
     ev_io_start(loop, &q->pio);
+    ev_timer_init(&q->ptick, ptick_cb, KDLQ_TICK_S, KDLQ_TICK_S);
+    q->ptick.data = q;
+    ev_timer_start(loop, &q->ptick);
     return 0;
 }
 
@@ -158,6 +172,7 @@ static void kdlq_destroy(struct sl_dlq *d)
     if (q->loop) {
         ev_io_stop(q->loop, &q->pio);
         ev_io_stop(q->loop, &q->rio);
+        ev_timer_stop(q->loop, &q->ptick);
     }
     if (q->prod) {
         /* Entries still in flight: their callbacks no longer fire (their records were not

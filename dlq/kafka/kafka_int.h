@@ -53,6 +53,7 @@ struct sl_dlq_kafka {
     rd_kafka_queue_t *pq;
     int pfds[2];
     ev_io pio;
+    ev_timer ptick; /* serves the producer's queue even if an io event was missed */
     rd_kafka_t *reader;
     rd_kafka_queue_t *rq;
     int rfds[2];

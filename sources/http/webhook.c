@@ -376,6 +376,12 @@ static int webhook_create(const struct sl_source_env *env, const struct sl_cfg_t
     return 0;
 }
 
+bool sl_webhook_has_auth(const struct sl_source *s)
+{
+    const struct webhook *h = (const struct webhook *)s;
+    return h->cfg.token && *h->cfg.token;
+}
+
 static int webhook_start(struct sl_source *s, struct sl_err *err)
 {
     struct webhook *h = (struct webhook *)s;

@@ -7,4 +7,7 @@
 
 extern const struct sl_source_ops sl_source_http_ops;
 
+/* True when the webhook checks who pushes (a bearer token is set). s must be of this type. */
+bool sl_webhook_has_auth(const struct sl_source *s);
+
 #endif

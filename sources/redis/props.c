@@ -68,8 +68,8 @@ static const struct sl_prop redis_props[] = {
      .offset = OFF(count),
      .def = "0",
      .max = 10000,
-     .desc =
-         "XREADGROUP COUNT per stream; 0: the batch size of the mapping that reads this source."},
+     .desc = "The smallest XREADGROUP COUNT per stream (a read asks for the room `read_ahead` "
+             "leaves, up to 4 x count); 0: the batch size of the mapping that reads this source."},
     {.name = "read_ahead",
      .type = SL_PROP_INT,
      .offset = OFF(read_ahead),

@@ -75,7 +75,8 @@ struct rsrc {
     struct sl_backoff backoff;
     uint64_t rng;
     ev_timer retry_timer, claim_timer, heartbeat_timer, metrics_timer;
-    ev_prepare ack_prepare;
+    ev_prepare ack_prepare; /* before the loop sleeps: XACKs out, then the next read */
+    ev_idle ack_idle;       /* see wake_before_sleep() */
     char endpoint[300];
     struct sl_buf body, attrs, coords;
     struct sl_metric *m_reconnects, *m_connected, *m_poison;
@@ -121,6 +122,7 @@ static int argv_send(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_c
 
 static void source_down(struct rsrc *s, const char *why);
 static void read_next(struct rsrc *s);
+static void wake_before_sleep(struct rsrc *s);
 static void recover_page(struct rstream *st);
 static void flush_acks(struct rsrc *s);
 
@@ -164,7 +166,7 @@ static void emit_entry(struct rsrc *s, struct rstream *st, const redisReply *e, 
                 id, st->name);
         uint64_t seq = sl_redis_tracker_push(&st->tr, id);
         sl_redis_tracker_handled(&st->tr, seq);
-        ev_prepare_start(s->loop, &s->ack_prepare);
+        wake_before_sleep(s);
         return;
     }
     uint64_t ms = 0, idseq = 0;
@@ -264,12 +266,26 @@ static bool throttled(const struct rsrc *s)
     return s->paused || s->held >= (size_t)s->cfg.read_ahead;
 }
 
+int64_t sl_redis_read_count(int64_t read_ahead, size_t held, size_t nstreams, int64_t count)
+{
+    int64_t room = read_ahead - (int64_t)held;
+    int64_t n = room > 0 && nstreams > 0 ? room / (int64_t)nstreams : 0;
+    if (n > 4 * count)
+        n = 4 * count;
+    return n > count ? n : count;
+}
+
+/* One XREADGROUP at a time, sent as soon as the previous reply was handed to the mapping (or,
+ * when the source was throttled, as soon as handled entries make room: before the loop sleeps,
+ * with the XACKs of the same iteration). It stays outstanding (BLOCK) while batches are at the
+ * function, so new entries are read ahead of the lane's need up to read_ahead. */
 static void read_next(struct rsrc *s)
 {
     if (s->state != RS_LIVE || throttled(s) || s->stopped || s->reading || !s->rd.up)
         return;
     char count[24], block[24];
-    snprintf(count, sizeof(count), "%lld", (long long)s->cfg.count);
+    snprintf(count, sizeof(count), "%lld",
+             (long long)sl_redis_read_count(s->cfg.read_ahead, s->held, s->nstreams, s->cfg.count));
     snprintf(block, sizeof(block), "%lld", (long long)s->cfg.block_ms);
     struct rargv a = {0};
     argv_str(&a, "XREADGROUP");
@@ -620,11 +636,36 @@ static void flush_acks(struct rsrc *s)
     }
 }
 
+static void unthrottle(struct rsrc *s);
+
+/* What handled entries allow, once per loop iteration: one XACK per stream for every id that
+ * became ackable, then the next read sized by all the room they made (an ack that sent a read
+ * at once would size it by the first record of a batch). */
+static void before_sleep(struct rsrc *s)
+{
+    ev_prepare_stop(s->loop, &s->ack_prepare);
+    ev_idle_stop(s->loop, &s->ack_idle);
+    flush_acks(s);
+    unthrottle(s);
+}
+
+/* libev runs a prepare watcher started from within another prepare watcher (an entry handled
+ * in the mapping's before-sleep pass, say a DLQ write confirmed inside put()) only in the next
+ * iteration, after sleeping: the idle watcher keeps the loop from sleeping until then. */
+static void wake_before_sleep(struct rsrc *s)
+{
+    ev_prepare_start(s->loop, &s->ack_prepare);
+    ev_idle_start(s->loop, &s->ack_idle);
+}
+
 static void ack_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    struct rsrc *s = w->data;
-    ev_prepare_stop(loop, w);
-    flush_acks(s);
+    before_sleep(w->data);
+}
+
+static void ack_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    before_sleep(w->data);
 }
 
 /* ---- metrics (ctl) ---- */
@@ -879,6 +920,8 @@ static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typ
     s->metrics_timer.data = s;
     ev_prepare_init(&s->ack_prepare, ack_prepare_cb);
     s->ack_prepare.data = s;
+    ev_idle_init(&s->ack_idle, ack_idle_cb);
+    s->ack_idle.data = s;
     sl_buf_init(&s->body);
     sl_buf_init(&s->attrs);
     sl_buf_init(&s->coords);
@@ -957,7 +1000,7 @@ static void redis_resume(struct sl_source *base)
     if (!s->paused)
         return;
     s->paused = false;
-    unthrottle(s);
+    wake_before_sleep(s); /* the mapping resumes while it acks: read once they are all in */
 }
 
 static void redis_ack(struct sl_source *base, const struct sl_record *r)
@@ -972,8 +1015,7 @@ static void redis_ack(struct sl_source *base, const struct sl_record *r)
     }
     if (s->held > 0)
         s->held--;
-    ev_prepare_start(s->loop, &s->ack_prepare);
-    unthrottle(s);
+    wake_before_sleep(s);
 }
 
 static void redis_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
@@ -1000,6 +1042,7 @@ static void redis_destroy(struct sl_source *base)
     ev_timer_stop(s->loop, &s->retry_timer);
     stop_activity(s);
     ev_prepare_stop(s->loop, &s->ack_prepare);
+    ev_idle_stop(s->loop, &s->ack_idle);
     /* Last acks: queued and written now (best effort, non-blocking); Redis applies them. */
     flush_acks(s);
     sl_redis_conn_flush(&s->ctl);
@@ -1022,7 +1065,7 @@ static void redis_describe(struct sl_source *base, struct sl_jw *w)
 {
     struct rsrc *s = (struct rsrc *)base;
     sl_jw_obj_open(w);
-    sl_jw_kstr(w, "type", "redis");
+    sl_jw_kstr(w, "type", base->ops->type);
     sl_jw_kstr(w, "name", base->name);
     sl_jw_kstr(w, "endpoint", s->endpoint);
     sl_jw_kint(w, "db", s->cfg.conn.db);

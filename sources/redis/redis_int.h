@@ -53,6 +53,14 @@ void sl_redis_attrs(const char *stream, const char *pkey, size_t pkey_len, const
 void sl_redis_coords(const char *stream, const char *id, const char *group, const char *consumer,
                      int64_t deliveries, struct sl_buf *out);
 
+/* The COUNT of the next XREADGROUP of a source holding `held` unhandled entries: what read_ahead
+ * still allows, spread over the streams (COUNT is per stream), so that a source that fell
+ * behind its function catches up in one round trip instead of one per `count`. Never below
+ * count (no more round trips than reads of count, and the old bound on what is held: under
+ * read_ahead plus one read), never above 4 x count (a reply stays a few batches big). A source
+ * that keeps up frees about a batch between reads, so it reads about count at a time. */
+int64_t sl_redis_read_count(int64_t read_ahead, size_t held, size_t nstreams, int64_t count);
+
 void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                      struct sl_buf *out);
 json_t *sl_redis_filter_view(const struct sl_record *r);

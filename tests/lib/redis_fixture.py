@@ -166,14 +166,20 @@ class KinesisFn:
     (eventID: "<stream>:<entry id>"), the decoded data of each record, and the outcome.
     Behaviour: a record whose data has fail="true" makes the invocation fail (function error,
     or a partial batch response naming it when partial=True); fail_rate answers 500 at random;
-    delay_ms sleeps before answering; fixed=True makes fail="true" records succeed."""
+    delay_ms sleeps before answering; fixed=True makes fail="true" records succeed.
+    hold=True keeps every invocation waiting (logged in `arrived` as it comes) until release():
+    a function that is still busy with a batch, for as long as a test needs."""
 
-    def __init__(self, fail_rate=0.0, seed=1, partial=False, delay_ms=0):
+    def __init__(self, fail_rate=0.0, seed=1, partial=False, delay_ms=0, hold=False):
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
         self.partial = partial
         self.delay_ms = delay_ms
         self.fixed = False
+        self.gate = threading.Event()
+        if not hold:
+            self.gate.set()
+        self.arrived = []  # ids of each invocation as it arrives, before it is answered
         self.lock = threading.Lock()
         self.log = []  # dicts: time, ids, data, outcome, failed
         self.events = []
@@ -222,6 +228,9 @@ class KinesisFn:
             datas.append(data)
             if data.get("fail") == "true" and not self.fixed:
                 failed.append(r["kinesis"]["sequenceNumber"])
+        with self.lock:
+            self.arrived.append(ids)
+        self.gate.wait()
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000.0)
         with self.lock:
@@ -274,7 +283,12 @@ class KinesisFn:
                 out.extend(d.get(key) for d in inv["data"][:low])
         return out
 
+    def release(self):
+        """Answers the invocations held so far and every later one at once."""
+        self.gate.set()
+
     def stop(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -391,7 +391,7 @@ static void test_error_formats(void **state)
     expect_json_error("{\"server\": {\"listn\": \"x\"}}",
                       "config.yaml: server.listn: unknown key (allowed: listen, max_connections, "
                       "max_header_bytes, max_body_bytes, request_timeout, idle_timeout, "
-                      "max_buffered_bytes)");
+                      "max_buffered_bytes, max_connections_per_ip)");
     expect_json_error("{\"sources\": [{\"name\": \"s\"}]}",
                       "config.yaml: sources[0].type: missing required key");
     expect_json_error("{\"mappings\": [{\"name\": \"a\", \"source\": \"s\", \"function\": \"f\","
@@ -433,7 +433,7 @@ static void test_line_numbers(void **state)
     expect_yaml_error("\n\nserver:\n  listn: x\n",
                       "config.yaml:4: server.listn: unknown key (allowed: listen, "
                       "max_connections, max_header_bytes, max_body_bytes, request_timeout, "
-                      "idle_timeout, max_buffered_bytes)");
+                      "idle_timeout, max_buffered_bytes, max_connections_per_ip)");
 }
 
 static void test_cross_checks(void **state)

@@ -618,6 +618,30 @@ static void test_dlq_write_failure_blocks_then_retries(void **state)
     fx_release(&f);
 }
 
+static bool fx_dlq_failed_once(struct fx *f)
+{
+    return f->dlq.puts >= 1;
+}
+
+/* Shutting down while a DLQ write waits to retry: the write is dropped with its timer (the
+ * sanitizer build reports a leak otherwise) and the record stays unacked, to be replayed. */
+static void test_shutdown_while_a_dlq_write_waits(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_terminal);
+    f.cfg.batch.size = 1;
+    f.cfg.retry.backoff.min_ms = 60000;
+    f.cfg.retry.backoff.max_ms = 60000;
+    f.dlq.fail_next = 1000;
+    fx_start(&f);
+    fx_emit(&f, 1);
+    assert_true(fx_run_until(&f, fx_dlq_failed_once, 10000));
+    sl_mapping_halt(f.m);
+    assert_int_equal(f.src.acked[0], 0);
+    assert_int_equal(f.dlq.nstored, 0);
+    fx_release(&f);
+}
+
 static void test_caps_pause_and_resume_the_source(void **state)
 {
     struct fx f;
@@ -917,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_partial_unordered_retries_only_failed),
         cmocka_unit_test(test_terminal_goes_to_dlq_at_once),
         cmocka_unit_test(test_dlq_write_failure_blocks_then_retries),
+        cmocka_unit_test(test_shutdown_while_a_dlq_write_waits),
         cmocka_unit_test(test_caps_pause_and_resume_the_source),
         cmocka_unit_test(test_unordered_uses_concurrency),
         cmocka_unit_test(test_window_waits_then_flushes_on_drain),

@@ -311,6 +311,18 @@ static void test_config_defaults_and_errors(void **state)
     }
 }
 
+static void test_read_count(void **state)
+{
+    /* What read_ahead leaves, per stream, between count and 4 x count. */
+    assert_int_equal(sl_redis_read_count(40, 0, 1, 10), 40);
+    assert_int_equal(sl_redis_read_count(40, 25, 1, 10), 15);
+    assert_int_equal(sl_redis_read_count(40, 0, 2, 10), 20);
+    assert_int_equal(sl_redis_read_count(40, 35, 1, 10), 10); /* never below count */
+    assert_int_equal(sl_redis_read_count(40, 50, 1, 10), 10);
+    assert_int_equal(sl_redis_read_count(1000, 0, 1, 10), 40); /* a reply of 4 batches at most */
+    assert_int_equal(sl_redis_read_count(5, 0, 1, 100), 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_encode_kinesis_shape),
         cmocka_unit_test(test_filter_view),
         cmocka_unit_test(test_config_defaults_and_errors),
+        cmocka_unit_test(test_read_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
