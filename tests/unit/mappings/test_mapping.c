@@ -633,6 +633,7 @@ static void test_shutdown_while_a_dlq_write_waits(void **state)
     f.cfg.retry.backoff.min_ms = 60000;
     f.cfg.retry.backoff.max_ms = 60000;
     f.dlq.fail_next = 1000;
+    f.dlq.sync = true; /* the write fails inside put(): the job then waits for its retry */
     fx_start(&f);
     fx_emit(&f, 1);
     assert_true(fx_run_until(&f, fx_dlq_failed_once, 10000));
