@@ -26,41 +26,13 @@ void sl_buf_reset(struct sl_buf *b)
         b->data[0] = '\0';
 }
 
-char *sl_buf_reserve(struct sl_buf *b, size_t n)
+void sl_buf_grow(struct sl_buf *b, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = sl_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    return b->data + b->len;
-}
-
-void sl_buf_commit(struct sl_buf *b, size_t n)
-{
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
-{
-    char *dst = sl_buf_reserve(b, n);
-    if (n)
-        memcpy(dst, p, n);
-    sl_buf_commit(b, n);
-}
-
-void sl_buf_puts(struct sl_buf *b, const char *s)
-{
-    sl_buf_append(b, s, strlen(s));
-}
-
-void sl_buf_putc(struct sl_buf *b, char c)
-{
-    *sl_buf_reserve(b, 1) = c;
-    sl_buf_commit(b, 1);
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    b->data = sl_realloc(b->data, cap);
+    b->cap = cap;
 }
 
 static void buf_vprintf(struct sl_buf *b, const char *fmt, va_list ap)

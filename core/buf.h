@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct sl_buf {
     char *data;
@@ -15,12 +16,46 @@ struct sl_buf {
 void sl_buf_init(struct sl_buf *b);
 void sl_buf_release(struct sl_buf *b);
 void sl_buf_reset(struct sl_buf *b);
+/* Grows the storage to hold n more bytes and the NUL (the slow path of sl_buf_reserve). */
+void sl_buf_grow(struct sl_buf *b, size_t n);
+
+/* The writers below are inline: encoders call them several times per record. */
+
 /* Makes room for n more bytes and returns where they go (the caller then calls sl_buf_commit). */
-char *sl_buf_reserve(struct sl_buf *b, size_t n);
-void sl_buf_commit(struct sl_buf *b, size_t n);
-void sl_buf_append(struct sl_buf *b, const void *p, size_t n);
-void sl_buf_puts(struct sl_buf *b, const char *s);
-void sl_buf_putc(struct sl_buf *b, char c);
+static inline char *sl_buf_reserve(struct sl_buf *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        sl_buf_grow(b, n);
+    return b->data + b->len;
+}
+
+static inline void sl_buf_commit(struct sl_buf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static inline void sl_buf_append(struct sl_buf *b, const void *p, size_t n)
+{
+    char *dst = sl_buf_reserve(b, n);
+    if (n)
+        memcpy(dst, p, n);
+    sl_buf_commit(b, n);
+}
+
+static inline void sl_buf_puts(struct sl_buf *b, const char *s)
+{
+    sl_buf_append(b, s, strlen(s));
+}
+
+static inline void sl_buf_putc(struct sl_buf *b, char c)
+{
+    *sl_buf_reserve(b, 1) = c;
+    sl_buf_commit(b, 1);
+}
+
+/* A string literal, its length known at compile time. */
+#define SL_BUF_LIT(b, s) sl_buf_append((b), "" s, sizeof(s) - 1)
 void sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Decimal text of v, two digits per step from a table (no printf: these run per record). */
 void sl_buf_put_u64(struct sl_buf *b, uint64_t v);

@@ -80,7 +80,7 @@ static void put_headers_tail(struct sl_buf *b, const struct sl_kafka_headers *h)
         put_header_value(b, val, len);
         sl_buf_putc(b, '}');
     }
-    sl_buf_puts(b, "]}");
+    SL_BUF_LIT(b, "]}");
 }
 
 static const char *ts_type_name(int t)
@@ -100,19 +100,19 @@ static void put_coordinates(struct sl_buf *b, const char *topic_json, int32_t pa
                             int64_t offset, int64_t ts, int ts_type, const void *key,
                             size_t key_len)
 {
-    sl_buf_puts(b, "\"topic\":");
+    SL_BUF_LIT(b, "\"topic\":");
     sl_buf_puts(b, topic_json);
-    sl_buf_puts(b, ",\"partition\":");
+    SL_BUF_LIT(b, ",\"partition\":");
     sl_buf_put_i64(b, partition);
-    sl_buf_puts(b, ",\"offset\":");
+    SL_BUF_LIT(b, ",\"offset\":");
     sl_buf_put_i64(b, offset);
-    sl_buf_puts(b, ",\"timestamp\":");
+    SL_BUF_LIT(b, ",\"timestamp\":");
     sl_buf_put_i64(b, ts);
-    sl_buf_puts(b, ",\"timestampType\":\"");
+    SL_BUF_LIT(b, ",\"timestampType\":\"");
     sl_buf_puts(b, ts_type_name(ts_type));
     sl_buf_putc(b, '"');
     if (key) {
-        sl_buf_puts(b, ",\"key\":");
+        SL_BUF_LIT(b, ",\"key\":");
         put_b64(b, key, key_len);
     }
 }
@@ -121,7 +121,7 @@ void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char
                         int32_t partition, int64_t offset, int64_t ts, int ts_type, const void *key,
                         size_t key_len, const struct sl_kafka_headers *h)
 {
-    sl_buf_puts(b, "{\"bootstrapServers\":");
+    SL_BUF_LIT(b, "{\"bootstrapServers\":");
     sl_buf_puts(b, bootstrap_json);
     sl_buf_putc(b, ',');
     put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
@@ -134,7 +134,7 @@ void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t parti
 {
     sl_buf_putc(b, '{');
     put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
-    sl_buf_puts(b, ",\"value\":");
+    SL_BUF_LIT(b, ",\"value\":");
     put_b64(b, value, value_len);
     put_headers_tail(b, h);
 }
@@ -161,11 +161,11 @@ struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, in
     sl_buf_init(&id);
     sl_kafka_put_attrs(&a, bs_json, topic_json, partition, offset, ts_ms, ts_type, key, key_len,
                        &h);
-    sl_buf_puts(&c, "{\"topic\":");
+    SL_BUF_LIT(&c, "{\"topic\":");
     sl_buf_puts(&c, topic_json);
-    sl_buf_puts(&c, ",\"partition\":");
+    SL_BUF_LIT(&c, ",\"partition\":");
     sl_buf_put_i64(&c, partition);
-    sl_buf_puts(&c, ",\"offset\":");
+    SL_BUF_LIT(&c, ",\"offset\":");
     sl_buf_put_i64(&c, offset);
     sl_buf_putc(&c, '}');
     sl_buf_puts(&id, topic);
@@ -230,7 +230,7 @@ static bool layout_of(const char *attrs, struct layout *l)
 
 static void put_value(struct sl_buf *b, const struct sl_record *r)
 {
-    sl_buf_puts(b, ",\"value\":");
+    SL_BUF_LIT(b, ",\"value\":");
     put_b64(b, r->body, r->body_len);
 }
 
@@ -254,16 +254,16 @@ static void encode_parsed(const struct sl_text_record *t, struct sl_buf *b)
         first = false;
         sl_buf_putc(b, '"');
         sl_buf_puts(b, order[i]);
-        sl_buf_puts(b, "\":");
+        SL_BUF_LIT(b, "\":");
         sl_buf_puts(b, text);
         free(text);
     }
     if (first)
-        sl_buf_puts(b, "\"topic\":\"\"");
+        SL_BUF_LIT(b, "\"topic\":\"\"");
     put_value(b, &t->base);
     json_t *h = json_object_get(a, "headers");
     char *text = json_is_array(h) ? json_dumps(h, JSON_COMPACT) : NULL;
-    sl_buf_puts(b, ",\"headers\":");
+    SL_BUF_LIT(b, ",\"headers\":");
     sl_buf_puts(b, text ? text : "[]");
     free(text);
     sl_buf_putc(b, '}');
@@ -293,10 +293,7 @@ static void encode_record(const struct sl_record *r, struct sl_buf *b)
         return;
     }
     const struct sl_kafka_record *kr = (const struct sl_kafka_record *)r;
-    struct sl_kafka_headers h = {0};
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(kr->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        h.rk = hdrs;
+    struct sl_kafka_headers h = {.rk = kr->hdrs};
     sl_kafka_put_record(b, kr->p->topic_json, kr->p->partition, (int64_t)r->seq, kr->ts,
                         kr->ts_type, kr->rkm->key, kr->rkm->key_len, r->body, r->body_len, &h);
 }
@@ -364,12 +361,12 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
         sl_buf_putc(out, ']');
         return;
     }
-    sl_buf_puts(out, "{\"eventSource\":\"SelfManagedKafka\",\"bootstrapServers\":");
+    SL_BUF_LIT(out, "{\"eventSource\":\"SelfManagedKafka\",\"bootstrapServers\":");
     if (n)
         put_bootstrap(rs[0], out);
     else
-        sl_buf_puts(out, "\"\"");
-    sl_buf_puts(out, ",\"records\":{");
+        SL_BUF_LIT(out, "\"\"");
+    SL_BUF_LIT(out, ",\"records\":{");
     /* A batch holds one partition: one group, in one pass. */
     struct group g0 = n ? group_of(rs[0]) : (struct group){0};
     bool one = true;
@@ -377,13 +374,13 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
         one = same_group(g0, group_of(rs[i]));
     if (one && n) {
         put_group_key(g0, out);
-        sl_buf_puts(out, ":[");
+        SL_BUF_LIT(out, ":[");
         for (size_t i = 0; i < n; i++) {
             if (i)
                 sl_buf_putc(out, ',');
             encode_record(rs[i], out);
         }
-        sl_buf_puts(out, "]}}");
+        SL_BUF_LIT(out, "]}}");
         return;
     }
     /* Records of several partitions (redrive) are grouped by key, in order of first
@@ -398,7 +395,7 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
             sl_buf_putc(out, ',');
         first_group = false;
         put_group_key(g, out);
-        sl_buf_puts(out, ":[");
+        SL_BUF_LIT(out, ":[");
         encode_record(rs[i], out);
         for (size_t k = i + 1; k < n; k++) {
             if (done[k] || !same_group(g, group_of(rs[k])))
@@ -410,7 +407,7 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
         sl_buf_putc(out, ']');
     }
     free(done);
-    sl_buf_puts(out, "}}");
+    SL_BUF_LIT(out, "}}");
 }
 
 /* Lambda's Kafka filters match the value decoded as UTF-8 JSON, and the record's metadata. */

@@ -27,7 +27,7 @@
 #define KAFKA_CLOSE_COMMIT_MS 5000 /* bound on the final commit at shutdown */
 #define KAFKA_RECOMMIT_MS     5000 /* resend a commit never confirmed after this long */
 #define KAFKA_SOFT_PAUSE_S    1.0  /* a pause shorter than this only stops draining */
-#define KAFKA_KICK_S          0.05 /* quiet this long while records wait: wake the fetcher */
+#define KAFKA_KICK_S          0.02 /* quiet this long while records wait: wake the fetcher */
 
 static void pause_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -714,16 +714,20 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
             return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the position resolver",
                               s->scope);
     }
-    int rc = sl_kafka_waker_create(k->rk, &k->waker);
-    if (rc < 0)
-        return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
+    int rc = 0;
+    /* librdkafka 2.2 re-checks a full queue by itself (fetch.queue.backoff.ms). */
+    if (rd_kafka_version() < 0x020200ff) {
+        rc = sl_kafka_waker_create(k->rk, &k->waker);
+        if (rc < 0)
+            return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
+    }
     rc = kafka_subscribe(k, err);
     if (rc < 0)
         return rc;
     double iv = (double)k->cfg.commit_interval_ms / 1000.0;
     ev_timer_set(&k->commit_timer, iv, iv);
     ev_timer_start(k->loop, &k->commit_timer);
-    ev_timer_set(&k->kick_timer, KAFKA_KICK_S, KAFKA_KICK_S);
+    ev_timer_set(&k->kick_timer, KAFKA_KICK_S / 2, KAFKA_KICK_S / 2);
     ev_timer_start(k->loop, &k->kick_timer);
     ev_idle_start(k->loop, &k->more); /* serve whatever was queued before the pipe was set */
     k->started = true;

@@ -81,9 +81,10 @@ struct sl_kafka_headers {
 struct sl_kafka_record {
     struct sl_record base; /* body = the message's value */
     rd_kafka_message_t *rkm;
-    struct sl_kafka_part *p; /* topic, partition, their JSON text, the source */
-    int64_t ts;              /* the message timestamp (ms), as Kafka gave it */
-    int ts_type;             /* rd_kafka_timestamp_type_t */
+    rd_kafka_headers_t *hdrs; /* the message's headers (owned by rkm), or NULL */
+    struct sl_kafka_part *p;  /* topic, partition, their JSON text, the source */
+    int64_t ts;               /* the message timestamp (ms), as Kafka gave it */
+    int ts_type;              /* rd_kafka_timestamp_type_t */
     struct sl_kafka_record *next_free;
 };
 

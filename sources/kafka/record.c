@@ -15,15 +15,6 @@ static const struct sl_kafka_record *krec(const struct sl_record *r)
     return (const struct sl_kafka_record *)r;
 }
 
-static struct sl_kafka_headers headers_of(const struct sl_kafka_record *kr)
-{
-    struct sl_kafka_headers h = {0};
-    rd_kafka_headers_t *hdrs = NULL;
-    if (kr->rkm && rd_kafka_message_headers(kr->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        h.rk = hdrs;
-    return h;
-}
-
 static void kafka_write_id(const struct sl_record *r, struct sl_buf *out)
 {
     const struct sl_kafka_record *kr = krec(r);
@@ -37,11 +28,11 @@ static void kafka_write_id(const struct sl_record *r, struct sl_buf *out)
 static void kafka_write_coords(const struct sl_record *r, struct sl_buf *out)
 {
     const struct sl_kafka_record *kr = krec(r);
-    sl_buf_puts(out, "{\"topic\":");
+    SL_BUF_LIT(out, "{\"topic\":");
     sl_buf_puts(out, kr->p->topic_json);
-    sl_buf_puts(out, ",\"partition\":");
+    SL_BUF_LIT(out, ",\"partition\":");
     sl_buf_put_i64(out, kr->p->partition);
-    sl_buf_puts(out, ",\"offset\":");
+    SL_BUF_LIT(out, ",\"offset\":");
     sl_buf_put_i64(out, (int64_t)r->seq);
     sl_buf_putc(out, '}');
 }
@@ -49,7 +40,7 @@ static void kafka_write_coords(const struct sl_record *r, struct sl_buf *out)
 static void kafka_write_attrs(const struct sl_record *r, struct sl_buf *out)
 {
     const struct sl_kafka_record *kr = krec(r);
-    struct sl_kafka_headers h = headers_of(kr);
+    struct sl_kafka_headers h = {.rk = kr->hdrs};
     sl_kafka_put_attrs(out, kr->p->k->bootstrap_json, kr->p->topic_json, kr->p->partition,
                        (int64_t)r->seq, kr->ts, kr->ts_type, kr->rkm->key, kr->rkm->key_len, &h);
 }
@@ -123,8 +114,8 @@ static size_t estimate_bytes(const struct sl_kafka_record *kr)
     const rd_kafka_message_t *rkm = kr->rkm;
     size_t n =
         (rkm->len + 2) / 3 * 4 + (rkm->key_len + 2) / 3 * 4 + strlen(kr->p->topic_json) + 160;
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+    rd_kafka_headers_t *hdrs = kr->hdrs;
+    if (hdrs) {
         const char *name;
         const void *val;
         size_t len;
@@ -156,6 +147,10 @@ struct sl_record *sl_kafka_record_take(struct sl_kafka_part *p, rd_kafka_message
     kr->p = p;
     kr->ts = rd_kafka_message_timestamp(rkm, &tstype);
     kr->ts_type = (int)tstype;
+    /* Parsed once here (librdkafka keeps them in the message) for the estimate and the
+     * encoder. */
+    if (rd_kafka_message_headers(rkm, &kr->hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        kr->hdrs = NULL;
     kr->base.time_ms = kr->ts;
     kr->base.bytes = estimate_bytes(kr);
     return &kr->base;
