@@ -5,8 +5,10 @@
  *   1545084650.987},"eventSource":"sluice:redis","eventVersion":"1.0","eventID":
  *   "<stream>:<entry id>","eventName":"aws:kinesis:record","invokeIdentityArn":"",
  *   "awsRegion":"","eventSourceARN":"redis://host:port/db/stream"}]}
- * Everything comes from the record (attrs, id, body, time), so redrive can encode an entry
- * rebuilt from the DLQ. */
+ * Records read from Redis are typed (record.c) and written in one pass from their parts (the
+ * stream's texts escaped once per stream). Text records (rebuilt from a DLQ entry for redrive)
+ * give everything from their attrs, id, body and time, which the typed record's text forms
+ * match byte for byte. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +186,9 @@ void sl_redis_coords(const char *stream, const char *id, const char *group, cons
     put_text(out, group, strlen(group));
     sl_buf_puts(out, ",\"consumer\":");
     put_text(out, consumer, strlen(consumer));
-    sl_buf_printf(out, ",\"deliveries\":%lld}", (long long)deliveries);
+    SL_BUF_LIT(out, ",\"deliveries\":");
+    sl_buf_put_i64(out, deliveries);
+    sl_buf_putc(out, '}');
 }
 
 /* Appends the content of a string token (no quotes), or of s escaped. */
@@ -202,9 +206,88 @@ static void put_inner(struct sl_buf *b, const char *tok, size_t len, const char 
     b->data[b->len] = '\0';
 }
 
+/* ,"approximateArrivalTimestamp":<seconds>.<millis, 3 digits>}, */
+static void put_arrival(struct sl_buf *b, int64_t time_ms)
+{
+    uint64_t ms = time_ms > 0 ? (uint64_t)time_ms : 0;
+    SL_BUF_LIT(b, ",\"approximateArrivalTimestamp\":");
+    char *d = sl_buf_reserve(b, 32), *start = d;
+    d += sl_u64_to_dec(ms / 1000, d);
+    unsigned frac = (unsigned)(ms % 1000);
+    *d++ = '.';
+    *d++ = (char)('0' + frac / 100);
+    *d++ = (char)('0' + frac / 10 % 10);
+    *d++ = (char)('0' + frac % 10);
+    *d++ = '}';
+    *d++ = ',';
+    sl_buf_commit(b, (size_t)(d - start));
+}
+
+static void put_data(struct sl_buf *b, const struct sl_record *r)
+{
+    struct sl_jw w;
+    sl_jw_init(&w, b);
+    sl_jw_b64(&w, r->body, r->body_len);
+}
+
+static const char EVENT_MID[] =
+    "\"eventSource\":\"sluice:redis\",\"eventVersion\":\"1.0\",\"eventID\":\"";
+static const char EVENT_TAIL[] =
+    "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"\","
+    "\"awsRegion\":\"\",\"eventSourceARN\":";
+
+/* Entry ids from Redis are "<ms>-<seq>": their JSON text is themselves. */
+static bool id_plain(const char *id, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((id[i] < '0' || id[i] > '9') && id[i] != '-')
+            return false;
+    }
+    return true;
+}
+
+/* A typed record, in one pass from its parts. */
+static void encode_typed(const struct sl_redis_record *rr, struct sl_buf *b)
+{
+    const struct sl_redis_stream_ref *st = rr->st;
+    bool plain = id_plain(rr->id, rr->id_len);
+    SL_BUF_LIT(b, "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
+    if (rr->pkey_is_stream)
+        sl_buf_puts(b, st->name_json);
+    else
+        sl_buf_append(b, rr->buf.data + rr->pkey_off, rr->pkey_len);
+    SL_BUF_LIT(b, ",\"sequenceNumber\":");
+    if (plain) {
+        sl_buf_putc(b, '"');
+        sl_buf_append(b, rr->id, rr->id_len);
+        sl_buf_putc(b, '"');
+    } else {
+        put_text(b, rr->id, rr->id_len);
+    }
+    SL_BUF_LIT(b, ",\"data\":");
+    put_data(b, &rr->base);
+    put_arrival(b, rr->base.time_ms);
+    sl_buf_append(b, EVENT_MID, sizeof(EVENT_MID) - 1);
+    size_t nlen = strlen(st->name_json);
+    sl_buf_append(b, st->name_json + 1, nlen - 2);
+    sl_buf_putc(b, ':');
+    if (plain)
+        sl_buf_append(b, rr->id, rr->id_len);
+    else
+        put_inner(b, NULL, 0, rr->id);
+    sl_buf_append(b, EVENT_TAIL, sizeof(EVENT_TAIL) - 1);
+    sl_buf_puts(b, st->arn_json);
+    sl_buf_putc(b, '}');
+}
+
 static void encode_record(const char *source_name, const struct sl_record *r, struct sl_buf *b)
 {
-    /* Redis records are text records (their attributes are built as text at intake). */
+    const struct sl_redis_record *rr = sl_redis_record_of(r);
+    if (rr) {
+        encode_typed(rr, b);
+        return;
+    }
+    /* A text record (rebuilt from a DLQ entry): the parts come from its attributes. */
     const struct sl_text_record *t = sl_record_text(r);
     const char *stream = NULL, *pkey = NULL, *arn = NULL;
     size_t stream_len = 0, pkey_len = 0, arn_len = 0;
@@ -226,18 +309,13 @@ static void encode_record(const char *source_name, const struct sl_record *r, st
     sl_buf_puts(b, ",\"sequenceNumber\":");
     put_text(b, id, strlen(id));
     sl_buf_puts(b, ",\"data\":");
-    struct sl_jw w;
-    sl_jw_init(&w, b);
-    sl_jw_b64(&w, r->body, r->body_len);
-    int64_t ms = r->time_ms > 0 ? r->time_ms : 0;
-    sl_buf_printf(b, ",\"approximateArrivalTimestamp\":%lld.%03lld},", (long long)(ms / 1000),
-                  (long long)(ms % 1000));
-    sl_buf_puts(b, "\"eventSource\":\"sluice:redis\",\"eventVersion\":\"1.0\",\"eventID\":\"");
+    put_data(b, r);
+    put_arrival(b, r->time_ms);
+    sl_buf_append(b, EVENT_MID, sizeof(EVENT_MID) - 1);
     put_inner(b, stream, stream_len, source_name);
     sl_buf_putc(b, ':');
     put_inner(b, NULL, 0, id);
-    sl_buf_puts(b, "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"\","
-                   "\"awsRegion\":\"\",\"eventSourceARN\":");
+    sl_buf_append(b, EVENT_TAIL, sizeof(EVENT_TAIL) - 1);
     if (arn) {
         sl_buf_append(b, arn, arn_len);
     } else {
@@ -265,10 +343,9 @@ void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_
 }
 
 /* Lambda matches Kinesis filters on `data` decoded as JSON, plus metadata. */
-json_t *sl_redis_filter_view(const struct sl_record *r)
+static json_t *filter_view(const struct sl_record *r, const char *attrs_text, const char *id)
 {
-    const struct sl_text_record *t = sl_record_text(r);
-    json_t *attrs = json_loads(t->attrs ? t->attrs : "{}", 0, NULL);
+    json_t *attrs = json_loads(attrs_text ? attrs_text : "{}", 0, NULL);
     json_t *view = json_object();
     if (json_is_object(attrs)) {
         json_t *v;
@@ -278,9 +355,9 @@ json_t *sl_redis_filter_view(const struct sl_record *r)
             json_object_set(view, "eventSourceARN", v);
         if ((v = json_object_get(attrs, "stream"))) {
             json_object_set(view, "stream", v);
-            if (json_is_string(v) && t->id) {
+            if (json_is_string(v) && id) {
                 char *eid = NULL;
-                if (asprintf(&eid, "%s:%s", json_string_value(v), t->id) >= 0) {
+                if (asprintf(&eid, "%s:%s", json_string_value(v), id) >= 0) {
                     json_object_set_new(view, "eventID", json_string(eid));
                     free(eid);
                 }
@@ -288,12 +365,27 @@ json_t *sl_redis_filter_view(const struct sl_record *r)
         }
     }
     json_decref(attrs);
-    json_object_set_new(view, "sequenceNumber", json_string(t->id ? t->id : ""));
+    json_object_set_new(view, "sequenceNumber", json_string(id ? id : ""));
     json_object_set_new(view, "eventSource", json_string("sluice:redis"));
     json_object_set_new(view, "approximateArrivalTimestamp",
                         json_real((double)(r->time_ms > 0 ? r->time_ms : 0) / 1000.0));
     json_t *data = json_loadb((const char *)r->body, r->body_len, JSON_ALLOW_NUL, NULL);
     if (data)
         json_object_set_new(view, "data", data);
+    return view;
+}
+
+json_t *sl_redis_filter_view(const struct sl_record *r)
+{
+    const struct sl_redis_record *rr = sl_redis_record_of(r);
+    if (!rr) {
+        const struct sl_text_record *t = sl_record_text(r);
+        return filter_view(r, t->attrs, t->id);
+    }
+    struct sl_buf attrs;
+    sl_buf_init(&attrs);
+    r->ops->write_attrs(r, &attrs);
+    json_t *view = filter_view(r, attrs.data, rr->id);
+    sl_buf_release(&attrs);
     return view;
 }

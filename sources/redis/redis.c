@@ -48,6 +48,7 @@ struct rstream {
     struct rsrc *s;
     char *name;
     char *arn;
+    struct sl_redis_stream_ref ref; /* what its records share */
     uint32_t lane;
     struct sl_redis_tracker tr;
     char cursor[SL_REDIS_ID_MAX + 2]; /* XPENDING paging: "-" or "(<id>" */
@@ -78,7 +79,7 @@ struct rsrc {
     ev_prepare ack_prepare; /* before the loop sleeps: XACKs out, then the next read */
     ev_idle ack_idle;       /* see wake_before_sleep() */
     char endpoint[300];
-    struct sl_buf body, attrs, coords;
+    struct sl_redis_pool pool; /* free records */
     struct sl_metric *m_reconnects, *m_connected, *m_poison;
 };
 
@@ -169,9 +170,6 @@ static void emit_entry(struct rsrc *s, struct rstream *st, const redisReply *e, 
         wake_before_sleep(s);
         return;
     }
-    uint64_t ms = 0, idseq = 0;
-    sl_redis_id_parse(id, e->element[0]->len, &ms, &idseq);
-
     size_t nf = fields->elements;
     const char *stackv[64];
     size_t stackl[64];
@@ -183,27 +181,16 @@ static void emit_entry(struct rsrc *s, struct rstream *st, const redisReply *e, 
         fv[i] = ok ? f->str : "";
         fl[i] = ok ? f->len : 0;
     }
-    sl_buf_reset(&s->body);
-    sl_redis_fields_json(fv, fl, nf, &s->body);
+    const redisReply *pk =
+        s->cfg.partition_key_field ? field_value(fields, s->cfg.partition_key_field) : NULL;
+    struct sl_record *r = sl_redis_record_take(&st->ref, id, e->element[0]->len, fv, fl, nf,
+                                               pk ? pk->str : NULL, pk ? pk->len : 0, deliveries);
     if (fv != stackv) {
         free(fv);
         free(fl);
     }
-
-    const redisReply *pk =
-        s->cfg.partition_key_field ? field_value(fields, s->cfg.partition_key_field) : NULL;
-    sl_buf_reset(&s->attrs);
-    sl_redis_attrs(st->name, pk ? pk->str : st->name, pk ? pk->len : strlen(st->name), st->arn,
-                   &s->attrs);
-    sl_buf_reset(&s->coords);
-    sl_redis_coords(st->name, id, s->cfg.group, s->cfg.consumer, deliveries, &s->coords);
-
-    struct sl_record *r =
-        sl_record_new(id, s->attrs.data, s->coords.data, s->body.data, s->body.len);
     r->lane = st->lane;
     r->seq = sl_redis_tracker_push(&st->tr, id);
-    r->time_ms = (int64_t)ms;
-    r->bytes = s->body.len / 3 * 4 + 4 + s->attrs.len + strlen(id) * 2 + 256;
     s->held++;
     if (deliveries > s->cfg.max_deliveries) {
         r->dead_letter = SL_COND_MAX_DELIVERIES;
@@ -922,9 +909,7 @@ static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typ
     s->ack_prepare.data = s;
     ev_idle_init(&s->ack_idle, ack_idle_cb);
     s->ack_idle.data = s;
-    sl_buf_init(&s->body);
-    sl_buf_init(&s->attrs);
-    sl_buf_init(&s->coords);
+    sl_redis_pool_init(&s->pool, s->cfg.group, s->cfg.consumer);
 
     s->nstreams = s->cfg.streams.n;
     s->streams = sl_calloc(s->nstreams, sizeof(*s->streams));
@@ -943,6 +928,7 @@ static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typ
             snprintf(arn, sizeof(arn), "redis://%s:%lld/%lld/%s", cc->host, (long long)cc->port,
                      (long long)cc->db, st->name);
         st->arn = sl_strdup(arn);
+        sl_redis_stream_ref_init(&st->ref, &s->pool, st->name, st->arn);
         sl_redis_tracker_init(&st->tr);
         strcpy(st->cursor, "-");
         stream_metrics(s, env->metrics, st);
@@ -1010,7 +996,7 @@ static void redis_ack(struct sl_source *base, const struct sl_record *r)
         return;
     struct rstream *st = &s->streams[r->lane];
     if (sl_redis_tracker_handled(&st->tr, r->seq) < 0) {
-        sl_debug(s->base.scope, "ack of %s (stream %s): not held", sl_record_text(r)->id, st->name);
+        sl_debug(s->base.scope, "ack of %s (stream %s): not held", sl_redis_record_id(r), st->name);
         return;
     }
     if (s->held > 0)
@@ -1050,12 +1036,11 @@ static void redis_destroy(struct sl_source *base)
     sl_redis_conn_release(&s->ctl);
     for (size_t i = 0; i < s->nstreams; i++) {
         sl_redis_tracker_release(&s->streams[i].tr);
+        sl_redis_stream_ref_release(&s->streams[i].ref);
         free(s->streams[i].arn);
     }
     free(s->streams);
-    sl_buf_release(&s->body);
-    sl_buf_release(&s->attrs);
-    sl_buf_release(&s->coords);
+    sl_redis_pool_release(&s->pool);
     sl_redis_cfg_release(&s->cfg);
     sl_source_release(&s->base);
     free(s);

@@ -10,7 +10,9 @@
 #include "clients/redis/conf.h"
 #include "config/config.h"
 #include "core/buf.h"
+#include "sources/record.h"
 #include "sources/redis/redis.h"
+#include "sources/redis/tracker.h"
 
 enum sl_redis_start { SL_REDIS_START_EARLIEST = 0, SL_REDIS_START_LATEST, SL_REDIS_START_AT };
 
@@ -60,6 +62,63 @@ void sl_redis_coords(const char *stream, const char *id, const char *group, cons
  * read_ahead plus one read), never above 4 x count (a reply stays a few batches big). A source
  * that keeps up frees about a batch between reads, so it reads about count at a time. */
 int64_t sl_redis_read_count(int64_t read_ahead, size_t held, size_t nstreams, int64_t count);
+
+/* ---- typed records (record.c) ---- */
+
+struct sl_redis_record;
+
+/* What a source's records share: the free list and the group and consumer as JSON text. */
+struct sl_redis_pool {
+    struct sl_redis_record *free;
+    char *group_json, *consumer_json;
+};
+
+/* What a stream's records share, computed once per stream. */
+struct sl_redis_stream_ref {
+    struct sl_redis_pool *pool;
+    const char *name; /* not owned */
+    char *name_json;  /* "orders" */
+    char *arn_json;   /* "redis://host:port/db/orders" */
+};
+
+/* A Redis entry as the mapping holds it: the stream, the entry id, the deliveries and the fields
+ * as JSON (base.body), followed in buf by the partition key's JSON text when it is not the
+ * stream name. buf keeps its capacity while the record waits on the free list. */
+struct sl_redis_record {
+    struct sl_record base;
+    const struct sl_redis_stream_ref *st;
+    struct sl_redis_record *next_free;
+    uint64_t id_ms, id_seq;
+    int64_t deliveries;
+    bool pkey_is_stream;
+    uint8_t id_len;
+    char id[SL_REDIS_ID_MAX];
+    size_t pkey_off, pkey_len; /* the partition key's JSON token in buf */
+    struct sl_buf buf;
+};
+
+extern const struct sl_record_ops sl_redis_record_ops;
+
+void sl_redis_pool_init(struct sl_redis_pool *p, const char *group, const char *consumer);
+/* Frees the free list (every record must be back). */
+void sl_redis_pool_release(struct sl_redis_pool *p);
+void sl_redis_stream_ref_init(struct sl_redis_stream_ref *st, struct sl_redis_pool *p,
+                              const char *name, const char *arn);
+void sl_redis_stream_ref_release(struct sl_redis_stream_ref *st);
+
+/* A typed record of entry id (id_len < SL_REDIS_ID_MAX) with the fields v/lens (n strings),
+ * partition key pk (NULL: the stream name), read `deliveries` times. Sets time_ms (the id's
+ * milliseconds) and bytes; lane, seq and dead_letter are the caller's. */
+struct sl_record *sl_redis_record_take(const struct sl_redis_stream_ref *st, const char *id,
+                                       size_t id_len, const char *const *v, const size_t *lens,
+                                       size_t n, const char *pk, size_t pk_len, int64_t deliveries);
+/* The typed record, or NULL for a record of another kind. */
+static inline const struct sl_redis_record *sl_redis_record_of(const struct sl_record *r)
+{
+    return r->ops == &sl_redis_record_ops ? (const struct sl_redis_record *)r : NULL;
+}
+/* The entry id of a typed or text record. */
+const char *sl_redis_record_id(const struct sl_record *r);
 
 void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                      struct sl_buf *out);
