@@ -244,3 +244,11 @@ void sl_jw_kbool(struct sl_jw *w, const char *k, bool v)
     sl_jw_key(w, k);
     sl_jw_bool(w, v);
 }
+
+char *sl_json_text(const char *s)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_json_escape(&b, s, strlen(s));
+    return sl_buf_steal(&b, NULL);
+}

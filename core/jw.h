@@ -50,5 +50,8 @@ void sl_jw_kbool(struct sl_jw *w, const char *k, bool v);
  * byte that is not part of a well-formed UTF-8 sequence written as U+FFFD (EF BF BD), so the
  * output is valid JSON whatever s holds. Returns how many bytes were replaced. */
 size_t sl_json_escape(struct sl_buf *b, const char *s, size_t n);
+/* s escaped as a JSON string (quotes included), a new string the caller frees. For texts
+ * computed once and spliced into every event (a topic, a stream name). */
+char *sl_json_text(const char *s);
 
 #endif

@@ -10,9 +10,6 @@
 #include "core/time.h"
 #include "mappings/mapping_int.h"
 
-unsigned sl_mapping_kick_depth_max;
-static unsigned kick_depth; /* lane_pump calls on the stack right now */
-
 static void lane_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     sl_lane_kick(w->data);
@@ -291,8 +288,8 @@ static void lane_pump(struct sl_lane *lane)
      * ends even if the target refuses everything. The lane's timer brings the rest. */
     int64_t now = sl_mono_ms();
 
-    if (++kick_depth > sl_mapping_kick_depth_max)
-        sl_mapping_kick_depth_max = kick_depth;
+    if (++m->pump_depth > m->pump_depth_max)
+        m->pump_depth_max = m->pump_depth;
     while (!m->halted) {
         if (ordered && lane->active > 0)
             break; /* kicked again when its batch or DLQ write finishes */
@@ -321,7 +318,7 @@ static void lane_pump(struct sl_lane *lane)
         if (sl_batch_dispatch(b) == SL_DISPATCH_SENT && ordered)
             break; /* one batch at a time: kicked again when it finishes */
     }
-    kick_depth--;
+    m->pump_depth--;
 }
 
 /* One scheduler pass: serves queued lanes until none can start anything more. Lanes waiting for

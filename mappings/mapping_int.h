@@ -96,6 +96,8 @@ struct sl_mapping {
     bool draining;
     bool source_stopped;         /* the source's stop callback fired: it emits nothing more */
     struct sl_dlq_job *dlq_jobs; /* DLQ writes under way or waiting to retry (deadletter.c) */
+    unsigned pump_depth;         /* lane_pump calls on the stack right now */
+    unsigned pump_depth_max;     /* the deepest seen (tests expect 1: no recursion) */
     bool halted;                 /* no more invocations or DLQ writes (shutdown) */
     ev_prepare before_sleep;     /* kicks lanes that got records during this loop iteration */
     ev_check after_poll;         /* reads the clock once per loop iteration */
@@ -114,8 +116,6 @@ struct sl_mapping {
  * Only a pass cuts and dispatches batches, so the stack stays flat however many batches
  * finish synchronously, and work that can start now starts before the loop sleeps. */
 void sl_lane_kick(struct sl_lane *lane);
-/* Deepest nesting of the batch-cutting loop seen so far (tests reset it and expect 1). */
-extern unsigned sl_mapping_kick_depth_max;
 /* The record was handled (delivered or dead-lettered): ack it to the source and free it. */
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack);
 

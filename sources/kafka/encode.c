@@ -139,14 +139,6 @@ void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t parti
     put_headers_tail(b, h);
 }
 
-char *sl_kafka_json_text(const char *s)
-{
-    struct sl_buf b;
-    sl_buf_init(&b);
-    sl_json_escape(&b, s, strlen(s));
-    return sl_buf_steal(&b, NULL);
-}
-
 struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, int64_t offset,
                                         int64_t ts_ms, int ts_type, const void *key, size_t key_len,
                                         const void *value, size_t value_len,
@@ -154,7 +146,7 @@ struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, in
                                         const size_t *hlens, size_t nheaders, const char *bootstrap)
 {
     struct sl_kafka_headers h = {.names = hnames, .vals = hvals, .lens = hlens, .n = nheaders};
-    char *topic_json = sl_kafka_json_text(topic), *bs_json = sl_kafka_json_text(bootstrap);
+    char *topic_json = sl_json_text(topic), *bs_json = sl_json_text(bootstrap);
     struct sl_buf a, c, id;
     sl_buf_init(&a);
     sl_buf_init(&c);

@@ -126,14 +126,14 @@ static struct sl_kafka_part *part_get(struct sl_kafka_source *k, const char *top
     p->next_offset = -1;
     p->committed = -1;
     p->committed_ok = -1;
-    p->topic_json = sl_kafka_json_text(topic);
+    p->topic_json = sl_json_text(topic);
     {
         struct sl_buf g;
         sl_buf_init(&g);
         sl_buf_puts(&g, topic);
         sl_buf_putc(&g, '-');
         sl_buf_put_i64(&g, partition);
-        p->group_json = sl_kafka_json_text(g.data);
+        p->group_json = sl_json_text(g.data);
         sl_buf_release(&g);
     }
     sl_kwin_init(&p->win);
@@ -557,8 +557,7 @@ static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typ
     }
     k->pipe_fds[0] = k->pipe_fds[1] = -1;
     sl_source_init(&k->base, &sl_source_kafka_ops, sec->name);
-    k->bootstrap_json =
-        sl_kafka_json_text(k->cfg.bootstrap_servers ? k->cfg.bootstrap_servers : "");
+    k->bootstrap_json = sl_json_text(k->cfg.bootstrap_servers ? k->cfg.bootstrap_servers : "");
     k->loop = env->loop;
     k->metrics = env->metrics;
     k->path = sl_strdup(sec->path);

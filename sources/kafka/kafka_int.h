@@ -106,8 +106,6 @@ void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char
 void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t partition,
                          int64_t offset, int64_t ts, int ts_type, const void *key, size_t key_len,
                          const void *value, size_t value_len, const struct sl_kafka_headers *h);
-/* Appends s as a JSON string (for the cached topic and bootstrap texts). */
-char *sl_kafka_json_text(const char *s);
 
 /* A text record from plain parts (what redrive rebuilds from a DLQ entry; tests use it too).
  * headers: n name/value pairs. */

@@ -16,19 +16,11 @@ static const struct sl_redis_record *rrec(const struct sl_record *r)
     return (const struct sl_redis_record *)r;
 }
 
-static char *json_text(const char *s)
-{
-    struct sl_buf b;
-    sl_buf_init(&b);
-    sl_json_escape(&b, s, strlen(s));
-    return sl_buf_steal(&b, NULL);
-}
-
 void sl_redis_pool_init(struct sl_redis_pool *p, const char *group, const char *consumer)
 {
     p->free = NULL;
-    p->group_json = json_text(group ? group : "");
-    p->consumer_json = json_text(consumer ? consumer : "");
+    p->group_json = sl_json_text(group ? group : "");
+    p->consumer_json = sl_json_text(consumer ? consumer : "");
 }
 
 void sl_redis_pool_release(struct sl_redis_pool *p)
@@ -49,8 +41,8 @@ void sl_redis_stream_ref_init(struct sl_redis_stream_ref *st, struct sl_redis_po
 {
     st->pool = p;
     st->name = name;
-    st->name_json = json_text(name);
-    st->arn_json = json_text(arn);
+    st->name_json = sl_json_text(name);
+    st->arn_json = sl_json_text(arn);
 }
 
 void sl_redis_stream_ref_release(struct sl_redis_stream_ref *st)

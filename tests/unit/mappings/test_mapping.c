@@ -25,7 +25,6 @@ static void stack_reset(void)
 {
     stack_lo = UINTPTR_MAX;
     stack_hi = 0;
-    sl_mapping_kick_depth_max = 0;
 }
 
 static void stack_note(uintptr_t fp)
@@ -39,9 +38,9 @@ static void stack_note(uintptr_t fp)
 /* No recursion: the batch-cutting loop never nested, and the mocks ran at one depth (64 KiB
  * leaves room for the different callbacks the loop enters the engine from; the recursion this
  * guards against went one frame chain deeper per batch, megabytes for FLOOD records). */
-static void assert_flat(void)
+static void assert_flat(const struct sl_mapping *m)
 {
-    assert_int_equal(sl_mapping_kick_depth_max, 1);
+    assert_int_equal(m->pump_depth_max, 1);
     assert_true(stack_hi >= stack_lo);
     assert_true(stack_hi - stack_lo < 64 * 1024);
 }
@@ -784,7 +783,7 @@ static void test_expired_flood_stays_flat(void **state)
         fx_settle(&f);
         assert_int_equal(f.tgt.calls, 0);
         assert_all_dead_lettered(&f, SL_COND_AGE_EXCEEDED);
-        assert_flat();
+        assert_flat(f.m);
         fx_release(&f);
     }
 }
@@ -802,7 +801,7 @@ static void test_oversized_flood_stays_flat(void **state)
         fx_settle(&f);
         assert_int_equal(f.tgt.calls, 0);
         assert_all_dead_lettered(&f, SL_COND_PAYLOAD_TOO_LARGE);
-        assert_flat();
+        assert_flat(f.m);
         fx_release(&f);
     }
 }
@@ -824,7 +823,7 @@ static void test_refused_invokes_stay_flat(void **state)
     assert_int_equal(f.tgt.calls, FLOOD);
     assert_true(f.tgt.max_inflight <= 64);
     assert_accounting(&f, NULL, 0);
-    assert_flat();
+    assert_flat(f.m);
     fx_release(&f);
 }
 
