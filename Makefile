@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
 
-.PHONY: all deps build run test test-fast fuzz bench bench-webhook bench-redis bench-kafka docs fmt clean
+.PHONY: all deps build run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
 
 all: build
 
@@ -42,12 +42,16 @@ ROWS = $(abspath $(BUILD))/bench-rows.jsonl
 bench: build
 	@rm -f $(ROWS)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/webhook.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/dlq_admin.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/redis.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/kafka.py --build $(BUILD)
 	@python3 bench/table.py $(ROWS)
 
 bench-webhook: build
 	@python3 bench/webhook.py --build $(BUILD)
+
+bench-dlq: build
+	@python3 bench/dlq_admin.py --build $(BUILD)
 
 bench-redis: build
 	@python3 bench/redis.py --build $(BUILD)

@@ -106,6 +106,7 @@ void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
     env->target = redrive_target_cb;
     env->dlq = redrive_dlq_cb;
     env->ctx = app;
+    env->worker = app->worker;
 }
 
 static struct sl_source *app_source(struct sl_app *app, const char *name)
@@ -336,6 +337,10 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
         return rc;
     if (mode == SL_APP_VALIDATE && (rc = admin_check(cfg, err)) < 0)
         return rc;
+    if (mode != SL_APP_VALIDATE &&
+        (rc = sl_worker_create(app->loop, "sl-dlq-read", &app->worker)) < 0)
+        return sl_err_set(err, SL_ERR_FATAL, rc, "cannot start the DLQ reader thread: %s",
+                          sl_strerror(rc));
     if (mode == SL_APP_SERVE) {
         sl_admin_routes(app, app->admin_router);
         rc = app_listen(app, err);
@@ -452,6 +457,10 @@ void sl_app_release(struct sl_app *app)
 {
     for (size_t i = 0; i < app->nmappings; i++)
         sl_mapping_halt(app->mappings[i]);
+    /* Waits for a DLQ read in progress (bounded by the sinks' timeouts); admin requests still
+     * waiting for one are answered while the servers and sinks exist. */
+    sl_worker_destroy(app->worker);
+    app->worker = NULL;
     sl_http_server_destroy(app->push);
     sl_http_server_destroy(app->admin);
     for (size_t i = 0; i < app->ntargets; i++)

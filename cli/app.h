@@ -5,9 +5,11 @@
 #include <ev.h>
 #include <stdbool.h>
 
+#include "cli/dlqtasks.h"
 #include "config/config.h"
 #include "core/metrics.h"
 #include "core/store.h"
+#include "core/worker.h"
 #include "dispatcher/target.h"
 #include "dlq/dlq.h"
 #include "mappings/mapping.h"
@@ -33,6 +35,8 @@ struct sl_app {
     size_t ntargets;
     struct sl_dlq **dlqs;
     size_t ndlqs;
+    struct sl_worker *worker; /* DLQ reads off the loop (cli/dlqview.h) */
+    struct sl_dlq_tasks dlq_tasks;
     struct sl_mapping **mappings;
     size_t nmappings;
     ev_signal sigint;

@@ -14,13 +14,16 @@
 static const char usage_dlq[] =
     "usage: sluice dlq <list|show|redrive|purge> [options]\n"
     "\n"
-    "  list    [--mapping M] [--since T] [--limit N] [--json]\n"
+    "  list    [--mapping M] [--since T] [--limit N] [--after CURSOR] [--json]\n"
     "  show    ID\n"
     "  redrive [--mapping M | --id ID] [--to FUNCTION] [--rate N/s] [--limit N] [--dry-run]\n"
     "  purge   --mapping M | --id ID | --all\n"
     "\n"
     "Common options: -c FILE (the config: it locates the store and the functions).\n"
     "T is an RFC 3339 time (2026-11-23T10:00:00Z) or a duration ago (-1h).\n"
+    "list shows every match, or a page of --limit entries; when more match, the page ends with\n"
+    "the cursor of the next page (\"more: --after CURSOR\", or \"next\" with --json).\n"
+    "purge removes in chunks of 500 and prints its progress.\n"
     "Redrive sends each entry back through its mapping's function (or --to), one at a\n"
     "time at --rate (default 10/s), and removes it only after the function succeeded.\n";
 
@@ -30,6 +33,7 @@ struct dlq_args {
     const char *id;
     const char *to;
     const char *since;
+    const char *after;
     double rate;
     long limit;
     bool json;
@@ -50,17 +54,24 @@ static int parse_rate(const char *s, double *out)
 static int dlq_parse(int argc, char **argv, struct dlq_args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"mapping", required_argument, NULL, 'm'},
-        {"id", required_argument, NULL, 'i'},     {"to", required_argument, NULL, 't'},
-        {"since", required_argument, NULL, 's'},  {"rate", required_argument, NULL, 'r'},
-        {"limit", required_argument, NULL, 'n'},  {"json", no_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'd'},      {"all", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"mapping", required_argument, NULL, 'm'},
+        {"id", required_argument, NULL, 'i'},
+        {"to", required_argument, NULL, 't'},
+        {"since", required_argument, NULL, 's'},
+        {"rate", required_argument, NULL, 'r'},
+        {"limit", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"dry-run", no_argument, NULL, 'd'},
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {"after", required_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:m:i:t:s:r:n:jdah", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:m:i:t:s:r:n:jdahA:", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             a->config = optarg;
@@ -70,6 +81,9 @@ static int dlq_parse(int argc, char **argv, struct dlq_args *a)
             break;
         case 'i':
             a->id = optarg;
+            break;
+        case 'A':
+            a->after = optarg;
             break;
         case 't':
             a->to = optarg;
@@ -126,7 +140,7 @@ static int open_app(struct sl_app *app, const struct dlq_args *a)
 
 static int dlq_list(struct sl_app *app, const struct dlq_args *a)
 {
-    struct sl_dlq_filter f = {.mapping = a->mapping, .limit = (size_t)a->limit};
+    struct sl_dlq_filter f = {.mapping = a->mapping, .limit = (size_t)a->limit, .after = a->after};
     struct sl_err err;
     sl_err_clear(&err);
     if (a->since && sl_time_parse(a->since, sl_now_ms(), &f.since_ms) < 0) {
@@ -182,12 +196,14 @@ struct cli_purge {
     bool done;
 };
 
-static void cli_purged_cb(size_t removed, int status, void *arg)
+static void cli_purged_cb(size_t listed, size_t removed, int status, bool done, void *arg)
 {
     struct cli_purge *c = arg;
     c->removed = removed;
     c->status = status;
-    c->done = true;
+    c->done = done;
+    if (!done)
+        fprintf(stderr, "purged %zu entries so far\n", removed);
 }
 
 static int dlq_purge(struct sl_app *app, const struct dlq_args *a)

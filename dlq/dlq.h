@@ -80,12 +80,18 @@ struct sl_dlq_filter {
     int64_t since_ms;    /* 0: all; else created_ms >= since_ms */
     const char *id;      /* NULL: all */
     size_t limit;        /* 0: no limit */
+    const char *after;   /* NULL: from the start; else a `pos` a list of this sink gave: the
+                          * listing resumes after that entry (a cursor that survives removals) */
 };
+
+#define SL_DLQ_POS_MAX 64 /* bytes of a position, with its NUL */
 
 struct sl_dlq;
 typedef void (*sl_dlq_done_cb)(int status, void *arg);
-/* Called for each entry listed; return non-zero to stop. The entry is borrowed. */
-typedef int (*sl_dlq_each_cb)(const struct sl_dlq_entry *e, void *arg);
+/* Called for each entry listed, in the sink's order; return non-zero to stop. The entry is
+ * borrowed; pos is the entry's place in that order (text of [0-9A-Za-z:._-], shorter than
+ * SL_DLQ_POS_MAX), for sl_dlq_filter.after. */
+typedef int (*sl_dlq_each_cb)(const struct sl_dlq_entry *e, const char *pos, void *arg);
 
 struct sl_dlq_ops {
     const char *type;
@@ -96,8 +102,13 @@ struct sl_dlq_ops {
     /* loop may be NULL for synchronous (CLI) use; st is the embedded store. */
     int (*open)(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st, struct sl_err *err);
     int (*put)(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_cb cb, void *arg);
+    /* Blocking: in a running sluice it runs on the admin worker thread (core/worker.h), never
+     * on the loop, while the loop goes on with put/remove/depth; so it reads through a
+     * connection or client of its own and guards what it shares with the loop. One list at a
+     * time per sink; a list from inside a list callback gets -EBUSY. */
     int (*list)(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_each_cb cb, void *arg,
                 struct sl_err *err);
+    /* Loop thread (or the CLI's). */
     int (*remove)(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void *arg);
     /* Entries currently held (for the dlq depth metric); -1 when unknown. */
     int64_t (*depth)(struct sl_dlq *d, const char *mapping);

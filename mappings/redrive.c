@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "core/worker.h"
 #include "sources/source.h"
 
 struct redrive_item {
@@ -17,7 +18,15 @@ struct redrive_item {
 struct sl_redrive {
     struct sl_redrive_env env;
     struct sl_redrive_opts opts;
-    struct redrive_item *items;
+    struct sl_dlq **sinks; /* to list, in order */
+    size_t nsinks;
+    /* The listing position: written by the page job (worker thread), read on the loop between
+     * pages. */
+    size_t sink_i;
+    char pos[SL_DLQ_POS_MAX];
+    size_t listed;
+    struct sl_err lerr;
+    struct redrive_item *items; /* the page */
     size_t nitems;
     size_t cap;
     size_t next;
@@ -28,6 +37,8 @@ struct sl_redrive {
     ev_timer pace;
     struct sl_buf payload;
     bool busy;
+    bool paging;   /* a page job is on the worker */
+    bool orphaned; /* destroyed while paging: page_done frees it */
     bool done;
 };
 
@@ -36,11 +47,10 @@ const char *sl_mapping_dlq_name(const struct sl_cfg_mapping *mc)
     return mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME;
 }
 
-static int collect_cb(const struct sl_dlq_entry *e, void *arg)
+static int collect_cb(const struct sl_dlq_entry *e, const char *pos, void *arg)
 {
     struct sl_redrive *rd = arg;
-    if (rd->opts.limit && rd->nitems >= rd->opts.limit)
-        return 1;
+    snprintf(rd->pos, sizeof(rd->pos), "%s", pos);
     if (rd->nitems == rd->cap) {
         rd->cap = rd->cap ? rd->cap * 2 : 16;
         rd->items = sl_realloc(rd->items, rd->cap * sizeof(*rd->items));
@@ -55,6 +65,52 @@ static int collect_cb(const struct sl_dlq_entry *e, void *arg)
     sl_buf_release(&b);
     if (rc < 0)
         rd->nitems--;
+    else
+        it->d = rd->sinks[rd->sink_i];
+    return 0;
+}
+
+static void redrive_add_sink(struct sl_redrive *rd, const char *name)
+{
+    struct sl_dlq *d = rd->env.dlq(rd->env.ctx, name);
+    if (d && d->ops->list)
+        rd->sinks[rd->nsinks++] = d;
+}
+
+static void items_release(struct sl_redrive *rd)
+{
+    for (size_t i = 0; i < rd->nitems; i++)
+        sl_dlq_entry_release(&rd->items[i].e);
+    rd->nitems = 0;
+    rd->next = 0;
+}
+
+/* Lists the next page into items (worker thread, or the loop without a worker). */
+static int page_fn(void *arg)
+{
+    struct sl_redrive *rd = arg;
+    size_t want = SL_REDRIVE_PAGE;
+    if (rd->opts.limit && rd->opts.limit - rd->listed < want)
+        want = rd->opts.limit - rd->listed;
+    while (rd->nitems < want && rd->sink_i < rd->nsinks) {
+        struct sl_dlq *d = rd->sinks[rd->sink_i];
+        size_t before = rd->nitems;
+        size_t ask = want - rd->nitems;
+        struct sl_dlq_filter f = {
+            .mapping = rd->opts.mapping,
+            .id = rd->opts.id,
+            .after = rd->pos[0] ? rd->pos : NULL,
+            .limit = ask,
+        };
+        int rc = d->ops->list(d, &f, collect_cb, rd, &rd->lerr);
+        if (rc < 0)
+            return rc;
+        if (rd->nitems == before) { /* nothing after pos: this sink is done */
+            rd->sink_i++;
+            rd->pos[0] = '\0';
+        }
+    }
+    rd->listed += rd->nitems;
     return 0;
 }
 
@@ -115,7 +171,62 @@ static void redrive_skip(struct sl_redrive *rd, struct redrive_item *it, const c
     rd->entry_cb(&it->e, "skipped", why, rd->arg);
 }
 
+/* The page is listed (status 0) or listing failed: the entries listed so far are handled, and
+ * no more are listed after a failure. */
+static void page_result(struct sl_redrive *rd, int status)
+{
+    rd->res.matched += rd->nitems;
+    if (status < 0) {
+        if (!rd->lerr.msg[0])
+            sl_err_set(&rd->lerr, SL_ERR_TRANSIENT, status, "listing stopped: %s",
+                       sl_strerror(status));
+        rd->res.error = rd->lerr.msg;
+        sl_warn("redrive", "%s", rd->lerr.msg);
+    }
+}
+
+static void redrive_send(struct sl_redrive *rd);
+
+static void page_done(int status, void *arg)
+{
+    struct sl_redrive *rd = arg;
+    rd->paging = false;
+    if (rd->orphaned) {
+        sl_redrive_destroy(rd);
+        return;
+    }
+    page_result(rd, status);
+    redrive_next(rd);
+}
+
+/* Sends the page's entries (one at a time, paced), then lists the next page. */
 static void redrive_next(struct sl_redrive *rd)
+{
+    for (;;) {
+        redrive_send(rd);
+        if (rd->done || rd->busy || rd->paging || rd->next < rd->nitems)
+            return;
+        bool more = rd->sink_i < rd->nsinks && !rd->res.error &&
+                    (!rd->opts.limit || rd->listed < rd->opts.limit);
+        if (!more) {
+            redrive_finish(rd);
+            return;
+        }
+        items_release(rd);
+        if (!rd->env.worker) {
+            page_result(rd, page_fn(rd));
+            continue;
+        }
+        rd->paging = true;
+        int rc = sl_worker_submit(rd->env.worker, page_fn, page_done, rd);
+        if (rc == 0)
+            return;
+        rd->paging = false;
+        page_result(rd, rc);
+    }
+}
+
+static void redrive_send(struct sl_redrive *rd)
 {
     const struct sl_config *cfg = rd->env.cfg;
     while (rd->next < rd->nitems && !rd->busy) {
@@ -157,27 +268,11 @@ static void redrive_next(struct sl_redrive *rd)
             rd->entry_cb(&it->e, "failed", sl_strerror(rc), rd->arg);
         }
     }
-    if (!rd->busy && rd->next >= rd->nitems)
-        redrive_finish(rd);
 }
 
 static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     redrive_next(w->data);
-}
-
-static int collect_from(struct sl_redrive *rd, const char *dlq_name, const char *mapping,
-                        struct sl_err *err)
-{
-    struct sl_dlq *d = rd->env.dlq(rd->env.ctx, dlq_name);
-    if (!d)
-        return 0;
-    size_t before = rd->nitems;
-    struct sl_dlq_filter f = {.mapping = mapping, .id = rd->opts.id};
-    int rc = d->ops->list(d, &f, collect_cb, rd, err);
-    for (size_t i = before; i < rd->nitems; i++)
-        rd->items[i].d = d;
-    return rc;
 }
 
 int sl_redrive_start(const struct sl_redrive_env *env, const struct sl_redrive_opts *opts,
@@ -201,24 +296,18 @@ int sl_redrive_start(const struct sl_redrive_env *env, const struct sl_redrive_o
     ev_init(&rd->pace, pace_cb);
     rd->pace.data = rd;
 
-    int rc = 0;
+    rd->sinks = sl_calloc(cfg->dlqs.n + 1, sizeof(*rd->sinks));
     if (opts->mapping) {
-        rc = collect_from(rd, sl_mapping_dlq_name(sl_config_mapping(cfg, opts->mapping)),
-                          opts->mapping, err);
+        redrive_add_sink(rd, sl_mapping_dlq_name(sl_config_mapping(cfg, opts->mapping)));
     } else {
         /* Every sink once: the default one, then those the config defines. */
-        rc = collect_from(rd, SL_DLQ_DEFAULT_NAME, NULL, err);
-        for (size_t i = 0; rc >= 0 && i < cfg->dlqs.n; i++) {
+        redrive_add_sink(rd, SL_DLQ_DEFAULT_NAME);
+        for (size_t i = 0; i < cfg->dlqs.n; i++) {
             const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
             if (strcmp(sec->name, SL_DLQ_DEFAULT_NAME) != 0)
-                rc = collect_from(rd, sec->name, NULL, err);
+                redrive_add_sink(rd, sec->name);
         }
     }
-    if (rc < 0) {
-        sl_redrive_destroy(rd);
-        return rc;
-    }
-    rd->res.matched = rd->nitems;
     *out = rd;
     /* Start from the loop, so done never fires from inside this call. */
     ev_timer_set(&rd->pace, 0., 0.);
@@ -231,9 +320,13 @@ void sl_redrive_destroy(struct sl_redrive *rd)
     if (!rd)
         return;
     ev_timer_stop(rd->env.loop, &rd->pace);
-    for (size_t i = 0; i < rd->nitems; i++)
-        sl_dlq_entry_release(&rd->items[i].e);
+    if (rd->paging) {
+        rd->orphaned = true;
+        return;
+    }
+    items_release(rd);
     free(rd->items);
+    free(rd->sinks);
     sl_buf_release(&rd->payload);
     free(rd);
 }

@@ -11,6 +11,8 @@
 #include "dispatcher/target.h"
 #include "dlq/dlq.h"
 
+struct sl_worker;
+
 struct sl_redrive_opts {
     const char *mapping; /* only entries of this mapping (NULL: any) */
     const char *id;      /* only this entry (NULL: any) */
@@ -21,6 +23,7 @@ struct sl_redrive_opts {
 };
 
 struct sl_redrive_result {
+    const char *error; /* NULL, or why listing the entries stopped (the counts cover the rest) */
     size_t matched;
     size_t redriven; /* delivered and removed */
     size_t failed;   /* the function failed again: the entry stays */
@@ -34,6 +37,8 @@ struct sl_redrive_env {
     struct sl_target *(*target)(void *ctx, const char *name);
     struct sl_dlq *(*dlq)(void *ctx, const char *name);
     void *ctx;
+    /* Lists entries off the loop, a page at a time; NULL lists on the loop (tests, tools). */
+    struct sl_worker *worker;
 };
 
 /* Called once per entry handled: status "redriven", "failed", "skipped" or "would redrive". */
@@ -43,8 +48,11 @@ typedef void (*sl_redrive_done_cb)(const struct sl_redrive_result *res, void *ar
 
 struct sl_redrive;
 
-/* Collects the matching entries from every DLQ the config names (and the default one), then
- * works through them on the loop. done fires exactly once unless an error is returned. */
+/* Works through the matching entries of every DLQ the config names (and the default one), a
+ * page of SL_REDRIVE_PAGE at a time: each page is listed (on env->worker) and then sent on the
+ * loop, so memory stays bounded and the loop never waits for a listing. done fires exactly once
+ * unless an error is returned. */
+#define SL_REDRIVE_PAGE 100
 int sl_redrive_start(const struct sl_redrive_env *env, const struct sl_redrive_opts *opts,
                      sl_redrive_entry_cb entry_cb, sl_redrive_done_cb done_cb, void *arg,
                      struct sl_redrive **out, struct sl_err *err);

@@ -94,6 +94,7 @@ static int kdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
                        struct sl_dlq **out, struct sl_err *err)
 {
     struct sl_dlq_kafka *q = SL_NEW(struct sl_dlq_kafka);
+    pthread_mutex_init(&q->parts_mu, NULL);
     int rc = sl_config_bind_typed(cfg, sec, &sl_kdlq_table, &q->cfg, err);
     if (rc < 0) {
         free(q);
@@ -140,6 +141,11 @@ static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     q->loop = loop;
     if (!loop || q->prod)
         return 0; /* synchronous use: list only */
+    /* The reader is made here, on the loop (its queue is served by an ev_io), so that list can
+     * run on the admin worker thread. */
+    int rc = sl_kdlq_reader(q, err);
+    if (rc < 0)
+        return rc;
     if (pipe2(q->pfds, O_NONBLOCK | O_CLOEXEC) < 0)
         return sl_err_set(err, SL_ERR_FATAL, -errno, "%s: pipe: %s", q->scope, strerror(errno));
     rd_kafka_conf_set_opaque(q->pconf, q);
@@ -200,6 +206,7 @@ static void kdlq_destroy(struct sl_dlq *d)
             close(q->rfds[i]);
     }
     sl_kdlq_parts_release(q);
+    pthread_mutex_destroy(&q->parts_mu);
     sl_props_release(&sl_kdlq_table, &q->cfg);
     free(q->group_id);
     free(q->base.name);
@@ -345,13 +352,15 @@ static int kdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
 static int64_t kdlq_depth(struct sl_dlq *d, const char *mapping)
 {
     struct sl_dlq_kafka *q = sink(d);
-    if (mapping || q->nparts == 0)
+    if (mapping)
         return -1; /* not known without reading the topic */
-    int64_t n = 0;
+    pthread_mutex_lock(&q->parts_mu);
+    int64_t n = q->nparts ? 0 : -1;
     for (size_t i = 0; i < q->nparts; i++) {
         for (size_t k = 0; k < q->parts[i].nslots; k++)
             n += !q->parts[i].slots[k].done;
     }
+    pthread_mutex_unlock(&q->parts_mu);
     return n;
 }
 

@@ -3,6 +3,7 @@
 #define SL_DLQ_KAFKA_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct sl_dlq_kafka {
     int64_t max_message_bytes;
     size_t inflight;
     bool destroying;
+    pthread_mutex_t parts_mu; /* list (admin worker thread) swaps parts; the loop commits */
     struct sl_kdlq_part *parts;
     size_t nparts;
 };

@@ -1,11 +1,13 @@
 /* Reading the kafka DLQ back (list) and removing entries (commits of the sink's group).
  *
- * list() is synchronous (the sink interface): it reads the topic from the group's committed
- * offsets up to the high watermarks with a consumer of its own, within list_timeout. It is
- * meant for the CLI and the admin API; in a running sluice it holds the loop for as long as
- * the read takes. Removal markers (messages with a "sluice-removes" header) hide the entries
- * they name. After a list, remove() commits the group's offset over the prefix of each
- * partition that holds only removed entries and markers, so those are never read again. */
+ * list() blocks: it reads the topic from the group's committed offsets up to the high
+ * watermarks with a consumer of its own (made on the loop by open), within list_timeout. In a
+ * running sluice it runs on the admin worker thread; what it learns (parts) is swapped in under
+ * parts_mu, which the loop's remove() takes too. Removal markers (messages with a "sluice-removes"
+ * header) hide the entries they name. After a list, remove() commits the group's offset over the
+ * prefix of each partition that holds only removed entries and markers, so those are never read
+ * again. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -62,13 +64,20 @@ int sl_kdlq_reader(struct sl_dlq_kafka *q, struct sl_err *err)
     return 0;
 }
 
+static void parts_free(struct sl_kdlq_part *parts, size_t n)
+{
+    for (size_t i = 0; parts && i < n; i++)
+        free(parts[i].slots);
+    free(parts);
+}
+
 void sl_kdlq_parts_release(struct sl_dlq_kafka *q)
 {
-    for (size_t i = 0; i < q->nparts; i++)
-        free(q->parts[i].slots);
-    free(q->parts);
+    pthread_mutex_lock(&q->parts_mu);
+    parts_free(q->parts, q->nparts);
     q->parts = NULL;
     q->nparts = 0;
+    pthread_mutex_unlock(&q->parts_mu);
 }
 
 /* ---- removal commits ---- */
@@ -98,6 +107,7 @@ void sl_kdlq_commit_removed(struct sl_dlq_kafka *q, int32_t partition, int64_t o
                             sl_dlq_done_cb cb, void *arg)
 {
     struct sl_kdlq_part *p = NULL;
+    pthread_mutex_lock(&q->parts_mu);
     for (size_t i = 0; i < q->nparts; i++)
         if (q->parts[i].partition == partition)
             p = &q->parts[i];
@@ -109,12 +119,15 @@ void sl_kdlq_commit_removed(struct sl_dlq_kafka *q, int32_t partition, int64_t o
         for (size_t i = 0; i < p->nslots && p->slots[i].done; i++)
             pos = p->slots[i].offset + 1;
     }
-    if (!p || pos <= p->committed || pos <= p->sent || !q->reader || !q->rq) {
+    bool commit = p && pos > p->committed && pos > p->sent && q->reader && q->rq;
+    if (commit)
+        p->sent = pos;
+    pthread_mutex_unlock(&q->parts_mu);
+    if (!commit) {
         if (cb)
             cb(0, arg);
         return;
     }
-    p->sent = pos;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, q->cfg.topic, partition)->offset = pos;
     struct commit_job *j = SL_NEW(struct commit_job);
@@ -230,11 +243,20 @@ static void reading_release(struct reading *rd)
     }
     free(rd->items);
     free(rd->removed);
-    if (rd->parts) {
-        for (size_t i = 0; i < rd->nparts; i++)
-            free(rd->parts[i].slots);
-        free(rd->parts);
-    }
+    parts_free(rd->parts, rd->nparts);
+}
+
+/* "<created_ms>.<partition>.<offset>": list's order. */
+static int parse_pos(const char *pos, int64_t *created, int32_t *partition, int64_t *offset)
+{
+    long long c, o;
+    int p, n = 0;
+    if (sscanf(pos, "%lld.%d.%lld%n", &c, &p, &o, &n) != 3 || pos[n] || p < 0 || o < 0)
+        return -EINVAL;
+    *created = c;
+    *partition = p;
+    *offset = o;
+    return 0;
 }
 
 /* Milliseconds left before deadline, at least 1 (librdkafka reads -1 as "forever"). */
@@ -333,10 +355,13 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
     struct sl_dlq_filter none = {0};
     if (!f)
         f = &none;
-    int32_t want_p = -1;
-    int64_t want_o = -1;
+    int32_t want_p = -1, after_p = -1;
+    int64_t want_o = -1, after_c = INT64_MIN, after_o = -1;
     if (f->id && sl_kdlq_parse_id(f->id, &want_p, &want_o) < 0)
         return 0; /* not an id of this sink */
+    if (f->after && parse_pos(f->after, &after_c, &after_p, &after_o) < 0)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: not a position of this sink: %.64s",
+                          q->scope, f->after);
     int rc = sl_kdlq_reader(q, err);
     if (rc < 0)
         return rc;
@@ -375,9 +400,11 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
     if (rd.nitems > 1)
         qsort(rd.items, rd.nitems, sizeof(*rd.items), cmp_listed);
     /* Keep what was read: remove() commits over it. */
-    sl_kdlq_parts_release(q);
+    pthread_mutex_lock(&q->parts_mu);
+    parts_free(q->parts, q->nparts);
     q->parts = rd.parts;
     q->nparts = rd.nparts;
+    pthread_mutex_unlock(&q->parts_mu);
     rd.parts = NULL;
     size_t n = 0;
     for (size_t i = 0; i < rd.nitems; i++) {
@@ -390,10 +417,16 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
             continue;
         if (f->id && (it->partition != want_p || it->offset != want_o))
             continue;
+        struct listed cursor = {.created_ms = after_c, .partition = after_p, .offset = after_o};
+        if (f->after && cmp_listed(it, &cursor) <= 0)
+            continue;
         if (f->limit && n >= f->limit)
             break;
         n++;
-        if (cb(&it->e, arg))
+        char pos[SL_DLQ_POS_MAX];
+        snprintf(pos, sizeof(pos), "%lld.%d.%lld", (long long)it->created_ms, (int)it->partition,
+                 (long long)it->offset);
+        if (cb(&it->e, pos, arg))
             break;
     }
     reading_release(&rd);

@@ -1,12 +1,13 @@
 /* The "redis" DLQ sink: one XADD per entry to a stream (fields id, mapping, created, doc = the
  * canonical JSON of sl_dlq_entry_to_json). put and remove run on the loop through an async
  * connection (hiredis + libev); the put callback fires once Redis answered the XADD, so the
- * entry is as durable as Redis makes it (its AOF fsync policy). list is synchronous in the
- * interface: it uses a separate blocking connection, made on first use, with timeouts; it is
- * meant for the CLI and the admin API, not the hot path. */
+ * entry is as durable as Redis makes it (its AOF fsync policy). list blocks: it uses a
+ * separate blocking connection, made on first use, with timeouts, and runs on the admin worker
+ * thread (or the CLI's); the id -> stream id hints it leaves for remove are under a lock. */
 #include "dlq/redis/redis.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ struct rdlq {
     struct rop *failed; /* ops to fail from fail_timer */
     int fail_status;
     redisContext *sync;
+    pthread_mutex_t hints_mu; /* list (worker thread) puts hints, remove (loop) reads them */
     struct hint *hints;
     size_t nhints, hint_cap;
     int64_t xlen;
@@ -161,10 +163,8 @@ static struct hint *hint_slot(struct rdlq *q, const char *id)
     }
 }
 
-static void hint_put(struct rdlq *q, const char *id, const char *sid)
+static void hint_put_locked(struct rdlq *q, const char *id, const char *sid)
 {
-    if (strlen(sid) >= RDLQ_SID_MAX)
-        return;
     if (q->nhints >= RDLQ_HINTS_MAX)
         hints_clear(q);
     if ((q->nhints + 1) * 2 > q->hint_cap) {
@@ -186,12 +186,22 @@ static void hint_put(struct rdlq *q, const char *id, const char *sid)
     snprintf(h->sid, sizeof(h->sid), "%s", sid);
 }
 
-static const char *hint_get(struct rdlq *q, const char *id)
+static void hint_put(struct rdlq *q, const char *id, const char *sid)
 {
-    if (!q->hint_cap)
-        return NULL;
-    struct hint *h = hint_slot(q, id);
-    return h->id ? h->sid : NULL;
+    if (strlen(sid) >= RDLQ_SID_MAX)
+        return;
+    pthread_mutex_lock(&q->hints_mu);
+    hint_put_locked(q, id, sid);
+    pthread_mutex_unlock(&q->hints_mu);
+}
+
+/* Copies the stream id list saw for id into sid, or "" when none. */
+static void hint_get(struct rdlq *q, const char *id, char sid[RDLQ_SID_MAX])
+{
+    pthread_mutex_lock(&q->hints_mu);
+    struct hint *h = q->hint_cap ? hint_slot(q, id) : NULL;
+    snprintf(sid, RDLQ_SID_MAX, "%s", h && h->id ? h->sid : "");
+    pthread_mutex_unlock(&q->hints_mu);
 }
 
 /* ---- the async connection ---- */
@@ -392,6 +402,7 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
     }
     q->base.ops = &sl_dlq_redis_ops;
     q->base.name = sl_strdup(sec->name);
+    pthread_mutex_init(&q->hints_mu, NULL);
     snprintf(q->scope, sizeof(q->scope), "dlq:redis:%s", sec->name);
     q->backoff.min_ms = RDLQ_BACKOFF_MIN;
     q->backoff.max_ms = RDLQ_BACKOFF_MAX;
@@ -469,8 +480,7 @@ static int rdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
     o->cb = cb;
     o->arg = arg;
     snprintf(o->id, sizeof(o->id), "%s", id);
-    const char *sid = hint_get(q, id);
-    snprintf(o->sid, sizeof(o->sid), "%s", sid ? sid : "");
+    hint_get(q, id, o->sid);
     return enqueue(q, o);
 }
 
@@ -579,7 +589,7 @@ static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_f
         sl_warn(q->scope, "skipping unreadable entry %.64s: %s", id->str, perr.msg);
         return 0;
     }
-    int stop = cb(&ent, arg);
+    int stop = cb(&ent, sid, arg);
     sl_dlq_entry_release(&ent);
     (*seen)++;
     if (stop || (f->limit && *seen >= f->limit))
@@ -604,6 +614,13 @@ static int rdlq_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_eac
         return rc;
     q->listing = true;
     char start[RDLQ_SID_MAX + 2] = "-", count[16];
+    if (f->after) {
+        size_t n = strspn(f->after, "0123456789-");
+        if (n == 0 || f->after[n] || n >= RDLQ_SID_MAX)
+            return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL,
+                              "%s: not a position of this sink: %.64s", q->scope, f->after);
+        snprintf(start, sizeof(start), "(%s", f->after);
+    }
     snprintf(count, sizeof(count), "%d", RDLQ_PAGE);
     size_t seen = 0;
     bool stop = false;
@@ -704,6 +721,7 @@ static void rdlq_destroy(struct sl_dlq *d)
     }
     sync_drop(q);
     hints_clear(q);
+    pthread_mutex_destroy(&q->hints_mu);
     sl_props_release(&rdlq_table, &q->cfg);
     free(d->name);
     free(q);

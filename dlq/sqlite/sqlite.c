@@ -1,8 +1,10 @@
 /* The "sqlite" DLQ sink: entries as canonical JSON documents in the embedded store. Writes are
- * store jobs (group commit, callback after the commit); reads use the store's read connection
- * on the loop thread. */
+ * store jobs (group commit, callback after the commit); depth uses the store's read connection
+ * on the loop thread; list reads through a read-only connection of its own, so it can run on
+ * the admin worker thread (WAL: readers never wait for the writer). */
 #include "dlq/sqlite/sqlite.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,8 @@
 struct sl_dlq_sqlite {
     struct sl_dlq base;
     struct sl_store *st; /* borrowed; NULL until open */
-    bool listing;        /* list is running: its cached statement is in use */
+    sqlite3 *ldb;        /* list's read-only connection, opened by the first list */
+    bool listing;        /* list is running */
     char scope[SQLITE_DLQ_NAME_MAX + 16];
 };
 
@@ -39,7 +42,9 @@ static const char SCHEMA_SQL[] = "CREATE TABLE IF NOT EXISTS dlq_entries("
                                  " id TEXT PRIMARY KEY, mapping TEXT NOT NULL, dlq TEXT NOT NULL,"
                                  " created_ms INTEGER NOT NULL, doc TEXT NOT NULL);"
                                  "CREATE INDEX IF NOT EXISTS dlq_entries_by_mapping"
-                                 " ON dlq_entries(dlq, mapping, created_ms);";
+                                 " ON dlq_entries(dlq, mapping, created_ms);"
+                                 "CREATE INDEX IF NOT EXISTS dlq_entries_by_time"
+                                 " ON dlq_entries(dlq, created_ms);";
 
 static const char INSERT_SQL[] =
     "INSERT INTO dlq_entries(id, mapping, dlq, created_ms, doc) VALUES(?1, ?2, ?3, ?4, ?5)";
@@ -47,15 +52,15 @@ static const char DELETE_SQL[] = "DELETE FROM dlq_entries WHERE dlq = ?1 AND id 
 static const char COUNT_SQL[] = "SELECT count(*) FROM dlq_entries WHERE dlq = ?1";
 static const char COUNT_MAPPING_SQL[] =
     "SELECT count(*) FROM dlq_entries WHERE dlq = ?1 AND mapping = ?2";
-/* ?1 dlq, ?2 since, ?3 limit, ?4 mapping, ?5 id. */
-static const char LIST_SQL[] = "SELECT id, doc FROM dlq_entries WHERE dlq = ?1 AND created_ms >= ?2"
-                               " ORDER BY created_ms, rowid LIMIT ?3";
-static const char LIST_MAPPING_SQL[] =
-    "SELECT id, doc FROM dlq_entries WHERE dlq = ?1 AND mapping = ?4 AND created_ms >= ?2"
-    " ORDER BY created_ms, rowid LIMIT ?3";
+/* ?1 dlq, ?2 since, ?3 limit, ?4 mapping, ?5 id, (?6, ?7) the (created_ms, rowid) to start
+ * after. Entries come in (created_ms, rowid) order, which is also the position. */
+#define LIST_COLS "SELECT id, doc, created_ms, rowid FROM dlq_entries WHERE dlq = ?1"
+#define LIST_ORDER                                                                                 \
+    " AND created_ms >= ?2 AND (created_ms, rowid) > (?6, ?7) ORDER BY created_ms, rowid LIMIT ?3"
+static const char LIST_SQL[] = LIST_COLS LIST_ORDER;
+static const char LIST_MAPPING_SQL[] = LIST_COLS " AND mapping = ?4" LIST_ORDER;
 static const char LIST_ID_SQL[] =
-    "SELECT id, doc FROM dlq_entries WHERE id = ?5 AND dlq = ?1 AND created_ms >= ?2"
-    " AND (?4 IS NULL OR mapping = ?4) ORDER BY created_ms, rowid LIMIT ?3";
+    LIST_COLS " AND id = ?5 AND (?4 IS NULL OR mapping = ?4)" LIST_ORDER;
 
 static struct sl_dlq_sqlite *sink(struct sl_dlq *d)
 {
@@ -108,6 +113,7 @@ static void sqlite_destroy(struct sl_dlq *d)
 {
     if (!d)
         return;
+    sqlite3_close(sink(d)->ldb);
     free(d->name);
     free(d);
 }
@@ -233,7 +239,42 @@ static int sqlite_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, vo
     return rc;
 }
 
-/* ---- reads (read connection, loop thread) ---- */
+/* ---- list (a read-only connection of its own: any one thread at a time) ---- */
+
+static int list_conn(struct sl_dlq_sqlite *q, struct sl_err *err)
+{
+    if (q->ldb)
+        return 0;
+    const char *path = sqlite3_db_filename(sl_store_conn_db(sl_store_reader(q->st)), "main");
+    int rc = sqlite3_open_v2(path ? path : "", &q->ldb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot open %s for reading: %s", q->scope,
+                   path ? path : "the store", q->ldb ? sqlite3_errmsg(q->ldb) : "");
+        sqlite3_close(q->ldb);
+        q->ldb = NULL;
+        return SL_ESTORE;
+    }
+    sqlite3_busy_timeout(q->ldb, 5000);
+    return 0;
+}
+
+/* "<created_ms>.<rowid>" -> 0, or -EINVAL. */
+static int parse_pos(const char *pos, int64_t *created, int64_t *rowid)
+{
+    char *end;
+    errno = 0;
+    long long c = strtoll(pos, &end, 10);
+    if (end == pos || *end != '.' || errno)
+        return -EINVAL;
+    const char *r = end + 1;
+    long long id = strtoll(r, &end, 10);
+    if (end == r || *end || errno)
+        return -EINVAL;
+    *created = c;
+    *rowid = id;
+    return 0;
+}
 
 static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_each_cb cb,
                        void *arg, struct sl_err *err)
@@ -249,26 +290,30 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
         f = &none;
     if (f->id && strlen(f->id) > SQLITE_DLQ_ID_MAX)
         return 0; /* no such id */
+    int64_t after_created = INT64_MIN, after_rowid = INT64_MIN;
+    if (f->after && parse_pos(f->after, &after_created, &after_rowid) < 0)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: not a position of this sink: %.64s",
+                          q->scope, f->after);
+    int rc = list_conn(q, err);
+    if (rc < 0)
+        return rc;
 
-    struct sl_store_conn *c = sl_store_reader(q->st);
     const char *sql = f->id ? LIST_ID_SQL : f->mapping ? LIST_MAPPING_SQL : LIST_SQL;
-    sqlite3_stmt *s = sl_store_stmt(c, sql);
-    if (!s)
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(q->ldb, sql, -1, &s, NULL) != SQLITE_OK)
         return sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot prepare list: %s", q->scope,
-                          sqlite3_errmsg(sl_store_conn_db(c)));
+                          sqlite3_errmsg(q->ldb));
     sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, f->since_ms ? f->since_ms : INT64_MIN);
     sqlite3_bind_int64(s, 3, f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit : -1);
-    if (f->id || f->mapping) {
-        if (f->mapping)
-            sqlite3_bind_text(s, 4, f->mapping, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 4);
-    }
+    if (f->mapping)
+        sqlite3_bind_text(s, 4, f->mapping, -1, SQLITE_STATIC);
     if (f->id)
         sqlite3_bind_text(s, 5, f->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, after_created);
+    sqlite3_bind_int64(s, 7, after_rowid);
 
-    int rc = 0, step;
+    int step;
     q->listing = true;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         const char *doc = (const char *)sqlite3_column_text(s, 1);
@@ -280,16 +325,18 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
             sl_warn(q->scope, "skipping unreadable entry %.64s: %s", id ? id : "?", perr.msg);
             continue;
         }
-        int stop = cb(&e, arg);
+        char pos[SL_DLQ_POS_MAX];
+        snprintf(pos, sizeof(pos), "%lld.%lld", (long long)sqlite3_column_int64(s, 2),
+                 (long long)sqlite3_column_int64(s, 3));
+        int stop = cb(&e, pos, arg);
         sl_dlq_entry_release(&e);
         if (stop)
             break;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: list failed: %s", q->scope,
-                        sqlite3_errmsg(sl_store_conn_db(c)));
-    sqlite3_reset(s); /* ends the read transaction */
-    sqlite3_clear_bindings(s);
+                        sqlite3_errmsg(q->ldb));
+    sqlite3_finalize(s); /* ends the read transaction */
     q->listing = false;
     return rc;
 }

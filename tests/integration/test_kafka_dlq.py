@@ -86,6 +86,10 @@ class KafkaDlq(KafkaTest):
 
         listed = s.dlq_entries()
         self.assertEqual(len(listed), len(poison))
+        # Admin pages of two (the reader consumer, on the admin worker thread).
+        pages = s.dlq_pages(2)
+        self.assertEqual([len(p) for p in pages], [2, 1])
+        self.assertEqual([e["id"] for p in pages for e in p], [e["id"] for e in listed])
         for e in listed:
             p, o = e["id"].split(":")
             self.assertTrue(p.isdigit() and o.isdigit(), e["id"])

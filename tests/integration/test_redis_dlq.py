@@ -43,6 +43,10 @@ class RedisDlq(RedisTest):
         self.assertTrue(all(e["dlq"] == "rdlq" and e["mapping"] == "orders-to-fn"
                             for e in entries))
         self.assertEqual(len(s.dlq_entries(mapping="orders-to-fn")), 2)
+        # Admin pages of one (listed off the loop, on the sink's blocking connection).
+        pages = s.dlq_pages(1, mapping="orders-to-fn")
+        self.assertEqual([len(p) for p in pages], [1, 1])
+        self.assertEqual(sorted(e["id"] for p in pages for e in p), sorted(e["id"] for e in entries))
         first = [e for e in entries if e["recordId"] == ids[3]][0]
         shown = json.loads(s.cli("dlq", "show", first["id"]).stdout.decode())
         self.assertEqual(shown["sourceType"], "redis")

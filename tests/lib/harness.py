@@ -257,6 +257,21 @@ class Sluice:
             args += ["--mapping", mapping]
         return json.loads(self.cli(*args).stdout.decode())["entries"]
 
+    def dlq_pages(self, limit, mapping=None):
+        """Every entry through the admin API, `limit` per page, following the "next" cursors;
+        returns the pages (lists of summaries)."""
+        pages, after = [], None
+        while True:
+            path = "/v1/dlq?limit=%d" % limit + ("&mapping=" + mapping if mapping else "")
+            status, _, data = self.admin("GET", path + ("&after=" + after if after else ""))
+            assert status == 200, data
+            body = json.loads(data)
+            pages.append(body["entries"])
+            after = body.get("next")
+            if after is None:
+                return pages
+            assert len(body["entries"]) == limit, body
+
     def terminate(self, timeout=60):
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)

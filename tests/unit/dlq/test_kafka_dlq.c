@@ -144,7 +144,7 @@ static void done_cb(int status, void *arg)
     done_calls++;
 }
 
-static int each_cb(const struct sl_dlq_entry *e, void *arg)
+static int each_cb(const struct sl_dlq_entry *e, const char *pos, void *arg)
 {
     fail_msg("no entry expected");
     return 0;

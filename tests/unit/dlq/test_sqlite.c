@@ -149,16 +149,18 @@ static void put_one(struct fixture *f, struct sl_dlq *d, const char *id, const c
 
 struct listing {
     char ids[16][40];
+    char last_pos[SL_DLQ_POS_MAX];
     size_t n;
     size_t stop_after; /* 0: never */
     char payload[64];
 };
 
-static int collect(const struct sl_dlq_entry *e, void *arg)
+static int collect(const struct sl_dlq_entry *e, const char *pos, void *arg)
 {
     struct listing *l = arg;
     assert_true(l->n < 16);
     snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", e->id);
+    snprintf(l->last_pos, sizeof(l->last_pos), "%s", pos);
     if (l->n == 0)
         snprintf(l->payload, sizeof(l->payload), "%.*s", (int)e->payload_len,
                  (const char *)e->payload);
@@ -234,6 +236,42 @@ static void test_put_list_filters(void **state)
     assert_int_equal(d->ops->depth(d, "m1"), 3);
     assert_int_equal(d->ops->depth(d, "m2"), 2);
     assert_int_equal(d->ops->depth(d, "other"), 0);
+}
+
+/* Pages of two, each starting after the last position of the one before, cover every entry
+ * once; a removal between pages does not move the cursor. */
+static void test_cursor_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_dlq *d = f->d;
+    fill(f, d);
+    struct listing p1 = list(d, &(struct sl_dlq_filter){.limit = 2});
+    assert_ids(&p1, (const char *const[]){"e1", "e2"}, 2);
+    struct listing p2 = list(d, &(struct sl_dlq_filter){.limit = 2, .after = p1.last_pos});
+    assert_ids(&p2, (const char *const[]){"e3", "e4"}, 2);
+    struct op o = {.f = f, .id = "e2"};
+    assert_int_equal(d->ops->remove(d, "e2", op_done, &o), 0);
+    ev_run(f->loop, 0);
+    assert_int_equal(o.fired, 1);
+    assert_int_equal(o.status, 0);
+    struct listing again = list(d, &(struct sl_dlq_filter){.limit = 2, .after = p1.last_pos});
+    assert_ids(&again, (const char *const[]){"e3", "e4"}, 2);
+    struct listing p3 = list(d, &(struct sl_dlq_filter){.limit = 2, .after = p2.last_pos});
+    assert_ids(&p3, (const char *const[]){"e5"}, 1);
+    struct listing end = list(d, &(struct sl_dlq_filter){.after = p3.last_pos});
+    assert_int_equal(end.n, 0);
+    /* With a mapping filter too. */
+    struct listing m1 = list(d, &(struct sl_dlq_filter){.mapping = "m1", .limit = 1});
+    assert_ids(&m1, (const char *const[]){"e1"}, 1);
+    m1 = list(d, &(struct sl_dlq_filter){.mapping = "m1", .after = m1.last_pos});
+    assert_ids(&m1, (const char *const[]){"e3", "e4"}, 2);
+    /* What is not a position of this sink is refused. */
+    struct sl_err err;
+    struct listing bad = {0};
+    assert_int_equal(d->ops->list(d, &(struct sl_dlq_filter){.after = "12"}, collect, &bad, &err),
+                     -EINVAL);
+    assert_int_equal(d->ops->list(d, &(struct sl_dlq_filter){.after = "1.x"}, collect, &bad, &err),
+                     -EINVAL);
 }
 
 static void test_duplicate_and_invalid_put(void **state)
@@ -444,7 +482,7 @@ static void test_unreadable_row_skipped(void **state)
 }
 
 /* A list callback that lists again is refused rather than corrupting the running statement. */
-static int nested_list(const struct sl_dlq_entry *e, void *arg)
+static int nested_list(const struct sl_dlq_entry *e, const char *pos, void *arg)
 {
     struct sl_dlq *d = arg;
     struct sl_err err;
@@ -502,6 +540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_list_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_invalid_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_puts_group_commit, setup, teardown),
