@@ -117,12 +117,16 @@ bool sl_filter_match(const struct sl_filter *f, json_t *view)
 {
     if (!f)
         return true;
-    json_t *obj = json_is_object(view) ? view : NULL;
-    for (size_t i = 0; i < f->n; i++) {
-        if (sl_fnode_match(&f->patterns[i], obj))
-            return true;
-    }
-    return false;
+    /* Through the same text matcher as records: the tree is written out once. */
+    char *text = json_is_object(view) ? json_dumps(view, JSON_COMPACT) : NULL;
+    struct sl_jv obj;
+    bool have = text && sl_jt_validate(text, strlen(text), SL_JT_ALLOW_NUL, &obj);
+    struct sl_fobj o = {.obj = &obj};
+    bool match = false;
+    for (size_t i = 0; i < f->n && !match; i++)
+        match = sl_fnode_match(&f->patterns[i], have ? &o : NULL);
+    free(text);
+    return match;
 }
 
 void sl_filter_destroy(struct sl_filter *f)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "mappings/filter.h"
+#include "sources/source.h"
 
 #define SL_FILTER_MAX_DEPTH 32
 
@@ -95,8 +96,67 @@ int sl_fnode_compile(json_t *obj, bool loose, const char *path, size_t index, st
                      struct sl_err *err);
 void sl_fnode_release(struct sl_fnode *n);
 
-/* filter_match.c. obj is the object to match, or NULL when the pattern's level is absent. */
-bool sl_fnode_match(const struct sl_fnode *n, json_t *obj);
+/* ---- filter_json.c: JSON text read in place ---- */
+
+enum sl_jv_type {
+    SL_JV_ABSENT = 0,
+    SL_JV_NULL,
+    SL_JV_FALSE,
+    SL_JV_TRUE,
+    SL_JV_NUMBER,
+    SL_JV_STRING,
+    SL_JV_ARRAY,
+    SL_JV_OBJECT
+};
+
+/* A value inside validated JSON text (or a string given as bytes). */
+struct sl_jv {
+    enum sl_jv_type t;
+    const char *p;   /* STRING: its content (after the quote); NUMBER: its text; ARRAY, OBJECT:
+                      * the bracket */
+    size_t len;      /* STRING: content bytes as written; NUMBER: text bytes */
+    bool esc;        /* STRING: the content has escapes to decode */
+    const char *end; /* the end of the text */
+};
+
+#define SL_JT_DECODE_ANY 1u /* a scalar at the top level is fine (JSON_DECODE_ANY) */
+#define SL_JT_ALLOW_NUL  2u /* \u0000 in string values is fine (JSON_ALLOW_NUL) */
+
+/* True when json_loadb(text, len, flags) would succeed; *out is then the top-level value. */
+bool sl_jt_validate(const char *text, size_t len, unsigned flags, struct sl_jv *out);
+/* The value at p (in validated text); returns the byte after it. */
+const char *sl_jt_value(const char *p, const char *end, struct sl_jv *v);
+/* Members of an object (key set) or elements of an array (key NULL), in order. */
+struct sl_jt_iter {
+    const char *p, *end;
+};
+void sl_jt_iter_init(struct sl_jt_iter *it, const struct sl_jv *container);
+bool sl_jt_next(struct sl_jt_iter *it, struct sl_jv *key, struct sl_jv *val);
+/* The member named key of object o (the last of that name, as jansson keeps); false if none. */
+bool sl_jt_get(const struct sl_jv *o, const char *key, size_t klen, struct sl_jv *out);
+/* A decoded string: into the text when it has no escapes, else into b (release it after). */
+struct sl_jt_buf {
+    char stack[256];
+    char *heap;
+};
+const char *sl_jt_str(const struct sl_jv *v, struct sl_jt_buf *b, size_t *len);
+void sl_jt_buf_release(struct sl_jt_buf *b);
+/* A JSON number's text as jansson reads it (an integer unless it has a fraction or exponent);
+ * false when jansson refuses it (integer or real overflow). */
+bool sl_jt_number(const char *p, size_t len, struct sl_fnum *out);
+
+/* ---- filter_match.c ---- */
+
+/* Where a pattern object is matched: an object of JSON text, or the record's view (its
+ * metadata object and its data key). */
+struct sl_fobj {
+    const struct sl_jv *obj;     /* set: a JSON object */
+    const struct sl_fview *view; /* else: the record's view */
+    struct sl_fview_state *vs;
+};
+
+/* n against o; o NULL when the pattern's level is absent. */
+bool sl_fnode_match(const struct sl_fnode *n, const struct sl_fobj *o);
 
 /* filter_text.c */
 void sl_fnum_from_json(struct sl_fnum *out, const json_t *v);

@@ -107,10 +107,9 @@ static bool mapping_under_resume_mark(const struct sl_mapping *m)
 
 static bool mapping_filter_pass(struct sl_mapping *m, const struct sl_record *r)
 {
-    json_t *view = m->s->ops->filter_view ? m->s->ops->filter_view(r) : NULL;
-    bool pass = view && sl_filter_match(m->filter, view);
-    json_decref(view);
-    return pass;
+    struct sl_fview v;
+    bool viewable = m->s->ops->filter_view && m->s->ops->filter_view(r, &v);
+    return sl_filter_match_view(m->filter, viewable ? &v : NULL, &m->filter_scratch);
 }
 
 static void mapping_emit_cb(struct sl_record *r, void *arg)
@@ -533,6 +532,7 @@ void sl_mapping_destroy(struct sl_mapping *m)
         r = next;
     }
     sl_filter_destroy(m->filter);
+    sl_buf_release(&m->filter_scratch);
     sl_buf_release(&m->scratch);
     free(m);
 }

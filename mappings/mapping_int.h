@@ -80,7 +80,8 @@ struct sl_mapping {
     struct sl_backoff backoff;
     uint64_t rng;
 
-    struct sl_filter *filter; /* NULL: deliver everything */
+    struct sl_filter *filter;     /* NULL: deliver everything */
+    struct sl_buf filter_scratch; /* a record's metadata text while it is matched */
     /* Lanes by id: sources number their lanes densely from 0 (partition table index, stream
      * index, hook index), so the array is short and lookups are O(1). Slots may be NULL. */
     struct sl_lane **lanes;

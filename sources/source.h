@@ -39,6 +39,30 @@ typedef void (*sl_source_emit_cb)(struct sl_record *r, void *arg);
 typedef void (*sl_source_revoke_cb)(uint32_t lane, void *arg);
 typedef void (*sl_source_stopped_cb)(struct sl_source *s, void *arg);
 
+/* A record as filter patterns see it (Lambda event filtering,
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html): a metadata
+ * object plus one data key holding the body. The matcher reads both in place: the body is
+ * checked and walked as JSON text only when a pattern names the data key, and the metadata is
+ * written only when a pattern names another key. */
+#define SL_FVIEW_DECODE_ANY 1u /* a JSON body may be a scalar */
+#define SL_FVIEW_ALLOW_NUL  2u /* a JSON body may hold \u0000 in strings */
+#define SL_FVIEW_TEXT       4u /* a body that is not JSON but UTF-8 is a string (else absent) */
+
+struct sl_fview {
+    const struct sl_record *r;
+    const char *data_key; /* "body", "data" or "value" */
+    const void *data;
+    size_t data_len;
+    unsigned data_flags;       /* SL_FVIEW_* */
+    const char *const *hidden; /* metadata keys left out of the view (NULL-terminated), or NULL */
+    /* Writes the metadata as one JSON object (a later member wins over an earlier one of the
+     * same name). */
+    void (*write_meta)(const struct sl_record *r, struct sl_buf *out);
+};
+
+/* The view as a JSON object (a new reference): what the patterns see, for tests and tools. */
+json_t *sl_fview_json(const struct sl_fview *v);
+
 struct sl_source_ops {
     const char *type;
     const struct sl_prop_table *props;
@@ -61,9 +85,9 @@ struct sl_source_ops {
                    struct sl_buf *out);
     /* Records this source holds durably that are not yet acked (spool depth), or -1. */
     int64_t (*backlog)(struct sl_source *s);
-    /* The JSON object filter patterns are matched against (a new reference), or NULL when the
-     * record cannot be viewed (it then matches only an empty filter). Needs no instance. */
-    json_t *(*filter_view)(const struct sl_record *r);
+    /* Fills the view filter patterns are matched against; false when the record cannot be
+     * viewed (it then matches only an empty filter). Needs no instance; allocates nothing. */
+    bool (*filter_view)(const struct sl_record *r, struct sl_fview *out);
 };
 
 /* Every source starts with this header. */

@@ -54,21 +54,36 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
         sl_jw_obj_close(&w);
 }
 
-/* The filter view: the record's metadata (method, path, query, headers, id) and "body",
- * parsed when it is JSON, else the text (so a JSON pattern on a text body does not match). */
-json_t *sl_webhook_filter_view(const struct sl_record *rec)
+/* The view's metadata: the record's attributes (method, path, query, headers) and its id. */
+static void webhook_write_meta(const struct sl_record *rec, struct sl_buf *out)
 {
     const struct sl_text_record *r = sl_record_text(rec);
-    json_t *view = json_loads(r->attrs, 0, NULL);
-    if (!json_is_object(view)) {
-        json_decref(view);
-        view = json_object();
+    size_t alen = strlen(r->attrs);
+    if (alen >= 2 && r->attrs[0] == '{' && r->attrs[alen - 1] == '}') {
+        sl_buf_append(out, r->attrs, alen - 1);
+        if (alen > 2)
+            sl_buf_putc(out, ',');
+    } else {
+        sl_buf_putc(out, '{');
     }
-    json_object_set_new(view, "id", json_string(r->id));
-    json_t *body = json_loadb((const char *)rec->body, rec->body_len, JSON_DECODE_ANY, NULL);
-    if (!body && sl_utf8_valid((const char *)rec->body, rec->body_len))
-        body = json_stringn((const char *)rec->body, rec->body_len);
-    if (body)
-        json_object_set_new(view, "body", body);
-    return view;
+    struct sl_jw w;
+    sl_jw_init(&w, out);
+    SL_BUF_LIT(out, "\"id\":");
+    sl_jw_str(&w, r->id);
+    sl_buf_putc(out, '}');
+}
+
+/* The filter view: the record's metadata and "body", matched as JSON when it is JSON, else as
+ * the text (so a JSON pattern on a text body does not match). */
+bool sl_webhook_filter_view(const struct sl_record *rec, struct sl_fview *out)
+{
+    *out = (struct sl_fview){
+        .r = rec,
+        .data_key = "body",
+        .data = rec->body,
+        .data_len = rec->body_len,
+        .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT,
+        .write_meta = webhook_write_meta,
+    };
+    return true;
 }

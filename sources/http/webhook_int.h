@@ -6,7 +6,7 @@
 
 void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                        struct sl_buf *out);
-json_t *sl_webhook_filter_view(const struct sl_record *r);
+bool sl_webhook_filter_view(const struct sl_record *r, struct sl_fview *out);
 /* The attributes kept of a request (JSON object text, a new string): method, path, query and
  * the headers kept(arg, name, len) accepts (names lower-cased), plus "invalidUtf8Replaced":
  * true when bytes that were not UTF-8 were replaced. */

@@ -403,22 +403,23 @@ void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_
 }
 
 /* Lambda's Kafka filters match the value decoded as UTF-8 JSON, and the record's metadata. */
-json_t *sl_kafka_filter_view(const struct sl_record *r)
+static const char *const kafka_view_hidden[] = {"bootstrapServers", NULL};
+
+static void kafka_write_meta(const struct sl_record *r, struct sl_buf *out)
 {
-    struct sl_buf a;
-    sl_buf_init(&a);
-    r->ops->write_attrs(r, &a);
-    json_t *view = json_loads(a.data ? a.data : "{}", 0, NULL);
-    sl_buf_release(&a);
-    if (!json_is_object(view)) {
-        json_decref(view);
-        view = json_object();
-    }
-    json_object_del(view, "bootstrapServers");
-    json_t *value = json_loadb((const char *)r->body, r->body_len, JSON_DECODE_ANY, NULL);
-    if (!value && sl_utf8_valid((const char *)r->body, r->body_len))
-        value = json_stringn((const char *)r->body, r->body_len);
-    if (value)
-        json_object_set_new(view, "value", value);
-    return view;
+    r->ops->write_attrs(r, out);
+}
+
+bool sl_kafka_filter_view(const struct sl_record *r, struct sl_fview *out)
+{
+    *out = (struct sl_fview){
+        .r = r,
+        .data_key = "value",
+        .data = r->body,
+        .data_len = r->body_len,
+        .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT,
+        .hidden = kafka_view_hidden,
+        .write_meta = kafka_write_meta,
+    };
+    return true;
 }

@@ -117,7 +117,7 @@ struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, in
                                         const char *bootstrap);
 void sl_kafka_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                      struct sl_buf *out);
-json_t *sl_kafka_filter_view(const struct sl_record *r);
+bool sl_kafka_filter_view(const struct sl_record *r, struct sl_fview *out);
 
 /* ---- the source ---- */
 

@@ -343,21 +343,35 @@ void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_
 }
 
 /* Lambda matches Kinesis filters on `data` decoded as JSON, plus metadata. */
-static json_t *filter_view(const struct sl_record *r, const char *attrs_text, const char *id)
+
+/* approximateArrivalTimestamp: seconds with milliseconds, written exactly. */
+static void put_seconds(struct sl_buf *out, int64_t ms)
 {
-    json_t *attrs = json_loads(attrs_text ? attrs_text : "{}", 0, NULL);
+    if (ms < 0)
+        ms = 0;
+    sl_buf_put_i64(out, ms / 1000);
+    char frac[4] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
+                    (char)('0' + ms % 10)};
+    sl_buf_append(out, frac, sizeof(frac));
+}
+
+/* A text record (a redrive): its attrs are parsed (not a hot path). */
+static void text_meta(const struct sl_record *r, struct sl_buf *out)
+{
+    const struct sl_text_record *t = sl_record_text(r);
+    json_t *attrs = json_loads(t->attrs ? t->attrs : "{}", JSON_ALLOW_NUL, NULL);
     json_t *view = json_object();
+    json_t *v;
     if (json_is_object(attrs)) {
-        json_t *v;
         if ((v = json_object_get(attrs, "partitionKey")))
             json_object_set(view, "partitionKey", v);
         if ((v = json_object_get(attrs, "eventSourceARN")))
             json_object_set(view, "eventSourceARN", v);
         if ((v = json_object_get(attrs, "stream"))) {
             json_object_set(view, "stream", v);
-            if (json_is_string(v) && id) {
+            if (json_is_string(v) && t->id) {
                 char *eid = NULL;
-                if (asprintf(&eid, "%s:%s", json_string_value(v), id) >= 0) {
+                if (asprintf(&eid, "%s:%s", json_string_value(v), t->id) >= 0) {
                     json_object_set_new(view, "eventID", json_string(eid));
                     free(eid);
                 }
@@ -365,27 +379,52 @@ static json_t *filter_view(const struct sl_record *r, const char *attrs_text, co
         }
     }
     json_decref(attrs);
-    json_object_set_new(view, "sequenceNumber", json_string(id ? id : ""));
-    json_object_set_new(view, "eventSource", json_string("sluice:redis"));
-    json_object_set_new(view, "approximateArrivalTimestamp",
-                        json_real((double)(r->time_ms > 0 ? r->time_ms : 0) / 1000.0));
-    json_t *data = json_loadb((const char *)r->body, r->body_len, JSON_ALLOW_NUL, NULL);
-    if (data)
-        json_object_set_new(view, "data", data);
-    return view;
+    json_object_set_new(view, "sequenceNumber", json_string(t->id ? t->id : ""));
+    char *text = json_dumps(view, JSON_COMPACT);
+    json_decref(view);
+    size_t n = text ? strlen(text) : 0;
+    if (n > 1) {
+        sl_buf_append(out, text, n - 1); /* the time is added as for typed records */
+        sl_buf_putc(out, ',');
+    } else {
+        sl_buf_putc(out, '{');
+    }
+    free(text);
 }
 
-json_t *sl_redis_filter_view(const struct sl_record *r)
+static void redis_write_meta(const struct sl_record *r, struct sl_buf *out)
 {
     const struct sl_redis_record *rr = sl_redis_record_of(r);
     if (!rr) {
-        const struct sl_text_record *t = sl_record_text(r);
-        return filter_view(r, t->attrs, t->id);
+        text_meta(r, out);
+    } else {
+        /* {"stream":..,"partitionKey":..,"eventSourceARN":..} without its closing brace. */
+        size_t at = out->len;
+        r->ops->write_attrs(r, out);
+        out->len = out->len > at ? out->len - 1 : at;
+        const char *name = rr->st->name_json;
+        SL_BUF_LIT(out, ",\"eventID\":");
+        sl_buf_append(out, name, strlen(name) - 1);
+        sl_buf_putc(out, ':');
+        sl_buf_append(out, rr->id, rr->id_len);
+        SL_BUF_LIT(out, "\",\"sequenceNumber\":\"");
+        sl_buf_append(out, rr->id, rr->id_len);
+        SL_BUF_LIT(out, "\",");
     }
-    struct sl_buf attrs;
-    sl_buf_init(&attrs);
-    r->ops->write_attrs(r, &attrs);
-    json_t *view = filter_view(r, attrs.data, rr->id);
-    sl_buf_release(&attrs);
-    return view;
+    SL_BUF_LIT(out, "\"eventSource\":\"sluice:redis\",\"approximateArrivalTimestamp\":");
+    put_seconds(out, r->time_ms);
+    sl_buf_putc(out, '}');
+}
+
+bool sl_redis_filter_view(const struct sl_record *r, struct sl_fview *out)
+{
+    *out = (struct sl_fview){
+        .r = r,
+        .data_key = "data",
+        .data = r->body,
+        .data_len = r->body_len,
+        .data_flags = SL_FVIEW_ALLOW_NUL,
+        .write_meta = redis_write_meta,
+    };
+    return true;
 }

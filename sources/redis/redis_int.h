@@ -122,6 +122,6 @@ const char *sl_redis_record_id(const struct sl_record *r);
 
 void sl_redis_encode(const char *source_name, struct sl_record *const *rs, size_t n, int format,
                      struct sl_buf *out);
-json_t *sl_redis_filter_view(const struct sl_record *r);
+bool sl_redis_filter_view(const struct sl_record *r, struct sl_fview *out);
 
 #endif

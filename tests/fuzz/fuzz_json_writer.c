@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fview_check.h"
 #include "core/jw.h"
 #include "core/mem.h"
 #include "core/utf8.h"
@@ -93,7 +94,10 @@ static void check_encode(const char *attrs, bool marked, const char *id, const v
         json_decref(doc);
         sl_buf_release(&out);
     }
-    json_decref(sl_webhook_filter_view(rs[0]));
+    struct sl_fview fv;
+    if (!sl_webhook_filter_view(rs[0], &fv))
+        abort();
+    fuzz_check_fview(&fv, true);
     sl_record_free(rs[0]);
     sl_record_free(rs[1]);
 }

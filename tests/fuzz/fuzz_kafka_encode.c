@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fview_check.h"
 #include "core/buf.h"
 #include "core/mem.h"
 #include "sources/kafka/kafka_int.h"
@@ -42,7 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(doc);
         sl_buf_release(&out);
     }
-    json_decref(sl_kafka_filter_view(rs[0]));
+    struct sl_fview fv;
+    if (!sl_kafka_filter_view(rs[0], &fv))
+        abort();
+    fuzz_check_fview(&fv, false);
     sl_record_free(rs[0]);
     sl_record_free(rs[1]);
     free(id);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fview_check.h"
 #include "sources/record.h"
 #include "sources/redis/redis_int.h"
 
@@ -43,10 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!doc)
         abort();
     json_decref(doc);
-    json_t *view = sl_redis_filter_view(r);
-    if (!view)
+    struct sl_fview fv;
+    if (!sl_redis_filter_view(r, &fv))
         abort();
-    json_decref(view);
+    fuzz_check_fview(&fv, true);
     sl_record_free(r);
     sl_buf_release(&out);
     sl_buf_release(&body);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mappings/filter.h"
+#include "mappings/filter_int.h"
 
 /* A pattern given as JSON text (strict JSON types, as Lambda's Pattern strings) or as an object
  * (as YAML config gives it: scalars may be text standing for numbers and booleans). */
@@ -684,6 +685,125 @@ static void test_errors_limits(void **state)
     json_decref(v);
 }
 
+/* The in-place reader accepts exactly what jansson accepts. */
+static void test_json_text_like_jansson(void **state)
+{
+    static const char *const texts[] = {
+        "{}",
+        "[]",
+        " {\"a\" : [1, 2.5, -0, 1e3, true, false, null, \"x\"]} ",
+        "1",
+        "\"s\"",
+        "-",
+        "01",
+        "1.",
+        ".5",
+        "1e",
+        "+1",
+        "-01",
+        "0.0e+1",
+        "1E-2",
+        "--1",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "1e308",
+        "1e309",
+        "-1e400",
+        "1e-400",
+        "\"\\ud83d\\ude00\"",
+        "\"\\ud83d\"",
+        "\"\\ude00\"",
+        "\"\\ud83dx\"",
+        "\"\\u00e9\"",
+        "\"\\u0000\"",
+        "{\"\\u0000\":1}",
+        "{\"a\\u0000b\":1}",
+        "[\"\\u0000\"]",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"a\tb\"",
+        "\"\xc3\xa9\"",
+        "\"\xc3\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xe0\x80\x80\"",
+        "[1,]",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "[1 2]",
+        "[",
+        "]",
+        "{\"a\":}",
+        "tru",
+        "nulll",
+        "true false",
+        "{} x",
+        "\xef\xbb\xbf{}",
+        "",
+        "   ",
+        "[\"a\",{\"b\":[{\"c\":null}]}]",
+        "'a'",
+        "NaN",
+        "[1]\n",
+        "{\"a\":1}\x00",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        size_t len = strlen(texts[i]);
+        if (i == sizeof(texts) / sizeof(texts[0]) - 1)
+            len++; /* the trailing NUL byte is part of the text */
+        for (unsigned flags = 0; flags < 4; flags++) {
+            size_t jflags = (flags & SL_JT_DECODE_ANY ? JSON_DECODE_ANY : 0) |
+                            (flags & SL_JT_ALLOW_NUL ? JSON_ALLOW_NUL : 0);
+            json_t *j = json_loadb(texts[i], len, jflags, NULL);
+            struct sl_jv v;
+            bool ok = sl_jt_validate(texts[i], len, flags, &v);
+            if (ok != (j != NULL))
+                fail_msg("text %zu (%s), flags %u: jansson %d, in place %d", i, texts[i], flags,
+                         j != NULL, ok);
+            json_decref(j);
+        }
+    }
+    /* Depth: jansson's limit is 2048 levels. */
+    char deep[4200];
+    for (int depth = 2047; depth <= 2049; depth++) {
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        json_t *j = json_loadb(deep, (size_t)depth * 2, 0, NULL);
+        struct sl_jv v;
+        assert_int_equal(sl_jt_validate(deep, (size_t)depth * 2, 0, &v), j != NULL);
+        json_decref(j);
+    }
+}
+
+/* Strings read in place decode to what jansson decodes. */
+static void test_json_text_strings(void **state)
+{
+    const char *text =
+        "{\"k\\u00e9y\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\ud83d\\ude00\\u20ac\",\"k\":1,"
+        "\"k\":2}";
+    struct sl_jv o, v;
+    assert_true(sl_jt_validate(text, strlen(text), 0, &o));
+    assert_true(sl_jt_get(&o, "k\xc3\xa9y", 4, &v));
+    struct sl_jt_buf b;
+    size_t n;
+    const char *s = sl_jt_str(&v, &b, &n);
+    json_t *j = json_loads(text, 0, NULL);
+    const char *want = json_string_value(json_object_get(j, "k\xc3\xa9y"));
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(s, want, n);
+    sl_jt_buf_release(&b);
+    /* The last of duplicate keys wins, as in jansson. */
+    assert_true(sl_jt_get(&o, "k", 1, &v));
+    assert_int_equal(v.t, SL_JV_NUMBER);
+    assert_memory_equal(v.p, "2", 1);
+    assert_false(sl_jt_get(&o, "missing", 7, &v));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +824,8 @@ int main(void)
         cmocka_unit_test(test_errors_structure),
         cmocka_unit_test(test_errors_operators),
         cmocka_unit_test(test_errors_limits),
+        cmocka_unit_test(test_json_text_like_jansson),
+        cmocka_unit_test(test_json_text_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,7 +197,9 @@ static void test_parsed_path_matches(void **state)
 static void test_filter_view(void **state)
 {
     struct sl_record *r = sample(2, 9, true);
-    json_t *v = sl_kafka_filter_view(r);
+    struct sl_fview fv;
+    assert_true(sl_kafka_filter_view(r, &fv));
+    json_t *v = sl_fview_json(&fv);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "value"), "n")), 1);
     assert_int_equal(json_integer_value(json_object_get(v, "partition")), 2);
     assert_string_equal(json_string_value(json_object_get(v, "topic")), "orders");
