@@ -85,12 +85,16 @@ static void healthz_cb(struct sl_http_exchange *x, const struct sl_http_req *req
 static void readyz_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sl_app *app = arg;
-    if (app->state == SL_APP_RUNNING) {
-        static const char body[] = "{\"status\":\"ready\"}";
-        sl_http_respond_json(x, 200, body, sizeof(body) - 1);
-    } else {
+    if (app->state != SL_APP_RUNNING) {
         static const char body[] = "{\"status\":\"draining\"}";
         sl_http_respond_json(x, 503, body, sizeof(body) - 1);
+    } else if (sl_store_lost(app->store)) {
+        /* Pushes get 503 until an operator restores the store directory and restarts. */
+        static const char body[] = "{\"status\":\"not_ready\",\"reason\":\"store_lost\"}";
+        sl_http_respond_json(x, 503, body, sizeof(body) - 1);
+    } else {
+        static const char body[] = "{\"status\":\"ready\"}";
+        sl_http_respond_json(x, 200, body, sizeof(body) - 1);
     }
 }
 

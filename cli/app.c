@@ -1,6 +1,7 @@
 #include "cli/app.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,32 @@ static int type_error(struct sl_err *err, const struct sl_config *cfg,
             (out)[n_] = (registry)[n_]->type;                                                      \
         (out)[n_] = NULL;                                                                          \
     } while (0)
+
+static double store_ok_read(void *arg)
+{
+    return sl_store_lost(arg) ? 0 : 1;
+}
+
+/* The store: opened here, watched by /readyz and sluice_store_ok. */
+static int app_open_store(struct sl_app *app, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    /* Past a file size limit (ulimit -f) write(2) fails with EFBIG, which the store reports
+     * as "no space" (503 to pushers), instead of SIGXFSZ ending the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct sl_store_opts so = {
+        .sync_full = cfg->store.sync == SL_CFG_SYNC_FULL,
+        .max_batch = (size_t)cfg->store.commit_max_batch,
+    };
+    int rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, err);
+    if (rc < 0)
+        return rc;
+    sl_metrics_gauge_fn(app->metrics, "sluice_store_ok",
+                        "1 while the store directory and database file are those opened at "
+                        "start, 0 once they were deleted or replaced (the store is lost).",
+                        NULL, store_ok_read, app->store);
+    return sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
+}
 
 static int app_build_sources(struct sl_app *app, struct sl_err *err)
 {
@@ -319,18 +346,8 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
     app->metrics = sl_metrics_create();
     app->push_router = sl_http_router_create();
     app->admin_router = sl_http_router_create();
-    if (mode != SL_APP_VALIDATE) {
-        struct sl_store_opts so = {
-            .sync_full = cfg->store.sync == SL_CFG_SYNC_FULL,
-            .max_batch = (size_t)cfg->store.commit_max_batch,
-        };
-        rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, err);
-        if (rc < 0)
-            return rc;
-        rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
-        if (rc < 0)
-            return rc;
-    }
+    if (mode != SL_APP_VALIDATE && (rc = app_open_store(app, err)) < 0)
+        return rc;
     if ((rc = app_build_sources(app, err)) < 0 || (rc = app_build_targets(app, err)) < 0 ||
         (rc = app_build_dlqs(app, mode != SL_APP_VALIDATE, err)) < 0 ||
         (rc = app_build_mappings(app, mode == SL_APP_SERVE, err)) < 0)

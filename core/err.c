@@ -51,6 +51,8 @@ const char *sl_strerror(int code)
         return "full";
     case SL_EUNSUPP:
         return "not supported";
+    case SL_ESTORELOST:
+        return "store directory or database file lost";
     default:
         return code < 0 && code > -SL_EBASE ? strerror(-code) : "unknown error";
     }

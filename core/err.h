@@ -8,13 +8,14 @@
 /* Functions return 0 or a negative code: a negated errno where one fits, else one of these. */
 enum {
     SL_EBASE = 10000,
-    SL_ECONFIG = -(SL_EBASE + 1),   /* invalid configuration */
-    SL_EPARSE = -(SL_EBASE + 2),    /* malformed input */
-    SL_ESTORE = -(SL_EBASE + 3),    /* embedded store failure */
-    SL_ECLOSED = -(SL_EBASE + 4),   /* object is stopping or stopped */
-    SL_ENOTFOUND = -(SL_EBASE + 5), /* no such entry */
-    SL_EFULL = -(SL_EBASE + 6),     /* quota or cap reached */
-    SL_EUNSUPP = -(SL_EBASE + 7),   /* operation not offered by this implementation */
+    SL_ECONFIG = -(SL_EBASE + 1),    /* invalid configuration */
+    SL_EPARSE = -(SL_EBASE + 2),     /* malformed input */
+    SL_ESTORE = -(SL_EBASE + 3),     /* embedded store failure */
+    SL_ECLOSED = -(SL_EBASE + 4),    /* object is stopping or stopped */
+    SL_ENOTFOUND = -(SL_EBASE + 5),  /* no such entry */
+    SL_EFULL = -(SL_EBASE + 6),      /* quota or cap reached */
+    SL_EUNSUPP = -(SL_EBASE + 7),    /* operation not offered by this implementation */
+    SL_ESTORELOST = -(SL_EBASE + 8), /* the store's directory or database file is gone */
 };
 
 enum sl_err_class {

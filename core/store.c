@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/store_fault.h"
 
 #define STORE_SCOPE         "store"
 #define STORE_DIR_MAX       4000
@@ -35,6 +36,7 @@ struct store_job {
     sl_store_done_cb done;
     void *arg;
     int status;
+    bool cleanup; /* runs even once the store is lost */
     struct store_job *next;
 };
 
@@ -46,7 +48,12 @@ struct store_list {
 struct sl_store {
     struct ev_loop *loop; /* NULL: synchronous mode */
     ev_async async;
+    ev_timer check; /* looks for a lost store while idle */
     size_t max_batch;
+    char *dir;  /* as given */
+    char *path; /* of the database file */
+    struct sl_store_dir_id dir_id;
+    _Atomic(const char *) lost; /* NULL, or why the store is lost (static text); set once */
     struct sl_store_conn wconn; /* writer thread (or the caller in synchronous mode) */
     struct sl_store_conn rconn; /* loop thread */
 
@@ -200,22 +207,95 @@ static int conn_open(struct sl_store_conn *c, const char *path, bool create, boo
     return 0;
 }
 
+/* ---- losing the store ---- */
+
+static void store_mark_lost(struct sl_store *st, const char *why)
+{
+    const char *none = NULL;
+    if (!atomic_compare_exchange_strong(&st->lost, &none, why))
+        return; /* already lost (and said so) */
+    sl_error(STORE_SCOPE,
+             "store directory %s lost: %s. Writes are refused from now on: pushes get 503 "
+             "spool_unavailable and /readyz fails. Records accepted before are still being "
+             "delivered from the open database; once they are (sluice_spool_depth 0), restore or "
+             "recreate the directory and restart sluice",
+             st->dir, why);
+}
+
+/* Checks the files with db (a connection of this thread). */
+static int store_check_files(struct sl_store *st, sqlite3 *db)
+{
+    if (atomic_load(&st->lost))
+        return SL_ESTORELOST;
+    const char *why = NULL;
+    if (!sl_store_files_lost(st->dir, &st->dir_id, db, &why))
+        return 0;
+    store_mark_lost(st, why);
+    return SL_ESTORELOST;
+}
+
 /* ---- the group transaction (writer thread, or the caller in synchronous mode) ---- */
+
+/* A job that does not run because the store is lost. */
+static bool job_refused(const struct store_job *j, bool lost)
+{
+    return lost && !j->cleanup;
+}
+
+/* Ends a group that failed with `code` (logged by the caller): rolls back what is left of the
+ * transaction and fails every job that ran. */
+static void group_abort(struct sl_store *st, struct store_job *first, size_t n, bool lost, int code)
+{
+    sqlite3 *db = st->wconn.db;
+    struct store_job *j;
+    size_t i;
+    if (!sqlite3_get_autocommit(db))
+        conn_exec(db, "ROLLBACK", NULL);
+    for (j = first, i = 0; i < n; j = j->next, i++)
+        if (!job_refused(j, lost))
+            j->status = code;
+    if (code == -ENOSPC) {
+        /* With a full disk or at the file size limit, the WAL is what cannot grow. A passive
+         * checkpoint copies what it holds into the database file, after which the next
+         * transaction writes the WAL from its start again
+         * (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html, https://www.sqlite.org/wal.html):
+         * writes resume once deletes made room, as they would once the disk has space. */
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+}
+
+/* The code of the statement that just failed on the writer connection, logged with what. */
+static int group_error(struct sl_store *st, const char *what, size_t n)
+{
+    sqlite3 *db = st->wconn.db;
+    const char *note = "";
+    int code = sl_store_write_error(db, st->dir, st->path, &note);
+    sl_error(STORE_SCOPE, "%s of %zu jobs failed: %s%s%s", what, n, sqlite3_errmsg(db),
+             *note ? ": " : "", note);
+    return code;
+}
 
 /* Runs jobs[0..n) in one transaction; sets each job's status. Returns the jobs committed. */
 static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
 {
     sqlite3 *db = st->wconn.db;
     struct store_job *j;
-    size_t i, ok = 0;
+    size_t i, ok = 0, nrun = 0;
+    bool lost = atomic_load(&st->lost) != NULL;
 
+    for (j = first, i = 0; i < n; j = j->next, i++) {
+        j->status = job_refused(j, lost) ? SL_ESTORELOST : 0;
+        nrun += j->status == 0;
+    }
+    if (nrun == 0)
+        return 0;
     if (conn_exec(db, "BEGIN IMMEDIATE", NULL) < 0) {
-        sl_error(STORE_SCOPE, "BEGIN failed: %s", sqlite3_errmsg(db));
-        for (j = first, i = 0; i < n; j = j->next, i++)
-            j->status = SL_ESTORE;
+        group_abort(st, first, n, lost, group_error(st, "BEGIN", nrun));
         return 0;
     }
     for (j = first, i = 0; i < n; j = j->next, i++) {
+        if (job_refused(j, lost))
+            continue;
         if (conn_exec(db, "SAVEPOINT sl_job", NULL) < 0) {
             j->status = SL_ESTORE;
             continue;
@@ -223,7 +303,19 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
         int rc = j->fn(&st->wconn, j->arg);
         conn_reset_all(&st->wconn);
         if (rc < 0) {
-            j->status = rc;
+            j->status = rc == SL_ESTORE ? sl_store_write_error(db, st->dir, st->path, NULL) : rc;
+            if (sqlite3_get_autocommit(db)) {
+                /* SQLite rolled the whole transaction back, as it may after SQLITE_FULL or
+                 * SQLITE_IOERR (https://www.sqlite.org/lang_transaction.html, "Response To
+                 * Errors Within A Transaction"): nothing of this group is stored. */
+                int code = j->status == -ENOSPC ? -ENOSPC : SL_ESTORE;
+                sl_error(STORE_SCOPE,
+                         "a job failed (%s) and SQLite rolled back the transaction of its group "
+                         "of %zu jobs",
+                         sl_strerror(j->status), nrun);
+                group_abort(st, first, n, lost, code);
+                return 0;
+            }
             if (conn_exec(db, "ROLLBACK TO sl_job", NULL) < 0)
                 sl_error(STORE_SCOPE, "ROLLBACK TO failed: %s", sqlite3_errmsg(db));
         } else {
@@ -233,12 +325,14 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
             j->status = SL_ESTORE;
     }
     if (conn_exec(db, "COMMIT", NULL) < 0) {
-        sl_error(STORE_SCOPE, "COMMIT of %zu jobs failed: %s", n, sqlite3_errmsg(db));
-        if (!sqlite3_get_autocommit(db))
-            conn_exec(db, "ROLLBACK", NULL);
-        for (j = first, i = 0; i < n; j = j->next, i++)
-            j->status = SL_ESTORE;
+        group_abort(st, first, n, lost, group_error(st, "COMMIT", nrun));
         return 0;
+    }
+    /* Committed to files that a restart would no longer find is not stored. */
+    if (!lost && store_check_files(st, db) < 0) {
+        for (j = first, i = 0; i < n; j = j->next, i++)
+            if (!j->cleanup && j->status == 0)
+                j->status = SL_ESTORELOST;
     }
     for (j = first, i = 0; i < n; j = j->next, i++)
         if (j->status == 0)
@@ -357,6 +451,16 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
         ;
 }
 
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sl_store *st = w->data;
+    if (sl_store_check(st) < 0) {
+        /* Lost for good: nothing more to look for. The timer was unreferenced. */
+        ev_ref(loop);
+        ev_timer_stop(loop, w);
+    }
+}
+
 /* ---- public API ---- */
 
 int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_opts *opts,
@@ -377,13 +481,18 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
     pthread_cond_init(&st->cv, NULL);
 
     size_t plen = strlen(dir) + strlen(file) + 2;
-    char *path = sl_malloc(plen);
-    snprintf(path, plen, "%s/%s", dir, file);
+    st->dir = sl_strdup(dir);
+    st->path = sl_malloc(plen);
+    snprintf(st->path, plen, "%s/%s", dir, file);
+    rc = sl_store_dir_id(dir, &st->dir_id);
+    if (rc < 0) {
+        sl_err_set(err, SL_ERR_FATAL, rc, "store: cannot stat %s: %s", dir, sl_strerror(rc));
+        goto fail;
+    }
     bool sync_full = opts ? opts->sync_full : true;
-    rc = conn_open(&st->wconn, path, true, sync_full, err);
+    rc = conn_open(&st->wconn, st->path, true, sync_full, err);
     if (rc == 0)
-        rc = conn_open(&st->rconn, path, false, sync_full, err);
-    free(path);
+        rc = conn_open(&st->rconn, st->path, false, sync_full, err);
     if (rc < 0)
         goto fail;
 
@@ -407,6 +516,12 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
             goto fail;
         }
         st->thread_started = true;
+
+        double every = SL_STORE_CHECK_INTERVAL_MS / 1000.0;
+        ev_timer_init(&st->check, check_cb, every, every);
+        st->check.data = st;
+        ev_timer_start(loop, &st->check);
+        ev_unref(loop); /* the check alone does not keep the loop running */
     }
     *out = st;
     return 0;
@@ -417,6 +532,8 @@ fail:
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->wmu);
     pthread_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st->dir);
     free(st);
     return rc;
 }
@@ -443,6 +560,10 @@ void sl_store_close(struct sl_store *st)
         if (st->pending == 0)
             ev_ref(st->loop);
         ev_async_stop(st->loop, &st->async);
+        if (ev_is_active(&st->check)) {
+            ev_ref(st->loop);
+            ev_timer_stop(st->loop, &st->check);
+        }
     }
     while (st->free_jobs) {
         struct store_job *j = st->free_jobs;
@@ -454,6 +575,8 @@ void sl_store_close(struct sl_store *st)
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->wmu);
     pthread_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st->dir);
     free(st);
 }
 
@@ -467,7 +590,8 @@ int sl_store_exec(struct sl_store *st, const char *sql, struct sl_err *err)
     return rc;
 }
 
-int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg)
+static int store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg,
+                        bool cleanup)
 {
     if (!st || !fn)
         return -EINVAL;
@@ -476,7 +600,7 @@ int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb do
 
     if (!st->loop) {
         /* Synchronous mode: one job, its own transaction, done before returning. */
-        struct store_job j = {.fn = fn, .done = done, .arg = arg};
+        struct store_job j = {.fn = fn, .done = done, .arg = arg, .cleanup = cleanup};
         atomic_fetch_add(&st->queued, 1);
         pthread_mutex_lock(&st->wmu);
         run_group(st, &j, 1);
@@ -491,6 +615,7 @@ int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb do
     j->fn = fn;
     j->done = done;
     j->arg = arg;
+    j->cleanup = cleanup;
     if (st->pending++ == 0)
         ev_ref(st->loop);
     atomic_fetch_add(&st->queued, 1);
@@ -503,6 +628,32 @@ int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb do
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);
     return 0;
+}
+
+int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg)
+{
+    return store_submit(st, fn, done, arg, false);
+}
+
+int sl_store_submit_cleanup(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done,
+                            void *arg)
+{
+    return store_submit(st, fn, done, arg, true);
+}
+
+const char *sl_store_lost(const struct sl_store *st)
+{
+    return st ? atomic_load(&((struct sl_store *)st)->lost) : NULL;
+}
+
+int sl_store_check(struct sl_store *st)
+{
+    return st ? store_check_files(st, st->rconn.db) : -EINVAL;
+}
+
+const char *sl_store_dir(const struct sl_store *st)
+{
+    return st ? st->dir : NULL;
 }
 
 size_t sl_store_queued(const struct sl_store *st)

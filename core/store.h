@@ -51,8 +51,31 @@ int sl_store_exec(struct sl_store *st, const char *sql, struct sl_err *err);
 
 /* Queues a write. Returns 0 and fires done exactly once, or returns an error (store closed) and
  * never fires it. done may be NULL. Loop thread only. Callbacks fire in submission order. While
- * jobs are pending the store keeps the loop alive (an idle store does not). */
+ * jobs are pending the store keeps the loop alive (an idle store does not).
+ * A job's status is 0 only once it is committed and the store's files were still in place after
+ * the commit; else it is negative: -ENOSPC when the write failed for want of space (full disk,
+ * file size limit), SL_ESTORELOST when the store is lost (see sl_store_lost), else the job's own
+ * code or SL_ESTORE. */
 int sl_store_submit(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done, void *arg);
+/* The same for a write whose loss does no harm, such as deleting rows already handled: it still
+ * runs on the open database once the store is lost, so readers see what it did. */
+int sl_store_submit_cleanup(struct sl_store *st, sl_store_job_fn fn, sl_store_done_cb done,
+                            void *arg);
+
+/* Losing the store. The store keeps its database open; once its directory is deleted or
+ * replaced, or its database file deleted, renamed or replaced, what it would commit no longer
+ * survives a restart. It checks after every group commit (a job committed then is failed) and,
+ * on a loop, once a second. From then on it is lost for good: it logs one error naming the
+ * directory, fails every job but cleanup ones with SL_ESTORELOST without running it, and reads
+ * still see what was committed before. */
+#define SL_STORE_CHECK_INTERVAL_MS 1000
+
+/* NULL while the store is in place, else why it is lost (a short static text). Any thread. */
+const char *sl_store_lost(const struct sl_store *st);
+/* Checks now (read connection: loop thread only); 0, or SL_ESTORELOST when lost. */
+int sl_store_check(struct sl_store *st);
+/* The directory the store was opened in. */
+const char *sl_store_dir(const struct sl_store *st);
 
 /* A prepared statement cached per connection and per SQL text (the pointer is the key, so pass
  * string literals); reset and with bindings cleared. Valid for the writer connection inside a

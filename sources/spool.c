@@ -125,6 +125,8 @@ static void spool_put_done(int status, void *arg)
 int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
                  sl_store_done_cb done, void *arg)
 {
+    if (sl_store_lost(sp->st))
+        return SL_ESTORELOST;
     size_t attrs_len = strlen(it->attrs);
     size_t charge = sl_spool_charge(attrs_len, it->body_len);
     if (sp->used + charge > sp->max)
@@ -191,7 +193,9 @@ void sl_spool_flush(struct sl_spool *sp)
         return;
     sp->dels = NULL;
     sp->dels_cap = 0;
-    if (sl_store_submit(sp->st, spool_del_job, spool_del_done, d) < 0) {
+    /* Deleting handled rows is harmless even in a lost store, and keeps the depth readers see
+     * true while what was accepted before is delivered. */
+    if (sl_store_submit_cleanup(sp->st, spool_del_job, spool_del_done, d) < 0) {
         /* Store closing: the rows stay and are replayed at the next start. */
         free(d->seqs);
         free(d);

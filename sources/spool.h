@@ -39,8 +39,10 @@ typedef int (*sl_spool_row_cb)(const struct sl_spool_row *row, void *arg);
 int sl_spool_open(struct ev_loop *loop, struct sl_store *st, uint64_t max_bytes,
                   struct sl_spool **out, struct sl_err *err);
 void sl_spool_destroy(struct sl_spool *sp);
-/* Queues the item's insert (copied). Returns SL_EFULL when the quota would be exceeded, else 0
- * with *seq set; done fires after the commit (status < 0: not stored). */
+/* Queues the item's insert (copied). Returns SL_ESTORELOST when the store is lost (see
+ * sl_store_lost), SL_EFULL when the quota would be exceeded, else 0 with *seq set; done fires
+ * after the commit (status < 0: not stored; -ENOSPC when the disk or file size limit is
+ * reached). */
 int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
                  sl_store_done_cb done, void *arg);
 /* Queues the delete of a handled row (committed with the others of this loop iteration);

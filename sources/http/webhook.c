@@ -193,6 +193,27 @@ static void webhook_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
     }
 }
 
+/* 503 spool_unavailable with Retry-After, for a record the spool did not store: `code` says
+ * why (SL_ESTORELOST: the store directory is gone until an operator acts; -ENOSPC: no space). */
+static void respond_unavailable(struct sl_http_exchange *x, int code)
+{
+#define UNAVAILABLE(msg) "{\"error\":\"spool_unavailable\",\"message\":\"" msg "\"}"
+    static const char lost[] = UNAVAILABLE(
+        "the store directory is gone: no event is accepted until an operator restores it");
+    static const char full[] =
+        UNAVAILABLE("the store has no space left (disk full or file size limit); retry later");
+    static const char other[] = UNAVAILABLE("the event could not be stored durably; retry later");
+#undef UNAVAILABLE
+    static const char *const lost_hdr[] = {"Retry-After: 30"};
+    static const char *const hdr[] = {"Retry-After: 5"};
+    if (code == SL_ESTORELOST)
+        sl_http_respond(x, 503, "application/json", lost_hdr, 1, lost, sizeof(lost) - 1);
+    else if (code == -ENOSPC)
+        sl_http_respond(x, 503, "application/json", hdr, 1, full, sizeof(full) - 1);
+    else
+        sl_http_respond(x, 503, "application/json", hdr, 1, other, sizeof(other) - 1);
+}
+
 static void webhook_put_done(int status, void *arg)
 {
     struct webhook_put *p = arg;
@@ -200,8 +221,7 @@ static void webhook_put_done(int status, void *arg)
     if (status < 0) {
         sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
         sl_metric_inc(h->m_rejected);
-        sl_http_respond_error(p->x, 503, "spool_unavailable",
-                              "the event could not be stored durably; retry later");
+        respond_unavailable(p->x, status);
     } else {
         char body[64];
         int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
@@ -330,7 +350,8 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
                 "later\"}";
             sl_http_respond(x, 503, "application/json", hdr, 1, body, sizeof(body) - 1);
         } else {
-            sl_http_respond_error(x, 503, "spool_unavailable", "the spool cannot be written");
+            /* A lost store was logged once, when it was noticed. */
+            respond_unavailable(x, rc);
         }
         free(p->attrs);
         free(p->body);

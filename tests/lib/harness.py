@@ -214,9 +214,11 @@ class Sluice:
         self.proc = None
         self.out = None
 
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, preexec_fn=None):
+        """preexec_fn runs in the child before exec (e.g. to set a resource limit)."""
         self.proc = subprocess.Popen([SLUICE, "run", "-c", self.config_path],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn)
         self.out = LineReader(self.proc.stdout, "[sluice]")
         m = self.out.wait_for(r"push listener on .* \(port (\d+)\), admin API on .* \(port (\d+)\)")
         self.push_port = int(m.group(1))
