@@ -10,22 +10,23 @@
 #include "core/utf8.h"
 #include "sources/http/webhook_int.h"
 
-/* Webhook records are text records (their attributes are kept as text in the spool). */
+/* Webhook records keep their attributes as the text stored in the spool. */
 static void encode_record(const char *hook, const struct sl_record *rec, struct sl_jw *w)
 {
-    const struct sl_text_record *r = sl_record_text(rec);
+    const char *id, *attrs;
+    sl_webhook_record_parts(rec, &id, &attrs);
     sl_jw_obj_open(w);
     sl_jw_kstr(w, "eventSource", "sluice:http");
     sl_jw_kstr(w, "eventVersion", "1.0");
     sl_jw_kstr(w, "hook", hook);
-    sl_jw_kstr(w, "id", r->id);
+    sl_jw_kstr(w, "id", id);
     sl_jw_key(w, "receivedAt");
     sl_jw_time(w, rec->time_ms);
     /* attrs is a JSON object of method, path, query and headers: splice its members in. */
-    size_t alen = strlen(r->attrs);
+    size_t alen = strlen(attrs);
     if (alen > 2) {
         sl_buf_putc(w->b, ',');
-        sl_buf_append(w->b, r->attrs + 1, alen - 2);
+        sl_buf_append(w->b, attrs + 1, alen - 2);
     }
     bool text = sl_utf8_valid((const char *)rec->body, rec->body_len);
     sl_jw_key(w, "body");
@@ -57,10 +58,11 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
 /* The view's metadata: the record's attributes (method, path, query, headers) and its id. */
 static void webhook_write_meta(const struct sl_record *rec, struct sl_buf *out)
 {
-    const struct sl_text_record *r = sl_record_text(rec);
-    size_t alen = strlen(r->attrs);
-    if (alen >= 2 && r->attrs[0] == '{' && r->attrs[alen - 1] == '}') {
-        sl_buf_append(out, r->attrs, alen - 1);
+    const char *id, *attrs;
+    sl_webhook_record_parts(rec, &id, &attrs);
+    size_t alen = strlen(attrs);
+    if (alen >= 2 && attrs[0] == '{' && attrs[alen - 1] == '}') {
+        sl_buf_append(out, attrs, alen - 1);
         if (alen > 2)
             sl_buf_putc(out, ',');
     } else {
@@ -69,7 +71,7 @@ static void webhook_write_meta(const struct sl_record *rec, struct sl_buf *out)
     struct sl_jw w;
     sl_jw_init(&w, out);
     SL_BUF_LIT(out, "\"id\":");
-    sl_jw_str(&w, r->id);
+    sl_jw_str(&w, id);
     sl_buf_putc(out, '}');
 }
 

@@ -66,6 +66,7 @@ struct webhook {
     ev_idle scan_watcher; /* reads the backlog in chunks without starving the loop */
     struct sl_metric *m_accepted;
     struct sl_metric *m_rejected;
+    struct sl_webhook_pool pool; /* typed records (record.c) */
 };
 
 struct webhook_put {
@@ -138,30 +139,12 @@ char *sl_webhook_attrs(const struct sl_http_req *req,
     return sl_buf_steal(&b, NULL);
 }
 
-static char *webhook_coords(const struct webhook *h, const char *id, uint64_t seq)
-{
-    struct sl_buf b;
-    struct sl_jw w;
-    sl_buf_init(&b);
-    sl_jw_init(&w, &b);
-    sl_jw_obj_open(&w);
-    sl_jw_kstr(&w, "hook", h->base.name);
-    sl_jw_kstr(&w, "id", id);
-    sl_jw_key(&w, "spoolSeq");
-    sl_jw_uint(&w, seq);
-    sl_jw_obj_close(&w);
-    return sl_buf_steal(&b, NULL);
-}
-
 static void webhook_emit(struct webhook *h, uint64_t seq, const char *id, int64_t received_ms,
                          const char *attrs, const void *body, size_t body_len)
 {
-    char *coords = webhook_coords(h, id, seq);
-    struct sl_record *r = sl_record_new(id, attrs, coords, body, body_len);
-    free(coords);
+    struct sl_record *r =
+        sl_webhook_record_take(&h->pool, seq, id, received_ms, attrs, body, body_len);
     r->lane = 0;
-    r->seq = seq;
-    r->time_ms = received_ms;
     h->emitted_seq = seq;
     sl_source_emit(&h->base, r);
 }
@@ -374,6 +357,7 @@ static int webhook_create(const struct sl_source_env *env, const struct sl_cfg_t
         return rc;
     }
     sl_source_init(&h->base, &sl_source_http_ops, sec->name);
+    sl_webhook_pool_init(&h->pool, sec->name);
     h->loop = env->loop;
     h->spool = env->spool;
     h->backlog = true;
@@ -436,8 +420,9 @@ static void webhook_resume(struct sl_source *s)
 static void webhook_ack(struct sl_source *s, const struct sl_record *r)
 {
     struct webhook *h = (struct webhook *)s;
-    sl_spool_delete(h->spool, r->seq,
-                    sl_spool_charge(strlen(sl_record_text(r)->attrs), r->body_len));
+    const char *id, *attrs;
+    sl_webhook_record_parts(r, &id, &attrs);
+    sl_spool_delete(h->spool, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
 }
 
 static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
@@ -456,6 +441,7 @@ static void webhook_destroy(struct sl_source *s)
     struct webhook *h = (struct webhook *)s;
     ev_idle_stop(h->loop, &h->scan_watcher);
     webhook_release_cfg(h);
+    sl_webhook_pool_release(&h->pool);
     sl_source_release(&h->base);
     free(h);
 }
