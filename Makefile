@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. `make run` and `make test` are the two set-up commands.
 BUILD      ?= build
+REL_BUILD  ?= build-release
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
@@ -19,9 +20,11 @@ build: deps
 run: build
 	@CONFIG=$(CONFIG) BUILD=$(BUILD) bash scripts/run-quickstart
 
-# The whole suite: unit, integration, end-to-end and fuzz replays, then again under ASan+UBSan.
+# The whole suite: unit, integration, end-to-end and fuzz replays on a Release build (in
+# $(REL_BUILD), two tests per core at once), then again under ASan+UBSan. `run` and `bench` keep
+# their RelWithDebInfo build in $(BUILD).
 test: deps
-	@BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) bash scripts/test
+	@REL_BUILD=$(REL_BUILD) ASAN_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) bash scripts/test
 
 # One build, no sanitizer pass (for a quick local loop).
 test-fast: build
@@ -66,4 +69,4 @@ fmt:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(REL_BUILD) $(ASAN_BUILD)

@@ -58,7 +58,12 @@ class Admin(SluiceTest):
         cfg["admin"]["token"] = "mappings-cmd-token"
         s = self.sluice(cfg)
         self.post_many(s, 2)
-        wait_until(lambda: len(fn.delivered_ids()) == 2, what="2 deliveries")
+        # The function logs a call before it answers: wait for sluice to have counted both.
+        auth = {"Authorization": "Bearer mappings-cmd-token"}
+        wait_until(lambda: s.metrics(auth).get(
+            'sluice_records_delivered_total{mapping="orders-to-fn"}') == 2,
+            what="2 deliveries counted")
+        self.assertEqual(len(fn.delivered_ids()), 2)
         # The admin listener is on port 0: point the CLI's config at the bound port.
         cfg["admin"]["listen"] = "127.0.0.1:%d" % s.admin_port
         cli_cfg = os.path.join(self.workdir, "cli.yaml")

@@ -90,7 +90,8 @@ class Failures(SluiceTest):
     def test_bisect_isolates_a_poison_record(self):
         fn = self.fn()
         s = self.sluice(base_config(self.workdir, fn.url, mapping={
-            "batch": {"size": 8, "window": "2s"},
+            # The batch is cut at its size; the window only has to outlast the 8 posts.
+            "batch": {"size": 8, "window": "60s"},
             "retry": {"max_attempts": 2, "bisect_on_error": True,
                       "backoff": {"min": "10ms", "max": "20ms"}}}))
         ids = self.post_many(s, 8, make=lambda i: {"n": i, "fail": i == 5})
@@ -103,7 +104,7 @@ class Failures(SluiceTest):
     def test_partial_batch_response(self):
         fn = self.fn()
         s = self.sluice(base_config(self.workdir, fn.url, mapping={
-            "batch": {"size": 6, "window": "2s"},
+            "batch": {"size": 6, "window": "60s"},
             "retry": {"max_attempts": 2, "report_batch_item_failures": True,
                       "backoff": {"min": "10ms", "max": "20ms"}}}))
         ids = self.post_many(s, 6, make=lambda i: {"n": i, "fail": "partial" if i == 2 else False})

@@ -119,7 +119,7 @@ class InvalidUtf8(SluiceTest):
     def test_batch_is_delivered_and_nothing_dead_lettered(self):
         fn = self.fn()
         s = self.sluice(base_config(self.workdir, fn.url,
-                                    mapping={"batch": {"size": 3, "window": "10s"}}))
+                                    mapping={"batch": {"size": 3, "window": "60s"}}))
         ids = self.post_batch(s)
         wait_until(lambda: fn.invocations(), what="the batch's invocation")
         invs = fn.invocations()
@@ -136,7 +136,7 @@ class InvalidUtf8(SluiceTest):
         cap = Capture()
         self.addCleanup(cap.stop)
         s = self.sluice(base_config(self.workdir, cap.url,
-                                    mapping={"batch": {"size": 3, "window": "10s"}}))
+                                    mapping={"batch": {"size": 3, "window": "60s"}}))
         ids = self.post_batch(s)
         wait_until(lambda: len(cap.payloads) >= 1, what="the batch's payload")
         recs = cap.records()

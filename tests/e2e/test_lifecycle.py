@@ -48,7 +48,9 @@ class Lifecycle(SluiceTest):
         self.assertEqual(st.metrics().get('sluice_source_backlog{mapping="orders-to-fn"}'), 0)
 
     def test_readyz_goes_503_while_draining(self):
-        fn = self.fn(script=[{"delayMs": 3000, "count": 1}])
+        # The function holds the call far longer than the test needs (the drain would end
+        # with it, and readyz with the process), then a second signal ends the drain.
+        fn = self.fn(script=[{"delayMs": 60000, "count": 1}])
         s = self.sluice(base_config(self.workdir, fn.url))
         st, _, _ = s.admin("GET", "/readyz")
         self.assertEqual(st, 200)
@@ -58,6 +60,8 @@ class Lifecycle(SluiceTest):
         s.out.wait_for(r"draining")
         st, _, _ = s.admin("GET", "/readyz")
         self.assertEqual(st, 503)
+        self.assertIsNone(s.proc.poll(), "sluice exited while its batch was in flight")
+        s.proc.send_signal(signal.SIGTERM)
         self.assertEqual(s.proc.wait(30), 0)
 
     def test_second_signal_exits_at_once_and_loses_nothing(self):

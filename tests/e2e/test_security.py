@@ -52,15 +52,20 @@ class Security(SluiceTest):
         idle = [socket.create_connection(("127.0.0.1", s.admin_port), timeout=30)
                 for _ in range(4)]
         try:
-            time.sleep(0.3)  # let sluice accept them all
+            # Full once sluice has accepted the four: a request beyond the cap that is not a
+            # probe gets 503, with a JSON error.
+            def full():
+                st, _, data = s.admin("GET", "/metrics")
+                return (st, data) if st == 503 else None
+            st, data = wait_until(full, what="the admin listener full (503 for /metrics)")
+            self.assertEqual(json_body(data)["error"], "too_many_connections")
+            # Probes are still served beyond the cap.
             st, _, data = s.admin("GET", "/healthz")
             self.assertEqual(st, 200, data)
             st, _, data = s.admin("GET", "/readyz")
             self.assertEqual(st, 200, data)
-            # Only probes are served beyond the cap, with a JSON error for the rest.
             st, _, data = s.admin("GET", "/metrics")
             self.assertEqual(st, 503, data)
-            self.assertEqual(json_body(data)["error"], "too_many_connections")
             # Connections that never send a request are closed after the header timeout.
             idle[0].settimeout(15)
             t0 = time.monotonic()

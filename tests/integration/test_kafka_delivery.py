@@ -69,10 +69,14 @@ class KafkaDelivery(KafkaTest):
 
         self.wait_committed("events", "sluice-test")
         self.wait_committed("other", "sluice-test")
-        m = s.metrics()
+        # The broker holds the commit before sluice has read its confirmation: wait for that.
         lab = 'source="events",topic="events",partition="0"'
-        self.assertEqual(m['sluice_kafka_committed_offset{%s}' % lab],
-                         watermarks(self.kafka.bootstrap, "events")[0])
+        high = watermarks(self.kafka.bootstrap, "events")[0]
+
+        def confirmed():
+            m = s.metrics()
+            return m if m.get('sluice_kafka_committed_offset{%s}' % lab) == high else None
+        m = harness.wait_until(confirmed, what="sluice_kafka_committed_offset %d" % high)
         self.assertEqual(m['sluice_kafka_lag{%s}' % lab], 0)
         self.assertIn('sluice_kafka_rebalances_total{source="events"}', m)
         status, _, body = s.admin("GET", "/v1/mappings")

@@ -91,9 +91,11 @@ class RedisDlq(RedisTest):
         ids = self.produce(c, "orders", 6, extra=lambda i: {"fail": "true"} if i == 2 else {})
         s.out.wait_for(r"DLQ write to rdlq failed: .*lane blocked, retrying")
         # The poison entry and everything after it stay unacked while the DLQ is down.
-        wait_until(lambda: len(fn.delivered()) >= 2, what="the entries before it delivered")
-        self.assertEqual(pending(c), 4)
+        # The function logs a call before it answers: wait for the acks of the two before it.
+        wait_until(lambda: len(fn.delivered()) >= 2 and pending(c) == 4,
+                   what="the entries before it delivered and acked")
         self.assertEqual(fn.delivered(), ["orders:" + i for i in ids[:2]])
+        self.assertEqual(pending(c), 4)
         d.start()
         dc = d.client()
         wait_until(lambda: dc.cmd("XLEN", "sluice-dlq") == 1 and pending(c) == 0,

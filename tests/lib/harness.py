@@ -234,9 +234,9 @@ class Sluice:
     def admin(self, method, path, body=None, headers=None):
         return http_request(self.admin_port, method, path, body, headers)
 
-    def metrics(self):
-        status, _, data = self.admin("GET", "/metrics")
-        assert status == 200
+    def metrics(self, headers=None):
+        status, _, data = self.admin("GET", "/metrics", headers=headers)
+        assert status == 200, (status, data)
         values = {}
         for line in data.decode().splitlines():
             if line.startswith("#") or not line.strip():

@@ -681,6 +681,11 @@ static void test_unordered_uses_concurrency(void **state)
     fx_release(&f);
 }
 
+static bool fx_one_call(struct fx *f)
+{
+    return f->tgt.calls >= 1;
+}
+
 static void test_window_waits_then_flushes_on_drain(void **state)
 {
     struct fx f;
@@ -688,11 +693,13 @@ static void test_window_waits_then_flushes_on_drain(void **state)
     f.cfg.batch.window_ms = 60000;
     fx_start(&f);
     fx_emit(&f, 2);
-    ev_run(f.loop, EVRUN_NOWAIT);
-    assert_int_equal(f.tgt.calls, 0); /* waiting for the window */
+    /* Waiting for the window: the loop runs for a while and calls nothing. */
+    assert_false(fx_run_until(&f, fx_one_call, 100));
+    assert_int_equal(f.tgt.calls, 0);
     fx_emit(&f, 2);
-    ev_run(f.loop, EVRUN_NOWAIT);
-    assert_int_equal(f.tgt.calls, 1); /* size reached */
+    assert_true(fx_run_until(&f, fx_one_call, 10000)); /* size reached */
+    assert_int_equal(f.tgt.calls, 1);
+    assert_int_equal(f.tgt.sizes[0], 4);
     fx_emit(&f, 1);
     sl_mapping_drain(f.m, NULL, NULL);
     fx_settle(&f);
@@ -902,11 +909,6 @@ static void verdict_fail_batches_of_4(const int *ids, size_t n, struct sl_outcom
         verdict_always_500(ids, n, o, f);
         o->function_error = true;
     }
-}
-
-static bool fx_one_call(struct fx *f)
-{
-    return f->tgt.calls >= 1;
 }
 
 /* On an ordered lane a batch the target refuses at once is retried before the rest of the

@@ -21,7 +21,7 @@
 
 #include "core/time.h"
 
-#define TH_TIMEOUT_MS 5000
+#define TH_TIMEOUT_MS 30000
 #define TH_BUF_MAX    (12 * 1024 * 1024)
 
 struct th_client {
