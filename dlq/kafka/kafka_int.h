@@ -60,7 +60,9 @@ struct sl_dlq_kafka {
     ev_io rio;
     int64_t max_message_bytes;
     size_t inflight;
-    bool destroying;
+    bool destroying; /* delivery reports no longer fire callbacks */
+    bool closed;     /* close() ran */
+    bool abandoned;  /* close() left the clients to a helper thread: destroy frees nothing */
     struct sl_kdlq_part *parts;
     size_t nparts;
 };

@@ -158,7 +158,7 @@ void sl_kafka_resolver_submit(struct sl_kafka_resolver *r,
     pthread_mutex_unlock(&r->mu);
 }
 
-void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
+void sl_kafka_resolver_quit(struct sl_kafka_resolver *r)
 {
     if (!r)
         return;
@@ -166,8 +166,17 @@ void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
     r->quit = true;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
-    pthread_join(r->th, NULL);
+    /* A result it still sends is ignored (ev_async_send on a stopped watcher wakes nothing). */
     ev_async_stop(r->k->loop, &r->done);
+}
+
+void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
+{
+    if (!r)
+        return;
+    if (!r->quit)
+        sl_kafka_resolver_quit(r);
+    pthread_join(r->th, NULL);
     if (r->job)
         rd_kafka_topic_partition_list_destroy(r->job);
     if (r->result)

@@ -72,7 +72,7 @@ void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_li
     pthread_mutex_unlock(&w->mu);
 }
 
-void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
+void sl_kafka_waker_quit(struct sl_kafka_waker *w)
 {
     if (!w)
         return;
@@ -80,6 +80,13 @@ void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
     w->quit = true;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
+{
+    if (!w)
+        return;
+    sl_kafka_waker_quit(w);
     pthread_join(w->th, NULL);
     if (w->job)
         rd_kafka_topic_partition_list_destroy(w->job);
