@@ -1,6 +1,7 @@
 #include "cli/app.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,33 +368,51 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
     return 0;
 }
 
+static size_t app_inflight(struct sl_app *app)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < app->nmappings; i++)
+        n += sl_mapping_inflight(app->mappings[i]);
+    return n;
+}
+
 static void app_finish_drain(struct sl_app *app, const char *why)
 {
     if (app->state == SL_APP_STOPPED)
         return;
     app->state = SL_APP_STOPPED;
-    size_t left = 0;
-    for (size_t i = 0; i < app->nmappings; i++)
-        left += sl_mapping_inflight(app->mappings[i]);
-    sl_info(app_scope, "%s; %zu records still held stay in the spool for the next start", why,
-            left);
+    size_t left = app_inflight(app);
+    /* Closing gets what is left of drain_timeout, and at least SL_SHUTDOWN_CLOSE_MS. */
+    int64_t now = sl_mono_ms();
+    app->close_deadline_ms = app->drain_deadline_ms;
+    if (app->close_deadline_ms < now + SL_SHUTDOWN_CLOSE_MS)
+        app->close_deadline_ms = now + SL_SHUTDOWN_CLOSE_MS;
+    if (left > 0)
+        sl_warn(app_scope,
+                "%s; %zu records not finished stay unacknowledged at their source and are "
+                "delivered again after the restart",
+                why, left);
+    else
+        sl_info(app_scope, "%s", why);
+    sl_watchdog_note(app->watchdog, "%s; %zu records in flight", why, left);
     ev_break(app->loop, EVBREAK_ALL);
 }
 
 static bool app_drained(struct sl_app *app)
 {
-    for (size_t i = 0; i < app->nmappings; i++) {
-        if (sl_mapping_inflight(app->mappings[i]) > 0)
-            return false;
-    }
+    if (app_inflight(app) > 0)
+        return false;
     return !app->push || sl_http_server_pending(app->push) == 0;
 }
 
 static void drain_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sl_app *app = w->data;
-    if (app_drained(app))
+    if (app_drained(app)) {
         app_finish_drain(app, "drained");
+        return;
+    }
+    sl_watchdog_note(app->watchdog, "draining: %zu records in flight", app_inflight(app));
 }
 
 static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -409,9 +428,25 @@ static void mapping_drained_cb(struct sl_mapping *m, void *arg)
         app_finish_drain(app, "drained");
 }
 
+/* The last resort: the steps of the shutdown bound themselves by the deadline; if one blocks
+ * beyond its bound anyway, the watchdog ends the process SL_SHUTDOWN_GRACE_MS later. */
+static void app_start_watchdog(struct sl_app *app)
+{
+    char what[160];
+    snprintf(what, sizeof(what),
+             "shutdown watchdog: not exited %d s after shutdown.drain_timeout (%lld ms)",
+             SL_SHUTDOWN_GRACE_MS / 1000, (long long)app->cfg.drain_timeout_ms);
+    int rc = sl_watchdog_start(app->drain_deadline_ms + SL_SHUTDOWN_GRACE_MS, SL_EXIT_WATCHDOG,
+                               app_scope, what, &app->watchdog);
+    if (rc < 0)
+        sl_warn(app_scope, "cannot start the shutdown watchdog: %s", sl_strerror(rc));
+}
+
 static void app_start_drain(struct sl_app *app)
 {
     app->state = SL_APP_DRAINING;
+    app->drain_deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
+    app_start_watchdog(app);
     sl_info(app_scope, "draining (deadline %lld ms): no new requests, finishing in-flight work",
             (long long)app->cfg.drain_timeout_ms);
     if (app->push)
@@ -436,6 +471,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
         app_start_drain(app);
         return;
     }
+    if (app->state == SL_APP_DRAINING)
+        app->drain_deadline_ms = sl_mono_ms();
     app_finish_drain(app, "second signal: stopping now");
 }
 
@@ -470,24 +507,114 @@ int sl_app_run(struct sl_app *app)
     return 0;
 }
 
-void sl_app_release(struct sl_app *app)
+/* What a close step returned: a cut counts against the exit status, an abandoned step stops
+ * every free from then on (a helper thread may still use what it would free). */
+static void app_account(struct sl_app *app, int rc)
 {
+    if (rc == -EINPROGRESS)
+        app->abandoned = true;
+    if (rc < 0)
+        app->cut = true;
+}
+
+/* Tells the watchdog the step now running: "<what> <name> (<type>)". */
+static void app_note(struct sl_app *app, const char *what, const char *name, const char *type)
+{
+    sl_watchdog_note(app->watchdog, "%s%s%s%s%s%s (%zu records not acknowledged)", what,
+                     name ? " " : "", name ? name : "", type ? " (" : "", type ? type : "",
+                     type ? ")" : "", app->left);
+}
+
+int sl_app_close(struct sl_app *app)
+{
+    if (app->closed)
+        return app->left > 0 || app->cut ? SL_EXIT_ABANDONED : SL_EXIT_OK;
+    app->closed = true;
+    /* Without a drain (start failure, CLI tools) each step keeps its own bound. */
+    int64_t deadline = app->close_deadline_ms;
+    int64_t far = sl_mono_ms() + 3600 * 1000;
+    app->left = app_inflight(app);
+
+    app_note(app, "stopping mappings, listeners and function calls", NULL, NULL);
     for (size_t i = 0; i < app->nmappings; i++)
         sl_mapping_halt(app->mappings[i]);
-    /* Waits for a DLQ read in progress (bounded by the sinks' timeouts); admin requests still
-     * waiting for one are answered while the servers and sinks exist. */
-    sl_worker_destroy(app->worker);
+    /* Waits for a DLQ read in progress until the deadline; admin requests still waiting for one
+     * are answered while the servers and sinks exist. */
+    app_note(app, "waiting for a DLQ read", NULL, NULL);
+    bool reading = sl_worker_destroy_by(app->worker, deadline) == -EINPROGRESS;
+    if (reading)
+        app->abandoned = true; /* a read, not records: the exit status stays as it is */
     app->worker = NULL;
     sl_http_server_destroy(app->push);
     sl_http_server_destroy(app->admin);
+    app->push = app->admin = NULL;
     for (size_t i = 0; i < app->ntargets; i++)
         app->targets[i]->ops->destroy(app->targets[i]);
-    /* Closing the store fires the callbacks of writes still queued (DLQ writes ack records). */
+    app->ntargets = 0;
+
+    /* Closing the store fires the callbacks of writes still queued (DLQ writes ack records):
+     * those not begun by the deadline fail, and their records stay unacknowledged. */
+    app_note(app, "closing the store", NULL, NULL);
     sl_spool_flush(app->spool);
-    sl_store_close(app->store);
+    app_account(app, sl_store_close_by(app->store, deadline));
     app->store = NULL;
-    /* Sinks fire the callbacks of writes they never confirmed (SL_ECLOSED): the mappings that
-     * own those writes must still exist, so sinks go first. */
+
+    /* DLQ writes in flight may still be confirmed (their records are then acked): sinks get
+     * half of the time left, so the sources' last commits keep the other half. */
+    int64_t now = sl_mono_ms();
+    int64_t sinks_deadline = deadline ? now + (deadline - now) / 2 : far;
+    for (size_t i = 0; i < app->ndlqs && !reading; i++) {
+        /* (A read still running uses the sinks' clients: they are left as they are.) */
+        struct sl_dlq *d = app->dlqs[i];
+        if (!d->ops->close)
+            continue;
+        app_note(app, "closing DLQ sink", d->name, d->ops->type);
+        app_account(app, d->ops->close(d, sinks_deadline));
+    }
+    app->left = app_inflight(app);
+    if (!app->abandoned) {
+        /* Sinks fire the callbacks of writes they never confirmed (SL_ECLOSED): the mappings
+         * that own those writes must still exist, so sinks go first. The mappings free their
+         * records (a Kafka handle can only be destroyed once its messages are). */
+        for (size_t i = 0; i < app->ndlqs; i++)
+            app->dlqs[i]->ops->destroy(app->dlqs[i]);
+        app->ndlqs = 0;
+        for (size_t i = 0; i < app->nmappings; i++)
+            sl_mapping_destroy(app->mappings[i]);
+        app->nmappings = 0;
+    }
+
+    /* Last commits of what was handled, leaving consumer groups. */
+    for (size_t i = 0; i < app->nsources; i++) {
+        struct sl_source *s = app->sources[i];
+        if (!s->ops->close)
+            continue;
+        app_note(app, "closing source", s->name, s->ops->type);
+        app_account(app, s->ops->close(s, deadline ? deadline : far));
+    }
+    app_note(app, "freeing memory", NULL, NULL);
+    int status = app->left > 0 || app->cut ? SL_EXIT_ABANDONED : SL_EXIT_OK;
+    if (app->state == SL_APP_STOPPED && app->left > 0)
+        sl_warn(app_scope,
+                "stopped with %zu records not acknowledged: they stay at their source and are "
+                "delivered again after the restart (exit status %d)",
+                app->left, status);
+    else if (app->state == SL_APP_STOPPED && app->cut)
+        sl_warn(app_scope,
+                "stopped before the last offset commits or DLQ writes were confirmed: records "
+                "handled since the last confirmed commit are delivered again after the restart "
+                "(exit status %d)",
+                status);
+    if (app->abandoned)
+        sl_warn(app_scope, "exiting without waiting for the steps still running");
+    return status;
+}
+
+void sl_app_release(struct sl_app *app)
+{
+    sl_app_close(app);
+    if (app->abandoned)
+        return; /* the caller exits: helper threads may still use what is left */
     for (size_t i = 0; i < app->ndlqs; i++)
         app->dlqs[i]->ops->destroy(app->dlqs[i]);
     for (size_t i = 0; i < app->nmappings; i++)
@@ -507,5 +634,6 @@ void sl_app_release(struct sl_app *app)
     if (app->loop)
         ev_loop_destroy(app->loop);
     sl_config_release(&app->cfg);
+    sl_watchdog_stop(app->watchdog);
     memset(app, 0, sizeof(*app));
 }

@@ -8,6 +8,7 @@
 #include "cli/dlqtasks.h"
 #include "config/config.h"
 #include "core/metrics.h"
+#include "core/watchdog.h"
 #include "core/store.h"
 #include "core/worker.h"
 #include "dispatcher/target.h"
@@ -17,6 +18,24 @@
 #include "sources/source.h"
 
 enum sl_app_state { SL_APP_BUILDING, SL_APP_RUNNING, SL_APP_DRAINING, SL_APP_STOPPED };
+
+/* Exit statuses of `sluice run` (docs/OPERATIONS.md, "Shutdown and crashes"). */
+#define SL_EXIT_OK    0
+#define SL_EXIT_ERROR 1 /* could not start */
+/* Stopped with records not acknowledged: the drain deadline (or a second signal) cut in-flight
+ * work, or a last commit or DLQ write was not confirmed in time. Those records stay at their
+ * source and are delivered again after the restart (sysexits' EX_TEMPFAIL). */
+#define SL_EXIT_ABANDONED 75
+/* The shutdown did not end by drain_timeout + SL_SHUTDOWN_GRACE_MS and the watchdog ended the
+ * process (sysexits' EX_SOFTWARE): a step blocked beyond its bound. Nothing acknowledged is
+ * lost; unacknowledged records are delivered again after the restart. */
+#define SL_EXIT_WATCHDOG 70
+
+/* After the drain ends, closing (last offset commits, leaving consumer groups, flushing DLQ
+ * writes) may take until the drain deadline, and at least this long. */
+#define SL_SHUTDOWN_CLOSE_MS 1000
+/* The watchdog ends the process this long after the drain deadline. */
+#define SL_SHUTDOWN_GRACE_MS 5000
 
 struct sl_app {
     struct ev_loop *loop;
@@ -43,6 +62,13 @@ struct sl_app {
     ev_signal sigterm;
     ev_timer drain_timer;
     ev_timer drain_poll;
+    int64_t drain_deadline_ms; /* sl_mono_ms clock; 0 until a signal */
+    int64_t close_deadline_ms; /* set when the drain ends */
+    struct sl_watchdog *watchdog;
+    bool closed;    /* sl_app_close ran */
+    bool abandoned; /* a close step still runs on a helper thread: free nothing more */
+    bool cut;       /* a close step was cut by its deadline */
+    size_t left;    /* records not acknowledged at the end */
     int signals;
     int64_t started_ms;
     void *admin_allocs[32]; /* per-route state of the admin API, freed at release */
@@ -58,8 +84,15 @@ enum sl_app_mode {
 /* Loads the config file and builds the objects the mode needs. On error, err says why. */
 int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
                 struct sl_err *err);
-/* Runs until drained after SIGINT/SIGTERM (or at once after a second signal). */
+/* Runs until drained after SIGINT/SIGTERM (or at once after a second signal). Returns 0, or
+ * SL_EXIT_ERROR when a mapping could not start. */
 int sl_app_run(struct sl_app *app);
+/* Stops everything and closes connections, each step bounded by the shutdown deadline when the
+ * process drained (acks and commits still confirmed, DLQ writes flushed), and frees what those
+ * steps used. Returns the exit status: SL_EXIT_OK, or SL_EXIT_ABANDONED when records are left
+ * unacknowledged. When app->abandoned is set afterwards, a step is still running on a helper
+ * thread: the caller must _exit without sl_app_release. Runs once (release calls it if needed). */
+int sl_app_close(struct sl_app *app);
 void sl_app_release(struct sl_app *app);
 
 struct sl_redrive_env;

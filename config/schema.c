@@ -194,8 +194,10 @@ static const struct sl_prop shutdown_props[] = {
      .def = "30s",
      .min = 0,
      .max = 10 * SL_MIN,
-     .desc = "On SIGTERM, how long in-flight batches may finish before sluice exits; "
-             "unfinished records are redelivered after the restart."},
+     .desc = "On SIGTERM, how long in-flight batches may finish. Closing (last offset commits, "
+             "DLQ writes in flight) then gets what is left of it, and at least 1 s. Records "
+             "left unfinished stay unacknowledged at their source, are delivered again after "
+             "the restart, and make `sluice run` exit with status 75."},
 };
 
 static const struct sl_prop_table shutdown_table = {

@@ -3,7 +3,6 @@
 #include "core/store.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +10,18 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "core/bounded.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store_fault.h"
+#include "core/time.h"
 
 #define STORE_SCOPE         "store"
 #define STORE_DIR_MAX       4000
 #define STORE_FREE_JOBS_MAX 1024
+/* After the close deadline, how long the writer gets to return once its statement is
+ * interrupted (sqlite3_interrupt ends the statement at its next check, not an fsync). */
+#define STORE_INTERRUPT_WAIT_MS 200
 
 struct store_stmt {
     const char *sql; /* the key: the caller's pointer */
@@ -65,6 +69,8 @@ struct sl_store {
     struct store_list queue; /* submitted, not yet taken by the writer */
     struct store_list done;  /* finished, callback not yet fired */
     bool stopping;           /* no more submits; the writer exits once the queue is empty */
+    int64_t deadline_ms;     /* close_by: jobs not begun by then are failed (0: none) */
+    size_t cut;              /* jobs failed for the deadline */
 
     /* Loop thread only. */
     size_t pending;              /* submitted, callback not yet fired (keeps the loop alive) */
@@ -353,7 +359,8 @@ static void *writer_main(void *arg)
             break; /* stopping, and everything queued is done */
         struct store_job *first = st->queue.head, *last = first;
         size_t n = 1;
-        while (n < st->max_batch && last->next) {
+        bool cut = st->stopping && st->deadline_ms > 0 && sl_mono_ms() >= st->deadline_ms;
+        while ((cut || n < st->max_batch) && last->next) {
             last = last->next;
             n++;
         }
@@ -363,9 +370,17 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&st->mu);
 
-        pthread_mutex_lock(&st->wmu);
-        run_group(st, first, n);
-        pthread_mutex_unlock(&st->wmu);
+        if (cut) {
+            /* Closing past its deadline: what is still queued is not written (its owners
+             * keep the records unacknowledged, so they are delivered again). */
+            for (struct store_job *j = first; j; j = j->next)
+                j->status = SL_ECLOSED;
+            st->cut += n;
+        } else {
+            pthread_mutex_lock(&st->wmu);
+            run_group(st, first, n);
+            pthread_mutex_unlock(&st->wmu);
+        }
         atomic_fetch_sub(&st->queued, n);
 
         pthread_mutex_lock(&st->mu);
@@ -502,17 +517,12 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
         ev_async_start(loop, &st->async);
         ev_unref(loop);
 
-        /* The writer takes no signals: they belong to the loop thread. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int prc = pthread_create(&st->thread, NULL, writer_main, st);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        int prc = sl_thread_start(&st->thread, "sl-store", writer_main, st);
         if (prc != 0) {
             ev_ref(loop);
             ev_async_stop(loop, &st->async);
-            rc = sl_err_set(err, SL_ERR_FATAL, -prc, "store: cannot start writer thread: %s",
-                            strerror(prc));
+            rc = sl_err_set(err, SL_ERR_FATAL, prc, "store: cannot start writer thread: %s",
+                            strerror(-prc));
             goto fail;
         }
         st->thread_started = true;
@@ -540,18 +550,39 @@ fail:
 
 void sl_store_close(struct sl_store *st)
 {
+    sl_store_close_by(st, 0);
+}
+
+int sl_store_close_by(struct sl_store *st, int64_t deadline_ms)
+{
     if (!st)
-        return;
+        return 0;
     if (st->destroyed)
         *st->destroyed = true; /* closed from a done callback: async_cb must stop */
     st->destroyed = NULL;
 
     pthread_mutex_lock(&st->mu);
     st->stopping = true;
+    st->deadline_ms = deadline_ms;
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);
-    if (st->thread_started)
+    if (st->thread_started && deadline_ms <= 0) {
         pthread_join(st->thread, NULL);
+    } else if (st->thread_started && sl_bounded_join(st->thread, deadline_ms) < 0) {
+        /* A group still running at the deadline: stop its statement (safe from another
+         * thread, https://sqlite.org/c3ref/interrupt.html) and give it a moment. */
+        sqlite3_interrupt(st->wconn.db);
+        if (sl_bounded_join(st->thread, sl_mono_ms() + STORE_INTERRUPT_WAIT_MS) < 0) {
+            sl_error(STORE_SCOPE,
+                     "the writer thread is still in a commit at the close deadline: left "
+                     "running (%zu writes not confirmed)",
+                     sl_store_queued(st));
+            return -EINPROGRESS; /* st stays allocated: the writer still uses it */
+        }
+    }
+    int rc = st->cut > 0 ? -ETIMEDOUT : 0;
+    if (st->cut > 0)
+        sl_warn(STORE_SCOPE, "close deadline reached: %zu queued writes not made", st->cut);
 
     /* The remaining callbacks fire here; a callback may not close the store again. */
     while (fire_one(st))
@@ -578,6 +609,7 @@ void sl_store_close(struct sl_store *st)
     free(st->path);
     free(st->dir);
     free(st);
+    return rc;
 }
 
 int sl_store_exec(struct sl_store *st, const char *sql, struct sl_err *err)

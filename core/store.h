@@ -42,6 +42,13 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
  * cached statements and closes both connections. NULL is fine. A done callback may close the
  * store (the callbacks still pending then fire inside that close). */
 void sl_store_close(struct sl_store *st);
+/* sl_store_close with a deadline (sl_mono_ms clock; 0: none). Jobs the writer has not begun by
+ * the deadline are not run: their callbacks fire with SL_ECLOSED. A group still committing at
+ * the deadline is interrupted. Returns 0 when every job ran; -ETIMEDOUT when some were not run;
+ * -EINPROGRESS when the writer thread was still busy shortly after the deadline: then nothing
+ * is freed and no callback fires (the writer still uses the store and its jobs' arguments, which
+ * must not be freed either: the process is expected to exit). */
+int sl_store_close_by(struct sl_store *st, int64_t deadline_ms);
 
 /* Runs `sql` (one or more statements, e.g. CREATE TABLE IF NOT EXISTS) now, synchronously,
  * on the write connection, outside any group transaction: it takes the write connection's lock,

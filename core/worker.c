@@ -2,11 +2,11 @@
 #include "core/worker.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/bounded.h"
 #include "core/err.h"
 #include "core/mem.h"
 
@@ -106,22 +106,15 @@ int sl_worker_create(struct ev_loop *loop, const char *name, struct sl_worker **
     w->async.data = w;
     ev_async_start(loop, &w->async);
     ev_unref(loop);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = sl_thread_start(&w->thread, w->name, worker_main, w);
     if (rc != 0) {
         ev_ref(loop);
         ev_async_stop(loop, &w->async);
         pthread_cond_destroy(&w->cv);
         pthread_mutex_destroy(&w->mu);
         free(w);
-        return -rc;
+        return rc;
     }
-#ifdef __linux__
-    pthread_setname_np(w->thread, w->name);
-#endif
     *out = w;
     return 0;
 }
@@ -148,10 +141,10 @@ size_t sl_worker_pending(const struct sl_worker *w)
     return w->pending;
 }
 
-void sl_worker_destroy(struct sl_worker *w)
+int sl_worker_destroy_by(struct sl_worker *w, int64_t deadline_ms)
 {
     if (!w)
-        return;
+        return 0;
     bool was_busy = w->pending > 0;
     pthread_mutex_lock(&w->mu);
     w->stopping = true;
@@ -159,7 +152,11 @@ void sl_worker_destroy(struct sl_worker *w)
     w->todo_head = w->todo_tail = NULL;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    int rc = 0;
+    if (deadline_ms)
+        rc = sl_bounded_join(w->thread, deadline_ms);
+    else
+        pthread_join(w->thread, NULL);
     fire_done(w);
     while (cancelled) {
         struct worker_job *j = cancelled;
@@ -169,6 +166,8 @@ void sl_worker_destroy(struct sl_worker *w)
             j->done(SL_ECLOSED, j->arg);
         free(j);
     }
+    if (rc < 0)
+        return rc; /* the job still running keeps w (and what it reads) */
     /* The ref taken for pending jobs (busy) or a fresh one balances create's unref, as libev
      * asks before stopping an unref'd watcher. */
     if (!was_busy)
@@ -177,4 +176,10 @@ void sl_worker_destroy(struct sl_worker *w)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
+    return 0;
+}
+
+void sl_worker_destroy(struct sl_worker *w)
+{
+    sl_worker_destroy_by(w, 0);
 }

@@ -5,6 +5,7 @@
 #define SL_CORE_WORKER_H
 
 #include <ev.h>
+#include <stdint.h>
 
 struct sl_worker;
 
@@ -24,5 +25,9 @@ size_t sl_worker_pending(const struct sl_worker *w);
 /* Cancels the queued jobs, waits for the running one, joins the thread and fires the remaining
  * done callbacks (cancelled ones with SL_ECLOSED) on the calling thread. NULL is fine. */
 void sl_worker_destroy(struct sl_worker *w);
+/* The same, waiting for the running job until deadline_ms (sl_mono_ms clock; 0: no bound).
+ * Returns -EINPROGRESS when the job still ran then: the queued callbacks have fired, and w is
+ * left to that job (nothing it reads may be freed: the process is on its way out). */
+int sl_worker_destroy_by(struct sl_worker *w, int64_t deadline_ms);
 
 #endif

@@ -115,6 +115,13 @@ struct sl_dlq_ops {
     void (*describe)(struct sl_dlq *d, struct sl_jw *w);
     /* Fires the callbacks of operations not yet confirmed with SL_ECLOSED, then frees. */
     void (*destroy)(struct sl_dlq *d);
+    /* Optional. Shutdown, before destroy and while the mappings still exist: waits for writes
+     * in flight until deadline_ms (sl_mono_ms clock; their callbacks fire as usual) and closes
+     * connections. Returns 0 when every write was confirmed; -ETIMEDOUT when the deadline left
+     * writes unconfirmed (their records stay unacknowledged at their source); -EINPROGRESS
+     * when a blocking call was left running on a helper thread: destroy then frees nothing,
+     * and the process must exit without freeing what the sink uses. */
+    int (*close)(struct sl_dlq *d, int64_t deadline_ms);
 };
 
 /* Every sink starts with this header. */

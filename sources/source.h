@@ -88,6 +88,14 @@ struct sl_source_ops {
     /* Fills the view filter patterns are matched against; false when the record cannot be
      * viewed (it then matches only an empty filter). Needs no instance; allocates nothing. */
     bool (*filter_view)(const struct sl_record *r, struct sl_fview *out);
+    /* Optional. Shutdown, after the mapping is gone and before destroy: releases positions and
+     * connections (last offset commit, leaving a consumer group) and returns by deadline_ms
+     * (sl_mono_ms clock). Returns 0 when everything handled was acknowledged and the source
+     * is closed; -ETIMEDOUT when the deadline left something unconfirmed (those records are
+     * delivered again after the restart); -EINPROGRESS when a blocking call was still running
+     * at the deadline and was left on a helper thread: destroy then frees nothing, and the
+     * process must exit without freeing what the source uses (its loop included). */
+    int (*close)(struct sl_source *s, int64_t deadline_ms);
 };
 
 /* Every source starts with this header. */

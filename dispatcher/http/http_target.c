@@ -427,6 +427,11 @@ static CURL *easy_create(struct sl_http_target *t, struct sl_http_call *c)
     rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)c);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A call cancelled while its host name is being resolved (a timeout, or the shutdown) does
+     * not wait for the resolver thread (https://curl.se/libcurl/c/CURLOPT_QUICK_EXIT.html). */
+    rc |= curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
     if (rc != CURLE_OK) {
         curl_easy_cleanup(e);
         return NULL;

@@ -11,13 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bounded.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "dlq/kafka/kafka_int.h"
 
-#define KDLQ_TICK_S   0.2 /* ptick_cb */
-#define KDLQ_FLUSH_MS 5000
+#define KDLQ_TICK_S   0.2  /* ptick_cb */
+#define KDLQ_FLUSH_MS 5000 /* close() waits this long at most for writes in flight */
 
 struct put_job {
     struct sl_dlq_kafka *q;
@@ -169,32 +170,85 @@ static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     return 0;
 }
 
-static void kdlq_destroy(struct sl_dlq *d)
+/* On a helper thread: rd_kafka_destroy() waits for the handle's threads, which wait for
+ * requests still in flight (a commit to an unreachable coordinator, for one). */
+static void teardown_fn(void *arg)
 {
-    if (!d)
-        return;
+    struct sl_dlq_kafka *q = arg;
+    if (q->prod)
+        rd_kafka_destroy(q->prod);
+    /* The reader never joins a group's rebalances: nothing to leave (rdkafka.h,
+     * RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE). */
+    if (q->reader)
+        rd_kafka_destroy_flags(q->reader, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+static int kdlq_close(struct sl_dlq *d, int64_t deadline_ms)
+{
     struct sl_dlq_kafka *q = sink(d);
-    q->destroying = true;
+    if (q->closed)
+        return 0;
+    q->closed = true;
     if (q->loop) {
         ev_io_stop(q->loop, &q->pio);
         ev_io_stop(q->loop, &q->rio);
         ev_timer_stop(q->loop, &q->ptick);
     }
+    int rc = 0;
     if (q->prod) {
-        /* Entries still in flight: their callbacks no longer fire (their records were not
-         * acked and come back at the next start). */
-        rd_kafka_flush(q->prod, KDLQ_FLUSH_MS);
+        /* Writes in flight: their delivery reports fire put's callbacks as usual while the
+         * flush waits (rd_kafka_flush serves the queue), so their records are acked. */
+        int64_t left = deadline_ms - sl_mono_ms();
+        if (left > KDLQ_FLUSH_MS)
+            left = KDLQ_FLUSH_MS;
+        if (q->inflight > 0 && left > 0)
+            rd_kafka_flush(q->prod, (int)left);
+        if (q->inflight > 0) {
+            sl_warn(q->scope,
+                    "%zu entries not confirmed by the close deadline: their records stay "
+                    "unacknowledged at their source",
+                    q->inflight);
+            rc = -ETIMEDOUT;
+        }
+        /* The rest never fires its callback (put's contract: the sink is closed). */
+        q->destroying = true;
         rd_kafka_purge(q->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(q->prod, 0);
         rd_kafka_queue_io_event_enable(q->pq, -1, NULL, 0);
         rd_kafka_queue_destroy(q->pq);
-        rd_kafka_destroy(q->prod);
+        q->pq = NULL;
     }
     if (q->reader) {
         rd_kafka_queue_io_event_enable(q->rq, -1, NULL, 0);
         rd_kafka_queue_destroy(q->rq);
-        rd_kafka_destroy_flags(q->reader, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        q->rq = NULL;
     }
+    q->destroying = true;
+    if (q->prod || q->reader) {
+        int brc = sl_bounded_call(teardown_fn, q, deadline_ms);
+        if (brc < 0 && brc != -EINPROGRESS)
+            teardown_fn(q); /* no thread to run it on: here, unbounded */
+        if (brc == -EINPROGRESS) {
+            sl_error(q->scope, "the Kafka client was still shutting down at the deadline: left "
+                               "running");
+            q->abandoned = true;
+            return -EINPROGRESS;
+        }
+        q->prod = NULL;
+        q->reader = NULL;
+    }
+    return rc;
+}
+
+static void kdlq_destroy(struct sl_dlq *d)
+{
+    if (!d)
+        return;
+    struct sl_dlq_kafka *q = sink(d);
+    if (!q->closed)
+        kdlq_close(d, sl_mono_ms() + KDLQ_FLUSH_MS);
+    if (q->abandoned)
+        return; /* a helper thread still destroys the clients: q stays (the process exits) */
     if (q->pconf)
         rd_kafka_conf_destroy(q->pconf);
     if (q->cconf)
@@ -403,4 +457,5 @@ const struct sl_dlq_ops sl_dlq_kafka_ops = {
     .depth = kdlq_depth,
     .describe = kdlq_describe,
     .destroy = kdlq_destroy,
+    .close = kdlq_close,
 };

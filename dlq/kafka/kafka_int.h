@@ -61,7 +61,9 @@ struct sl_dlq_kafka {
     ev_io rio;
     int64_t max_message_bytes;
     size_t inflight;
-    bool destroying;
+    bool destroying; /* delivery reports no longer fire callbacks */
+    bool closed;     /* close() ran */
+    bool abandoned;  /* close() left the clients to a helper thread: destroy frees nothing */
     pthread_mutex_t parts_mu; /* list (admin worker thread) swaps parts; the loop commits */
     struct sl_kdlq_part *parts;
     size_t nparts;

@@ -23,11 +23,10 @@
 #include "core/time.h"
 #include "sources/kafka/kafka_int.h"
 
-#define KAFKA_DRAIN_BUDGET    2000 /* messages per loop iteration before yielding */
-#define KAFKA_CLOSE_COMMIT_MS 5000 /* bound on the final commit at shutdown */
-#define KAFKA_RECOMMIT_MS     5000 /* resend a commit never confirmed after this long */
-#define KAFKA_SOFT_PAUSE_S    1.0  /* a pause shorter than this only stops draining */
-#define KAFKA_KICK_S          0.02 /* quiet this long while records wait: wake the fetcher */
+#define KAFKA_DRAIN_BUDGET 2000 /* messages per loop iteration before yielding */
+#define KAFKA_RECOMMIT_MS  5000 /* resend a commit never confirmed after this long */
+#define KAFKA_SOFT_PAUSE_S 1.0  /* a pause shorter than this only stops draining */
+#define KAFKA_KICK_S       0.02 /* quiet this long while records wait: wake the fetcher */
 
 static void pause_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -38,7 +37,7 @@ static struct sl_kafka_source *ksrc(struct sl_source *s)
 
 /* ---- logging from librdkafka (served on the loop through the main queue) ---- */
 
-static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void sl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     struct sl_kafka_source *k = rd_kafka_opaque(rk);
     enum sl_log_level l = level <= 3   ? SL_LOG_ERROR
@@ -48,7 +47,7 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     sl_log(l, k ? k->base.scope : "source:kafka", "librdkafka %s: %s", fac, buf);
 }
 
-static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+void sl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct sl_kafka_source *k = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -189,8 +188,8 @@ static void commit_failed(struct sl_kafka_source *k, struct sl_kafka_part *p)
     p->committed = p->committed_ok;
 }
 
-static void kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *offsets, void *opaque)
+void sl_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     struct sl_kafka_source *k = opaque;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -398,11 +397,16 @@ static void on_revoke(struct sl_kafka_source *k, rd_kafka_topic_partition_list_t
     sl_info(k->base.scope, "revoked %d partitions", parts->cnt);
 }
 
-static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                               rd_kafka_topic_partition_list_t *parts, void *opaque)
+void sl_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct sl_kafka_source *k = opaque;
-    bool incremental = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL once the group handler has terminated (an event served by close.c after it): the
+     * protocol last seen then still holds. */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    if (protocol)
+        k->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
+    bool incremental = k->cooperative;
     if (!k->closing)
         sl_metric_inc(k->m_rebalances);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -690,10 +694,10 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
     if (!k->conf)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECLOSED, "%s: cannot start twice", s->scope);
     rd_kafka_conf_set_opaque(k->conf, k);
-    rd_kafka_conf_set_rebalance_cb(k->conf, kafka_rebalance_cb);
-    rd_kafka_conf_set_offset_commit_cb(k->conf, kafka_commit_cb);
-    rd_kafka_conf_set_error_cb(k->conf, kafka_error_cb);
-    rd_kafka_conf_set_log_cb(k->conf, kafka_log_cb);
+    rd_kafka_conf_set_rebalance_cb(k->conf, sl_kafka_rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(k->conf, sl_kafka_commit_cb);
+    rd_kafka_conf_set_error_cb(k->conf, sl_kafka_error_cb);
+    rd_kafka_conf_set_log_cb(k->conf, sl_kafka_log_cb);
     if (pipe2(k->pipe_fds, O_NONBLOCK | O_CLOEXEC) < 0)
         return sl_err_set(err, SL_ERR_FATAL, -errno, "%s: pipe: %s", s->scope, strerror(errno));
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, k->conf, errstr, sizeof(errstr));
@@ -805,32 +809,9 @@ static void kafka_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
         cb(s, arg);
 }
 
-/* The last commit, bounded in time (the loop no longer runs). */
-static void final_commit(struct sl_kafka_source *k)
+static int kafka_close(struct sl_source *s, int64_t deadline_ms)
 {
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-    for (size_t i = 0; i < k->nparts; i++) {
-        struct sl_kafka_part *p = k->parts[i];
-        int64_t pos = sl_kwin_commit_pos(&p->win);
-        if (p->assigned && pos >= 0 && pos > p->committed_ok)
-            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = pos;
-    }
-    if (list->cnt > 0) {
-        rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-        rd_kafka_resp_err_t e = rd_kafka_commit_queue(k->rk, list, q, NULL, NULL);
-        rd_kafka_event_t *ev = e ? NULL : rd_kafka_queue_poll(q, KAFKA_CLOSE_COMMIT_MS);
-        if (e || !ev || rd_kafka_event_error(ev))
-            sl_warn(k->base.scope, "final offset commit failed: %s",
-                    e    ? rd_kafka_err2str(e)
-                    : ev ? rd_kafka_event_error_string(ev)
-                         : "timed out");
-        else
-            sl_info(k->base.scope, "committed handled offsets of %d partitions", list->cnt);
-        if (ev)
-            rd_kafka_event_destroy(ev);
-        rd_kafka_queue_destroy(q);
-    }
-    rd_kafka_topic_partition_list_destroy(list);
+    return sl_kafka_close(ksrc(s), deadline_ms);
 }
 
 static void kafka_destroy(struct sl_source *s)
@@ -838,28 +819,10 @@ static void kafka_destroy(struct sl_source *s)
     if (!s)
         return;
     struct sl_kafka_source *k = ksrc(s);
-    k->closing = true;
-    if (k->loop) {
-        ev_io_stop(k->loop, &k->io);
-        ev_idle_stop(k->loop, &k->more);
-        ev_timer_stop(k->loop, &k->commit_timer);
-        ev_timer_stop(k->loop, &k->pause_timer);
-        ev_timer_stop(k->loop, &k->kick_timer);
-    }
-    sl_kafka_resolver_destroy(k->resolver);
-    k->resolver = NULL;
-    sl_kafka_waker_destroy(k->waker);
-    k->waker = NULL;
-    if (k->rk) {
-        final_commit(k);
-        rd_kafka_queue_io_event_enable(k->q, -1, NULL, 0);
-        rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
-        if (e)
-            sl_warn(s->scope, "consumer close: %s", rd_kafka_err2str(e));
-        rd_kafka_queue_destroy(k->q);
-        rd_kafka_destroy(k->rk);
-        k->rk = NULL;
-    }
+    if (!k->closed)
+        sl_kafka_close(k, sl_mono_ms() + SL_KAFKA_CLOSE_DEFAULT_MS);
+    if (k->abandoned)
+        return; /* a helper thread still destroys the handle: k stays (the process exits) */
     if (k->conf)
         rd_kafka_conf_destroy(k->conf);
     for (int i = 0; i < 2; i++) {
@@ -959,4 +922,5 @@ const struct sl_source_ops sl_source_kafka_ops = {
     .encode = sl_kafka_encode,
     .backlog = kafka_backlog,
     .filter_view = sl_kafka_filter_view,
+    .close = kafka_close,
 };

@@ -151,6 +151,9 @@ struct sl_kafka_part {
 struct sl_kafka_waker;
 int sl_kafka_waker_create(rd_kafka_t *rk, struct sl_kafka_waker **out);
 void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_list_t *parts);
+/* Asks the thread to end (it finishes the query it is in); returns at once. */
+void sl_kafka_waker_quit(struct sl_kafka_waker *w);
+/* quit, then joins the thread (blocks while a query runs) and frees. Any thread. */
 void sl_kafka_waker_destroy(struct sl_kafka_waker *w);
 
 /* The `at` starting position is resolved off the loop (position.c). */
@@ -176,6 +179,9 @@ struct sl_kafka_source {
     bool lib_paused;      /* the assigned partitions are paused in librdkafka */
     int64_t starting_ms;  /* `at`: the resolved time */
     bool started, stopped, paused, closing;
+    bool cooperative;    /* the group's rebalance protocol, as last known */
+    bool closed;         /* close() ran */
+    bool abandoned;      /* close() left the handle to a helper thread: destroy frees nothing */
     uint64_t generation; /* bumped at every assignment change */
     struct sl_kafka_part **parts;
     size_t nparts, cap_parts;
@@ -193,6 +199,10 @@ struct sl_kafka_source {
 /* position.c: resolves the `at` position of newly assigned partitions on a helper thread and
  * seeks those without a committed offset; then resumes them. */
 int sl_kafka_resolver_create(struct sl_kafka_source *k, struct sl_kafka_resolver **out);
+/* Asks the thread to end and stops delivering its results; returns at once. Loop thread. */
+void sl_kafka_resolver_quit(struct sl_kafka_resolver *r);
+/* quit (if not done yet, then on the loop thread), joins the thread (blocks while a lookup
+ * runs) and frees. After quit, any thread. */
 void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r);
 /* Hands a copy of the partitions just assigned (generation g) to the helper thread. */
 void sl_kafka_resolver_submit(struct sl_kafka_resolver *r,
@@ -200,5 +210,22 @@ void sl_kafka_resolver_submit(struct sl_kafka_resolver *r,
 /* kafka.c: releases partitions held for resolution (on the loop). */
 void sl_kafka_release_held(struct sl_kafka_source *k, rd_kafka_topic_partition_list_t *seek,
                            uint64_t g);
+
+/* kafka.c: the handle's callbacks (opaque: the source), also called for the events of the
+ * queue close.c serves. */
+void sl_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts, void *opaque);
+void sl_kafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *offsets, void *opaque);
+void sl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+void sl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
+/* destroy() without close() first (a source that never ran in a drained process) closes with
+ * this much time. */
+#define SL_KAFKA_CLOSE_DEFAULT_MS 5000
+
+/* close.c: the source's close op: commits what was handled, leaves the group and destroys the
+ * handle, all by deadline_ms (see source.h for the return values). Loop thread, loop stopped. */
+int sl_kafka_close(struct sl_kafka_source *k, int64_t deadline_ms);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/bounded.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "sources/kafka/kafka_int.h"
@@ -134,13 +135,13 @@ int sl_kafka_resolver_create(struct sl_kafka_source *k, struct sl_kafka_resolver
     ev_async_init(&r->done, done_cb);
     r->done.data = r;
     ev_async_start(k->loop, &r->done);
-    int rc = pthread_create(&r->th, NULL, resolver_main, r);
+    int rc = sl_thread_start(&r->th, "sl-kafka-pos", resolver_main, r);
     if (rc != 0) {
         ev_async_stop(k->loop, &r->done);
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
         free(r);
-        return -rc;
+        return rc;
     }
     *out = r;
     return 0;
@@ -158,7 +159,7 @@ void sl_kafka_resolver_submit(struct sl_kafka_resolver *r,
     pthread_mutex_unlock(&r->mu);
 }
 
-void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
+void sl_kafka_resolver_quit(struct sl_kafka_resolver *r)
 {
     if (!r)
         return;
@@ -166,8 +167,17 @@ void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
     r->quit = true;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
-    pthread_join(r->th, NULL);
+    /* A result it still sends is ignored (ev_async_send on a stopped watcher wakes nothing). */
     ev_async_stop(r->k->loop, &r->done);
+}
+
+void sl_kafka_resolver_destroy(struct sl_kafka_resolver *r)
+{
+    if (!r)
+        return;
+    if (!r->quit)
+        sl_kafka_resolver_quit(r);
+    pthread_join(r->th, NULL);
     if (r->job)
         rd_kafka_topic_partition_list_destroy(r->job);
     if (r->result)

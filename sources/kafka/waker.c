@@ -6,6 +6,7 @@
  * blocks until the leader answers, so it runs on this helper thread, never on the loop. */
 #include <stdlib.h>
 
+#include "core/bounded.h"
 #include "core/mem.h"
 #include "sources/kafka/kafka_int.h"
 
@@ -51,12 +52,12 @@ int sl_kafka_waker_create(rd_kafka_t *rk, struct sl_kafka_waker **out)
     w->rk = rk;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    int rc = pthread_create(&w->th, NULL, waker_main, w);
+    int rc = sl_thread_start(&w->th, "sl-kafka-wake", waker_main, w);
     if (rc != 0) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
-        return -rc;
+        return rc;
     }
     *out = w;
     return 0;
@@ -72,7 +73,7 @@ void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_li
     pthread_mutex_unlock(&w->mu);
 }
 
-void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
+void sl_kafka_waker_quit(struct sl_kafka_waker *w)
 {
     if (!w)
         return;
@@ -80,6 +81,13 @@ void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
     w->quit = true;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void sl_kafka_waker_destroy(struct sl_kafka_waker *w)
+{
+    if (!w)
+        return;
+    sl_kafka_waker_quit(w);
     pthread_join(w->th, NULL);
     if (w->job)
         rd_kafka_topic_partition_list_destroy(w->job);

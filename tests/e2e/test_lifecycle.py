@@ -1,10 +1,12 @@
-"""kill -9 and restart loses nothing; SIGTERM drains in-flight work and exits 0."""
+"""kill -9 and restart loses nothing; SIGTERM drains in-flight work and exits 0; a stop that
+leaves records unfinished (drain deadline, second signal) exits 75 and loses nothing."""
 import os
 import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, Sluice, base_config, main, wait_until  # noqa: E402
+from harness import (EXIT_ABANDONED, EXIT_OK, SluiceTest, Sluice, base_config, main,  # noqa: E402
+                     wait_until)
 
 
 class Lifecycle(SluiceTest):
@@ -37,7 +39,7 @@ class Lifecycle(SluiceTest):
         ids = self.post_many(s, 5)
         wait_until(lambda: len(fn.invocations()) >= 1, what="a batch in flight")
         rc = s.terminate()
-        self.assertEqual(rc, 0)
+        self.assertEqual(rc, EXIT_OK)
         self.assertIn("drained", s.out.text())
         # The in-flight batch finished before exit, and what followed it too.
         self.assertEqual(set(fn.delivered_ids()), set(ids))
@@ -46,6 +48,22 @@ class Lifecycle(SluiceTest):
         self._procs.append(st)
         st.start()
         self.assertEqual(st.metrics().get('sluice_source_backlog{mapping="orders-to-fn"}'), 0)
+
+    def test_drain_deadline_exits_75_and_loses_nothing(self):
+        # The function holds the call far beyond drain_timeout (1 s): sluice stops at the
+        # deadline with the batch unfinished, its records still in the spool.
+        fn = self.fn(script=[{"delayMs": 30000, "count": 1}])
+        cfg = base_config(self.workdir, fn.url, extra={"shutdown": {"drain_timeout": "1s"}})
+        s = self.sluice(cfg)
+        ids = self.post_many(s, 4)
+        wait_until(lambda: len(fn.invocations()) >= 1, what="a batch in flight")
+        self.assertEqual(s.terminate(timeout=30, expect=EXIT_ABANDONED), EXIT_ABANDONED)
+        self.assertIn("drain deadline reached", s.out.text())
+        self.assertNotIn("watchdog", s.out.text())
+        fn.set_script([])
+        s2 = self.sluice(cfg, name="sluice")
+        wait_until(lambda: set(fn.delivered_ids()) >= set(ids), what="replayed after restart")
+        self.assertEqual(s2.terminate(), EXIT_OK)
 
     def test_readyz_goes_503_while_draining(self):
         # The function holds the call far longer than the test needs (the drain would end
@@ -70,10 +88,13 @@ class Lifecycle(SluiceTest):
         s = self.sluice(cfg)
         ids = self.post_many(s, 3)
         wait_until(lambda: len(fn.invocations()) >= 1, what="a batch in flight")
+        s.expected_exit = EXIT_ABANDONED
         s.proc.send_signal(signal.SIGTERM)
         s.out.wait_for(r"draining")
         s.proc.send_signal(signal.SIGTERM)
-        self.assertEqual(s.proc.wait(10), 0)
+        # The batch in flight was cut: its records stay in the spool, and the status says so.
+        self.assertEqual(s.proc.wait(10), EXIT_ABANDONED)
+        self.assertRegex(s.out.text(), r"stopped with [1-9]\d* records not acknowledged")
         fn.set_script([])
         s2 = self.sluice(cfg, name="sluice")
         wait_until(lambda: set(fn.delivered_ids()) >= set(ids), what="replayed after restart")

@@ -1,13 +1,15 @@
 """The redis source surviving failures, with a real redis-server and the real sluice binary:
-kill -9 in mid-batch then a restart (no loss, duplicates limited to the in-flight batch), three
-sluice processes in one group with one killed (the others take over its entries), Redis
-restarted in mid-stream with AOF on, Redis unreachable at start, bad config."""
+kill -9 in mid-batch then a restart (no loss, duplicates limited to the in-flight batch), a stop
+cut by the drain deadline (exit 75, entries left pending), three sluice processes in one group
+with one killed (the others take over its entries), Redis restarted in mid-stream with AOF on,
+Redis unreachable at start, bad config."""
 import collections
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SLUICE, base_config, main, wait_until  # noqa: E402
+from harness import (EXIT_ABANDONED, EXIT_OK, SLUICE, base_config, main,  # noqa: E402
+                     wait_until)
 from redis_fixture import RedisTest, free_port, redis_dlq, redis_source  # noqa: E402
 import subprocess  # noqa: E402
 
@@ -57,6 +59,32 @@ class RedisRecovery(RedisTest):
         # Order: after the restart, delivery resumes at the first unacked entry.
         first = list(dict.fromkeys(fn.delivered_keys()))
         self.assertEqual(first, [str(i) for i in range(n)])
+
+    def test_drain_deadline_leaves_entries_pending(self):
+        # The function holds every batch: SIGTERM with a 1 s drain_timeout stops sluice with a
+        # batch in flight. Its entries stay pending in the group (never XACKed) and the exit
+        # status says work was left; the restart delivers them.
+        r = self.redis()
+        c = r.client()
+        fn = self.kfn(hold=True)
+        n = 100
+        self.produce(c, "orders", n)
+        cfg = config(self, fn, r.port, ["orders"])
+        cfg["shutdown"] = {"drain_timeout": "1s"}
+        s = self.sluice(cfg)
+        wait_until(lambda: len(fn.arrived) >= 1, what="a batch held by the function")
+        self.assertEqual(s.terminate(timeout=30, expect=EXIT_ABANDONED), EXIT_ABANDONED)
+        self.assertIn("drain deadline reached", s.out.text())
+        self.assertEqual(fn.delivered(), [])
+        self.assertGreaterEqual(pending_total(c, "orders"), len(fn.arrived[0]),
+                                "the held batch's entries were acknowledged")
+        fn.release()
+        s2 = self.sluice(cfg)
+        want = {str(i) for i in range(n)}
+        wait_until(lambda: set(fn.delivered_keys()) >= want and
+                   pending_total(c, "orders") == 0, timeout=120,
+                   what="every entry delivered after the restart")
+        self.assertEqual(s2.terminate(), EXIT_OK)
 
     def test_three_processes_one_killed(self):
         r = self.redis()

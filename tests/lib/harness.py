@@ -17,6 +17,11 @@ import unittest
 import http.client
 import urllib.parse
 
+# Exit statuses of `sluice run` (cli/app.h, docs/OPERATIONS.md).
+EXIT_OK = 0
+EXIT_ABANDONED = 75  # stopped with records left unacknowledged (drain deadline, second signal)
+EXIT_WATCHDOG = 70  # the shutdown watchdog ended the process
+
 BUILD = os.environ.get("SLUICE_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SLUICE = os.environ.get("SLUICE_BIN", os.path.join(BUILD, "cli", "sluice"))
 FN = os.path.join(BUILD, "demo", "sluice-fn")
@@ -204,10 +209,14 @@ def base_config(workdir, fn_url, mapping=None, source=None, function=None, extra
 
 
 class Sluice:
-    """The real sluice binary with a generated config; knows its push and admin ports."""
+    """The real sluice binary with a generated config; knows its push and admin ports.
+
+    A run must end with exit status `expected_exit` (EXIT_OK unless the test says otherwise,
+    e.g. EXIT_ABANDONED for a stop that leaves work unfinished): teardown reports any other."""
 
     def __init__(self, workdir, config, name="sluice"):
         self.workdir = workdir
+        self.expected_exit = EXIT_OK
         self.config_path = os.path.join(workdir, "%s.yaml" % name)
         with open(self.config_path, "w") as f:
             f.write(to_yaml(config) + "\n")
@@ -274,7 +283,11 @@ class Sluice:
                 return pages
             assert len(body["entries"]) == limit, body
 
-    def terminate(self, timeout=60):
+    def terminate(self, timeout=60, expect=None):
+        """SIGTERM, then waits for the exit and returns its status. `expect` declares the status
+        this run is to end with (checked at teardown), when it is not EXIT_OK."""
+        if expect is not None:
+            self.expected_exit = expect
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
@@ -304,8 +317,9 @@ class Sluice:
         for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
             if marker in text:
                 return "sanitizer report in sluice output:\n" + text[-6000:]
-        if not getattr(self, "killed", False) and self.proc.returncode != 0:
-            return "sluice exited with %d:\n%s" % (self.proc.returncode, text[-3000:])
+        if not getattr(self, "killed", False) and self.proc.returncode != self.expected_exit:
+            return "sluice exited with %d (expected %d):\n%s" % (
+                self.proc.returncode, self.expected_exit, text[-3000:])
         return None
 
 

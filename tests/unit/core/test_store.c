@@ -1,5 +1,5 @@
 /* The embedded store: group commit, callback order and timing, rollback of one job, synchronous
- * mode, close with queued jobs, exec and the statement cache. */
+ * mode, close with queued jobs (and by a deadline), exec and the statement cache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/time.h"
 
 #define NJOBS 1000
 
@@ -101,8 +103,9 @@ static int64_t peer_count(struct fixture *f)
 struct job {
     struct fixture *f;
     int64_t id;
-    int fail_with; /* returned by the job after its insert */
-    sem_t *gate;   /* when set, the job waits on it first */
+    int fail_with;         /* returned by the job after its insert */
+    sem_t *gate;           /* when set, the job waits on it first */
+    int64_t busy_until_ms; /* when set, the job takes until then (a slow commit) */
     int status;
     int fired;
     bool visible_at_done;
@@ -117,6 +120,10 @@ static int job_fn(struct sl_store_conn *c, void *arg)
     struct job *j = arg;
     if (j->gate)
         sem_wait(j->gate);
+    while (sl_mono_ms() < j->busy_until_ms) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
     sqlite3_stmt *s = sl_store_stmt(c, INSERT_SQL);
     if (!s)
         return -EIO;
@@ -334,6 +341,51 @@ static void test_close_fires_queued(void **state)
     sem_destroy(&gate);
 }
 
+/* close_by: the job running at the deadline ends; the jobs queued behind it are not run, and
+ * their callbacks fire with SL_ECLOSED. */
+static void test_close_by_cuts_queued_at_deadline(void **state)
+{
+    struct fixture *f = *state;
+    open_store(f, f->loop, 1); /* one job per group */
+    enum { N = 20 };
+    struct job jobs[N];
+    int64_t deadline = sl_mono_ms() + 100;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct job){.f = f, .id = i};
+        if (i == 0)
+            jobs[i].busy_until_ms = deadline + 20;
+        assert_int_equal(sl_store_submit(f->st, job_fn, job_done, &jobs[i]), 0);
+    }
+    assert_int_equal(sl_store_close_by(f->st, deadline), -ETIMEDOUT);
+    f->st = NULL;
+    assert_int_equal(jobs[0].fired, 1);
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(jobs[i].fired, 1);
+        assert_int_equal(jobs[i].status, SL_ECLOSED);
+        assert_int_equal(peer_has(f, i), 0);
+    }
+    ev_run(f->loop, 0); /* no reference left on the loop */
+}
+
+/* close_by with time to spare runs everything, as close does. */
+static void test_close_by_in_time_runs_all(void **state)
+{
+    struct fixture *f = *state;
+    open_store(f, f->loop, 0);
+    enum { N = 50 };
+    struct job jobs[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct job){.f = f, .id = i};
+        assert_int_equal(sl_store_submit(f->st, job_fn, job_done, &jobs[i]), 0);
+    }
+    assert_int_equal(sl_store_close_by(f->st, sl_mono_ms() + 60000), 0);
+    f->st = NULL;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jobs[i].status, 0);
+    assert_int_equal(peer_count(f), N);
+    assert_int_equal(sl_store_close_by(NULL, 0), 0);
+}
+
 /* A callback that submits more work while the store is closing gets SL_ECLOSED. */
 struct resubmit {
     struct sl_store *st;
@@ -511,6 +563,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_failure_fails_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_fires_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_by_cuts_queued_at_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_by_in_time_runs_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_while_closing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
