@@ -168,17 +168,23 @@ static int app_open_store(struct sl_app *app, struct sl_err *err)
     return sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
 }
 
-static int app_build_sources(struct sl_app *app, struct sl_err *err)
+/* What every source, function and sink is created with. */
+static struct sl_env app_env(const struct sl_app *app)
 {
-    const struct sl_config *cfg = &app->cfg;
-    struct sl_source_env env = {
+    return (struct sl_env){
         .loop = app->loop,
-        .cfg = cfg,
+        .cfg = &app->cfg,
         .store = app->store,
         .push = app->push_router,
         .metrics = app->metrics,
         .spool = app->spool,
     };
+}
+
+static int app_build_sources(struct sl_app *app, struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    struct sl_env env = app_env(app);
     app->sources = sl_calloc(cfg->sources.n + 1, sizeof(*app->sources));
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
@@ -208,7 +214,8 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
             SL_TYPE_NAMES(sl_target_types, types);
             return type_error(err, cfg, sec, "function", types);
         }
-        int rc = ops->create(app->loop, cfg, sec, &app->targets[app->ntargets], err);
+        struct sl_env env = app_env(app);
+        int rc = ops->create(&env, sec, &app->targets[app->ntargets], err);
         if (rc < 0)
             return rc;
         app->ntargets++;
@@ -219,6 +226,7 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
 static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
+    struct sl_env env = app_env(app);
     app->dlqs = sl_calloc(cfg->dlqs.n + 2, sizeof(*app->dlqs));
     for (size_t i = 0; i < cfg->dlqs.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
@@ -228,20 +236,20 @@ static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
             SL_TYPE_NAMES(sl_dlq_types, types);
             return type_error(err, cfg, sec, "dlq", types);
         }
-        int rc = ops->create(cfg, sec, &app->dlqs[app->ndlqs], err);
+        int rc = ops->create(&env, sec, &app->dlqs[app->ndlqs], err);
         if (rc < 0)
             return rc;
         app->ndlqs++;
     }
     if (!app_dlq(app, SL_DLQ_DEFAULT_NAME)) {
-        int rc = sl_dlq_sqlite_create(SL_DLQ_DEFAULT_NAME, &app->dlqs[app->ndlqs]);
+        int rc = sl_dlq_sqlite_create(&env, SL_DLQ_DEFAULT_NAME, &app->dlqs[app->ndlqs]);
         if (rc < 0)
             return sl_err_set(err, SL_ERR_FATAL, rc, "cannot create the default DLQ");
         app->ndlqs++;
     }
     for (size_t i = 0; open && i < app->ndlqs; i++) {
         struct sl_dlq *d = app->dlqs[i];
-        int rc = d->ops->open(d, app->loop, app->store, err);
+        int rc = d->ops->open(d, err);
         if (rc < 0)
             return rc;
     }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/module.h"
 #include "config/config.h"
 #include "core/err.h"
 #include "core/jw.h"
@@ -52,8 +53,8 @@ struct sl_target;
 struct sl_target_ops {
     const char *type;
     const struct sl_prop_table *props;
-    int (*create)(struct ev_loop *loop, const struct sl_config *cfg, const struct sl_cfg_typed *sec,
-                  struct sl_target **out, struct sl_err *err);
+    int (*create)(const struct sl_env *env, const struct sl_cfg_typed *sec, struct sl_target **out,
+                  struct sl_err *err);
     int (*invoke)(struct sl_target *t, const struct sl_invoke *inv, sl_invoke_cb cb, void *arg);
     /* Invocations in flight. */
     size_t (*inflight)(const struct sl_target *t);
@@ -62,9 +63,9 @@ struct sl_target_ops {
     void (*destroy)(struct sl_target *t);
 };
 
+/* Every target starts with the module header (core/module.h; scope "function:http:name"). */
 struct sl_target {
-    const struct sl_target_ops *ops;
-    char *name;
+    SL_MODULE_HEADER(struct sl_target_ops);
 };
 
 const struct sl_target_ops *sl_target_find_type(const char *type);

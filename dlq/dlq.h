@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/conditions.h"
 #include "core/jw.h"
+#include "core/module.h"
 #include "core/store.h"
 
 #define SL_DLQ_RESPONSE_EXCERPT 1024  /* bytes of a response kept per attempt */
@@ -96,11 +97,12 @@ typedef int (*sl_dlq_each_cb)(const struct sl_dlq_entry *e, const char *pos, voi
 struct sl_dlq_ops {
     const char *type;
     const struct sl_prop_table *props; /* the type's own keys */
-    /* Binds the section and allocates the sink (not yet open). */
-    int (*create)(const struct sl_config *cfg, const struct sl_cfg_typed *sec, struct sl_dlq **out,
+    /* Binds the section and allocates the sink (not yet open); the sink keeps env's loop and
+     * store (base.env) for open. */
+    int (*create)(const struct sl_env *env, const struct sl_cfg_typed *sec, struct sl_dlq **out,
                   struct sl_err *err);
-    /* loop may be NULL for synchronous (CLI) use; st is the embedded store. */
-    int (*open)(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st, struct sl_err *err);
+    /* Starts I/O in the env given at create (a NULL loop: synchronous use by a tool). */
+    int (*open)(struct sl_dlq *d, struct sl_err *err);
     int (*put)(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_cb cb, void *arg);
     /* Blocking: in a running sluice it runs on the admin worker thread (core/worker.h), never
      * on the loop, while the loop goes on with put/remove/depth; so it reads through a
@@ -125,10 +127,16 @@ struct sl_dlq_ops {
 };
 
 /* Every sink starts with this header. */
+/* Every sink starts with the module header (core/module.h; scope "dlq:redis:name"). */
 struct sl_dlq {
-    const struct sl_dlq_ops *ops;
-    char *name;
+    SL_MODULE_HEADER(struct sl_dlq_ops);
+    struct sl_env env; /* given at create */
 };
+
+/* Fills a sink's header (sl_module_init with kind "dlq") and keeps env. */
+void sl_dlq_init(struct sl_dlq *d, const struct sl_dlq_ops *ops, const struct sl_env *env,
+                 const char *name);
+void sl_dlq_release(struct sl_dlq *d);
 
 /* The sink types built in; NULL when the type is unknown. */
 const struct sl_dlq_ops *sl_dlq_find_type(const char *type);

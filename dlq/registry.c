@@ -9,6 +9,19 @@
 const struct sl_dlq_ops *const sl_dlq_types[] = {&sl_dlq_sqlite_ops, &sl_dlq_redis_ops,
                                                  &sl_dlq_kafka_ops, NULL};
 
+void sl_dlq_init(struct sl_dlq *d, const struct sl_dlq_ops *ops, const struct sl_env *env,
+                 const char *name)
+{
+    sl_module_init(SL_MODULE(d), ops, "dlq", ops->type, name);
+    if (env)
+        d->env = *env;
+}
+
+void sl_dlq_release(struct sl_dlq *d)
+{
+    sl_module_release(SL_MODULE(d));
+}
+
 const struct sl_dlq_ops *sl_dlq_find_type(const char *type)
 {
     if (!type)

@@ -8,15 +8,12 @@
 
 void sl_source_init(struct sl_source *s, const struct sl_source_ops *ops, const char *name)
 {
-    s->ops = ops;
-    s->name = sl_strdup(name);
-    snprintf(s->scope, sizeof(s->scope), "source:%s:%s", ops->type, name);
+    sl_module_init(SL_MODULE(s), ops, "source", ops->type, name);
 }
 
 void sl_source_release(struct sl_source *s)
 {
-    free(s->name);
-    s->name = NULL;
+    sl_module_release(SL_MODULE(s));
 }
 
 const struct sl_source_ops *sl_source_find_type(const char *type)

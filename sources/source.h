@@ -15,22 +15,13 @@
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/metrics.h"
+#include "core/module.h"
 #include "core/store.h"
 #include "server/http.h"
 #include "sources/record.h"
 #include "sources/spool.h"
 
 struct sl_source;
-
-/* What a source may use, owned by the process (borrowed by every source). */
-struct sl_source_env {
-    struct ev_loop *loop;
-    const struct sl_config *cfg;
-    struct sl_store *store;      /* the embedded store (spool) */
-    struct sl_http_router *push; /* the push listener's router */
-    struct sl_metrics *metrics;
-    struct sl_spool *spool; /* durable intake of push sources (sources/spool.h) */
-};
 
 /* Where records go: set by the mapping before start(). The mapping takes ownership of r. */
 typedef void (*sl_source_emit_cb)(struct sl_record *r, void *arg);
@@ -66,8 +57,8 @@ json_t *sl_fview_json(const struct sl_fview *v);
 struct sl_source_ops {
     const char *type;
     const struct sl_prop_table *props;
-    int (*create)(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
-                  struct sl_source **out, struct sl_err *err);
+    int (*create)(const struct sl_env *env, const struct sl_cfg_typed *sec, struct sl_source **out,
+                  struct sl_err *err);
     /* Begins producing (replaying what a previous run left first). */
     int (*start)(struct sl_source *s, struct sl_err *err);
     /* Stop handing records to the mapping until resume(); intake may continue durably. */
@@ -98,11 +89,9 @@ struct sl_source_ops {
     int (*close)(struct sl_source *s, int64_t deadline_ms);
 };
 
-/* Every source starts with this header. */
+/* Every source starts with the module header (core/module.h; scope "source:http:orders"). */
 struct sl_source {
-    const struct sl_source_ops *ops;
-    char *name;
-    char scope[96]; /* log scope "source:http:orders" */
+    SL_MODULE_HEADER(struct sl_source_ops);
     sl_source_emit_cb emit;
     sl_source_revoke_cb revoke;
     void *emit_arg; /* for emit and revoke */
@@ -119,7 +108,7 @@ static inline void sl_source_revoke_lane(struct sl_source *s, uint32_t lane)
         s->revoke(lane, s->emit_arg);
 }
 
-/* Fills the header (name copied, scope built). */
+/* Fills the header (sl_module_init with kind "source"). */
 void sl_source_init(struct sl_source *s, const struct sl_source_ops *ops, const char *name);
 void sl_source_release(struct sl_source *s);
 

@@ -157,10 +157,11 @@ int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char
     return 0;
 }
 
-int sl_target_http_create(struct ev_loop *loop, const struct sl_config *cfg,
-                          const struct sl_cfg_typed *sec, struct sl_target **out,
-                          struct sl_err *err)
+int sl_target_http_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
+                          struct sl_target **out, struct sl_err *err)
 {
+    struct ev_loop *loop = env ? env->loop : NULL;
+    const struct sl_config *cfg = env ? env->cfg : NULL;
     *out = NULL;
     if (!sec)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "http target: no config section");

@@ -70,7 +70,6 @@ struct sl_http_target {
     int busy;          /* depth of loop callbacks running on this target */
     bool closing;      /* destroy started: no new invocations */
     bool free_pending; /* destroy ran inside a callback: free when it unwinds */
-    char scope[128];
 };
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
@@ -346,8 +345,8 @@ static void call_finish(struct sl_http_call *c, CURLcode res, const char *cancel
     struct sl_http_target *t = c->t;
     struct sl_outcome o;
     call_outcome(c, res, cancelled, &o);
-    sl_debug(t->scope, "%s in %lld ms: %s", sl_outcome_kind_name(o.kind), (long long)o.duration_ms,
-             o.error[0] ? o.error : "ok");
+    sl_debug(t->base.scope, "%s in %lld ms: %s", sl_outcome_kind_name(o.kind),
+             (long long)o.duration_ms, o.error[0] ? o.error : "ok");
     c->cb(&o, c->arg);
     sl_outcome_release(&o);
     call_recycle(t, c);
@@ -491,7 +490,7 @@ static int http_invoke(struct sl_target *base, const struct sl_invoke *inv, sl_i
     c->start_ms = sl_mono_ms();
     CURLMcode mc = curl_multi_add_handle(t->multi, c->easy);
     if (mc != CURLM_OK) {
-        sl_warn(t->scope, "cannot start a request: %s", curl_multi_strerror(mc));
+        sl_warn(t->base.scope, "cannot start a request: %s", curl_multi_strerror(mc));
         call_recycle(t, c);
         return -EIO;
     }
@@ -534,7 +533,7 @@ static void target_free(struct sl_http_target *t)
     curl_slist_free_all(t->headers);
     free(t->url);
     free(t->url_shown);
-    free(t->base.name);
+    sl_module_release(SL_MODULE(&t->base));
     free(t);
 }
 
@@ -614,15 +613,14 @@ int sl_target_http_create_conf(struct ev_loop *loop, const char *name,
         return rc;
 
     struct sl_http_target *t = SL_NEW(struct sl_http_target);
-    t->base.ops = &sl_target_http_ops;
-    t->base.name = sl_strdup(name);
+    sl_module_init(SL_MODULE(&t->base), &sl_target_http_ops, "function", sl_target_http_ops.type,
+                   name);
     t->loop = loop;
     t->url = sl_strdup(conf->url);
     t->url_shown = sl_url_redact(conf->url);
     t->timeout_ms = conf->timeout_ms;
     t->max_response_bytes = conf->max_response_bytes;
     t->max_connections = (long)conf->max_connections;
-    snprintf(t->scope, sizeof(t->scope), "function:http:%s", name);
     ev_init(&t->timer, timer_cb);
     t->timer.data = t;
 
@@ -647,7 +645,7 @@ int sl_target_http_create_conf(struct ev_loop *loop, const char *name,
         target_free(t);
         return sl_err_set(err, SL_ERR_FATAL, -EIO, "function '%s': curl_multi_setopt failed", name);
     }
-    sl_debug(t->scope, "created for %s", t->url_shown);
+    sl_debug(t->base.scope, "created for %s", t->url_shown);
     *out = &t->base;
     return 0;
 }

@@ -40,9 +40,8 @@ extern const struct sl_prop_table sl_http_target_props;
 int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char *name,
                               struct sl_err *err);
 /* ops->create: binds the section with sl_http_target_props, then creates the target. */
-int sl_target_http_create(struct ev_loop *loop, const struct sl_config *cfg,
-                          const struct sl_cfg_typed *sec, struct sl_target **out,
-                          struct sl_err *err);
+int sl_target_http_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
+                          struct sl_target **out, struct sl_err *err);
 /* Creates a target from bound keys (conf is copied; the caller keeps it). */
 int sl_target_http_create_conf(struct ev_loop *loop, const char *name,
                                const struct sl_http_target_conf *conf, struct sl_target **out,

@@ -41,13 +41,13 @@ static void kdlq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const 
                           : level == 4 ? SL_LOG_WARN
                           : level <= 6 ? SL_LOG_INFO
                                        : SL_LOG_DEBUG;
-    sl_log(l, q ? q->scope : "dlq:kafka", "librdkafka %s: %s", fac, buf);
+    sl_log(l, q ? q->base.scope : "dlq:kafka", "librdkafka %s: %s", fac, buf);
 }
 
 static void kdlq_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct sl_dlq_kafka *q = opaque;
-    sl_warn(q->scope, "%s: %s", rd_kafka_err2name(err), reason);
+    sl_warn(q->base.scope, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -60,7 +60,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     }
     if (m->err)
-        sl_warn(q->scope, "%s not stored: %s", j->marker ? "removal marker" : "entry",
+        sl_warn(q->base.scope, "%s not stored: %s", j->marker ? "removal marker" : "entry",
                 rd_kafka_err2str(m->err));
     if (j->marker && !m->err) {
         sl_kdlq_commit_removed(q, j->partition, j->offset, j->cb, j->arg);
@@ -91,9 +91,10 @@ static void ptick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- life cycle ---- */
 
-static int kdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+static int kdlq_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                        struct sl_dlq **out, struct sl_err *err)
 {
+    const struct sl_config *cfg = env ? env->cfg : NULL;
     struct sl_dlq_kafka *q = SL_NEW(struct sl_dlq_kafka);
     pthread_mutex_init(&q->parts_mu, NULL);
     int rc = sl_config_bind_typed(cfg, sec, &sl_kdlq_table, &q->cfg, err);
@@ -102,10 +103,8 @@ static int kdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
         return rc;
     }
     q->file = cfg && cfg->file ? cfg->file : "config";
-    q->base.ops = &sl_dlq_kafka_ops;
-    q->base.name = sl_strdup(sec->name);
+    sl_dlq_init(&q->base, &sl_dlq_kafka_ops, env, sec->name);
     q->pfds[0] = q->pfds[1] = q->rfds[0] = q->rfds[1] = -1;
-    snprintf(q->scope, sizeof(q->scope), "dlq:kafka:%s", sec->name);
     if (!*q->cfg.topic) {
         rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.topic: empty topic name",
                         q->file, sec->path);
@@ -134,10 +133,10 @@ fail:
     return rc;
 }
 
-static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st,
-                     struct sl_err *err)
+static int kdlq_open(struct sl_dlq *d, struct sl_err *err)
 {
     struct sl_dlq_kafka *q = sink(d);
+    struct ev_loop *loop = d->env.loop;
     char errstr[512];
     q->loop = loop;
     if (!loop || q->prod)
@@ -148,7 +147,8 @@ static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     if (rc < 0)
         return rc;
     if (pipe2(q->pfds, O_NONBLOCK | O_CLOEXEC) < 0)
-        return sl_err_set(err, SL_ERR_FATAL, -errno, "%s: pipe: %s", q->scope, strerror(errno));
+        return sl_err_set(err, SL_ERR_FATAL, -errno, "%s: pipe: %s", q->base.scope,
+                          strerror(errno));
     rd_kafka_conf_set_opaque(q->pconf, q);
     rd_kafka_conf_set_dr_msg_cb(q->pconf, dr_cb);
     rd_kafka_conf_set_log_cb(q->pconf, kdlq_log_cb);
@@ -156,7 +156,7 @@ static int kdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st
     q->prod = rd_kafka_new(RD_KAFKA_PRODUCER, q->pconf, errstr, sizeof(errstr));
     if (!q->prod)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: cannot create the producer: %s",
-                          q->scope, errstr);
+                          q->base.scope, errstr);
     q->pconf = NULL;
     rd_kafka_set_log_queue(q->prod, NULL);
     q->pq = rd_kafka_queue_get_main(q->prod);
@@ -204,7 +204,7 @@ static int kdlq_close(struct sl_dlq *d, int64_t deadline_ms)
         if (q->inflight > 0 && left > 0)
             rd_kafka_flush(q->prod, (int)left);
         if (q->inflight > 0) {
-            sl_warn(q->scope,
+            sl_warn(q->base.scope,
                     "%zu entries not confirmed by the close deadline: their records stay "
                     "unacknowledged at their source",
                     q->inflight);
@@ -229,8 +229,9 @@ static int kdlq_close(struct sl_dlq *d, int64_t deadline_ms)
         if (brc < 0 && brc != -EINPROGRESS)
             teardown_fn(q); /* no thread to run it on: here, unbounded */
         if (brc == -EINPROGRESS) {
-            sl_error(q->scope, "the Kafka client was still shutting down at the deadline: left "
-                               "running");
+            sl_error(q->base.scope,
+                     "the Kafka client was still shutting down at the deadline: left "
+                     "running");
             q->abandoned = true;
             return -EINPROGRESS;
         }
@@ -263,7 +264,7 @@ static void kdlq_destroy(struct sl_dlq *d)
     pthread_mutex_destroy(&q->parts_mu);
     sl_props_release(&sl_kdlq_table, &q->cfg);
     free(q->group_id);
-    free(q->base.name);
+    sl_dlq_release(&q->base);
     free(q);
 }
 
@@ -316,7 +317,7 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
     sl_buf_init(&doc);
     sl_kdlq_build(e, q->cfg.value_format, (size_t)q->max_message_bytes, &value, &doc, &omitted);
     if (omitted)
-        sl_warn(q->scope,
+        sl_warn(q->base.scope,
                 "entry %s: the payload (%zu bytes) is too large for a message of "
                 "message.max.bytes=%lld and is left out; the record stays at its "
                 "source coordinates",
@@ -359,7 +360,7 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
     if (err) {
         rd_kafka_headers_destroy(h); /* not taken on failure */
         free(j);
-        sl_warn(q->scope, "cannot produce entry %s: %s", e->id, rd_kafka_err2str(err));
+        sl_warn(q->base.scope, "cannot produce entry %s: %s", e->id, rd_kafka_err2str(err));
         return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? SL_EFULL : -EIO;
     }
     q->inflight++;
@@ -377,7 +378,7 @@ static int kdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
         return q->loop ? SL_ECLOSED : SL_EUNSUPP;
     struct sl_err err;
     if (sl_kdlq_reader(q, &err) < 0) {
-        sl_warn(q->scope, "%s", err.msg);
+        sl_warn(q->base.scope, "%s", err.msg);
         return -EIO;
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);

@@ -44,7 +44,6 @@ struct sl_kdlq_part {
 struct sl_dlq_kafka {
     struct sl_dlq base;
     struct sl_kdlq_cfg cfg;
-    char scope[300];
     char *group_id;
     const char *file;
     struct ev_loop *loop;

@@ -38,7 +38,8 @@ static void reader_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
 {
     struct sl_dlq_kafka *q = rd_kafka_opaque(rk);
     if (level <= 4)
-        sl_log(level <= 3 ? SL_LOG_ERROR : SL_LOG_WARN, q->scope, "librdkafka %s: %s", fac, buf);
+        sl_log(level <= 3 ? SL_LOG_ERROR : SL_LOG_WARN, q->base.scope, "librdkafka %s: %s", fac,
+               buf);
 }
 
 int sl_kdlq_reader(struct sl_dlq_kafka *q, struct sl_err *err)
@@ -51,7 +52,7 @@ int sl_kdlq_reader(struct sl_dlq_kafka *q, struct sl_err *err)
     q->reader = rd_kafka_new(RD_KAFKA_CONSUMER, q->cconf, errstr, sizeof(errstr));
     if (!q->reader)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: cannot create the reader: %s",
-                          q->scope, errstr);
+                          q->base.scope, errstr);
     q->cconf = NULL;
     rd_kafka_set_log_queue(q->reader, NULL);
     q->rq = rd_kafka_queue_get_main(q->reader);
@@ -93,7 +94,7 @@ static void commit_done_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (offsets->elems[i].err)
             status = -EIO;
     if (status)
-        sl_warn(j->q->scope,
+        sl_warn(j->q->base.scope,
                 "commit of removed entries failed: %s (they stay hidden by their "
                 "removal markers)",
                 rd_kafka_err2str(err ? err : offsets->elems[0].err));
@@ -137,7 +138,7 @@ void sl_kdlq_commit_removed(struct sl_dlq_kafka *q, int32_t partition, int64_t o
     rd_kafka_resp_err_t e = rd_kafka_commit_queue(q->reader, l, q->rq, commit_done_cb, j);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
-        sl_warn(q->scope, "cannot commit removed entries: %s", rd_kafka_err2str(e));
+        sl_warn(q->base.scope, "cannot commit removed entries: %s", rd_kafka_err2str(e));
         free(j);
         if (cb)
             cb(0, arg);
@@ -276,14 +277,14 @@ static int read_topic(struct sl_dlq_kafka *q, struct reading *rd, struct sl_err 
     rd_kafka_topic_destroy(rkt);
     if (e)
         return sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: cannot read the topic's metadata: %s",
-                          q->scope, rd_kafka_err2str(e));
+                          q->base.scope, rd_kafka_err2str(e));
     if (md->topic_cnt != 1 || md->topics[0].err) {
         rd_kafka_resp_err_t te = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
         rd_kafka_metadata_destroy(md);
         if (te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             return 0; /* no topic yet: no entries */
-        return sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: topic %s: %s", q->scope, q->cfg.topic,
-                          rd_kafka_err2str(te));
+        return sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: topic %s: %s", q->base.scope,
+                          q->cfg.topic, rd_kafka_err2str(te));
     }
     int np = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
@@ -296,7 +297,7 @@ static int read_topic(struct sl_dlq_kafka *q, struct reading *rd, struct sl_err 
     e = rd_kafka_committed(q->reader, l, left_ms(deadline));
     if (e) {
         rc = sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: cannot read committed offsets: %s",
-                        q->scope, rd_kafka_err2str(e));
+                        q->base.scope, rd_kafka_err2str(e));
         goto out;
     }
     int pending = 0;
@@ -309,8 +310,8 @@ static int read_topic(struct sl_dlq_kafka *q, struct reading *rd, struct sl_err 
         e = rd_kafka_query_watermark_offsets(q->reader, q->cfg.topic, p->partition, &lo, &hi,
                                              left_ms(deadline));
         if (e) {
-            rc = sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: cannot read watermarks: %s", q->scope,
-                            rd_kafka_err2str(e));
+            rc = sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: cannot read watermarks: %s",
+                            q->base.scope, rd_kafka_err2str(e));
             goto out;
         }
         p->high = hi;
@@ -326,7 +327,7 @@ static int read_topic(struct sl_dlq_kafka *q, struct reading *rd, struct sl_err 
         struct sl_kdlq_part *p = part_of(rd, m->partition);
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                sl_warn(q->scope, "reading: %s", rd_kafka_message_errstr(m));
+                sl_warn(q->base.scope, "reading: %s", rd_kafka_message_errstr(m));
         } else if (p && p->high >= 0 && m->offset < p->high) {
             take_message(rd, p, m);
             if (m->offset + 1 >= p->high) {
@@ -342,7 +343,7 @@ static int read_topic(struct sl_dlq_kafka *q, struct reading *rd, struct sl_err 
             rd->parts[i].high = -rd->parts[i].high - 1;
     if (pending > 0)
         rc = sl_err_set(err, SL_ERR_TRANSIENT, -ETIMEDOUT,
-                        "%s: reading topic %s timed out (list_timeout %lld ms)", q->scope,
+                        "%s: reading topic %s timed out (list_timeout %lld ms)", q->base.scope,
                         q->cfg.topic, (long long)q->cfg.list_timeout_ms);
 out:
     rd_kafka_topic_partition_list_destroy(l);
@@ -361,7 +362,7 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
         return 0; /* not an id of this sink */
     if (f->after && parse_pos(f->after, &after_c, &after_p, &after_o) < 0)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: not a position of this sink: %.64s",
-                          q->scope, f->after);
+                          q->base.scope, f->after);
     int rc = sl_kdlq_reader(q, err);
     if (rc < 0)
         return rc;
@@ -388,7 +389,7 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
         struct sl_err perr;
         if (removed || sl_dlq_entry_from_json(it->doc, it->len, &it->e, &perr) < 0) {
             if (!removed)
-                sl_warn(q->scope, "skipping unreadable entry %d:%lld: %s", (int)it->partition,
+                sl_warn(q->base.scope, "skipping unreadable entry %d:%lld: %s", (int)it->partition,
                         (long long)it->offset, perr.msg);
             it->created_ms = INT64_MAX;
             continue;

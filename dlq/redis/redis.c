@@ -103,7 +103,6 @@ struct rdlq {
     size_t nhints, hint_cap;
     int64_t xlen;
     int64_t xlen_asked_ms;
-    char scope[300];
     char endpoint[300];
 };
 
@@ -221,7 +220,7 @@ static void op_reply_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
     if (!reply) {
         status = -ECONNRESET;
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        sl_error(q->scope, "%s failed: %.200s", o->is_put ? "XADD" : "XDEL", reply->str);
+        sl_error(q->base.scope, "%s failed: %.200s", o->is_put ? "XADD" : "XDEL", reply->str);
         status = -EIO;
     } else if (o->is_put) {
         status = 0;
@@ -332,9 +331,9 @@ static void conn_state_cb(struct sl_redis_conn *c, bool up, const char *why, voi
     q->connecting = false;
     if (up) {
         if (q->failures > 0 || q->ever_up)
-            sl_info(q->scope, "connected to %s again", q->endpoint);
+            sl_info(q->base.scope, "connected to %s again", q->endpoint);
         else
-            sl_debug(q->scope, "connected to %s", q->endpoint);
+            sl_debug(q->base.scope, "connected to %s", q->endpoint);
         q->ever_up = true;
         q->failures = 0;
         q->last_why[0] = '\0';
@@ -344,7 +343,7 @@ static void conn_state_cb(struct sl_redis_conn *c, bool up, const char *why, voi
     q->failures++;
     int64_t delay = sl_backoff_delay(&q->backoff, q->failures, &q->rng);
     if (strcmp(why, q->last_why) != 0)
-        sl_warn(q->scope, "cannot reach %s: %s (retrying in %lld ms)", q->endpoint, why,
+        sl_warn(q->base.scope, "cannot reach %s: %s (retrying in %lld ms)", q->endpoint, why,
                 (long long)delay);
     snprintf(q->last_why, sizeof(q->last_why), "%s", why);
     fail_queue(q, -ENOTCONN);
@@ -378,9 +377,10 @@ static int enqueue(struct rdlq *q, struct rop *o)
 
 /* ---- ops ---- */
 
-static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+static int rdlq_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                        struct sl_dlq **out, struct sl_err *err)
 {
+    const struct sl_config *cfg = env ? env->cfg : NULL;
     struct rdlq *q = SL_NEW(struct rdlq);
     int rc = sl_config_bind_typed(cfg, sec, &rdlq_table, &q->cfg, err);
     if (rc < 0) {
@@ -400,10 +400,8 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
         free(q);
         return rc;
     }
-    q->base.ops = &sl_dlq_redis_ops;
-    q->base.name = sl_strdup(sec->name);
+    sl_dlq_init(&q->base, &sl_dlq_redis_ops, env, sec->name);
     pthread_mutex_init(&q->hints_mu, NULL);
-    snprintf(q->scope, sizeof(q->scope), "dlq:redis:%s", sec->name);
     q->backoff.min_ms = RDLQ_BACKOFF_MIN;
     q->backoff.max_ms = RDLQ_BACKOFF_MAX;
     q->backoff.multiplier = 2.0;
@@ -418,10 +416,10 @@ static int rdlq_create(const struct sl_config *cfg, const struct sl_cfg_typed *s
     return 0;
 }
 
-static int rdlq_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st,
-                     struct sl_err *err)
+static int rdlq_open(struct sl_dlq *d, struct sl_err *err)
 {
     struct rdlq *q = sink(d);
+    struct ev_loop *loop = d->env.loop;
     if (q->opened)
         return 0;
     q->opened = true;
@@ -497,13 +495,14 @@ static redisReply *sync_cmd(struct rdlq *q, int argc, const char **argv, struct 
 {
     redisReply *r = redisCommandArgv(q->sync, argc, argv, NULL);
     if (!r) {
-        sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: %s: %s", q->scope, argv[0],
+        sl_err_set(err, SL_ERR_TRANSIENT, -EIO, "%s: %s: %s", q->base.scope, argv[0],
                    q->sync->errstr[0] ? q->sync->errstr : "no reply");
         sync_drop(q);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        sl_err_set(err, SL_ERR_PERMANENT, -EIO, "%s: %s failed: %.200s", q->scope, argv[0], r->str);
+        sl_err_set(err, SL_ERR_PERMANENT, -EIO, "%s: %s failed: %.200s", q->base.scope, argv[0],
+                   r->str);
         freeReplyObject(r);
         return NULL;
     }
@@ -522,8 +521,9 @@ static int sync_open(struct rdlq *q, struct sl_err *err)
                   ? redisConnectUnixWithTimeout(q->cfg.conn.unix_socket, ctv)
                   : redisConnectWithTimeout(q->cfg.conn.host, (int)q->cfg.conn.port, ctv);
     if (!q->sync || q->sync->err) {
-        int rc = sl_err_set(err, SL_ERR_TRANSIENT, -ECONNREFUSED, "%s: cannot connect to %s: %s",
-                            q->scope, q->endpoint, q->sync ? q->sync->errstr : "out of memory");
+        int rc =
+            sl_err_set(err, SL_ERR_TRANSIENT, -ECONNREFUSED, "%s: cannot connect to %s: %s",
+                       q->base.scope, q->endpoint, q->sync ? q->sync->errstr : "out of memory");
         sync_drop(q);
         return rc;
     }
@@ -573,7 +573,8 @@ static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_f
     const redisReply *id = field(fl, "id"), *mapping = field(fl, "mapping");
     const redisReply *created = field(fl, "created"), *doc = field(fl, "doc");
     if (!id || !doc) {
-        sl_warn(q->scope, "skipping stream entry %.64s: not a DLQ entry (no id or doc field)", sid);
+        sl_warn(q->base.scope, "skipping stream entry %.64s: not a DLQ entry (no id or doc field)",
+                sid);
         return 0;
     }
     if (f->id && strcmp(f->id, id->str) != 0)
@@ -586,7 +587,7 @@ static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_f
     struct sl_dlq_entry ent;
     struct sl_err perr;
     if (sl_dlq_entry_from_json(doc->str, doc->len, &ent, &perr) < 0) {
-        sl_warn(q->scope, "skipping unreadable entry %.64s: %s", id->str, perr.msg);
+        sl_warn(q->base.scope, "skipping unreadable entry %.64s: %s", id->str, perr.msg);
         return 0;
     }
     int stop = cb(&ent, sid, arg);
@@ -602,10 +603,10 @@ static int rdlq_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_eac
 {
     struct rdlq *q = sink(d);
     if (!q->opened)
-        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECLOSED, "%s: not open", q->scope);
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECLOSED, "%s: not open", q->base.scope);
     if (q->listing)
         return sl_err_set(err, SL_ERR_PERMANENT, -EBUSY, "%s: list called from a list callback",
-                          q->scope);
+                          q->base.scope);
     struct sl_dlq_filter none = {0};
     if (!f)
         f = &none;
@@ -618,7 +619,7 @@ static int rdlq_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_eac
         size_t n = strspn(f->after, "0123456789-");
         if (n == 0 || f->after[n] || n >= RDLQ_SID_MAX)
             return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL,
-                              "%s: not a position of this sink: %.64s", q->scope, f->after);
+                              "%s: not a position of this sink: %.64s", q->base.scope, f->after);
         snprintf(start, sizeof(start), "(%s", f->after);
     }
     snprintf(count, sizeof(count), "%d", RDLQ_PAGE);
@@ -723,7 +724,7 @@ static void rdlq_destroy(struct sl_dlq *d)
     hints_clear(q);
     pthread_mutex_destroy(&q->hints_mu);
     sl_props_release(&rdlq_table, &q->cfg);
-    free(d->name);
+    sl_dlq_release(d);
     free(q);
 }
 

@@ -20,7 +20,6 @@ struct sl_dlq_sqlite {
     struct sl_store *st; /* borrowed; NULL until open */
     sqlite3 *ldb;        /* list's read-only connection, opened by the first list */
     bool listing;        /* list is running */
-    char scope[SQLITE_DLQ_NAME_MAX + 16];
 };
 
 /* The type has no keys of its own: binding only checks that the section holds no others. */
@@ -69,21 +68,20 @@ static struct sl_dlq_sqlite *sink(struct sl_dlq *d)
 
 /* ---- life cycle ---- */
 
-int sl_dlq_sqlite_create(const char *name, struct sl_dlq **out)
+int sl_dlq_sqlite_create(const struct sl_env *env, const char *name, struct sl_dlq **out)
 {
     if (!name || !*name || strlen(name) > SQLITE_DLQ_NAME_MAX)
         return -EINVAL;
     struct sl_dlq_sqlite *q = SL_NEW(struct sl_dlq_sqlite);
-    q->base.ops = &sl_dlq_sqlite_ops;
-    q->base.name = sl_strdup(name);
-    snprintf(q->scope, sizeof(q->scope), "dlq:sqlite:%s", name);
+    sl_dlq_init(&q->base, &sl_dlq_sqlite_ops, env, name);
     *out = &q->base;
     return 0;
 }
 
-static int sqlite_create(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+static int sqlite_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                          struct sl_dlq **out, struct sl_err *err)
 {
+    const struct sl_config *cfg = env ? env->cfg : NULL;
     if (!sec || !sec->name || !*sec->name || strlen(sec->name) > SQLITE_DLQ_NAME_MAX)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                           "%s.name: a DLQ needs a name of 1 to %d characters",
@@ -93,15 +91,15 @@ static int sqlite_create(const struct sl_config *cfg, const struct sl_cfg_typed 
     if (rc < 0)
         return rc;
     sl_props_release(&sl_dlq_sqlite_props, &conf);
-    return sl_dlq_sqlite_create(sec->name, out);
+    return sl_dlq_sqlite_create(env, sec->name, out);
 }
 
-static int sqlite_open(struct sl_dlq *d, struct ev_loop *loop, struct sl_store *st,
-                       struct sl_err *err)
+static int sqlite_open(struct sl_dlq *d, struct sl_err *err)
 {
     struct sl_dlq_sqlite *q = sink(d);
+    struct sl_store *st = d->env.store;
     if (!st)
-        return sl_err_set(err, SL_ERR_FATAL, -EINVAL, "%s: no store", q->scope);
+        return sl_err_set(err, SL_ERR_FATAL, -EINVAL, "%s: no store", q->base.scope);
     int rc = sl_store_exec(st, SCHEMA_SQL, err);
     if (rc < 0)
         return rc;
@@ -114,7 +112,7 @@ static void sqlite_destroy(struct sl_dlq *d)
     if (!d)
         return;
     sqlite3_close(sink(d)->ldb);
-    free(d->name);
+    sl_dlq_release(d);
     free(d);
 }
 
@@ -249,8 +247,8 @@ static int list_conn(struct sl_dlq_sqlite *q, struct sl_err *err)
     int rc = sqlite3_open_v2(path ? path : "", &q->ldb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
-        sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot open %s for reading: %s", q->scope,
-                   path ? path : "the store", q->ldb ? sqlite3_errmsg(q->ldb) : "");
+        sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot open %s for reading: %s",
+                   q->base.scope, path ? path : "the store", q->ldb ? sqlite3_errmsg(q->ldb) : "");
         sqlite3_close(q->ldb);
         q->ldb = NULL;
         return SL_ESTORE;
@@ -281,10 +279,10 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
 {
     struct sl_dlq_sqlite *q = sink(d);
     if (!q->st)
-        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECLOSED, "%s: not open", q->scope);
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECLOSED, "%s: not open", q->base.scope);
     if (q->listing)
         return sl_err_set(err, SL_ERR_PERMANENT, -EBUSY, "%s: list called from a list callback",
-                          q->scope);
+                          q->base.scope);
     struct sl_dlq_filter none = {0};
     if (!f)
         f = &none;
@@ -293,7 +291,7 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
     int64_t after_created = INT64_MIN, after_rowid = INT64_MIN;
     if (f->after && parse_pos(f->after, &after_created, &after_rowid) < 0)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: not a position of this sink: %.64s",
-                          q->scope, f->after);
+                          q->base.scope, f->after);
     int rc = list_conn(q, err);
     if (rc < 0)
         return rc;
@@ -301,8 +299,8 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
     const char *sql = f->id ? LIST_ID_SQL : f->mapping ? LIST_MAPPING_SQL : LIST_SQL;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(q->ldb, sql, -1, &s, NULL) != SQLITE_OK)
-        return sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot prepare list: %s", q->scope,
-                          sqlite3_errmsg(q->ldb));
+        return sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: cannot prepare list: %s",
+                          q->base.scope, sqlite3_errmsg(q->ldb));
     sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, f->since_ms ? f->since_ms : INT64_MIN);
     sqlite3_bind_int64(s, 3, f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit : -1);
@@ -322,7 +320,7 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
         struct sl_err perr;
         if (sl_dlq_entry_from_json(doc, len, &e, &perr) < 0) {
             const char *id = (const char *)sqlite3_column_text(s, 0);
-            sl_warn(q->scope, "skipping unreadable entry %.64s: %s", id ? id : "?", perr.msg);
+            sl_warn(q->base.scope, "skipping unreadable entry %.64s: %s", id ? id : "?", perr.msg);
             continue;
         }
         char pos[SL_DLQ_POS_MAX];
@@ -334,7 +332,7 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
             break;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: list failed: %s", q->scope,
+        rc = sl_err_set(err, SL_ERR_TRANSIENT, SL_ESTORE, "%s: list failed: %s", q->base.scope,
                         sqlite3_errmsg(q->ldb));
     sqlite3_finalize(s); /* ends the read transaction */
     q->listing = false;

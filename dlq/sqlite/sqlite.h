@@ -10,8 +10,9 @@ extern const struct sl_dlq_ops sl_dlq_sqlite_ops;
 extern const struct sl_prop_table sl_dlq_sqlite_props;
 
 /* Allocates a sqlite sink named `name` without a config section (the implicit
- * SL_DLQ_DEFAULT_NAME one); open it with sl_dlq_sqlite_ops.open. Returns 0 or -EINVAL (empty
+ * SL_DLQ_DEFAULT_NAME one); open it with sl_dlq_sqlite_ops.open (it
+ * uses env's store). Returns 0 or -EINVAL (empty
  * name). */
-int sl_dlq_sqlite_create(const char *name, struct sl_dlq **out);
+int sl_dlq_sqlite_create(const struct sl_env *env, const char *name, struct sl_dlq **out);
 
 #endif

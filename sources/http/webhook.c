@@ -347,7 +347,7 @@ static void webhook_release_cfg(struct webhook *h)
     sl_props_release(&webhook_table, &h->cfg);
 }
 
-static int webhook_create(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
+static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                           struct sl_source **out, struct sl_err *err)
 {
     struct webhook *h = SL_NEW(struct webhook);

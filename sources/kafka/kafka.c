@@ -549,7 +549,7 @@ static void kick_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- the ops ---- */
 
-static int kafka_create(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
+static int kafka_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                         struct sl_source **out, struct sl_err *err)
 {
     struct sl_kafka_source *k = SL_NEW(struct sl_kafka_source);

@@ -877,7 +877,7 @@ static void stream_metrics(struct rsrc *s, struct sl_metrics *mx, struct rstream
     sl_buf_release(&l);
 }
 
-static int redis_create(const struct sl_source_env *env, const struct sl_cfg_typed *sec,
+static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                         struct sl_source **out, struct sl_err *err)
 {
     struct rsrc *s = SL_NEW(struct rsrc);

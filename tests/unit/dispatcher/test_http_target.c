@@ -737,7 +737,8 @@ static int create_from_json(struct env *e, const char *json, struct sl_target **
     struct sl_cfg_typed sec = {.name = "fn", .type = "http", .raw = raw, .path = "functions[0]"};
     const struct sl_target_ops *ops = sl_target_find_type("http");
     assert_ptr_equal(ops, &sl_target_http_ops);
-    int rc = ops->create(e->loop, NULL, &sec, t, err);
+    struct sl_env env = {.loop = e->loop};
+    int rc = ops->create(&env, &sec, t, err);
     json_decref(raw);
     return rc;
 }

@@ -128,7 +128,9 @@ static int create_from(const char *yaml, struct sl_dlq **out, struct sl_config *
     int rc = sl_config_load_text(yaml, strlen(yaml), false, "d.yaml", cfg, err);
     if (rc < 0)
         return rc;
-    return sl_dlq_kafka_ops.create(cfg, SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, 0), out, err);
+    struct sl_env env = {.cfg = cfg};
+    return sl_dlq_kafka_ops.create(&env, SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, 0), out,
+                                   err);
 }
 
 #define HEAD                                                                                       \

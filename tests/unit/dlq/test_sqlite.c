@@ -35,10 +35,13 @@ static void open_all(struct fixture *f, struct ev_loop *loop, const char *name)
     struct sl_err err = {0};
     if (sl_store_open(loop, f->dir, NULL, &f->st, &err) != 0)
         fail_msg("store: %s", err.msg);
-    assert_int_equal(sl_dlq_sqlite_create(name, &f->d), 0);
+    struct sl_env env = {.loop = loop, .store = f->st};
+    assert_int_equal(sl_dlq_sqlite_create(&env, name, &f->d), 0);
     assert_string_equal(f->d->name, name);
+    assert_string_equal(f->d->type, "sqlite");
+    assert_string_equal(f->d->scope, "dlq:sqlite:dq");
     assert_ptr_equal(f->d->ops, &sl_dlq_sqlite_ops);
-    if (f->d->ops->open(f->d, loop, f->st, &err) != 0)
+    if (f->d->ops->open(f->d, &err) != 0)
         fail_msg("open: %s", err.msg);
 }
 
@@ -301,7 +304,7 @@ static void test_duplicate_and_invalid_put(void **state)
 
     /* A sink that is not open refuses everything. */
     struct sl_dlq *closed;
-    assert_int_equal(sl_dlq_sqlite_create("closed", &closed), 0);
+    assert_int_equal(sl_dlq_sqlite_create(NULL, "closed", &closed), 0);
     make_entry(&e, "y", "m", T0);
     assert_int_equal(closed->ops->put(closed, &e, op_done, &o), SL_ECLOSED);
     assert_int_equal(closed->ops->remove(closed, "y", op_done, &o), SL_ECLOSED);
@@ -312,7 +315,7 @@ static void test_duplicate_and_invalid_put(void **state)
     assert_int_equal(o.fired, 0);
     closed->ops->destroy(closed);
     sl_dlq_entry_release(&e);
-    assert_int_equal(sl_dlq_sqlite_create("", &closed), -EINVAL);
+    assert_int_equal(sl_dlq_sqlite_create(NULL, "", &closed), -EINVAL);
 }
 
 static void test_remove(void **state)
@@ -410,8 +413,9 @@ static void test_named_sinks_isolated(void **state)
     struct fixture *f = *state;
     struct sl_dlq *other;
     struct sl_err err;
-    assert_int_equal(sl_dlq_sqlite_create("other", &other), 0);
-    assert_int_equal(other->ops->open(other, f->loop, f->st, &err), 0);
+    struct sl_env env = {.loop = f->loop, .store = f->st};
+    assert_int_equal(sl_dlq_sqlite_create(&env, "other", &other), 0);
+    assert_int_equal(other->ops->open(other, &err), 0);
     put_one(f, f->d, "mine", "m", T0, 0);
     put_one(f, other, "theirs", "m", T0, 0);
     put_one(f, other, "theirs2", "m", T0 + 1, 0);
@@ -516,11 +520,12 @@ static void test_registry_and_create(void **state)
     sec.raw = json_pack("{s:s, s:s}", "name", "fromcfg", "type", "sqlite");
     struct sl_dlq *d = NULL;
     struct sl_err err = {0};
-    int rc = sl_dlq_sqlite_ops.create(NULL, &sec, &d, &err);
+    struct sl_env env = {.loop = f->loop, .store = f->st};
+    int rc = sl_dlq_sqlite_ops.create(&env, &sec, &d, &err);
     if (rc != 0)
         fail_msg("create: %s", err.msg);
     assert_string_equal(d->name, "fromcfg");
-    assert_int_equal(d->ops->open(d, f->loop, f->st, &err), 0);
+    assert_int_equal(d->ops->open(d, &err), 0);
     put_one(f, d, "c1", "m", T0, 0);
     assert_int_equal(d->ops->depth(d, NULL), 1);
     d->ops->destroy(d);
@@ -529,7 +534,7 @@ static void test_registry_and_create(void **state)
     /* An unknown key is a config error naming the key path. */
     sec.raw = json_pack("{s:s, s:s, s:i}", "name", "fromcfg", "type", "sqlite", "bogus", 1);
     d = NULL;
-    assert_int_equal(sl_dlq_sqlite_ops.create(NULL, &sec, &d, &err), SL_ECONFIG);
+    assert_int_equal(sl_dlq_sqlite_ops.create(&env, &sec, &d, &err), SL_ECONFIG);
     assert_null(d);
     assert_non_null(strstr(err.msg, "bogus"));
     json_decref(sec.raw);

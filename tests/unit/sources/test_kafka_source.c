@@ -266,7 +266,7 @@ static int create_from(const char *yaml, struct sl_err *err)
     int rc = sl_config_load_text(yaml, strlen(yaml), false, "k.yaml", &cfg, err);
     if (rc == 0) {
         struct sl_metrics *mx = sl_metrics_create();
-        struct sl_source_env env = {.cfg = &cfg, .metrics = mx};
+        struct sl_env env = {.cfg = &cfg, .metrics = mx};
         struct sl_source *s = NULL;
         rc = sl_source_kafka_ops.create(&env, SL_OBJLIST_AT(cfg.sources, struct sl_cfg_typed, 0),
                                         &s, err);
