@@ -14,6 +14,7 @@ Usage: bench/kafka.py [--build DIR] [--records N] [--rate R] [--seconds S]
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,7 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
 
 
-def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag):
+def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None):
     """Delivers n pre-filled records with the mapping's default caps and 4 invocations in
     flight (one per partition); samples the delivered count every 20 ms for the rate and the
     longest interval without progress while records were waiting."""
@@ -59,6 +60,11 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag):
                           extra={"log": {"level": "info"}})
     s = harness.Sluice(workdir, cfg, name="bench-" + tag)
     s.start()
+    perf = None
+    if perf_out:
+        perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "999",
+                                 "-o", perf_out, "-p", str(s.proc.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = None
     rss = []
     samples = []
@@ -75,6 +81,9 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag):
             break
         time.sleep(0.02)
     t1 = time.monotonic()
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
     s.stop()
     # Longest stretch of consecutive samples with no new deliveries (records were waiting).
     gap, start = 0.0, None
@@ -132,8 +141,12 @@ def main():
         fn_url = "http://127.0.0.1:%d/invoke" % port
         results = []
         for batch in (100, 1000):
+            perf_out = os.path.join(build, "perf-kafka-b%d.data" % batch) if a.perf else None
             r = throughput(kf, harness, workdir, kafka.bootstrap, a.records, batch, fn_url,
-                           "b%d" % batch)
+                           "b%d" % batch, perf_out)
+            if perf_out:
+                print("perf profile of sluice at batch %d: perf report -i %s --no-children"
+                      % (batch, perf_out))
             r["ratio"] = r["rate"] / base["rate"] if base["rate"] else 0
             results.append(r)
             print("sluice batch %4d: %.0f records/s (%.1f%% of the baseline), RSS median %d "
