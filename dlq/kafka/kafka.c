@@ -56,6 +56,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     struct sl_dlq_kafka *q = j->q;
     q->inflight--;
     if (q->destroying) {
+        /* Purged at close: the write was never confirmed (dlq.h: its callback fires with
+         * SL_ECLOSED, on the loop). Past close's last poll, nothing fires any more. */
+        if (j->cb && !q->silent)
+            j->cb(SL_ECLOSED, j->arg);
         free(j);
         return;
     }
@@ -210,10 +214,11 @@ static int kdlq_close(struct sl_dlq *d, int64_t deadline_ms)
                     q->inflight);
             rc = -ETIMEDOUT;
         }
-        /* The rest never fires its callback (put's contract: the sink is closed). */
+        /* The rest is purged: its callbacks fire with SL_ECLOSED from the poll below. */
         q->destroying = true;
         rd_kafka_purge(q->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(q->prod, 0);
+        q->silent = true; /* the teardown thread may serve what is left: no callbacks there */
         rd_kafka_queue_io_event_enable(q->pq, -1, NULL, 0);
         rd_kafka_queue_destroy(q->pq);
         q->pq = NULL;

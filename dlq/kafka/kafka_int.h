@@ -62,6 +62,7 @@ struct sl_dlq_kafka {
     size_t inflight;
     bool destroying; /* delivery reports no longer fire callbacks */
     bool closed;     /* close() ran */
+    bool silent;     /* past close's last poll: delivery reports fire nothing */
     bool abandoned;  /* close() left the clients to a helper thread: destroy frees nothing */
     pthread_mutex_t parts_mu; /* list (admin worker thread) swaps parts; the loop commits */
     struct sl_kdlq_part *parts;
