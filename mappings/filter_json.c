@@ -106,6 +106,13 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* jansson's lexer puts back the byte that ends a number or a literal, and a NUL byte put back
+ * reads as the end of its buffer: that one NUL is skipped ("1\0" and "[true\0]" load). */
+static const char *skip_put_back_nul(const char *p, const char *end)
+{
+    return p < end && *p == '\0' ? p + 1 : p;
+}
+
 /* A number at s->p, with jansson's range checks. */
 static bool scan_number(struct jt_scan *s)
 {
@@ -138,7 +145,7 @@ static bool scan_number(struct jt_scan *s)
     struct sl_fnum num;
     if (!sl_jt_number(start, (size_t)(p - start), &num))
         return false;
-    s->p = p;
+    s->p = skip_put_back_nul(p, end);
     return true;
 }
 
@@ -187,7 +194,7 @@ static bool scan_literal(struct jt_scan *s, const char *lit, size_t n)
 {
     if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
         return false;
-    s->p += n;
+    s->p = skip_put_back_nul(s->p + n, s->end);
     return true;
 }
 
@@ -284,13 +291,13 @@ const char *sl_jt_value(const char *p, const char *end, struct sl_jv *v)
         return skip_container(p);
     case 't':
         v->t = SL_JV_TRUE;
-        return p + 4;
+        return skip_put_back_nul(p + 4, end);
     case 'f':
         v->t = SL_JV_FALSE;
-        return p + 5;
+        return skip_put_back_nul(p + 5, end);
     case 'n':
         v->t = SL_JV_NULL;
-        return p + 4;
+        return skip_put_back_nul(p + 4, end);
     default: {
         const char *q = p;
         while (q < end &&
@@ -298,7 +305,7 @@ const char *sl_jt_value(const char *p, const char *end, struct sl_jv *v)
             q++;
         v->t = SL_JV_NUMBER;
         v->len = (size_t)(q - p);
-        return q;
+        return skip_put_back_nul(q, end);
     }
     }
 }
