@@ -12,8 +12,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define SQLITE_DLQ_NAME_MAX 256
-#define SQLITE_DLQ_ID_MAX   1024
+#define SQLITE_DLQ_NAME_MAX   256
+#define SQLITE_DLQ_ID_MAX     1024
+#define SQLITE_DLQ_LIST_CHUNK 256 /* rows per read transaction of a listing */
 
 struct sl_dlq_sqlite {
     struct sl_dlq base;
@@ -303,32 +304,50 @@ static int sqlite_list(struct sl_dlq *d, const struct sl_dlq_filter *f, sl_dlq_e
                           q->base.scope, sqlite3_errmsg(q->ldb));
     sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, f->since_ms ? f->since_ms : INT64_MIN);
-    sqlite3_bind_int64(s, 3, f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit : -1);
     if (f->mapping)
         sqlite3_bind_text(s, 4, f->mapping, -1, SQLITE_STATIC);
     if (f->id)
         sqlite3_bind_text(s, 5, f->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, after_created);
-    sqlite3_bind_int64(s, 7, after_rowid);
 
-    int step;
+    /* In chunks, each its own short read transaction: a long one would hold a WAL snapshot
+     * that keeps the writer's checkpoints from completing while pushes commit. */
+    int step = SQLITE_DONE;
+    size_t seen = 0;
+    bool stop = false;
     q->listing = true;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *doc = (const char *)sqlite3_column_text(s, 1);
-        size_t len = (size_t)sqlite3_column_bytes(s, 1);
-        struct sl_dlq_entry e;
-        struct sl_err perr;
-        if (sl_dlq_entry_from_json(doc, len, &e, &perr) < 0) {
-            const char *id = (const char *)sqlite3_column_text(s, 0);
-            sl_warn(q->base.scope, "skipping unreadable entry %.64s: %s", id ? id : "?", perr.msg);
-            continue;
+    while (!stop) {
+        size_t want = SQLITE_DLQ_LIST_CHUNK;
+        if (f->limit && f->limit - seen < want)
+            want = f->limit - seen;
+        sqlite3_bind_int64(s, 3, (int64_t)want);
+        sqlite3_bind_int64(s, 6, after_created);
+        sqlite3_bind_int64(s, 7, after_rowid);
+        size_t rows = 0;
+        while (!stop && (step = sqlite3_step(s)) == SQLITE_ROW) {
+            rows++;
+            after_created = sqlite3_column_int64(s, 2);
+            after_rowid = sqlite3_column_int64(s, 3);
+            const char *doc = (const char *)sqlite3_column_text(s, 1);
+            size_t len = (size_t)sqlite3_column_bytes(s, 1);
+            struct sl_dlq_entry e;
+            struct sl_err perr;
+            if (sl_dlq_entry_from_json(doc, len, &e, &perr) < 0) {
+                const char *id = (const char *)sqlite3_column_text(s, 0);
+                sl_warn(q->base.scope, "skipping unreadable entry %.64s: %s", id ? id : "?",
+                        perr.msg);
+                continue;
+            }
+            seen++;
+            char pos[SL_DLQ_POS_MAX];
+            snprintf(pos, sizeof(pos), "%lld.%lld", (long long)after_created,
+                     (long long)after_rowid);
+            stop = cb(&e, pos, arg) != 0;
+            sl_dlq_entry_release(&e);
         }
-        char pos[SL_DLQ_POS_MAX];
-        snprintf(pos, sizeof(pos), "%lld.%lld", (long long)sqlite3_column_int64(s, 2),
-                 (long long)sqlite3_column_int64(s, 3));
-        int stop = cb(&e, pos, arg);
-        sl_dlq_entry_release(&e);
-        if (stop)
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            break;
+        sqlite3_reset(s); /* ends this chunk's read transaction */
+        if (rows < want || (f->limit && seen >= f->limit))
             break;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
