@@ -4,7 +4,6 @@ unreachable ends sluice within shutdown.drain_timeout plus a margin, with exit s
 past a record that was not handled, and a restart delivers every record."""
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -46,15 +45,6 @@ class HangingFn(KafkaFn):
     def stop(self):
         self.release.set()
         KafkaFn.stop(self)
-
-
-def closed_port():
-    """A loopback port nothing listens on (connections are refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class KafkaShutdown(KafkaTest):
@@ -129,7 +119,7 @@ class KafkaShutdown(KafkaTest):
         fn = self.hanging_fn(delay=0.005)
         produce(self.kafka.bootstrap, "events", 6000)
         produced = produced_keys(self.kafka.bootstrap, "events")
-        dlq = {"name": "rdlq", "type": "redis", "host": "127.0.0.1", "port": closed_port(),
+        dlq = {"name": "rdlq", "type": "redis", "host": "127.0.0.1", "port": harness.free_port(),
                "stream": "sluice-dlq"}
         cfg = self.shutdown_config(fn, dlq)
         s = self.sluice(cfg)

@@ -4,6 +4,7 @@ Standard library only. Waits on events (a log line, an HTTP answer, a file growi
 deadlines instead of fixed sleeps.
 """
 import json
+import socket
 import os
 import re
 import shutil
@@ -28,6 +29,15 @@ FN = os.path.join(BUILD, "demo", "sluice-fn")
 SRC = os.environ.get("SLUICE_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 DEFAULT_WAIT = float(os.environ.get("SLUICE_TEST_WAIT", "60"))
+
+
+def free_port():
+    """A loopback port nothing listens on right now (connections to it are refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def wait_until(pred, timeout=DEFAULT_WAIT, what="condition", interval=0.02):

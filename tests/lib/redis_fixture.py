@@ -16,17 +16,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SluiceTest, wait_until
+from harness import SluiceTest, free_port, wait_until  # noqa: F401 (free_port: re-exported)
 
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisError(Exception):
