@@ -299,6 +299,16 @@ class Sluice:
         if expect is not None:
             self.expected_exit = expect
         self.proc.send_signal(signal.SIGTERM)
+        stacks_after = float(os.environ.get("SLUICE_TEST_STACKS_AFTER", "0"))
+        if stacks_after > 0:
+            # Diagnosis of a slow shutdown: every thread's stack, while it is still slow.
+            try:
+                return self.proc.wait(stacks_after)
+            except subprocess.TimeoutExpired:
+                dump = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex",
+                                       "thread apply all bt"], capture_output=True, text=True)
+                sys.stderr.write(f"stacks of {self.proc.pid} {stacks_after}s after SIGTERM:\n"
+                                 f"{dump.stdout}\n")
         return self.proc.wait(timeout)
 
     def kill9(self):
