@@ -519,7 +519,7 @@ int sl_app_run(struct sl_app *app)
  * every free from then on (a helper thread may still use what it would free). */
 static void app_account(struct sl_app *app, int rc)
 {
-    if (rc == -EINPROGRESS)
+    if (rc == -EINPROGRESS || rc == SL_CLOSE_LEFT_RUNNING)
         app->abandoned = true;
     if (rc < 0)
         app->cut = true;

@@ -54,6 +54,9 @@ struct sl_fview {
 /* The view as a JSON object (a new reference): what the patterns see, for tests and tools. */
 json_t *sl_fview_json(const struct sl_fview *v);
 
+/* close() left a helper thread running, with nothing handled left unacknowledged. */
+#define SL_CLOSE_LEFT_RUNNING 1
+
 struct sl_source_ops {
     const char *type;
     const struct sl_prop_table *props;
@@ -85,7 +88,9 @@ struct sl_source_ops {
      * is closed; -ETIMEDOUT when the deadline left something unconfirmed (those records are
      * delivered again after the restart); -EINPROGRESS when a blocking call was still running
      * at the deadline and was left on a helper thread: destroy then frees nothing, and the
-     * process must exit without freeing what the source uses (its loop included). */
+     * process must exit without freeing what the source uses (its loop included);
+     * SL_CLOSE_LEFT_RUNNING likewise, when everything handled had been acknowledged before the
+     * step left running (leaving a group, freeing a client) began. */
     int (*close)(struct sl_source *s, int64_t deadline_ms);
 };
 

@@ -4,21 +4,27 @@
  * offsets and left the group, with no timeout of its own (rdkafka.h: "The maximum blocking time
  * is roughly limited to session.timeout.ms"); when the group coordinator stops answering it does
  * not return at all, and neither does rd_kafka_destroy(), which closes the consumer too
- * (https://github.com/confluentinc/librdkafka/issues/4519). So each step gets the time left:
+ * (https://github.com/confluentinc/librdkafka/issues/4519). Other calls the close makes wait on
+ * librdkafka's threads with no timeout as well (rd_kafka_assign() and
+ * rd_kafka_rebalance_protocol() while serving the revocation). So every step runs on one helper
+ * thread, and the loop thread waits for it until the deadline:
  * 1. the handled offsets are committed with rd_kafka_commit_queue() and the result awaited on
  *    that queue until the deadline (at most KAFKA_CLOSE_COMMIT_MS);
  * 2. the group is left with rd_kafka_consumer_close_queue(), whose queue is served here until
  *    rd_kafka_consumer_closed() (rdkafka.h: "The application must poll/serve this queue until
  *    rd_kafka_consumer_closed() returns true") or the deadline (at most session.timeout.ms);
  * 3. the handle is destroyed with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE (the close was done, or
- *    cannot be) on a helper thread, joined with the position resolver and fetch waker threads,
- *    which use the handle. If that has not returned by the deadline it is left running and the
- *    source is abandoned: nothing it uses is freed, and the process exits.
+ *    cannot be), after the position resolver and fetch waker threads, which use the handle.
+ * If the steps have not returned by the deadline they are left running, the step they are in is
+ * logged, and the source is abandoned: nothing it uses is freed, and the process exits. While
+ * the loop thread waits, the helper thread is the only one touching the source.
  * Records never acked were never committed: the group's next member reads them again. */
 #include <errno.h>
+#include <stdatomic.h>
 
 #include "core/bounded.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/time.h"
 #include "sources/kafka/kafka_int.h"
 
@@ -143,13 +149,35 @@ static int close_group(struct sl_kafka_source *k, int64_t deadline_ms)
     return -ETIMEDOUT;
 }
 
-/* On the helper thread: what uses the handle goes first, then the handle. */
-static void teardown_fn(void *arg)
+struct sl_kafka_closing {
+    struct sl_kafka_source *k;
+    int64_t steps_deadline; /* for the commit and the group leave */
+    int rc;
+    const char *_Atomic step; /* what the helper thread is doing, for the log */
+    atomic_bool committed;    /* the handled offsets are confirmed (or there were none) */
+};
+
+/* On the helper thread: every step that calls into librdkafka, in order. */
+static void closing_fn(void *arg)
 {
-    struct sl_kafka_source *k = arg;
+    struct sl_kafka_closing *c = arg;
+    struct sl_kafka_source *k = c->k;
+    atomic_store(&c->step, "committing the handled offsets");
+    int rc = final_commit(k, c->steps_deadline);
+    rc = rc == -ETIMEDOUT ? rc : 0; /* a commit refused at once is logged, not a timeout */
+    atomic_store(&c->committed, rc == 0);
+    atomic_store(&c->step, "leaving the consumer group");
+    /* Not leaving in time loses nothing (the group takes the partitions back after
+     * session.timeout.ms): it is logged, and does not count as work left undone. */
+    close_group(k, c->steps_deadline);
+    rd_kafka_queue_destroy(k->q);
+    k->q = NULL;
+    /* What uses the handle goes first, then the handle. */
+    atomic_store(&c->step, "destroying the handle");
     sl_kafka_resolver_destroy(k->resolver);
     sl_kafka_waker_destroy(k->waker);
     rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    c->rc = rc;
 }
 
 int sl_kafka_close(struct sl_kafka_source *k, int64_t deadline_ms)
@@ -175,25 +203,29 @@ int sl_kafka_close(struct sl_kafka_source *k, int64_t deadline_ms)
         k->waker = NULL;
         return 0;
     }
-    int64_t steps_deadline = deadline_ms - KAFKA_DESTROY_MIN_MS;
-    int rc = final_commit(k, steps_deadline);
-    rc = rc == -ETIMEDOUT ? rc : 0; /* a commit refused at once is logged, not a timeout */
     rd_kafka_queue_io_event_enable(k->q, -1, NULL, 0);
-    if (close_group(k, steps_deadline) < 0)
-        rc = -ETIMEDOUT;
-    rd_kafka_queue_destroy(k->q);
-    k->q = NULL;
-    int brc = sl_bounded_call(teardown_fn, k, deadline_ms);
+    /* Freed with the source, never before: an abandoned helper thread keeps using it. */
+    struct sl_kafka_closing *c = SL_NEW(struct sl_kafka_closing);
+    c->k = k;
+    c->steps_deadline = deadline_ms - KAFKA_DESTROY_MIN_MS;
+    atomic_init(&c->step, "starting");
+    atomic_init(&c->committed, false);
+    k->closer = c;
+    int brc = sl_bounded_call(closing_fn, c, deadline_ms);
     if (brc < 0 && brc != -EINPROGRESS)
-        teardown_fn(k); /* no thread to run it on: here, unbounded */
+        closing_fn(c); /* no thread to run it on: here, unbounded */
     if (brc == -EINPROGRESS) {
+        bool committed = atomic_load(&c->committed);
         sl_error(k->base.scope,
-                 "the consumer was still shutting down at the deadline: left running");
+                 "closing the consumer: still %s at the shutdown deadline; left running, the "
+                 "process exits without it%s",
+                 atomic_load(&c->step),
+                 committed ? " (the handled offsets were committed: nothing is read again)" : "");
         k->abandoned = true;
-        return -EINPROGRESS;
+        return committed ? SL_CLOSE_LEFT_RUNNING : -EINPROGRESS;
     }
     k->resolver = NULL;
     k->waker = NULL;
     k->rk = NULL;
-    return rc;
+    return c->rc;
 }

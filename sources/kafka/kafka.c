@@ -842,6 +842,7 @@ static void kafka_destroy(struct sl_source *s)
     sl_props_release(&sl_kafka_source_table, &k->cfg);
     free(k->group_id);
     free(k->path);
+    free(k->closer);
     sl_source_release(&k->base);
     free(k);
 }

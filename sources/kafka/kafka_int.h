@@ -158,6 +158,7 @@ void sl_kafka_waker_destroy(struct sl_kafka_waker *w);
 
 /* The `at` starting position is resolved off the loop (position.c). */
 struct sl_kafka_resolver;
+struct sl_kafka_closing;
 
 struct sl_kafka_source {
     struct sl_source base;
@@ -190,6 +191,7 @@ struct sl_kafka_source {
     struct sl_kafka_record *free_records; /* released records, reused */
     struct sl_kafka_resolver *resolver;
     struct sl_kafka_waker *waker;
+    struct sl_kafka_closing *closer; /* close.c: the steps left to a helper thread */
     struct sl_metric *m_rebalances;
     struct sl_metric *m_commit_errors;
     struct sl_metric *m_consumed;

@@ -171,6 +171,46 @@ class KafkaShutdown(KafkaTest):
         self.assert_nothing_committed_past_unhandled(fn)
         self.restart_delivers_everything(fn, cfg, produced)
 
+    def test_frozen_cluster_after_everything_was_committed(self):
+        # Every record was handled and its offset confirmed when the cluster stops answering:
+        # leaving the group cannot finish (nor, likely, freeing the client), yet nothing will be
+        # read again, so sluice exits 0 by the deadline, on its own, saying what it left.
+        fn = self.hanging_fn(delay=0.001)
+        produce(self.kafka.bootstrap, "events", 400)
+        produced = produced_keys(self.kafka.bootstrap, "events")
+        ends = {}
+        for _, p, off in produced:
+            ends[p] = max(ends.get(p, 0), off + 1)
+        cfg = self.config(fn, mapping={"batch": {"size": 20, "window": "0s"}})
+        cfg["shutdown"] = {"drain_timeout": "%ds" % DRAIN_S}
+        cfg["log"] = {"level": "info"}
+        s = self.sluice(cfg)
+        harness.wait_until(lambda: set(produced) <= fn.delivered_keys(), timeout=120,
+                           what="all %d records delivered" % len(produced))
+
+        def confirmed():
+            m = s.metrics()
+            return all(m.get('sluice_kafka_committed_offset{source="events",topic="events",'
+                             'partition="%d"}' % p) == end for p, end in ends.items())
+        harness.wait_until(confirmed, what="sluice saw every offset commit confirmed")
+        os.kill(self.kafka.proc.pid, signal.SIGSTOP)
+        self.frozen = True
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        rc = s.proc.wait(DRAIN_S + MARGIN_S)
+        elapsed = time.monotonic() - t0
+        s.out.join(5)
+        text = s.out.text()
+        self.assertEqual(rc, harness.EXIT_OK, text[-3000:])
+        self.assertLessEqual(elapsed, DRAIN_S + MARGIN_S)
+        self.assertIn("could not leave the consumer group", text)
+        self.assertNotIn("shutdown watchdog", text)
+        self.assertNotIn("not acknowledged", text)
+        os.kill(self.kafka.proc.pid, signal.SIGCONT)
+        self.frozen = False
+        self.assertEqual(committed(self.kafka.bootstrap, "events", GROUP), ends)
+        self.assert_no_loss(produced, fn.delivered_keys())
+
 
 if __name__ == "__main__":
     harness.main()
