@@ -82,6 +82,56 @@ static void healthz_cb(struct sl_http_exchange *x, const struct sl_http_req *req
     sl_http_respond_json(x, 200, body, sizeof(body) - 1);
 }
 
+/* One entry of /readyz's "unreachable" list. */
+static void unreachable_item(struct sl_jw *w, const char *kind, const char *name, const char *type,
+                             const char *why)
+{
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, kind, name);
+    sl_jw_kstr(w, "type", type);
+    sl_jw_kstr(w, "why", why);
+    sl_jw_obj_close(w);
+}
+
+/* 503 naming every source that cannot reach its engine and every DLQ sink that cannot reach its
+ * server; false (nothing sent) when all can. */
+static bool unreachable_respond(struct sl_http_exchange *x, struct sl_app *app)
+{
+    struct sl_buf b;
+    struct sl_jw w;
+    char why[256];
+    size_t n = 0;
+    sl_buf_init(&b);
+    sl_jw_init(&w, &b);
+    sl_jw_obj_open(&w);
+    sl_jw_kstr(&w, "status", "not_ready");
+    sl_jw_kstr(&w, "reason", "unreachable");
+    sl_jw_key(&w, "unreachable");
+    sl_jw_arr_open(&w);
+    for (size_t i = 0; i < app->nsources; i++) {
+        struct sl_source *s = app->sources[i];
+        why[0] = '\0';
+        if (s->ops->ready && !s->ops->ready(s, why, sizeof(why))) {
+            unreachable_item(&w, "source", s->name, s->ops->type, why);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < app->ndlqs; i++) {
+        struct sl_dlq *d = app->dlqs[i];
+        why[0] = '\0';
+        if (d->ops->ready && !d->ops->ready(d, why, sizeof(why))) {
+            unreachable_item(&w, "dlq", d->name, d->ops->type, why);
+            n++;
+        }
+    }
+    sl_jw_arr_close(&w);
+    sl_jw_obj_close(&w);
+    if (n > 0)
+        sl_http_respond_json(x, 503, b.data, b.len);
+    sl_buf_release(&b);
+    return n > 0;
+}
+
 static void readyz_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sl_app *app = arg;
@@ -92,7 +142,7 @@ static void readyz_cb(struct sl_http_exchange *x, const struct sl_http_req *req,
         /* Pushes get 503 until an operator restores the store directory and restarts. */
         static const char body[] = "{\"status\":\"not_ready\",\"reason\":\"store_lost\"}";
         sl_http_respond_json(x, 503, body, sizeof(body) - 1);
-    } else {
+    } else if (!unreachable_respond(x, app)) {
         static const char body[] = "{\"status\":\"ready\"}";
         sl_http_respond_json(x, 200, body, sizeof(body) - 1);
     }

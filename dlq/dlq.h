@@ -124,6 +124,10 @@ struct sl_dlq_ops {
      * when a blocking call was left running on a helper thread: destroy then frees nothing,
      * and the process must exit without freeing what the sink uses. */
     int (*close)(struct sl_dlq *d, int64_t deadline_ms);
+    /* Optional (absent: always ready). False while writes cannot reach the sink's server (the
+     * connection lost, every broker down); why (n bytes) then gets a short reason. Loop thread,
+     * cheap. */
+    bool (*ready)(struct sl_dlq *d, char *why, size_t n);
 };
 
 /* Every sink starts with this header. */

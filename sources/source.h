@@ -92,6 +92,10 @@ struct sl_source_ops {
      * SL_CLOSE_LEFT_RUNNING likewise, when everything handled had been acknowledged before the
      * step left running (leaving a group, freeing a client) began. */
     int (*close)(struct sl_source *s, int64_t deadline_ms);
+    /* Optional (absent: always ready). False while the source cannot reach its engine (every
+     * broker down, the connection lost); why (n bytes) then gets a short reason. Loop thread,
+     * cheap: it reads state the source keeps. */
+    bool (*ready)(struct sl_source *s, char *why, size_t n);
 };
 
 /* Every source starts with the module header (core/module.h; scope "source:http:orders"). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clients/kafka/conf.h"
+#include "clients/kafka/reach.h"
 #include "core/b64.h"
 #include "core/mem.h"
 #include "dlq/kafka/kafka_int.h"
@@ -73,7 +74,11 @@ int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     static const char *const prod_keys[][2] = {
-        {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}, {"log.queue", "true"}};
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"log.queue", "true"},
+        {"statistics.interval.ms", SL_KAFKA_STATS_MS}}; /* reachability (reach.h) */
     static const char *const cons_keys[][2] = {{"enable.auto.commit", "false"},
                                                {"enable.partition.eof", "true"},
                                                {"auto.offset.reset", "earliest"},

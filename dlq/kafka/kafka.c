@@ -44,10 +44,37 @@ static void kdlq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const 
     sl_log(l, q ? q->base.scope : "dlq:kafka", "librdkafka %s: %s", fac, buf);
 }
 
+/* The producer's statistics (statistics.interval.ms), served on the loop: whether it reaches
+ * the cluster, for /readyz. */
+static int kdlq_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct sl_dlq_kafka *q = opaque;
+    char why[sizeof(q->reach_why)];
+    enum sl_kafka_reach now = sl_kafka_stats_reach(json, len, why, sizeof(why));
+    if (now == SL_KAFKA_REACH_DOWN)
+        memcpy(q->reach_why, why, sizeof(why));
+    if (now != SL_KAFKA_REACH_UNKNOWN)
+        q->reach = now; /* every broker idle: as before */
+    return 0;           /* librdkafka frees json */
+}
+
+static bool kdlq_ready(struct sl_dlq *d, char *why, size_t n)
+{
+    struct sl_dlq_kafka *q = (struct sl_dlq_kafka *)d;
+    if (q->reach != SL_KAFKA_REACH_DOWN)
+        return true;
+    snprintf(why, n, "%s", q->reach_why);
+    return false;
+}
+
 static void kdlq_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct sl_dlq_kafka *q = opaque;
     sl_warn(q->base.scope, "%s: %s", rd_kafka_err2name(err), reason);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        q->reach = SL_KAFKA_REACH_DOWN; /* until the statistics show a broker connected */
+        snprintf(q->reach_why, sizeof(q->reach_why), "%s", reason);
+    }
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -157,6 +184,7 @@ static int kdlq_open(struct sl_dlq *d, struct sl_err *err)
     rd_kafka_conf_set_dr_msg_cb(q->pconf, dr_cb);
     rd_kafka_conf_set_log_cb(q->pconf, kdlq_log_cb);
     rd_kafka_conf_set_error_cb(q->pconf, kdlq_error_cb);
+    rd_kafka_conf_set_stats_cb(q->pconf, kdlq_stats_cb);
     q->prod = rd_kafka_new(RD_KAFKA_PRODUCER, q->pconf, errstr, sizeof(errstr));
     if (!q->prod)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: cannot create the producer: %s",
@@ -464,4 +492,5 @@ const struct sl_dlq_ops sl_dlq_kafka_ops = {
     .describe = kdlq_describe,
     .destroy = kdlq_destroy,
     .close = kdlq_close,
+    .ready = kdlq_ready,
 };

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "clients/kafka/conf.h"
+#include "clients/kafka/reach.h"
 #include "dlq/dlq.h"
 
 enum sl_kdlq_value { SL_KDLQ_VALUE_ORIGINAL = 0, SL_KDLQ_VALUE_LAMBDA };
@@ -67,6 +68,8 @@ struct sl_dlq_kafka {
     pthread_mutex_t parts_mu; /* list (admin worker thread) swaps parts; the loop commits */
     struct sl_kdlq_part *parts;
     size_t nparts;
+    enum sl_kafka_reach reach; /* the producer's, from librdkafka's statistics */
+    char reach_why[200];
 };
 
 extern const struct sl_prop_table sl_kdlq_table;

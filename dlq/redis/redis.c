@@ -728,6 +728,15 @@ static void rdlq_destroy(struct sl_dlq *d)
     free(q);
 }
 
+static bool rdlq_ready(struct sl_dlq *d, char *why, size_t n)
+{
+    struct rdlq *q = (struct rdlq *)d;
+    if (q->conn.up || !q->opened || !q->loop)
+        return true;
+    snprintf(why, n, "cannot reach %s%s%s", q->endpoint, q->last_why[0] ? ": " : "", q->last_why);
+    return false;
+}
+
 const struct sl_dlq_ops sl_dlq_redis_ops = {
     .type = "redis",
     .props = &rdlq_table,
@@ -739,4 +748,5 @@ const struct sl_dlq_ops sl_dlq_redis_ops = {
     .depth = rdlq_depth,
     .describe = rdlq_describe,
     .destroy = rdlq_destroy,
+    .ready = rdlq_ready,
 };

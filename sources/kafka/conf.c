@@ -128,11 +128,17 @@ int sl_kafka_conf_build(const struct sl_kafka_cfg *c, const char *file, const ch
         const char *k;
         char v[64];
     } ours[] = {
-        {"enable.auto.commit", "false"},     {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", ""},           {"session.timeout.ms", ""},
-        {"heartbeat.interval.ms", ""},       {"log.queue", "true"},
-        {"queued.max.messages.kbytes", ""},  {"fetch.max.bytes", ""},
-        {"queued.min.messages", "10000000"}, {"enable.partition.eof", "false"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", ""},
+        {"session.timeout.ms", ""},
+        {"heartbeat.interval.ms", ""},
+        {"log.queue", "true"},
+        {"queued.max.messages.kbytes", ""},
+        {"fetch.max.bytes", ""},
+        {"queued.min.messages", "10000000"},
+        {"enable.partition.eof", "false"},
+        {"statistics.interval.ms", SL_KAFKA_STATS_MS}, /* reachability (clients/kafka/reach.h) */
     };
     snprintf(ours[2].v, sizeof(ours[2].v), "%s", reset);
     snprintf(ours[3].v, sizeof(ours[3].v), "%lld", (long long)c->session_timeout_ms);

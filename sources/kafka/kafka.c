@@ -57,6 +57,29 @@ void sl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque
         return;
     }
     sl_warn(k->base.scope, "consumer error: %s: %s", rd_kafka_err2name(err), reason);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        k->reach = SL_KAFKA_REACH_DOWN; /* until the statistics show a broker connected */
+        snprintf(k->reach_why, sizeof(k->reach_why), "%s", reason);
+    }
+}
+
+/* librdkafka's statistics (statistics.interval.ms), on the loop thread: whether the consumer
+ * reaches its cluster, for /readyz. */
+static int kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct sl_kafka_source *k = opaque;
+    char why[sizeof(k->reach_why)];
+    enum sl_kafka_reach now = sl_kafka_stats_reach(json, len, why, sizeof(why));
+    if (now == SL_KAFKA_REACH_DOWN) {
+        if (k->reach != SL_KAFKA_REACH_DOWN)
+            sl_warn(k->base.scope, "cannot reach the cluster: %s", why);
+        memcpy(k->reach_why, why, sizeof(why));
+    } else if (now == SL_KAFKA_REACH_UP && k->reach == SL_KAFKA_REACH_DOWN) {
+        sl_info(k->base.scope, "reaching the cluster again");
+    }
+    if (now != SL_KAFKA_REACH_UNKNOWN)
+        k->reach = now; /* every broker idle: as before */
+    return 0;           /* librdkafka frees json */
 }
 
 /* ---- the partition table ---- */
@@ -698,6 +721,7 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
     rd_kafka_conf_set_offset_commit_cb(k->conf, sl_kafka_commit_cb);
     rd_kafka_conf_set_error_cb(k->conf, sl_kafka_error_cb);
     rd_kafka_conf_set_log_cb(k->conf, sl_kafka_log_cb);
+    rd_kafka_conf_set_stats_cb(k->conf, kafka_stats_cb);
     if (pipe2(k->pipe_fds, O_NONBLOCK | O_CLOEXEC) < 0)
         return sl_err_set(err, SL_ERR_FATAL, -errno, "%s: pipe: %s", s->scope, strerror(errno));
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, k->conf, errstr, sizeof(errstr));
@@ -909,6 +933,15 @@ static int64_t kafka_backlog(struct sl_source *s)
     return known ? total : -1;
 }
 
+static bool kafka_ready(struct sl_source *s, char *why, size_t n)
+{
+    struct sl_kafka_source *k = ksrc(s);
+    if (k->reach != SL_KAFKA_REACH_DOWN)
+        return true;
+    snprintf(why, n, "%s", k->reach_why);
+    return false;
+}
+
 const struct sl_source_ops sl_source_kafka_ops = {
     .type = "kafka",
     .props = &sl_kafka_source_table,
@@ -922,6 +955,7 @@ const struct sl_source_ops sl_source_kafka_ops = {
     .describe = kafka_describe,
     .encode = sl_kafka_encode,
     .backlog = kafka_backlog,
+    .ready = kafka_ready,
     .filter_view = sl_kafka_filter_view,
     .close = kafka_close,
 };

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "clients/kafka/conf.h"
+#include "clients/kafka/reach.h"
 #include "sources/source.h"
 
 enum sl_kafka_start { SL_KAFKA_START_EARLIEST = 0, SL_KAFKA_START_LATEST, SL_KAFKA_START_AT };
@@ -180,6 +181,8 @@ struct sl_kafka_source {
     bool lib_paused;      /* the assigned partitions are paused in librdkafka */
     int64_t starting_ms;  /* `at`: the resolved time */
     bool started, stopped, paused, closing;
+    enum sl_kafka_reach reach; /* from librdkafka's statistics */
+    char reach_why[200];
     bool cooperative;    /* the group's rebalance protocol, as last known */
     bool closed;         /* close() ran */
     bool abandoned;      /* close() left the handle to a helper thread: destroy frees nothing */

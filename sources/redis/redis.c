@@ -1089,6 +1089,16 @@ static int64_t redis_backlog(struct sl_source *base)
     return total;
 }
 
+static bool redis_ready(struct sl_source *base, char *why, size_t n)
+{
+    struct rsrc *s = (struct rsrc *)base;
+    if (s->state == RS_RECOVER || s->state == RS_LIVE || s->state == RS_IDLE)
+        return true;
+    snprintf(why, n, "%s %s%s%s", state_names[s->state], s->endpoint, s->last_why[0] ? ": " : "",
+             s->last_why);
+    return false;
+}
+
 const struct sl_source_ops sl_source_redis_ops = {
     .type = "redis",
     .props = &sl_redis_source_table,
@@ -1102,5 +1112,6 @@ const struct sl_source_ops sl_source_redis_ops = {
     .describe = redis_describe,
     .encode = sl_redis_encode,
     .backlog = redis_backlog,
+    .ready = redis_ready,
     .filter_view = sl_redis_filter_view,
 };
