@@ -9,8 +9,10 @@
 
 #include "cli/admin.h"
 #include "cli/app.h"
+#include "cli/buildinfo.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/procmetrics.h"
 #include "core/time.h"
 
 static bool admin_authorized(struct sl_app *app, const struct sl_http_req *req)
@@ -114,6 +116,8 @@ static void metrics_cb(struct sl_http_exchange *x, const struct sl_http_req *req
                   (unsigned long long)(app->spool ? sl_spool_used_bytes(app->spool) : 0),
                   (long long)(app->spool ? sl_spool_depth(app->spool, NULL) : 0),
                   (long long)((sl_now_ms() - app->started_ms) / 1000));
+    sl_build_info_render(&b);
+    sl_proc_metrics_render(&b);
     sl_http_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, b.data, b.len);
     sl_buf_release(&b);
 }

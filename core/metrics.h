@@ -15,8 +15,12 @@ enum sl_metric_type {
 struct sl_metrics;
 struct sl_metric;
 
-/* Reads a gauge's value when the registry is rendered. */
+/* Reads a gauge's value when the registry is rendered. Return SL_METRIC_UNKNOWN (NaN) when the
+ * value is not known: the series is then left out of that rendering (never a made-up value such
+ * as -1), and a family with no series rendered is left out whole. */
 typedef double (*sl_metric_read_cb)(void *arg);
+
+#define SL_METRIC_UNKNOWN (__builtin_nan(""))
 
 struct sl_metrics *sl_metrics_create(void);
 void sl_metrics_destroy(struct sl_metrics *r);

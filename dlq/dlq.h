@@ -112,7 +112,9 @@ struct sl_dlq_ops {
                 struct sl_err *err);
     /* Loop thread (or the CLI's). */
     int (*remove)(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void *arg);
-    /* Entries currently held (for the dlq depth metric); -1 when unknown. */
+    /* Entries currently held, of one mapping or (mapping NULL) in all; -1 when unknown. The
+     * sluice_dlq_depth metric of a mapping that is the sink's only writer falls back to the
+     * total when the sink cannot count per mapping. */
     int64_t (*depth)(struct sl_dlq *d, const char *mapping);
     void (*describe)(struct sl_dlq *d, struct sl_jw *w);
     /* Fires the callbacks of operations not yet confirmed with SL_ECLOSED, then frees. */
@@ -131,6 +133,7 @@ struct sl_dlq_ops {
 struct sl_dlq {
     SL_MODULE_HEADER(struct sl_dlq_ops);
     struct sl_env env; /* given at create */
+    unsigned writers;  /* mappings dead-lettering to it (counted by sl_mapping_create) */
 };
 
 /* Fills a sink's header (sl_module_init with kind "dlq") and keeps env. */

@@ -14,16 +14,25 @@ static double oldest_age_read(void *arg)
     return m->all_head ? (double)(sl_now_ms() - m->all_head->time_ms) / 1000.0 : 0.0;
 }
 
+/* The mapping's entries in its DLQ. A sink that counts only its total (Redis: XLEN; Kafka: end
+ * offsets minus the group's committed offsets) gives it when this mapping is its only writer.
+ * Unknown: the series is left out. */
 static double dlq_depth_read(void *arg)
 {
     struct sl_mapping *m = arg;
-    return m->d->ops->depth ? (double)m->d->ops->depth(m->d, m->cfg->name) : -1.0;
+    if (!m->d->ops->depth)
+        return SL_METRIC_UNKNOWN;
+    int64_t n = m->d->ops->depth(m->d, m->cfg->name);
+    if (n < 0 && m->d->writers == 1)
+        n = m->d->ops->depth(m->d, NULL);
+    return n >= 0 ? (double)n : SL_METRIC_UNKNOWN;
 }
 
 static double backlog_read(void *arg)
 {
     struct sl_mapping *m = arg;
-    return m->s->ops->backlog ? (double)m->s->ops->backlog(m->s) : -1.0;
+    int64_t n = m->s->ops->backlog ? m->s->ops->backlog(m->s) : -1;
+    return n >= 0 ? (double)n : SL_METRIC_UNKNOWN;
 }
 
 void sl_mapping_metrics_init(struct sl_mapping *m)
