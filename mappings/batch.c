@@ -84,6 +84,25 @@ static void batch_finish(struct sl_batch *b)
     sl_lane_kick(lane);
 }
 
+/* Does a failed invocation count toward max_attempts for its failed records? Not when the batch
+ * is bisected next (splitting costs no attempt, as in Lambda), nor when the request never
+ * reached the function (a throttle: 429/503, or a connection that never carried it). The rule
+ * batch_retry_group charges by, decided before the records' histories get the attempt. */
+static bool attempt_counts(const struct sl_outcome *o, bool can_split)
+{
+    bool reached = o->reached_function || o->function_error;
+    switch (o->kind) {
+    case SL_OUTCOME_FAIL:
+        return !can_split;
+    case SL_OUTCOME_PARTIAL:
+        return true;
+    case SL_OUTCOME_RETRY:
+        return reached && !can_split;
+    default:
+        return false;
+    }
+}
+
 static void attempt_fill(struct sl_attempt *a, const struct sl_batch *b, const struct sl_outcome *o)
 {
     a->time_ms = b->started_ms;
@@ -234,8 +253,10 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         for (size_t i = 0; i < b->n; i++)
             b->rs[i]->failed_now = true;
     }
+    bool can_split = rc->bisect_on_error && b->n > 1;
     struct sl_attempt *a = sl_attempt_new();
     attempt_fill(a, b, &out);
+    a->counted = attempt_counts(&out, can_split);
     size_t nfailed = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct sl_record *r = b->rs[i];
@@ -247,6 +268,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
             r->fail->first_failure_ms = b->started_ms;
         r->fail->last_failure_ms = b->started_ms;
     }
+    sl_metric_add(a->counted ? m->mx.attempts_counted : m->mx.attempts_uncounted, (double)nfailed);
     sl_attempt_unref(a);
     sl_metric_add(m->mx.failed, (double)nfailed);
     sl_log(out.kind == SL_OUTCOME_PARTIAL ? SL_LOG_INFO : SL_LOG_WARN, m->scope,
@@ -280,7 +302,6 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         return;
     }
 
-    bool can_split = rc->bisect_on_error && b->n > 1;
     if (out.kind == SL_OUTCOME_FAIL) {
         if (can_split) {
             batch_bisect(b);

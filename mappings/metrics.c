@@ -54,6 +54,20 @@ void sl_mapping_metrics_init(struct sl_mapping *m)
                                       "Records the function handled successfully.", l.data);
     x->failed = sl_metrics_counter(r, "sluice_records_failed_total",
                                    "Records in failed invocations (again on every retry).", l.data);
+    static const char *const counted[] = {"true", "false"};
+    struct sl_metric **att[] = {&x->attempts_counted, &x->attempts_uncounted};
+    for (size_t i = 0; i < 2; i++) {
+        sl_buf_init(&lo);
+        sl_buf_puts(&lo, l.data);
+        sl_metrics_label(&lo, "counted", counted[i]);
+        *att[i] = sl_metrics_counter(
+            r, "sluice_failed_attempts_total",
+            "Failed attempts of records (one per record of a failed invocation), by whether they "
+            "count toward max_attempts (false: bisect rounds, throttles, requests that never "
+            "reached the function).",
+            lo.data);
+        sl_buf_release(&lo);
+    }
     x->dead_lettered = sl_metrics_counter(r, "sluice_records_dead_lettered_total",
                                           "Records written to the dead-letter queue.", l.data);
     x->dlq_errors = sl_metrics_counter(r, "sluice_dlq_write_errors_total",
