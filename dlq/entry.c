@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "core/utf8.h"
+#include "dlq/batchinfo.h"
 #include "dlq/dlq.h"
 
 #define ENTRY_TIME_MAX_MS   253402300799999LL /* 9999-12-31T23:59:59.999Z */
@@ -203,6 +204,7 @@ static void put_on_failure(struct sl_jw *w, const struct sl_dlq_entry *e, const 
     }
     sl_jw_kstr(w, "version", "1.0");
     put_time(w, "timestamp", e->created_ms);
+    sl_dlq_put_batch_info(w, e);
     sl_jw_obj_close(w);
 }
 

@@ -421,6 +421,75 @@ static void test_counted_and_uncounted_attempts(void **state)
     sl_dlq_entry_release(&back);
 }
 
+/* The on-failure record carries Lambda's batch info for Kafka and (Kinesis-shaped) Redis
+ * Streams records: https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html and
+ * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html */
+static void test_on_failure_batch_info(void **state)
+{
+    struct sl_dlq_entry e, back;
+    full_entry(&e);
+    free(e.source_type);
+    free(e.coords);
+    free(e.attrs);
+    e.source_type = sl_strdup("kafka");
+    e.coords = sl_strdup("{\"topic\":\"orders\",\"partition\":3,\"offset\":514}");
+    e.attrs = sl_strdup("{\"bootstrapServers\":\"b1:9092,b2:9092\",\"topic\":\"orders\"}");
+    json_t *doc = round_trip(&e, &back);
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KafkaBatchInfo.batchSize")), 1);
+    assert_string_equal(jstr(doc, "onFailure.KafkaBatchInfo.bootstrapServers"), "b1:9092,b2:9092");
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KafkaBatchInfo.payloadSize")),
+                     (json_int_t)e.payload_len);
+    json_t *ri = json_object_get(jget(doc, "onFailure.KafkaBatchInfo.recordsInfo"), "orders-3");
+    assert_non_null(ri);
+    assert_string_equal(json_string_value(json_object_get(ri, "firstRecordOffset")), "514");
+    assert_string_equal(json_string_value(json_object_get(ri, "lastRecordOffset")), "514");
+    assert_string_equal(json_string_value(json_object_get(ri, "firstRecordTimestamp")),
+                        "2026-01-02T03:04:00.678Z");
+    assert_string_equal(json_string_value(json_object_get(ri, "lastRecordTimestamp")),
+                        "2026-01-02T03:04:00.678Z");
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+
+    free(e.source_type);
+    free(e.coords);
+    free(e.attrs);
+    e.source_type = sl_strdup("redis");
+    e.coords = sl_strdup("{\"stream\":\"orders\",\"id\":\"1767323040678-0\",\"group\":\"g\"}");
+    e.attrs = sl_strdup("{\"stream\":\"orders\",\"eventSourceARN\":\"sluice:redis:orders\"}");
+    doc = round_trip(&e, &back);
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.shardId"), "orders");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.startSequenceNumber"),
+                        "1767323040678-0");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.endSequenceNumber"),
+                        "1767323040678-0");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.approximateArrivalOfFirstRecord"),
+                        "2026-01-02T03:04:00.678Z");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.approximateArrivalOfLastRecord"),
+                        "2026-01-02T03:04:00.678Z");
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KinesisBatchInfo.batchSize")), 1);
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.streamArn"), "sluice:redis:orders");
+    assert_null(jget(doc, "onFailure.KafkaBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+
+    /* Webhooks have no Lambda analogue with batch info; broken coordinates give none either. */
+    free(e.coords);
+    e.coords = sl_strdup("{\"stream\":7}");
+    doc = round_trip(&e, &back);
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+    sl_dlq_entry_release(&e);
+    full_entry(&e);
+    doc = round_trip(&e, &back);
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    assert_null(jget(doc, "onFailure.KafkaBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+    sl_dlq_entry_release(&e);
+}
+
 static void test_hand_written_minimal(void **state)
 {
     const char *doc = "{\"id\":\"x1\",\"mapping\":\"m\",\"condition\":\"TerminalError\","
@@ -593,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_response_excerpt),
         cmocka_unit_test(test_attempt_cap),
         cmocka_unit_test(test_counted_and_uncounted_attempts),
+        cmocka_unit_test(test_on_failure_batch_info),
         cmocka_unit_test(test_hand_written_minimal),
         cmocka_unit_test(test_malformed_rejected),
         cmocka_unit_test(test_corrupted_documents),
