@@ -57,14 +57,17 @@ static struct sl_batch *batch_from(struct sl_batch *src, struct sl_record **rs, 
     return b;
 }
 
-/* Splits b into two halves that run next, first half first (order is kept). */
-static void batch_bisect(struct sl_batch *b)
+/* Splits b into two halves that run next, first half first (order is kept). The split is a
+ * retry of the batch's records (not counted as an attempt), logged at info with its reason. */
+static void batch_bisect(struct sl_batch *b, const char *reason)
 {
     size_t half = b->n / 2;
     struct sl_batch *first = batch_from(b, b->rs, half);
     struct sl_batch *second = batch_from(b, b->rs + half, b->n - half);
-    sl_debug(b->m->scope, "bisecting a batch of %zu records into %zu + %zu", b->n, half,
-             b->n - half);
+    sl_info(b->m->scope,
+            "retrying %zu records at once as halves of %zu + %zu (bisect, not counted as an "
+            "attempt): %s",
+            b->n, half, b->n - half, reason);
     lane_push_front(b->lane, second);
     lane_push_front(b->lane, first);
 }
@@ -150,7 +153,7 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
     int64_t now = sl_now_ms();
     struct sl_record **keep = sl_calloc(n ? n : 1, sizeof(*keep));
     size_t nkeep = 0;
-    uint32_t max_failures = 0;
+    uint32_t max_failures = 0, max_attempts_made = 0;
     bool charged = false;
 
     for (size_t i = 0; i < n; i++) {
@@ -172,6 +175,8 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
         }
         if (r->failures > max_failures)
             max_failures = r->failures;
+        if (r->failed_now && r->attempts > max_attempts_made)
+            max_attempts_made = r->attempts;
         keep[nkeep++] = r;
     }
     if (nkeep > 0) {
@@ -187,8 +192,20 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
                 delay = retry_after_ms;
         }
         retry->not_before_ms = sl_mono_ms() + delay;
-        sl_debug(m->scope, "retrying %zu records in %lld ms (%s%s)", nkeep, (long long)delay,
-                 o->error, charged ? "" : "; not counted as an attempt");
+        /* One line per retry of a batch: which attempt failed, why, and the delay. */
+        if (!any_failed)
+            sl_info(m->scope, "retrying %zu records in %lld ms (after a failed record before them)",
+                    nkeep, (long long)delay);
+        else if (charged)
+            sl_info(m->scope, "retrying %zu records in %lld ms: attempt %u of %lld failed: %s",
+                    nkeep, (long long)delay, max_attempts_made, (long long)rc->max_attempts,
+                    o->error);
+        else
+            sl_info(m->scope,
+                    "retrying %zu records in %lld ms: failure %u not counted as an attempt (%u of "
+                    "%lld used): %s",
+                    nkeep, (long long)delay, max_failures, max_attempts_made,
+                    (long long)rc->max_attempts, o->error);
         lane_push_front(b->lane, retry);
     }
     free(keep);
@@ -304,7 +321,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
 
     if (out.kind == SL_OUTCOME_FAIL) {
         if (can_split) {
-            batch_bisect(b);
+            batch_bisect(b, out.error);
         } else {
             for (size_t i = 0; i < b->n; i++)
                 sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_COND_TERMINAL);
@@ -314,7 +331,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
     }
     /* Retryable. Bisect applies to function errors, and splitting costs no attempt. */
     if (can_split && (out.function_error || out.reached_function)) {
-        batch_bisect(b);
+        batch_bisect(b, out.error);
         batch_finish(b);
         return;
     }
@@ -346,7 +363,7 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
     if (b->payload.len > c->batch.max_bytes) {
         if (b->n > 1) {
             /* The size estimate was short: split and try the halves. */
-            batch_bisect(b);
+            batch_bisect(b, "the encoded batch is over batch.max_bytes");
         } else {
             sl_warn(m->scope, "record %s encodes to %zu bytes, over batch.max_bytes",
                     sl_record_id_text(b->rs[0], &m->scratch), b->payload.len);
@@ -371,8 +388,10 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
     if (rc < 0) {
         m->invoking--;
         b->lane->active--;
-        sl_error(m->scope, "cannot invoke %s: %s; retrying", m->t->name, sl_strerror(rc));
-        b->not_before_ms = sl_mono_ms() + sl_backoff_delay(&m->backoff, 1, &m->rng);
+        int64_t delay = sl_backoff_delay(&m->backoff, 1, &m->rng);
+        sl_error(m->scope, "cannot invoke %s: %s; retrying %zu records in %lld ms", m->t->name,
+                 sl_strerror(rc), b->n, (long long)delay);
+        b->not_before_ms = sl_mono_ms() + delay;
         /* An ordered lane retries it before anything else of the lane (the second half of a
          * bisect must not overtake the first); an unordered one lets the rest go first. */
         if (c->ordering == SL_CFG_ORDER_LANE)
