@@ -39,6 +39,7 @@ struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, c
 
 void sl_metric_inc(struct sl_metric *m);
 void sl_metric_add(struct sl_metric *m, double v);
+/* SL_METRIC_UNKNOWN leaves a gauge out of the renderings until it is set to a value. */
 void sl_metric_set(struct sl_metric *m, double v);
 void sl_metric_observe(struct sl_metric *m, double v);
 double sl_metric_value(const struct sl_metric *m);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,11 @@ static long count_fds(void)
 static void gauge(struct sl_buf *out, const char *name, const char *type, const char *help,
                   double v)
 {
-    sl_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+    sl_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (v == floor(v) && fabs(v) < 1e15)
+        sl_buf_printf(out, "%s %.0f\n", name, v);
+    else
+        sl_buf_printf(out, "%s %.6f\n", name, v);
 }
 
 void sl_proc_metrics_render(struct sl_buf *out)

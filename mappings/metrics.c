@@ -92,7 +92,9 @@ void sl_mapping_metrics_init(struct sl_mapping *m)
     sl_metrics_gauge_fn(r, "sluice_oldest_unacked_record_age_seconds",
                         "Age of the oldest record the mapping holds (0 when none).", l.data,
                         oldest_age_read, m);
-    sl_metrics_gauge_fn(r, "sluice_dlq_depth", "Entries in the mapping's dead-letter queue.",
+    sl_metrics_gauge_fn(r, "sluice_dlq_depth",
+                        "Entries in the mapping's dead-letter queue (the sink's total when the "
+                        "sink counts no more and this mapping is its only writer).",
                         l.data, dlq_depth_read, m);
     sl_metrics_gauge_fn(r, "sluice_source_backlog",
                         "Records the source holds durably and not yet acked (spool depth).", l.data,
