@@ -54,13 +54,20 @@ class KafkaDepth(KafkaTest):
 
     def test_end_minus_committed_is_the_depth(self):
         fn = self.kfn()
-        produce(self.kafka.bootstrap, "events", 12, poison=(2, 7, 9))
+        # Partition 1 gets nothing: its committed offset is never known (it read -1 before).
+        produce(self.kafka.bootstrap, "events", 12, partition=0, poison=(2, 7, 9))
         s = self.sluice(self.config(fn, dlqs=[
             {"name": "kdlq", "type": "kafka", "bootstrap_servers": self.dlq_kafka.bootstrap,
              "topic": "dlq-events"}], mapping={
             "dlq": "kdlq", "batch": {"size": 1, "window": "0s"},
             "retry": {"max_attempts": 1, "backoff": {"min": "10ms", "max": "50ms"}}}))
         harness.wait_until(lambda: s.metrics().get(DEPTH) == 3, timeout=90, what="dlq depth 3")
+        harness.wait_until(lambda: [k for k in s.metrics()
+                                    if k.startswith("sluice_kafka_committed_offset{")
+                                    and 'partition="0"' in k], what="partition 0's commit known")
+        m = s.metrics()
+        self.assertEqual([k for k in m if k.startswith("sluice_kafka_committed_offset{")
+                          and 'partition="1"' in k], [], "partition 1's is not: left out")
         assert_no_negative(self, s)
         fn.fixed = True
         out = s.cli("dlq", "redrive", "--mapping", "orders-to-fn", "--rate", "100").stdout.decode()
