@@ -9,8 +9,10 @@
 
 #include "cli/admin.h"
 #include "cli/app.h"
+#include "cli/buildinfo.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/procmetrics.h"
 #include "core/time.h"
 
 static bool admin_authorized(struct sl_app *app, const struct sl_http_req *req)
@@ -156,14 +158,21 @@ static void metrics_cb(struct sl_http_exchange *x, const struct sl_http_req *req
     sl_metrics_render(app->metrics, &b);
     sl_buf_printf(&b,
                   "# HELP sluice_spool_bytes Bytes held in the spool by push sources.\n"
-                  "# TYPE sluice_spool_bytes gauge\nsluice_spool_bytes %llu\n"
-                  "# HELP sluice_spool_depth Records held in the spool by push sources.\n"
-                  "# TYPE sluice_spool_depth gauge\nsluice_spool_depth %lld\n"
+                  "# TYPE sluice_spool_bytes gauge\nsluice_spool_bytes %llu\n",
+                  (unsigned long long)(app->spool ? sl_spool_used_bytes(app->spool) : 0));
+    /* Left out when the store cannot be read (never -1). */
+    int64_t depth = app->spool ? sl_spool_depth(app->spool, NULL) : 0;
+    if (depth >= 0)
+        sl_buf_printf(&b,
+                      "# HELP sluice_spool_depth Records held in the spool by push sources.\n"
+                      "# TYPE sluice_spool_depth gauge\nsluice_spool_depth %lld\n",
+                      (long long)depth);
+    sl_buf_printf(&b,
                   "# HELP sluice_uptime_seconds Seconds since sluice started.\n"
                   "# TYPE sluice_uptime_seconds gauge\nsluice_uptime_seconds %lld\n",
-                  (unsigned long long)(app->spool ? sl_spool_used_bytes(app->spool) : 0),
-                  (long long)(app->spool ? sl_spool_depth(app->spool, NULL) : 0),
                   (long long)((sl_now_ms() - app->started_ms) / 1000));
+    sl_build_info_render(&b);
+    sl_proc_metrics_render(&b);
     sl_http_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, b.data, b.len);
     sl_buf_release(&b);
 }

@@ -109,6 +109,7 @@ void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
     env->dlq = redrive_dlq_cb;
     env->ctx = app;
     env->worker = app->worker;
+    env->metrics = app->metrics;
 }
 
 static struct sl_source *app_source(struct sl_app *app, const char *name)

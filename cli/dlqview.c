@@ -107,6 +107,16 @@ static int json_visit(struct sl_dlq *d, const struct sl_dlq_entry *e, void *arg)
     sl_jw_time(w, e->created_ms);
     sl_jw_kstr(w, "recordId", e->record_id);
     sl_jw_kint(w, "attempts", (int64_t)e->nattempts);
+    sl_jw_key(w, "countedAttempts");
+    if (e->counts_known)
+        sl_jw_int(w, e->counted_attempts);
+    else
+        sl_jw_null(w);
+    sl_jw_key(w, "uncountedAttempts");
+    if (e->counts_known)
+        sl_jw_int(w, e->uncounted_attempts);
+    else
+        sl_jw_null(w);
     sl_jw_kstr(w, "lastError", last_error(e));
     sl_jw_obj_close(w);
     return 0;
@@ -139,11 +149,22 @@ static int table_visit(struct sl_dlq *d, const struct sl_dlq_entry *e, void *arg
     struct table *t = arg;
     char ts[32];
     sl_time_fmt_iso(e->created_ms, ts, sizeof(ts));
+    /* ATTEMPTS: those that count toward max_attempts; NOT COUNTED: bisect rounds, throttles,
+     * requests that never reached the function ("-" for entries that predate the split, whose
+     * ATTEMPTS are all the attempts kept). */
+    char counted[24], uncounted[24];
+    if (e->counts_known) {
+        snprintf(counted, sizeof(counted), "%u", e->counted_attempts);
+        snprintf(uncounted, sizeof(uncounted), "%u", e->uncounted_attempts);
+    } else {
+        snprintf(counted, sizeof(counted), "%zu", e->nattempts);
+        snprintf(uncounted, sizeof(uncounted), "-");
+    }
     if (t->rows++ == 0)
-        fprintf(t->out, "%-36s  %-20s  %-24s  %-24s  %8s  %s\n", "ID", "MAPPING", "CONDITION",
-                "CREATED", "ATTEMPTS", "LAST ERROR");
-    fprintf(t->out, "%-36s  %-20s  %-24s  %-24s  %8zu  %s\n", e->id, e->mapping, e->condition, ts,
-            e->nattempts, last_error(e));
+        fprintf(t->out, "%-36s  %-20s  %-24s  %-24s  %8s  %11s  %s\n", "ID", "MAPPING", "CONDITION",
+                "CREATED", "ATTEMPTS", "NOT COUNTED", "LAST ERROR");
+    fprintf(t->out, "%-36s  %-20s  %-24s  %-24s  %8s  %11s  %s\n", e->id, e->mapping, e->condition,
+            ts, counted, uncounted, last_error(e));
     return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "core/metrics.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,19 +219,31 @@ static void render_line(struct sl_buf *out, const char *name, const char *suffix
     sl_buf_putc(out, '\n');
 }
 
-void sl_metrics_render(struct sl_metrics *r, struct sl_buf *out)
+static void render_header(struct sl_buf *out, const struct sl_family *f)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
+    sl_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+                  type_names[f->type]);
+}
+
+void sl_metrics_render(struct sl_metrics *r, struct sl_buf *out)
+{
     for (struct sl_family *f = r->families; f; f = f->next) {
-        if (!f->series)
-            continue;
-        sl_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                      type_names[f->type]);
+        bool header = false;
         for (struct sl_metric *m = f->series; m; m = m->next) {
             if (f->type != SL_METRIC_HISTOGRAM) {
-                render_line(out, f->name, "", m->labels, NULL, sl_metric_value(m));
+                double v = sl_metric_value(m);
+                if (isnan(v))
+                    continue; /* unknown: left out */
+                if (!header)
+                    render_header(out, f);
+                header = true;
+                render_line(out, f->name, "", m->labels, NULL, v);
                 continue;
             }
+            if (!header)
+                render_header(out, f);
+            header = true;
             double cum = 0;
             char le[64];
             for (size_t i = 0; i <= f->nbounds; i++) {

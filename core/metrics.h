@@ -15,8 +15,12 @@ enum sl_metric_type {
 struct sl_metrics;
 struct sl_metric;
 
-/* Reads a gauge's value when the registry is rendered. */
+/* Reads a gauge's value when the registry is rendered. Return SL_METRIC_UNKNOWN (NaN) when the
+ * value is not known: the series is then left out of that rendering (never a made-up value such
+ * as -1), and a family with no series rendered is left out whole. */
 typedef double (*sl_metric_read_cb)(void *arg);
+
+#define SL_METRIC_UNKNOWN (__builtin_nan(""))
 
 struct sl_metrics *sl_metrics_create(void);
 void sl_metrics_destroy(struct sl_metrics *r);
@@ -35,6 +39,7 @@ struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, c
 
 void sl_metric_inc(struct sl_metric *m);
 void sl_metric_add(struct sl_metric *m, double v);
+/* SL_METRIC_UNKNOWN leaves a gauge out of the renderings until it is set to a value. */
 void sl_metric_set(struct sl_metric *m, double v);
 void sl_metric_observe(struct sl_metric *m, double v);
 double sl_metric_value(const struct sl_metric *m);

@@ -6,6 +6,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,14 @@
 #define SL_DLQ_MAX_ATTEMPTS     10000 /* attempts kept per entry (add_attempt drops the oldest) */
 #define SL_DLQ_ENTRY_MAX_JSON   (64u << 20) /* largest document from_json accepts */
 
+/* Whether an attempt counted toward max_attempts (unknown: an entry written before sluice
+ * recorded it). */
+enum sl_dlq_counted {
+    SL_DLQ_COUNTED_UNKNOWN = 0,
+    SL_DLQ_COUNTED_YES,
+    SL_DLQ_COUNTED_NO,
+};
+
 struct sl_dlq_attempt {
     int64_t time_ms; /* when the invocation started */
     int64_t duration_ms;
@@ -30,6 +39,7 @@ struct sl_dlq_attempt {
     char *function_error; /* X-Amz-Function-Error value, or NULL */
     char *response;       /* first SL_DLQ_RESPONSE_EXCERPT bytes of the body, or NULL */
     size_t response_len;
+    enum sl_dlq_counted counted;
 };
 
 /* Self-contained: everything needed to understand and redrive the record. */
@@ -50,7 +60,13 @@ struct sl_dlq_entry {
     int64_t created_ms; /* when it was dead-lettered */
     char *condition;    /* SL_DLQ_* */
     struct sl_dlq_attempt *attempts;
-    size_t nattempts;
+    size_t nattempts; /* the attempts kept (a record keeps its newest 16) */
+    /* Every failed attempt of the record, apart: those that counted toward max_attempts and
+     * those that did not (bisect rounds, throttles, requests that never reached the function).
+     * Not known (counts_known false) for entries written before sluice recorded them. */
+    bool counts_known;
+    uint32_t counted_attempts;
+    uint32_t uncounted_attempts;
 };
 
 /* Entries and attempts own their strings; release frees them (not the struct itself) and
@@ -59,7 +75,8 @@ void sl_dlq_entry_release(struct sl_dlq_entry *e);
 /* Appends a deep copy of *a. The response is cut to SL_DLQ_RESPONSE_EXCERPT bytes on a character
  * boundary, with invalid UTF-8 (and NUL) replaced by U+FFFD; the copy is NUL-terminated. */
 void sl_dlq_entry_add_attempt(struct sl_dlq_entry *e, const struct sl_dlq_attempt *a);
-/* Appends the canonical JSON document of an entry to out, also holding the Lambda-style
+/* Appends the canonical JSON document of an entry to out ("attemptCount": the attempts listed;
+ * "countedAttempts"/"uncountedAttempts": null unless counts_known), also holding the Lambda-style
  * on-failure record ("onFailure": requestContext, responseContext, version, timestamp) and the
  * payload as text ("payload") when it is UTF-8 without NUL, else base64 ("payloadBase64").
  * Canonical: NULL strings are null; times <= 0 (unknown) are null; coords/attrs are re-encoded
@@ -112,7 +129,9 @@ struct sl_dlq_ops {
                 struct sl_err *err);
     /* Loop thread (or the CLI's). */
     int (*remove)(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void *arg);
-    /* Entries currently held (for the dlq depth metric); -1 when unknown. */
+    /* Entries currently held, of one mapping or (mapping NULL) in all; -1 when unknown. The
+     * sluice_dlq_depth metric of a mapping that is the sink's only writer falls back to the
+     * total when the sink cannot count per mapping. */
     int64_t (*depth)(struct sl_dlq *d, const char *mapping);
     void (*describe)(struct sl_dlq *d, struct sl_jw *w);
     /* Fires the callbacks of operations not yet confirmed with SL_ECLOSED, then frees. */
@@ -135,6 +154,7 @@ struct sl_dlq_ops {
 struct sl_dlq {
     SL_MODULE_HEADER(struct sl_dlq_ops);
     struct sl_env env; /* given at create */
+    unsigned writers;  /* mappings dead-lettering to it (counted by sl_mapping_create) */
 };
 
 /* Fills a sink's header (sl_module_init with kind "dlq") and keeps env. */

@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "core/utf8.h"
+#include "dlq/batchinfo.h"
 #include "dlq/dlq.h"
 
 #define ENTRY_TIME_MAX_MS   253402300799999LL /* 9999-12-31T23:59:59.999Z */
@@ -101,6 +102,7 @@ void sl_dlq_entry_add_attempt(struct sl_dlq_entry *e, const struct sl_dlq_attemp
     d->outcome = dup_or_null(a->outcome);
     d->error = dup_or_null(a->error);
     d->function_error = dup_or_null(a->function_error);
+    d->counted = a->counted;
     excerpt_set(d, a->response, a->response_len);
 }
 
@@ -176,7 +178,10 @@ static void put_on_failure(struct sl_jw *w, const struct sl_dlq_entry *e, const 
     put_strn(w, "requestId", id, id_len);
     put_str(w, "functionArn", e->function);
     put_str(w, "condition", e->condition);
-    sl_jw_kint(w, "approximateInvokeCount", (int64_t)e->nattempts);
+    /* Every invocation the record was in, counted toward max_attempts or not. */
+    sl_jw_kint(w, "approximateInvokeCount",
+               e->counts_known ? (int64_t)e->counted_attempts + e->uncounted_attempts
+                               : (int64_t)e->nattempts);
     sl_jw_obj_close(w);
     /* RecordAgeExceeded: no responseContext, as in Lambda's stream on-failure record
      * (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html).
@@ -199,6 +204,7 @@ static void put_on_failure(struct sl_jw *w, const struct sl_dlq_entry *e, const 
     }
     sl_jw_kstr(w, "version", "1.0");
     put_time(w, "timestamp", e->created_ms);
+    sl_dlq_put_batch_info(w, e);
     sl_jw_obj_close(w);
 }
 
@@ -231,6 +237,16 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out)
     put_time(&w, "firstFailureAt", e->first_failure_ms);
     put_time(&w, "lastFailureAt", e->last_failure_ms);
     sl_jw_kint(&w, "attemptCount", (int64_t)e->nattempts);
+    sl_jw_key(&w, "countedAttempts");
+    if (e->counts_known)
+        sl_jw_int(&w, e->counted_attempts);
+    else
+        sl_jw_null(&w);
+    sl_jw_key(&w, "uncountedAttempts");
+    if (e->counts_known)
+        sl_jw_int(&w, e->uncounted_attempts);
+    else
+        sl_jw_null(&w);
     sl_jw_key(&w, "attempts");
     sl_jw_arr_open(&w);
     for (size_t i = 0; i < e->nattempts; i++) {
@@ -242,6 +258,11 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out)
         put_str(&w, "outcome", a->outcome);
         put_str(&w, "error", a->error);
         put_str(&w, "functionError", a->function_error);
+        sl_jw_key(&w, "counted");
+        if (a->counted == SL_DLQ_COUNTED_UNKNOWN)
+            sl_jw_null(&w);
+        else
+            sl_jw_bool(&w, a->counted == SL_DLQ_COUNTED_YES);
         sl_jw_key(&w, "response");
         if (a->response) {
             struct sl_buf b;
@@ -404,6 +425,13 @@ static int get_attempt(json_t *v, size_t i, struct sl_dlq_attempt *a, struct sl_
         rc = get_str(v, "functionError", where, false, &a->function_error, err);
     if (rc == 0)
         rc = get_str(v, "response", where, false, &response, err);
+    if (rc == 0) {
+        json_t *c = json_object_get(v, "counted");
+        if (c && !json_is_null(c) && !json_is_boolean(c))
+            rc = PERM(err, "dlq entry: %s\"counted\" must be true, false or null", where);
+        else if (c && json_is_boolean(c))
+            a->counted = json_is_true(c) ? SL_DLQ_COUNTED_YES : SL_DLQ_COUNTED_NO;
+    }
     if (rc == 0 && response)
         excerpt_set(a, response, strlen(response));
     free(response);
@@ -438,6 +466,22 @@ static int entry_from_root(json_t *root, struct sl_dlq_entry *e, struct sl_err *
     if (strlen(e->condition) > ENTRY_CONDITION_MAX)
         return PERM(err, "dlq entry: \"condition\" is longer than %d characters",
                     ENTRY_CONDITION_MAX);
+
+    /* Both counts or neither (entries written before sluice kept them apart). */
+    json_t *jc = json_object_get(root, "countedAttempts");
+    json_t *ju = json_object_get(root, "uncountedAttempts");
+    bool has_c = jc && !json_is_null(jc), has_u = ju && !json_is_null(ju);
+    if (has_c != has_u)
+        return PERM(err, "dlq entry: \"countedAttempts\" and \"uncountedAttempts\" go together");
+    if (has_c) {
+        int64_t c, u;
+        if ((rc = get_int(root, "countedAttempts", "", 0, UINT32_MAX, &c, err)) < 0 ||
+            (rc = get_int(root, "uncountedAttempts", "", 0, UINT32_MAX, &u, err)) < 0)
+            return rc;
+        e->counts_known = true;
+        e->counted_attempts = (uint32_t)c;
+        e->uncounted_attempts = (uint32_t)u;
+    }
 
     /* Derived fields: checked for shape, otherwise ignored. */
     int64_t count;

@@ -57,14 +57,17 @@ static struct sl_batch *batch_from(struct sl_batch *src, struct sl_record **rs, 
     return b;
 }
 
-/* Splits b into two halves that run next, first half first (order is kept). */
-static void batch_bisect(struct sl_batch *b)
+/* Splits b into two halves that run next, first half first (order is kept). The split is a
+ * retry of the batch's records (not counted as an attempt), logged at info with its reason. */
+static void batch_bisect(struct sl_batch *b, const char *reason)
 {
     size_t half = b->n / 2;
     struct sl_batch *first = batch_from(b, b->rs, half);
     struct sl_batch *second = batch_from(b, b->rs + half, b->n - half);
-    sl_debug(b->m->scope, "bisecting a batch of %zu records into %zu + %zu", b->n, half,
-             b->n - half);
+    sl_info(b->m->scope,
+            "retrying %zu records at once as halves of %zu + %zu (bisect, not counted as an "
+            "attempt): %s",
+            b->n, half, b->n - half, reason);
     lane_push_front(b->lane, second);
     lane_push_front(b->lane, first);
 }
@@ -82,6 +85,25 @@ static void batch_finish(struct sl_batch *b)
     struct sl_lane *lane = b->lane;
     sl_batch_free(b);
     sl_lane_kick(lane);
+}
+
+/* Does a failed invocation count toward max_attempts for its failed records? Not when the batch
+ * is bisected next (splitting costs no attempt, as in Lambda), nor when the request never
+ * reached the function (a throttle: 429/503, or a connection that never carried it). The rule
+ * batch_retry_group charges by, decided before the records' histories get the attempt. */
+static bool attempt_counts(const struct sl_outcome *o, bool can_split)
+{
+    bool reached = o->reached_function || o->function_error;
+    switch (o->kind) {
+    case SL_OUTCOME_FAIL:
+        return !can_split;
+    case SL_OUTCOME_PARTIAL:
+        return true;
+    case SL_OUTCOME_RETRY:
+        return reached && !can_split;
+    default:
+        return false;
+    }
 }
 
 static void attempt_fill(struct sl_attempt *a, const struct sl_batch *b, const struct sl_outcome *o)
@@ -131,7 +153,7 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
     int64_t now = sl_now_ms();
     struct sl_record **keep = sl_calloc(n ? n : 1, sizeof(*keep));
     size_t nkeep = 0;
-    uint32_t max_failures = 0;
+    uint32_t max_failures = 0, max_attempts_made = 0;
     bool charged = false;
 
     for (size_t i = 0; i < n; i++) {
@@ -153,6 +175,8 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
         }
         if (r->failures > max_failures)
             max_failures = r->failures;
+        if (r->failed_now && r->attempts > max_attempts_made)
+            max_attempts_made = r->attempts;
         keep[nkeep++] = r;
     }
     if (nkeep > 0) {
@@ -168,8 +192,20 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
                 delay = retry_after_ms;
         }
         retry->not_before_ms = sl_mono_ms() + delay;
-        sl_debug(m->scope, "retrying %zu records in %lld ms (%s%s)", nkeep, (long long)delay,
-                 o->error, charged ? "" : "; not counted as an attempt");
+        /* One line per retry of a batch: which attempt failed, why, and the delay. */
+        if (!any_failed)
+            sl_info(m->scope, "retrying %zu records in %lld ms (after a failed record before them)",
+                    nkeep, (long long)delay);
+        else if (charged)
+            sl_info(m->scope, "retrying %zu records in %lld ms: attempt %u of %lld failed: %s",
+                    nkeep, (long long)delay, max_attempts_made, (long long)rc->max_attempts,
+                    o->error);
+        else
+            sl_info(m->scope,
+                    "retrying %zu records in %lld ms: failure %u not counted as an attempt (%u of "
+                    "%lld used): %s",
+                    nkeep, (long long)delay, max_failures, max_attempts_made,
+                    (long long)rc->max_attempts, o->error);
         lane_push_front(b->lane, retry);
     }
     free(keep);
@@ -234,8 +270,10 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         for (size_t i = 0; i < b->n; i++)
             b->rs[i]->failed_now = true;
     }
+    bool can_split = rc->bisect_on_error && b->n > 1;
     struct sl_attempt *a = sl_attempt_new();
     attempt_fill(a, b, &out);
+    a->counted = attempt_counts(&out, can_split);
     size_t nfailed = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct sl_record *r = b->rs[i];
@@ -247,6 +285,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
             r->fail->first_failure_ms = b->started_ms;
         r->fail->last_failure_ms = b->started_ms;
     }
+    sl_metric_add(a->counted ? m->mx.attempts_counted : m->mx.attempts_uncounted, (double)nfailed);
     sl_attempt_unref(a);
     sl_metric_add(m->mx.failed, (double)nfailed);
     sl_log(out.kind == SL_OUTCOME_PARTIAL ? SL_LOG_INFO : SL_LOG_WARN, m->scope,
@@ -280,10 +319,9 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         return;
     }
 
-    bool can_split = rc->bisect_on_error && b->n > 1;
     if (out.kind == SL_OUTCOME_FAIL) {
         if (can_split) {
-            batch_bisect(b);
+            batch_bisect(b, out.error);
         } else {
             for (size_t i = 0; i < b->n; i++)
                 sl_mapping_dead_letter(m, b->lane, b->rs[i], SL_COND_TERMINAL);
@@ -293,7 +331,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
     }
     /* Retryable. Bisect applies to function errors, and splitting costs no attempt. */
     if (can_split && (out.function_error || out.reached_function)) {
-        batch_bisect(b);
+        batch_bisect(b, out.error);
         batch_finish(b);
         return;
     }
@@ -325,7 +363,7 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
     if (b->payload.len > c->batch.max_bytes) {
         if (b->n > 1) {
             /* The size estimate was short: split and try the halves. */
-            batch_bisect(b);
+            batch_bisect(b, "the encoded batch is over batch.max_bytes");
         } else {
             sl_warn(m->scope, "record %s encodes to %zu bytes, over batch.max_bytes",
                     sl_record_id_text(b->rs[0], &m->scratch), b->payload.len);
@@ -350,8 +388,10 @@ enum sl_dispatch sl_batch_dispatch(struct sl_batch *b)
     if (rc < 0) {
         m->invoking--;
         b->lane->active--;
-        sl_error(m->scope, "cannot invoke %s: %s; retrying", m->t->name, sl_strerror(rc));
-        b->not_before_ms = sl_mono_ms() + sl_backoff_delay(&m->backoff, 1, &m->rng);
+        int64_t delay = sl_backoff_delay(&m->backoff, 1, &m->rng);
+        sl_error(m->scope, "cannot invoke %s: %s; retrying %zu records in %lld ms", m->t->name,
+                 sl_strerror(rc), b->n, (long long)delay);
+        b->not_before_ms = sl_mono_ms() + delay;
         /* An ordered lane retries it before anything else of the lane (the second half of a
          * bisect must not overtake the first); an unordered one lets the rest go first. */
         if (c->ordering == SL_CFG_ORDER_LANE)

@@ -53,6 +53,9 @@ static void entry_build(const char *mapping, const char *function, const char *s
     e->first_failure_ms = f && f->first_failure_ms ? f->first_failure_ms : e->created_ms;
     e->last_failure_ms = f && f->last_failure_ms ? f->last_failure_ms : e->created_ms;
     e->condition = sl_strdup(condition);
+    e->counts_known = true;
+    e->counted_attempts = f ? f->counted_total : 0;
+    e->uncounted_attempts = f ? f->history_total - f->counted_total : 0;
     for (uint32_t i = 0; f && i < f->nhistory; i++) {
         const struct sl_attempt *a = f->history[i];
         struct sl_dlq_attempt da = {
@@ -64,6 +67,7 @@ static void entry_build(const char *mapping, const char *function, const char *s
             .function_error = a->function_error[0] ? (char *)a->function_error : NULL,
             .response = a->response,
             .response_len = a->response_len,
+            .counted = a->counted ? SL_DLQ_COUNTED_YES : SL_DLQ_COUNTED_NO,
         };
         sl_dlq_entry_add_attempt(e, &da);
     }
@@ -106,8 +110,11 @@ static void dlq_put_done(int status, void *arg)
     struct sl_lane *lane = j->lane;
     if (status == 0) {
         sl_metric_inc(m->mx.dead_lettered);
-        sl_info(m->scope, "record %s dead-lettered to %s as %s (%s, %u attempts)", j->e.record_id,
-                m->d->name, j->e.id, j->e.condition, j->r->fail ? j->r->fail->history_total : 0);
+        sl_info(m->scope,
+                "record %s dead-lettered to %s as %s (%s, %u attempts counted of max_attempts "
+                "%lld, %u not counted)",
+                j->e.record_id, m->d->name, j->e.id, j->e.condition, j->e.counted_attempts,
+                (long long)m->cfg->retry.max_attempts, j->e.uncounted_attempts);
         lane->active--;
         sl_mapping_record_done(m, j->r, true);
         dlq_job_free(j);

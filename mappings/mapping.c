@@ -367,6 +367,7 @@ int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapp
     m->s = s;
     m->t = t;
     m->d = d;
+    d->writers++;
     m->registry = env->metrics;
     snprintf(m->scope, sizeof(m->scope), "mapping:%s", cfg->name);
     m->backoff.min_ms = cfg->retry.backoff.min_ms;

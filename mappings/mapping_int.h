@@ -58,6 +58,8 @@ struct sl_mapping_metrics {
     struct sl_metric *dispatched;
     struct sl_metric *delivered;
     struct sl_metric *failed;
+    struct sl_metric *attempts_counted;   /* failed attempts that count toward max_attempts */
+    struct sl_metric *attempts_uncounted; /* bisect rounds, throttles, never reached */
     struct sl_metric *dead_lettered;
     struct sl_metric *dlq_errors;
     struct sl_metric *inv_ok;

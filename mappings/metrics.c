@@ -14,16 +14,25 @@ static double oldest_age_read(void *arg)
     return m->all_head ? (double)(sl_now_ms() - m->all_head->time_ms) / 1000.0 : 0.0;
 }
 
+/* The mapping's entries in its DLQ. A sink that counts only its total (Redis: XLEN; Kafka: end
+ * offsets minus the group's committed offsets) gives it when this mapping is its only writer.
+ * Unknown: the series is left out. */
 static double dlq_depth_read(void *arg)
 {
     struct sl_mapping *m = arg;
-    return m->d->ops->depth ? (double)m->d->ops->depth(m->d, m->cfg->name) : -1.0;
+    if (!m->d->ops->depth)
+        return SL_METRIC_UNKNOWN;
+    int64_t n = m->d->ops->depth(m->d, m->cfg->name);
+    if (n < 0 && m->d->writers == 1)
+        n = m->d->ops->depth(m->d, NULL);
+    return n >= 0 ? (double)n : SL_METRIC_UNKNOWN;
 }
 
 static double backlog_read(void *arg)
 {
     struct sl_mapping *m = arg;
-    return m->s->ops->backlog ? (double)m->s->ops->backlog(m->s) : -1.0;
+    int64_t n = m->s->ops->backlog ? m->s->ops->backlog(m->s) : -1;
+    return n >= 0 ? (double)n : SL_METRIC_UNKNOWN;
 }
 
 void sl_mapping_metrics_init(struct sl_mapping *m)
@@ -45,6 +54,20 @@ void sl_mapping_metrics_init(struct sl_mapping *m)
                                       "Records the function handled successfully.", l.data);
     x->failed = sl_metrics_counter(r, "sluice_records_failed_total",
                                    "Records in failed invocations (again on every retry).", l.data);
+    static const char *const counted[] = {"true", "false"};
+    struct sl_metric **att[] = {&x->attempts_counted, &x->attempts_uncounted};
+    for (size_t i = 0; i < 2; i++) {
+        sl_buf_init(&lo);
+        sl_buf_puts(&lo, l.data);
+        sl_metrics_label(&lo, "counted", counted[i]);
+        *att[i] = sl_metrics_counter(
+            r, "sluice_failed_attempts_total",
+            "Failed attempts of records (one per record of a failed invocation), by whether they "
+            "count toward max_attempts (false: bisect rounds, throttles, requests that never "
+            "reached the function).",
+            lo.data);
+        sl_buf_release(&lo);
+    }
     x->dead_lettered = sl_metrics_counter(r, "sluice_records_dead_lettered_total",
                                           "Records written to the dead-letter queue.", l.data);
     x->dlq_errors = sl_metrics_counter(r, "sluice_dlq_write_errors_total",
@@ -69,7 +92,9 @@ void sl_mapping_metrics_init(struct sl_mapping *m)
     sl_metrics_gauge_fn(r, "sluice_oldest_unacked_record_age_seconds",
                         "Age of the oldest record the mapping holds (0 when none).", l.data,
                         oldest_age_read, m);
-    sl_metrics_gauge_fn(r, "sluice_dlq_depth", "Entries in the mapping's dead-letter queue.",
+    sl_metrics_gauge_fn(r, "sluice_dlq_depth",
+                        "Entries in the mapping's dead-letter queue (the sink's total when the "
+                        "sink counts no more and this mapping is its only writer).",
                         l.data, dlq_depth_read, m);
     sl_metrics_gauge_fn(r, "sluice_source_backlog",
                         "Records the source holds durably and not yet acked (spool depth).", l.data,

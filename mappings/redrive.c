@@ -114,6 +114,26 @@ static int page_fn(void *arg)
     return 0;
 }
 
+/* An entry's result: counted, and reported to the caller. */
+static void entry_result(struct sl_redrive *rd, const struct redrive_item *it, const char *result,
+                         const char *detail)
+{
+    size_t *n = strcmp(result, "redriven") == 0 ? &rd->res.redriven
+                : strcmp(result, "failed") == 0 ? &rd->res.failed
+                                                : &rd->res.skipped;
+    (*n)++;
+    if (rd->env.metrics && !rd->opts.dry_run) {
+        struct sl_buf l;
+        sl_buf_init(&l);
+        sl_metrics_label(&l, "mapping", it->e.mapping ? it->e.mapping : "");
+        sl_metrics_label(&l, "result", result);
+        sl_metric_inc(sl_metrics_counter(rd->env.metrics, "sluice_dlq_redrive_entries_total",
+                                         "DLQ entries handled by redrives, by result.", l.data));
+        sl_buf_release(&l);
+    }
+    rd->entry_cb(&it->e, result, detail, rd->arg);
+}
+
 static void redrive_finish(struct sl_redrive *rd)
 {
     if (rd->done)
@@ -136,13 +156,10 @@ static void removed_cb(int status, void *arg)
 {
     struct sl_redrive *rd = arg;
     struct redrive_item *it = &rd->items[rd->next - 1];
-    if (status == 0) {
-        rd->res.redriven++;
-        rd->entry_cb(&it->e, "redriven", "delivered and removed", rd->arg);
-    } else {
-        rd->res.failed++;
-        rd->entry_cb(&it->e, "failed", "delivered, but the entry could not be removed", rd->arg);
-    }
+    if (status == 0)
+        entry_result(rd, it, "redriven", "delivered and removed");
+    else
+        entry_result(rd, it, "failed", "delivered, but the entry could not be removed");
     rd->busy = false;
     redrive_schedule(rd);
 }
@@ -155,11 +172,9 @@ static void invoked_cb(const struct sl_outcome *o, void *arg)
         int rc = it->d->ops->remove(it->d, it->e.id, removed_cb, rd);
         if (rc == 0)
             return;
-        rd->res.failed++;
-        rd->entry_cb(&it->e, "failed", "delivered, but the entry could not be removed", rd->arg);
+        entry_result(rd, it, "failed", "delivered, but the entry could not be removed");
     } else {
-        rd->res.failed++;
-        rd->entry_cb(&it->e, "failed", o->error, rd->arg);
+        entry_result(rd, it, "failed", o->error);
     }
     rd->busy = false;
     redrive_schedule(rd);
@@ -167,8 +182,7 @@ static void invoked_cb(const struct sl_outcome *o, void *arg)
 
 static void redrive_skip(struct sl_redrive *rd, struct redrive_item *it, const char *why)
 {
-    rd->res.skipped++;
-    rd->entry_cb(&it->e, "skipped", why, rd->arg);
+    entry_result(rd, it, "skipped", why);
 }
 
 /* The page is listed (status 0) or listing failed: the entries listed so far are handled, and
@@ -264,8 +278,7 @@ static void redrive_send(struct sl_redrive *rd)
         int rc = t->ops->invoke(t, &inv, invoked_cb, rd);
         if (rc < 0) {
             rd->busy = false;
-            rd->res.failed++;
-            rd->entry_cb(&it->e, "failed", sl_strerror(rc), rd->arg);
+            entry_result(rd, it, "failed", sl_strerror(rc));
         }
     }
 }

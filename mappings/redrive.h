@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "core/metrics.h"
 #include "dispatcher/target.h"
 #include "dlq/dlq.h"
 
@@ -39,6 +40,9 @@ struct sl_redrive_env {
     void *ctx;
     /* Lists entries off the loop, a page at a time; NULL lists on the loop (tests, tools). */
     struct sl_worker *worker;
+    /* Counts each entry handled in sluice_dlq_redrive_entries_total{mapping,result} (result:
+     * redriven, failed, skipped; a dry run counts nothing). NULL: not counted. */
+    struct sl_metrics *metrics;
 };
 
 /* Called once per entry handled: status "redriven", "failed", "skipped" or "would redrive". */

@@ -33,6 +33,7 @@ void sl_record_add_attempt(struct sl_record *r, struct sl_attempt *a)
     a->refs++;
     f->history[f->nhistory++] = a;
     f->history_total++;
+    f->counted_total += a->counted;
 }
 
 void sl_record_free(struct sl_record *r)

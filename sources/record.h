@@ -28,6 +28,8 @@ struct sl_attempt {
     char function_error[64];
     char *response; /* excerpt of the response body, or NULL */
     size_t response_len;
+    bool counted; /* counts toward max_attempts (false: a bisect round, a throttle, a request
+                   * that never reached the function) */
 };
 
 struct sl_attempt *sl_attempt_new(void);
@@ -56,6 +58,7 @@ struct sl_record_ops {
 struct sl_record_failure {
     uint32_t nhistory;      /* attempts recorded in history (ring, newest last) */
     uint32_t history_total; /* attempts ever recorded */
+    uint32_t counted_total; /* of those, attempts that counted toward max_attempts */
     struct sl_attempt *history[SL_RECORD_MAX_HISTORY];
     int64_t first_failure_ms;
     int64_t last_failure_ms;

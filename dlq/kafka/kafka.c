@@ -128,6 +128,7 @@ static int kdlq_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     const struct sl_config *cfg = env ? env->cfg : NULL;
     struct sl_dlq_kafka *q = SL_NEW(struct sl_dlq_kafka);
     pthread_mutex_init(&q->parts_mu, NULL);
+    q->depth = -1;
     int rc = sl_config_bind_typed(cfg, sec, &sl_kdlq_table, &q->cfg, err);
     if (rc < 0) {
         free(q);
@@ -221,6 +222,11 @@ static int kdlq_close(struct sl_dlq *d, int64_t deadline_ms)
     if (q->closed)
         return 0;
     q->closed = true;
+    if (sl_kdlq_depth_stop(q, deadline_ms) == -EINPROGRESS) {
+        sl_error(q->base.scope, "a depth refresh was still running at the deadline: left running");
+        q->abandoned = true;
+        return -EINPROGRESS;
+    }
     if (q->loop) {
         ev_io_stop(q->loop, &q->pio);
         ev_io_stop(q->loop, &q->rio);
@@ -437,19 +443,10 @@ static int kdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
     return 0;
 }
 
+/* Per mapping: not known (the topic is not indexed by mapping). In total: depth.c. */
 static int64_t kdlq_depth(struct sl_dlq *d, const char *mapping)
 {
-    struct sl_dlq_kafka *q = sink(d);
-    if (mapping)
-        return -1; /* not known without reading the topic */
-    pthread_mutex_lock(&q->parts_mu);
-    int64_t n = q->nparts ? 0 : -1;
-    for (size_t i = 0; i < q->nparts; i++) {
-        for (size_t k = 0; k < q->parts[i].nslots; k++)
-            n += !q->parts[i].slots[k].done;
-    }
-    pthread_mutex_unlock(&q->parts_mu);
-    return n;
+    return mapping ? -1 : sl_kdlq_depth_total(sink(d));
 }
 
 static void kdlq_describe(struct sl_dlq *d, struct sl_jw *w)

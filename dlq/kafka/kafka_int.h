@@ -9,6 +9,7 @@
 
 #include "clients/kafka/conf.h"
 #include "clients/kafka/reach.h"
+#include "core/worker.h"
 #include "dlq/dlq.h"
 
 enum sl_kdlq_value { SL_KDLQ_VALUE_ORIGINAL = 0, SL_KDLQ_VALUE_LAMBDA };
@@ -70,6 +71,10 @@ struct sl_dlq_kafka {
     size_t nparts;
     enum sl_kafka_reach reach; /* the producer's, from librdkafka's statistics */
     char reach_why[200];
+    struct sl_worker *depth_worker; /* depth.c: refreshes `depth` off the loop */
+    int64_t depth;                  /* end minus committed offsets, summed; -1: not known yet */
+    int64_t depth_asked_ms;
+    bool depth_asking;
 };
 
 extern const struct sl_prop_table sl_kdlq_table;
@@ -84,6 +89,13 @@ void sl_kdlq_build(const struct sl_dlq_entry *e, int value_format, size_t limit,
                    struct sl_buf *value, struct sl_buf *entry_json, bool *omitted);
 /* The original record's key (base64 "key" of the entry's attrs), decoded; NULL when none. */
 void *sl_kdlq_key(const struct sl_dlq_entry *e, size_t *len);
+
+/* depth.c */
+/* The last known total (-1 when not known yet); asks for a refresh when the last one is over a
+ * second old. Loop thread. */
+int64_t sl_kdlq_depth_total(struct sl_dlq_kafka *q);
+/* Waits for a refresh under way (until deadline_ms) and stops the worker. */
+int sl_kdlq_depth_stop(struct sl_dlq_kafka *q, int64_t deadline_ms);
 
 /* read.c */
 int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_each_cb cb,

@@ -112,6 +112,19 @@ static double part_lag_read(void *arg)
     return hi > (double)pos ? hi - (double)pos : 0;
 }
 
+/* The two above as metrics: unknown is left out of the scrape. */
+static double part_high_metric(void *arg)
+{
+    double v = part_high_read(arg);
+    return v >= 0 ? v : SL_METRIC_UNKNOWN;
+}
+
+static double part_lag_metric(void *arg)
+{
+    double v = part_lag_read(arg);
+    return v >= 0 ? v : SL_METRIC_UNKNOWN;
+}
+
 static double part_age_read(void *arg)
 {
     struct sl_kafka_part *p = arg;
@@ -170,13 +183,13 @@ static struct sl_kafka_part *part_get(struct sl_kafka_source *k, const char *top
     sl_metrics_label(&l, "partition", num);
     p->m_committed = sl_metrics_gauge(k->metrics, "sluice_kafka_committed_offset",
                                       "Last offset commit the broker confirmed.", l.data);
-    sl_metric_set(p->m_committed, -1);
+    sl_metric_set(p->m_committed, SL_METRIC_UNKNOWN); /* left out until a commit is confirmed */
     p->m_high = sl_metrics_gauge_fn(k->metrics, "sluice_kafka_high_watermark",
-                                    "High watermark of the partition (cached; -1 unknown).", l.data,
-                                    part_high_read, p);
+                                    "High watermark of the partition (cached).", l.data,
+                                    part_high_metric, p);
     p->m_lag = sl_metrics_gauge_fn(k->metrics, "sluice_kafka_lag",
-                                   "High watermark minus the first unhandled offset (-1 unknown).",
-                                   l.data, part_lag_read, p);
+                                   "High watermark minus the first unhandled offset.", l.data,
+                                   part_lag_metric, p);
     p->m_age = sl_metrics_gauge_fn(k->metrics, "sluice_kafka_oldest_unhandled_age_seconds",
                                    "Age of the oldest record read but not yet handled.", l.data,
                                    part_age_read, p);

@@ -692,7 +692,8 @@ static void xinfo_groups_cb(struct sl_redis_conn *c, redisReply *reply, void *pr
         for (size_t k = 0; k + 1 < g->elements; k += 2) {
             const redisReply *key = g->element[k], *v = g->element[k + 1];
             if (is_str(key) && strcmp(key->str, "lag") == 0)
-                sl_metric_set(st->m_lag, v->type == REDIS_REPLY_INTEGER ? (double)v->integer : -1);
+                sl_metric_set(st->m_lag, v->type == REDIS_REPLY_INTEGER ? (double)v->integer
+                                                                        : SL_METRIC_UNKNOWN);
         }
     }
 }
@@ -867,13 +868,17 @@ static void stream_metrics(struct rsrc *s, struct sl_metrics *mx, struct rstream
     st->m_pending = sl_metrics_gauge(mx, "sluice_redis_pending",
                                      "Entries pending in the group (read, not yet acked).", l.data);
     st->m_lag = sl_metrics_gauge(mx, "sluice_redis_lag",
-                                 "Entries not yet read by the group (XINFO GROUPS lag; -1 when "
-                                 "Redis cannot tell).",
+                                 "Entries not yet read by the group (XINFO GROUPS lag; left out "
+                                 "when Redis cannot tell).",
                                  l.data);
     st->m_oldest = sl_metrics_gauge(mx, "sluice_redis_oldest_pending_age_seconds",
                                     "Age of the oldest pending entry of the group.", l.data);
     st->m_claimed = sl_metrics_counter(mx, "sluice_redis_claimed_total",
                                        "Idle entries taken over from other consumers.", l.data);
+    /* Not known before the first XPENDING / XINFO answers: left out until then. */
+    sl_metric_set(st->m_pending, SL_METRIC_UNKNOWN);
+    sl_metric_set(st->m_lag, SL_METRIC_UNKNOWN);
+    sl_metric_set(st->m_oldest, SL_METRIC_UNKNOWN);
     sl_buf_release(&l);
 }
 

@@ -1,8 +1,10 @@
 """Admin API: probes, metrics, mapping status, token guard."""
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import (SLUICE, SluiceTest, base_config, json_body, main, to_yaml,  # noqa: E402
@@ -39,6 +41,36 @@ class Admin(SluiceTest):
         self.assertEqual(s.admin("GET", "/v1/mappings/orders-to-fn")[0], 200)
         self.assertEqual(s.admin("GET", "/v1/mappings/nope")[0], 404)
         self.assertEqual(s.admin("GET", "/nope")[0], 404)
+
+    def test_build_info_and_process_metrics(self):
+        fn = self.fn()
+        before = time.time()
+        s = self.sluice(base_config(self.workdir, fn.url))
+        after = time.time()
+        version = subprocess.run([SLUICE, "version"], stdout=subprocess.PIPE,
+                                 check=True).stdout.decode().split()[1]
+        text = s.admin("GET", "/metrics")[2].decode()
+        self.assertIn("# TYPE sluice_build_info gauge\n", text)
+        self.assertRegex(text, r'\nsluice_build_info\{version="%s",librdkafka="[^"]+",'
+                               r'libcurl="[^"]+",sqlite="[^"]+",jansson="[^"]+"\} 1\n'
+                               % re.escape(version))
+        self.assertIn("# TYPE process_cpu_seconds_total counter\n", text)
+        m = s.metrics()
+        # Prometheus' process metrics of the sluice process itself (read from its /proc).
+        with open("/proc/%d/status" % s.proc.pid) as f:
+            rss_kb = int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+        self.assertLess(abs(m["process_resident_memory_bytes"] - rss_kb * 1024), 32 << 20)
+        # The scrape's own connection is open while it counts, closed when the test looks.
+        fds = len(os.listdir("/proc/%d/fd" % s.proc.pid))
+        self.assertTrue(fds <= m["process_open_fds"] <= fds + 2, (fds, m["process_open_fds"]))
+        self.assertGreater(m["process_max_fds"], 0)
+        self.assertGreaterEqual(m["process_cpu_seconds_total"], 0)
+        # Boot time has whole seconds and start ticks hundredths: within 2 s of the launch.
+        self.assertGreater(m["process_start_time_seconds"], before - 2)
+        self.assertLess(m["process_start_time_seconds"], after + 2)
+        # No gauge stands in -1 for "unknown": such a series is left out.
+        self.assertEqual([k for k, v in m.items() if v < 0], [])
+        self.assertIn('sluice_dlq_depth{mapping="orders-to-fn"}', m)
 
     def test_token_guard(self):
         fn = self.fn()

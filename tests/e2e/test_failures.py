@@ -58,6 +58,44 @@ class Failures(SluiceTest):
         self.assertEqual(m['sluice_records_dead_lettered_total{mapping="%s"}' % M], 3)
         self.assertEqual(m['sluice_invocations_total{mapping="%s",outcome="retry"}' % M], 12)
 
+    def test_uncounted_attempts_are_kept_apart(self):
+        # Throttles (429 without Retry-After) never reach the function: they do not count
+        # toward max_attempts. Before, the entry said "ATTEMPTS 5" with max_attempts 2.
+        fn = self.fn(script=[{"status": 429, "count": 3}, {"status": 500, "count": 1000}])
+        cfg = base_config(self.workdir, fn.url, mapping={
+            "batch": {"size": 1, "window": "0s"},
+            "retry": {"max_attempts": 2, "backoff": {"min": "10ms", "max": "10ms"}}})
+        cfg["log"]["level"] = "info"
+        s = self.sluice(cfg)
+        ids = self.post_many(s, 1)
+        self.settle(s, fn, ids, dead_expected=ids)
+        self.assertEqual([i["status"] for i in fn.invocations()], [429, 429, 429, 500, 500])
+        listed = s.dlq_entries()[0]
+        self.assertEqual((listed["countedAttempts"], listed["uncountedAttempts"]), (2, 3))
+        self.assertEqual(listed["attempts"], 5, "the existing field keeps its meaning")
+        entry = json.loads(s.cli("dlq", "show", listed["id"]).stdout.decode())
+        self.assertEqual((entry["countedAttempts"], entry["uncountedAttempts"]), (2, 3))
+        self.assertEqual(entry["attemptCount"], 5)
+        self.assertEqual([a["counted"] for a in entry["attempts"]],
+                         [False, False, False, True, True])
+        self.assertEqual(entry["onFailure"]["requestContext"]["approximateInvokeCount"], 5)
+        table = s.cli("dlq", "list").stdout.decode().splitlines()
+        self.assertRegex(table[0], r"ATTEMPTS\s+NOT COUNTED")
+        row = [ln for ln in table if ln.startswith(listed["id"])][0]
+        self.assertRegex(row, r"RetryAttemptsExhausted\s+\S+\s+2\s+3\s")
+        m = s.metrics()
+        self.assertEqual(m['sluice_failed_attempts_total{mapping="%s",counted="true"}' % M], 2)
+        self.assertEqual(m['sluice_failed_attempts_total{mapping="%s",counted="false"}' % M], 3)
+        self.assertTrue(s.out.wait_for(r"dead-lettered .*2 attempts counted of max_attempts 2, "
+                                       r"3 not counted"))
+        # At level info, one line per retry: the attempt, the reason and the delay.
+        retries = [ln for ln in s.out.text().splitlines() if "retrying" in ln]
+        self.assertEqual(len(retries), 4, retries)
+        for n, ln in enumerate(retries[:3], 1):
+            self.assertRegex(ln, r"retrying 1 records in \d+ ms: failure %d not counted as an "
+                                 r"attempt \(0 of 2 used\): .*429" % n)
+        self.assertRegex(retries[3], r"retrying 1 records in \d+ ms: attempt 1 of 2 failed: .*500")
+
     def test_terminal_status_skips_retries(self):
         fn = self.fn(script=[{"status": 400, "count": 1}])
         s = self.sluice(base_config(self.workdir, fn.url, mapping={"batch": {"size": 1, "window": "0s"}}))
@@ -100,6 +138,13 @@ class Failures(SluiceTest):
         self.assertEqual(fn.invocations()[0]["records"], 8)
         sizes = [i["records"] for i in fn.invocations()]
         self.assertIn(1, sizes)
+        # Bisect rounds are retries too: one info line each, with the halves and the reason.
+        # 8 -> 4+4, the failing 4 -> 2+2, the failing 2 -> 1+1.
+        halves = [ln for ln in s.out.text().splitlines() if "as halves of" in ln]
+        self.assertEqual([h.split("as halves of ")[1].split(" (")[0] for h in halves],
+                         ["4 + 4", "2 + 2", "1 + 1"], halves)
+        self.assertTrue(all("not counted as an attempt" in h and " info " in h
+                            for h in halves), halves)
 
     def test_partial_batch_response(self):
         fn = self.fn()

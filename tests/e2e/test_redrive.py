@@ -61,6 +61,24 @@ class Redrive(SluiceTest):
         self.assertEqual(remaining, [entries[2]["id"]])
         self.assertEqual(fn.delivered_ids(), [entries[0]["recordId"]])
 
+    def test_admin_redrive_is_counted(self):
+        fn, s = self.make(3)  # 2 records fail, then the redrive's first call fails
+        self.post_many(s, 2)
+        wait_until(lambda: len(s.dlq_entries()) == 2, what="2 DLQ entries")
+        redriven = 'sluice_dlq_redrive_entries_total{mapping="orders-to-fn",result="redriven"}'
+        failed = 'sluice_dlq_redrive_entries_total{mapping="orders-to-fn",result="failed"}'
+        self.assertNotIn(redriven, s.metrics())
+        st, _, d = s.admin("POST", "/v1/dlq/redrive", {"mapping": "orders-to-fn", "dryRun": True})
+        self.assertEqual(st, 200, d)
+        self.assertNotIn(redriven, s.metrics(), "a dry run is not counted")
+        st, _, d = s.admin("POST", "/v1/dlq/redrive", {"mapping": "orders-to-fn", "rate": 100})
+        self.assertEqual(st, 200, d)
+        self.assertEqual((json_body(d)["redriven"], json_body(d)["failed"]), (1, 1))
+        m = s.metrics()
+        self.assertEqual((m.get(redriven), m.get(failed)), (1, 1))
+        self.assertIn("# TYPE sluice_dlq_redrive_entries_total counter",
+                      s.admin("GET", "/metrics")[2].decode())
+
     def test_redrive_to_another_function_and_list_since(self):
         bad = self.fn(script=[{"status": 500, "count": 100}])
         good = self.fn()

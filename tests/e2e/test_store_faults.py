@@ -44,6 +44,8 @@ class StoreFaults(SluiceTest):
         s.out.wait_for(r"error .*\[store\] store directory %s lost: the directory was deleted\. "
                        r".*restore or recreate the directory and restart" % re.escape(data_dir))
         self.assertEqual(s.metrics().get("sluice_store_ok"), 0)
+        # A lost store never shows up as a made-up -1 in a gauge.
+        self.assertEqual([k for k, v in s.metrics().items() if v < 0], [])
 
         # No push is answered 202 any more.
         for i in range(5):

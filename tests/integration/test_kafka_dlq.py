@@ -96,6 +96,17 @@ class KafkaDlq(KafkaTest):
         shown = json.loads(s.cli("dlq", "show", listed[0]["id"]).stdout)
         self.assertEqual(shown["condition"], "RetryAttemptsExhausted")
         self.assertEqual(shown["coordinates"]["topic"], "events")
+        # The on-failure record carries Lambda's KafkaBatchInfo (one record).
+        info = shown["onFailure"]["KafkaBatchInfo"]
+        self.assertEqual(info["batchSize"], 1)
+        self.assertEqual(info["bootstrapServers"], self.kafka.bootstrap)
+        self.assertEqual(info["payloadSize"], len(shown["payload"].encode()))
+        tp = "events-%d" % shown["coordinates"]["partition"]
+        off = str(shown["coordinates"]["offset"])
+        self.assertEqual(info["recordsInfo"], {tp: {
+            "firstRecordOffset": off, "lastRecordOffset": off,
+            "firstRecordTimestamp": shown["recordTime"],
+            "lastRecordTimestamp": shown["recordTime"]}})
         self.assertIn("fail", shown["payload"])
         self.assertNotIn("dlq-hunter2", s.cli("dlq", "list").stdout.decode())
 

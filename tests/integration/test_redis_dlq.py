@@ -55,6 +55,14 @@ class RedisDlq(RedisTest):
         self.assertEqual(json.loads(shown["payload"]), {"k": "3", "fail": "true"})
         self.assertEqual(shown["condition"], "RetryAttemptsExhausted")
         self.assertEqual(shown["attempts"][0]["functionError"], "Unhandled")
+        # Kinesis-shaped source: the on-failure record carries Lambda's KinesisBatchInfo.
+        info = shown["onFailure"]["KinesisBatchInfo"]
+        self.assertEqual(info["shardId"], "orders")
+        self.assertEqual((info["startSequenceNumber"], info["endSequenceNumber"]), (ids[3], ids[3]))
+        self.assertEqual(info["batchSize"], 1)
+        self.assertEqual(info["approximateArrivalOfFirstRecord"], shown["recordTime"])
+        self.assertEqual(info["approximateArrivalOfLastRecord"], shown["recordTime"])
+        self.assertEqual(info["streamArn"], shown["attributes"]["eventSourceARN"])
         # Same record-level content as the SQLite sink: the document is the canonical entry.
         raw = dlq_stream_entries(c)
         self.assertEqual({e["id"] for e in raw}, {e["id"] for e in entries})

@@ -68,6 +68,36 @@ static void test_metrics_render(void **state)
     sl_metrics_destroy(r);
 }
 
+static double read_arg_cb(void *arg)
+{
+    return *(double *)arg;
+}
+
+/* A gauge whose value is not known is left out (never rendered as -1), and a family with no
+ * series left has no HELP/TYPE lines either. */
+static void test_metrics_unknown_gauge_left_out(void **state)
+{
+    struct sl_metrics *r = sl_metrics_create();
+    struct sl_buf out;
+    sl_buf_init(&out);
+    double known = 7, unknown = SL_METRIC_UNKNOWN, alone = SL_METRIC_UNKNOWN;
+    sl_metrics_gauge_fn(r, "g", "G.", "mapping=\"a\"", read_arg_cb, &known);
+    sl_metrics_gauge_fn(r, "g", "G.", "mapping=\"b\"", read_arg_cb, &unknown);
+    sl_metrics_gauge_fn(r, "lonely", "L.", NULL, read_arg_cb, &alone);
+    sl_metrics_render(r, &out);
+    assert_non_null(strstr(out.data, "g{mapping=\"a\"} 7\n"));
+    assert_null(strstr(out.data, "mapping=\"b\""));
+    assert_null(strstr(out.data, "lonely"));
+    assert_null(strstr(out.data, "nan"));
+    assert_null(strstr(out.data, " -1"));
+    sl_buf_reset(&out);
+    alone = 0;
+    sl_metrics_render(r, &out);
+    assert_non_null(strstr(out.data, "# TYPE lonely gauge\nlonely 0\n"));
+    sl_buf_release(&out);
+    sl_metrics_destroy(r);
+}
+
 static void test_ids_are_uuid4_and_distinct(void **state)
 {
     char a[SL_ID_LEN + 1], b[SL_ID_LEN + 1];
@@ -85,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_backoff_ceiling_grows_and_caps),
         cmocka_unit_test(test_backoff_full_jitter_stays_in_range_and_spreads),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_unknown_gauge_left_out),
         cmocka_unit_test(test_ids_are_uuid4_and_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

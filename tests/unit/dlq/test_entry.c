@@ -78,6 +78,9 @@ static void assert_entries_equal(const struct sl_dlq_entry *a, const struct sl_d
     assert_int_equal(a->last_failure_ms, b->last_failure_ms);
     assert_int_equal(a->created_ms, b->created_ms);
     assert_int_equal(a->nattempts, b->nattempts);
+    assert_int_equal(a->counts_known, b->counts_known);
+    assert_int_equal(a->counted_attempts, b->counted_attempts);
+    assert_int_equal(a->uncounted_attempts, b->uncounted_attempts);
     for (size_t i = 0; i < a->nattempts; i++) {
         const struct sl_dlq_attempt *x = &a->attempts[i], *y = &b->attempts[i];
         assert_int_equal(x->time_ms, y->time_ms);
@@ -86,6 +89,7 @@ static void assert_entries_equal(const struct sl_dlq_entry *a, const struct sl_d
         assert_str_eq_or_null(x->outcome, y->outcome);
         assert_str_eq_or_null(x->error, y->error);
         assert_str_eq_or_null(x->function_error, y->function_error);
+        assert_int_equal(x->counted, y->counted);
         assert_int_equal(x->response_len, y->response_len);
         if (x->response || y->response) {
             assert_non_null(x->response);
@@ -373,6 +377,119 @@ static void test_attempt_cap(void **state)
     sl_dlq_entry_release(&e);
 }
 
+/* Attempts that did not count toward max_attempts (bisect rounds, throttles) are kept apart:
+ * per attempt ("counted") and in total (countedAttempts, uncountedAttempts), while attemptCount
+ * keeps its meaning (the attempts listed). */
+static void test_counted_and_uncounted_attempts(void **state)
+{
+    struct sl_dlq_entry e, back;
+    full_entry(&e);
+    e.attempts[0].counted = SL_DLQ_COUNTED_NO;
+    e.attempts[1].counted = SL_DLQ_COUNTED_YES;
+    e.attempts[2].counted = SL_DLQ_COUNTED_YES;
+    e.counts_known = true;
+    e.counted_attempts = 2;
+    e.uncounted_attempts = 11; /* more than the attempts kept */
+    json_t *doc = round_trip(&e, &back);
+    assert_entries_equal(&e, &back);
+    assert_int_equal(json_integer_value(jget(doc, "attemptCount")), 3);
+    assert_int_equal(json_integer_value(jget(doc, "countedAttempts")), 2);
+    assert_int_equal(json_integer_value(jget(doc, "uncountedAttempts")), 11);
+    json_t *attempts = jget(doc, "attempts");
+    assert_true(json_is_false(json_object_get(json_array_get(attempts, 0), "counted")));
+    assert_true(json_is_true(json_object_get(json_array_get(attempts, 1), "counted")));
+    /* Lambda's approximateInvokeCount counts every invocation. */
+    assert_int_equal(
+        json_integer_value(jget(doc, "onFailure.requestContext.approximateInvokeCount")), 13);
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+
+    /* An entry written before the split: both unknown (null), attempts' "counted" null. */
+    e.counts_known = false;
+    e.counted_attempts = e.uncounted_attempts = 0;
+    for (size_t i = 0; i < e.nattempts; i++)
+        e.attempts[i].counted = SL_DLQ_COUNTED_UNKNOWN;
+    doc = round_trip(&e, &back);
+    assert_false(back.counts_known);
+    assert_true(json_is_null(jget(doc, "countedAttempts")));
+    assert_true(json_is_null(jget(doc, "uncountedAttempts")));
+    assert_true(json_is_null(json_object_get(json_array_get(jget(doc, "attempts"), 0), "counted")));
+    assert_int_equal(
+        json_integer_value(jget(doc, "onFailure.requestContext.approximateInvokeCount")), 3);
+    json_decref(doc);
+    sl_dlq_entry_release(&e);
+    sl_dlq_entry_release(&back);
+}
+
+/* The on-failure record carries Lambda's batch info for Kafka and (Kinesis-shaped) Redis
+ * Streams records: https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html and
+ * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html */
+static void test_on_failure_batch_info(void **state)
+{
+    struct sl_dlq_entry e, back;
+    full_entry(&e);
+    free(e.source_type);
+    free(e.coords);
+    free(e.attrs);
+    e.source_type = sl_strdup("kafka");
+    e.coords = sl_strdup("{\"topic\":\"orders\",\"partition\":3,\"offset\":514}");
+    e.attrs = sl_strdup("{\"bootstrapServers\":\"b1:9092,b2:9092\",\"topic\":\"orders\"}");
+    json_t *doc = round_trip(&e, &back);
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KafkaBatchInfo.batchSize")), 1);
+    assert_string_equal(jstr(doc, "onFailure.KafkaBatchInfo.bootstrapServers"), "b1:9092,b2:9092");
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KafkaBatchInfo.payloadSize")),
+                     (json_int_t)e.payload_len);
+    json_t *ri = json_object_get(jget(doc, "onFailure.KafkaBatchInfo.recordsInfo"), "orders-3");
+    assert_non_null(ri);
+    assert_string_equal(json_string_value(json_object_get(ri, "firstRecordOffset")), "514");
+    assert_string_equal(json_string_value(json_object_get(ri, "lastRecordOffset")), "514");
+    assert_string_equal(json_string_value(json_object_get(ri, "firstRecordTimestamp")),
+                        "2026-01-02T03:04:00.678Z");
+    assert_string_equal(json_string_value(json_object_get(ri, "lastRecordTimestamp")),
+                        "2026-01-02T03:04:00.678Z");
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+
+    free(e.source_type);
+    free(e.coords);
+    free(e.attrs);
+    e.source_type = sl_strdup("redis");
+    e.coords = sl_strdup("{\"stream\":\"orders\",\"id\":\"1767323040678-0\",\"group\":\"g\"}");
+    e.attrs = sl_strdup("{\"stream\":\"orders\",\"eventSourceARN\":\"sluice:redis:orders\"}");
+    doc = round_trip(&e, &back);
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.shardId"), "orders");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.startSequenceNumber"),
+                        "1767323040678-0");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.endSequenceNumber"),
+                        "1767323040678-0");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.approximateArrivalOfFirstRecord"),
+                        "2026-01-02T03:04:00.678Z");
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.approximateArrivalOfLastRecord"),
+                        "2026-01-02T03:04:00.678Z");
+    assert_int_equal(json_integer_value(jget(doc, "onFailure.KinesisBatchInfo.batchSize")), 1);
+    assert_string_equal(jstr(doc, "onFailure.KinesisBatchInfo.streamArn"), "sluice:redis:orders");
+    assert_null(jget(doc, "onFailure.KafkaBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+
+    /* Webhooks have no Lambda analogue with batch info; broken coordinates give none either. */
+    free(e.coords);
+    e.coords = sl_strdup("{\"stream\":7}");
+    doc = round_trip(&e, &back);
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+    sl_dlq_entry_release(&e);
+    full_entry(&e);
+    doc = round_trip(&e, &back);
+    assert_null(jget(doc, "onFailure.KinesisBatchInfo"));
+    assert_null(jget(doc, "onFailure.KafkaBatchInfo"));
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+    sl_dlq_entry_release(&e);
+}
+
 static void test_hand_written_minimal(void **state)
 {
     const char *doc = "{\"id\":\"x1\",\"mapping\":\"m\",\"condition\":\"TerminalError\","
@@ -465,6 +582,13 @@ static void test_malformed_rejected(void **state)
                     "\"error\"");
     expect_rejected("{\"id\":\"a\"," BASE ",\"payload\":\"p\",\"attemptCount\":-1}",
                     "\"attemptCount\"");
+    expect_rejected("{\"id\":\"a\"," BASE ",\"payload\":\"p\",\"countedAttempts\":1}",
+                    "go together");
+    expect_rejected("{\"id\":\"a\"," BASE
+                    ",\"payload\":\"p\",\"countedAttempts\":-1,\"uncountedAttempts\":0}",
+                    "\"countedAttempts\"");
+    expect_rejected("{\"id\":\"a\"," BASE ",\"payload\":\"p\",\"attempts\":[{\"counted\":1}]}",
+                    "\"counted\"");
     expect_rejected("{\"id\":\"a\"," BASE ",\"payload\":\"p\",\"onFailure\":5}", "\"onFailure\"");
     expect_rejected("{\"id\":\"a\"," BASE ",\"payload\":\"a\\u0000b\"}", "invalid JSON");
 
@@ -537,6 +661,8 @@ int main(void)
         cmocka_unit_test(test_embedded_objects_canonical),
         cmocka_unit_test(test_response_excerpt),
         cmocka_unit_test(test_attempt_cap),
+        cmocka_unit_test(test_counted_and_uncounted_attempts),
+        cmocka_unit_test(test_on_failure_batch_info),
         cmocka_unit_test(test_hand_written_minimal),
         cmocka_unit_test(test_malformed_rejected),
         cmocka_unit_test(test_corrupted_documents),

@@ -204,6 +204,8 @@ struct mdlq {
     int puts;
     int stored[MAX_REC];
     char conditions[MAX_REC][40];
+    uint32_t counted[MAX_REC], uncounted[MAX_REC];
+    char flags[MAX_REC][24]; /* per attempt kept: 'c' counted, 'u' not */
     size_t nstored;
 };
 
@@ -237,6 +239,13 @@ static int mdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
     } else {
         m->stored[m->nstored] = atoi(e->record_id);
         snprintf(m->conditions[m->nstored], 40, "%s", e->condition);
+        assert_true(e->counts_known);
+        m->counted[m->nstored] = e->counted_attempts;
+        m->uncounted[m->nstored] = e->uncounted_attempts;
+        for (size_t i = 0; i < e->nattempts && i < 23; i++)
+            m->flags[m->nstored][i] = e->attempts[i].counted == SL_DLQ_COUNTED_YES  ? 'c'
+                                      : e->attempts[i].counted == SL_DLQ_COUNTED_NO ? 'u'
+                                                                                    : '?';
         m->nstored++;
     }
     if (m->sync) {
@@ -378,6 +387,20 @@ static void fx_release(struct fx *f)
 }
 
 /* Every record acked exactly once; the DLQ holds exactly `dead`. */
+/* A series' value as /metrics renders it (-1 when absent). */
+static double metric_of(struct fx *f, const char *series)
+{
+    struct sl_buf out;
+    sl_buf_init(&out);
+    sl_metrics_render(f->metrics, &out);
+    char key[256];
+    snprintf(key, sizeof(key), "\n%s ", series);
+    const char *p = strstr(out.data, key);
+    double v = p ? strtod(p + strlen(key), NULL) : -1;
+    sl_buf_release(&out);
+    return v;
+}
+
 static void assert_accounting(struct fx *f, const int *dead, size_t ndead)
 {
     for (int i = 0; i < f->emitted; i++)
@@ -474,6 +497,33 @@ static void test_unreached_failures_do_not_use_attempts(void **state)
     fx_release(&f);
 }
 
+static void verdict_refused_then_500(const int *ids, size_t n, struct sl_outcome *o, json_t **f)
+{
+    if (refused_left > 0)
+        verdict_refused_then_ok(ids, n, o, f);
+    else
+        verdict_always_500(ids, n, o, f);
+}
+
+/* Today's complaint: "ATTEMPTS 4" with max_attempts 2. The entry now says 2 counted, 2 not. */
+static void test_entry_keeps_uncounted_attempts_apart(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_refused_then_500);
+    refused_left = 2;
+    f.cfg.retry.max_attempts = 2;
+    fx_start(&f);
+    fx_emit(&f, 1);
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 4);
+    int dead[] = {0};
+    assert_accounting(&f, dead, 1);
+    assert_int_equal(f.dlq.counted[0], 2);
+    assert_int_equal(f.dlq.uncounted[0], 2);
+    assert_string_equal(f.dlq.flags[0], "uucc");
+    fx_release(&f);
+}
+
 static void test_lanes_share_one_concurrency_slot(void **state)
 {
     struct fx f;
@@ -543,6 +593,15 @@ static void test_bisect_isolates_poison(void **state)
     /* 8 -> 4+4 -> 2+2 -> 1+1, then the poison alone is retried to max_attempts. */
     assert_int_equal(f.tgt.sizes[0], 8);
     assert_int_equal(f.tgt.calls, 1 + 2 + 2 + 2 + 2);
+    /* The three bisect rounds it failed in did not count toward max_attempts (3): its entry
+     * keeps them apart, and so do the metrics. */
+    assert_int_equal(f.dlq.counted[0], 3);
+    assert_int_equal(f.dlq.uncounted[0], 3);
+    assert_string_equal(f.dlq.flags[0], "uuuccc");
+    assert_true(metric_of(&f, "sluice_failed_attempts_total{mapping=\"m\",counted=\"true\"}") == 3);
+    /* 8 + 4 + 2 records in the failed bisect rounds. */
+    assert_true(metric_of(&f, "sluice_failed_attempts_total{mapping=\"m\",counted=\"false\"}") ==
+                14);
     /* Order kept: acks of the good records ascend. */
     for (size_t i = 1; i + 1 < f.src.nacked; i++) {
         if (f.src.ack_order[i] != 7 && f.src.ack_order[i - 1] != 7)
@@ -939,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_batches_by_size_in_order),
         cmocka_unit_test(test_retries_exhaust_into_dlq),
         cmocka_unit_test(test_bisect_isolates_poison),
+        cmocka_unit_test(test_entry_keeps_uncounted_attempts_apart),
         cmocka_unit_test(test_partial_ordered_retries_from_first_failure),
         cmocka_unit_test(test_partial_unordered_retries_only_failed),
         cmocka_unit_test(test_terminal_goes_to_dlq_at_once),
