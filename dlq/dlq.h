@@ -6,6 +6,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,10 +77,15 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out);
 int sl_dlq_entry_from_json(const char *json, size_t len, struct sl_dlq_entry *e,
                            struct sl_err *err);
 
+/* Whether id names the entry: its own id, or its record's id (record_id). */
+bool sl_dlq_entry_has_id(const struct sl_dlq_entry *e, const char *id);
+
 struct sl_dlq_filter {
     const char *mapping; /* NULL: all */
     int64_t since_ms;    /* 0: all; else created_ms >= since_ms */
-    const char *id;      /* NULL: all */
+    const char *id;      /* NULL: all; else the entries whose id is this, or whose record's id
+                          * is (the id a webhook's 202 gave, a stream entry id, a Kafka
+                          * "<topic>-<partition>:<offset>"): sl_dlq_entry_has_id */
     size_t limit;        /* 0: no limit */
     const char *after;   /* NULL: from the start; else a `pos` a list of this sink gave: the
                           * listing resumes after that entry (a cursor that survives removals) */

@@ -64,6 +64,11 @@ void sl_dlq_entry_release(struct sl_dlq_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+bool sl_dlq_entry_has_id(const struct sl_dlq_entry *e, const char *id)
+{
+    return strcmp(e->id, id) == 0 || (e->record_id && strcmp(e->record_id, id) == 0);
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? sl_strdup(s) : NULL;
