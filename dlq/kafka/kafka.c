@@ -327,6 +327,9 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
                 "message.max.bytes=%lld and is left out; the record stays at its "
                 "source coordinates",
                 e->id, e->payload_len, (long long)q->max_message_bytes);
+    /* original: a record without a value (a tombstone) gives a message without one; an empty
+     * value stays empty. */
+    const void *vp = value.len ? value.data : e->payload && !omitted ? "" : NULL;
     size_t klen = 0;
     void *key = sl_kdlq_key(e, &klen);
 
@@ -357,8 +360,8 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
     j->arg = arg;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         q->prod, RD_KAFKA_V_TOPIC(q->cfg.topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(value.len ? value.data : NULL, value.len), RD_KAFKA_V_KEY(key, klen),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)vp, value.len), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
     free(key);
     sl_buf_release(&value);
     sl_buf_release(&doc);

@@ -108,6 +108,27 @@ static void test_values(void **state)
     assert_string_equal(back.condition, "RetryAttemptsExhausted");
     sl_dlq_entry_release(&back);
 
+    /* A tombstone's entry (no payload): an empty original value, a null lambda value. */
+    free(e.payload);
+    e.payload = NULL;
+    e.payload_len = 0;
+    sl_buf_reset(&v);
+    sl_buf_reset(&doc);
+    sl_kdlq_build(&e, SL_KDLQ_VALUE_ORIGINAL, 1000000, &v, &doc, &omitted);
+    assert_int_equal(v.len, 0);
+    assert_int_equal(sl_dlq_entry_from_json(doc.data, doc.len, &back, NULL), 0);
+    assert_null(back.payload);
+    sl_dlq_entry_release(&back);
+    sl_buf_reset(&v);
+    sl_buf_reset(&doc);
+    sl_kdlq_build(&e, SL_KDLQ_VALUE_LAMBDA, 1000000, &v, &doc, &omitted);
+    rec = json_loadb(v.data, v.len, 0, NULL);
+    r = json_array_get(
+        json_object_get(json_object_get(json_object_get(rec, "payload"), "records"), "orders-3"),
+        0);
+    assert_true(json_is_null(json_object_get(r, "value")));
+    json_decref(rec);
+
     size_t klen = 0;
     char *key = sl_kdlq_key(&e, &klen);
     assert_int_equal(klen, 7);
