@@ -405,10 +405,7 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
     for (size_t i = 0; i < rd.nitems; i++) {
         struct listed *it = &rd.items[i];
         struct sl_kdlq_part *p = part_of(&rd, it->partition);
-        bool removed = false;
-        for (size_t k = 0; p && k < p->nslots; k++)
-            if (p->slots[k].offset == it->offset)
-                removed = p->slots[k].done;
+        bool removed = p && p->slots[it->slot].done;
         struct sl_err perr;
         if (removed || sl_dlq_entry_from_json(it->doc, it->len, &it->e, &perr) < 0) {
             if (!removed)
@@ -421,7 +418,8 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
         it->created_ms = it->e.created_ms;
         /* The entry keeps the id it was written with (logged then, and the requestId of a
          * lambda value); remove() finds its place through the slot. */
-        memcpy(p->slots[it->slot].id, it->e.id, sizeof(it->e.id));
+        if (p)
+            memcpy(p->slots[it->slot].id, it->e.id, sizeof(it->e.id));
     }
     if (rd.nitems > 1)
         qsort(rd.items, rd.nitems, sizeof(*rd.items), cmp_listed);
