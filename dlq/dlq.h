@@ -73,8 +73,8 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out);
  * everything (payload and strings are NUL-terminated; coords/attrs are "{}" when absent); on
  * failure returns SL_EPARSE with err naming the field, and *e is left empty. Required: id,
  * mapping, condition, createdAt, one of payload/payloadBase64 ("payload": null gives a NULL
- * payload). Derived fields (attemptCount,
- * onFailure) are checked for shape and ignored; unknown keys are tolerated.
+ * payload). Derived fields (attemptCount, onFailure) are checked for shape and ignored; unknown
+ * keys are tolerated.
  * to_json(from_json(to_json(e))) is byte-identical to to_json(e). */
 int sl_dlq_entry_from_json(const char *json, size_t len, struct sl_dlq_entry *e,
                            struct sl_err *err);

@@ -63,12 +63,13 @@ struct sl_record_failure {
 
 struct sl_record {
     const struct sl_record_ops *ops;
-    struct sl_record *next;    /* queue and batch link, owned by whoever holds the record */
-    uint32_t lane;             /* the source's lane (partition, stream, hook) */
-    uint64_t seq;              /* position within the lane, ascending */
-    int64_t time_ms;           /* when the source received or produced it (wall clock) */
-    size_t bytes;              /* the source's estimate of the record's encoded size */
-    const unsigned char *body; /* NULL: no value at all (a Kafka tombstone), unlike an empty one */
+    struct sl_record *next; /* queue and batch link, owned by whoever holds the record */
+    uint32_t lane;          /* the source's lane (partition, stream, hook) */
+    uint64_t seq;           /* position within the lane, ascending */
+    int64_t time_ms;        /* when the source received or produced it (wall clock) */
+    size_t bytes;           /* the source's estimate of the record's encoded size */
+    /* NULL: no value at all (a Kafka tombstone), unlike an empty one. */
+    const unsigned char *body;
     size_t body_len;
     /* Set by the source when the record must not be delivered but dead-lettered at once, with
      * this condition (sources/conditions.h). NULL normally. Must be a static string. */
