@@ -23,6 +23,8 @@ static const char usage_dlq[] =
     "T is an RFC 3339 time (2026-11-23T10:00:00Z) or a duration ago (-1h).\n"
     "list shows every match, or a page of --limit entries; when more match, the page ends with\n"
     "the cursor of the next page (\"more: --after CURSOR\", or \"next\" with --json).\n"
+    "ID is an entry's id or its record's id (the id a webhook's 202 returned, a stream entry\n"
+    "id, a Kafka <topic>-<partition>:<offset>).\n"
     "purge removes in chunks of 500 and prints its progress.\n"
     "Redrive sends each entry back through its mapping's function (or --to), one at a\n"
     "time at --rate (default 10/s), and removes it only after the function succeeded.\n";

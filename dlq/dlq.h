@@ -52,7 +52,8 @@ struct sl_dlq_entry {
     char *coords;      /* JSON object text: source coordinates (hook id + seq, stream id...) */
     char *attrs;       /* JSON object text: the record's attributes (headers, content type...) */
     char *record_id;   /* the record's own id (item identifier) */
-    void *payload;     /* the original record body, as received */
+    void *payload;     /* the original record body, as received; NULL: the record had no value at
+                        * all (a Kafka tombstone), written "payload": null */
     size_t payload_len;
     int64_t record_time_ms; /* when the source received/produced it */
     int64_t first_failure_ms;
@@ -87,16 +88,22 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out);
 /* Parses a document into *e (overwritten: pass an empty or released entry). On success e owns
  * everything (payload and strings are NUL-terminated; coords/attrs are "{}" when absent); on
  * failure returns SL_EPARSE with err naming the field, and *e is left empty. Required: id,
- * mapping, condition, createdAt, one of payload/payloadBase64. Derived fields (attemptCount,
- * onFailure) are checked for shape and ignored; unknown keys are tolerated.
+ * mapping, condition, createdAt, one of payload/payloadBase64 ("payload": null gives a NULL
+ * payload). Derived fields (attemptCount, onFailure) are checked for shape and ignored; unknown
+ * keys are tolerated.
  * to_json(from_json(to_json(e))) is byte-identical to to_json(e). */
 int sl_dlq_entry_from_json(const char *json, size_t len, struct sl_dlq_entry *e,
                            struct sl_err *err);
 
+/* Whether id names the entry: its own id, or its record's id (record_id). */
+bool sl_dlq_entry_has_id(const struct sl_dlq_entry *e, const char *id);
+
 struct sl_dlq_filter {
     const char *mapping; /* NULL: all */
     int64_t since_ms;    /* 0: all; else created_ms >= since_ms */
-    const char *id;      /* NULL: all */
+    const char *id;      /* NULL: all; else the entries whose id is this, or whose record's id
+                          * is (the id a webhook's 202 gave, a stream entry id, a Kafka
+                          * "<topic>-<partition>:<offset>"): sl_dlq_entry_has_id */
     size_t limit;        /* 0: no limit */
     const char *after;   /* NULL: from the start; else a `pos` a list of this sink gave: the
                           * listing resumes after that entry (a cursor that survives removals) */

@@ -65,6 +65,11 @@ void sl_dlq_entry_release(struct sl_dlq_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+bool sl_dlq_entry_has_id(const struct sl_dlq_entry *e, const char *id)
+{
+    return strcmp(e->id, id) == 0 || (e->record_id && strcmp(e->record_id, id) == 0);
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? sl_strdup(s) : NULL;
@@ -224,9 +229,12 @@ void sl_dlq_entry_to_json(const struct sl_dlq_entry *e, struct sl_buf *out)
     put_time(&w, "recordTime", e->record_time_ms);
     put_object(&w, "coordinates", e->coords);
     put_object(&w, "attributes", e->attrs);
-    const char *payload = e->payload ? e->payload : "";
-    size_t payload_len = e->payload ? e->payload_len : 0;
-    if (sl_utf8_valid(payload, payload_len)) {
+    const char *payload = e->payload;
+    size_t payload_len = e->payload_len;
+    if (!payload) {
+        sl_jw_key(&w, "payload");
+        sl_jw_null(&w); /* the record had no value at all (a Kafka tombstone) */
+    } else if (sl_utf8_valid(payload, payload_len)) {
         sl_jw_kstrn(&w, "payload", payload, payload_len);
     } else {
         sl_jw_key(&w, "payloadBase64");
@@ -372,12 +380,18 @@ static int get_payload(json_t *root, struct sl_dlq_entry *e, struct sl_err *err)
 {
     json_t *text = json_object_get(root, "payload");
     json_t *b64 = json_object_get(root, "payloadBase64");
+    bool null_payload = json_is_null(text) && !json_is_string(b64);
     if (text && json_is_null(text))
         text = NULL;
     if (b64 && json_is_null(b64))
         b64 = NULL;
     if (text && b64)
         return PERM(err, "dlq entry: \"payload\" and \"payloadBase64\" are exclusive");
+    if (null_payload) {
+        e->payload = NULL; /* "payload": null: a record without a value */
+        e->payload_len = 0;
+        return 0;
+    }
     if (!text && !b64)
         return PERM(err, "dlq entry: \"payload\" or \"payloadBase64\" is required");
     if (text) {

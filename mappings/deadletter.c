@@ -46,8 +46,9 @@ static void entry_build(const char *mapping, const char *function, const char *s
     e->coords = record_text(r, r->ops->write_coords);
     e->attrs = record_text(r, r->ops->write_attrs);
     e->record_id = record_text(r, r->ops->write_id);
-    e->payload = sl_memdup(r->body_len ? (const void *)r->body : "", r->body_len);
-    e->payload_len = r->body_len;
+    /* A record without a value (a Kafka tombstone) has a null payload, apart from "". */
+    e->payload = r->body ? sl_memdup(r->body_len ? (const void *)r->body : "", r->body_len) : NULL;
+    e->payload_len = r->body ? r->body_len : 0;
     e->record_time_ms = r->time_ms;
     e->created_ms = sl_now_ms();
     e->first_failure_ms = f && f->first_failure_ms ? f->first_failure_ms : e->created_ms;

@@ -205,6 +205,11 @@ static bool view_hidden(const struct sl_fview *v, const char *key)
 static void view_data(const struct sl_fview *v, struct sl_fview_state *vs)
 {
     vs->data_done = true;
+    if (v->data_flags & SL_FVIEW_NULL) {
+        vs->data = (struct sl_jv){.t = SL_JV_NULL};
+        vs->data_ok = true;
+        return;
+    }
     const char *text = v->data ? v->data : "";
     unsigned flags = (v->data_flags & SL_FVIEW_DECODE_ANY ? SL_JT_DECODE_ANY : 0) |
                      (v->data_flags & SL_FVIEW_ALLOW_NUL ? SL_JT_ALLOW_NUL : 0);

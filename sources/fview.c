@@ -25,7 +25,8 @@ json_t *sl_fview_json(const struct sl_fview *v)
     size_t flags = (v->data_flags & SL_FVIEW_DECODE_ANY ? JSON_DECODE_ANY : 0) |
                    (v->data_flags & SL_FVIEW_ALLOW_NUL ? JSON_ALLOW_NUL : 0);
     const char *text = v->data ? v->data : "";
-    json_t *data = json_loadb(text, v->data_len, flags, NULL);
+    json_t *data =
+        v->data_flags & SL_FVIEW_NULL ? json_null() : json_loadb(text, v->data_len, flags, NULL);
     if (!data && (v->data_flags & SL_FVIEW_TEXT) && sl_utf8_valid(text, v->data_len))
         data = json_stringn(text, v->data_len);
     if (data)

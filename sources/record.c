@@ -122,8 +122,9 @@ struct sl_record *sl_record_new(const char *id, const char *attrs, const char *c
     t->id = record_put(&cursor, id, id_len);
     t->attrs = record_put(&cursor, attrs, attrs_len);
     t->coords = record_put(&cursor, coords, coords_len);
-    t->base.body = (const unsigned char *)record_put(&cursor, body ? body : "", body_len);
-    t->base.body_len = body_len;
+    /* No body stays no body (a Kafka tombstone), apart from an empty one. */
+    t->base.body = body ? (const unsigned char *)record_put(&cursor, body, body_len) : NULL;
+    t->base.body_len = body ? body_len : 0;
     t->base.bytes = body_len + attrs_len + id_len + 64;
     return &t->base;
 }

@@ -71,6 +71,7 @@ struct sl_record {
     uint64_t seq;           /* position within the lane, ascending */
     int64_t time_ms;        /* when the source received or produced it (wall clock) */
     size_t bytes;           /* the source's estimate of the record's encoded size */
+    /* NULL: no value at all (a Kafka tombstone), unlike an empty one. */
     const unsigned char *body;
     size_t body_len;
     /* Set by the source when the record must not be delivered but dead-lettered at once, with

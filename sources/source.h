@@ -38,6 +38,7 @@ typedef void (*sl_source_stopped_cb)(struct sl_source *s, void *arg);
 #define SL_FVIEW_DECODE_ANY 1u /* a JSON body may be a scalar */
 #define SL_FVIEW_ALLOW_NUL  2u /* a JSON body may hold \u0000 in strings */
 #define SL_FVIEW_TEXT       4u /* a body that is not JSON but UTF-8 is a string (else absent) */
+#define SL_FVIEW_NULL       8u /* there is no body at all (a Kafka tombstone): the data is null */
 
 struct sl_fview {
     const struct sl_record *r;

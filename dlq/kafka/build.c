@@ -183,7 +183,9 @@ static void build_lambda(const struct sl_dlq_entry *e, const struct sl_buf *entr
     json_object_set_new(ev, "eventSource", json_string("SelfManagedKafka"));
     json_object_set(ev, "bootstrapServers", bs ? bs : json_string(""));
     json_t *rec = json_deep_copy(attrs);
-    if (!omit_payload) {
+    if (!omit_payload && !e->payload) {
+        json_object_set_new(rec, "value", json_null()); /* a tombstone stays one */
+    } else if (!omit_payload) {
         size_t n = SL_B64_ENCODED_LEN(e->payload_len);
         char *b = sl_malloc(n + 1);
         b[sl_b64_encode(e->payload, e->payload_len, b)] = '\0';
@@ -227,6 +229,6 @@ void sl_kdlq_build(const struct sl_dlq_entry *e, int value_format, size_t limit,
     }
     if (value_format == SL_KDLQ_VALUE_LAMBDA)
         build_lambda(e, entry_json, *omitted, value);
-    else if (!*omitted)
+    else if (!*omitted && e->payload)
         sl_buf_append(value, e->payload, e->payload_len);
 }

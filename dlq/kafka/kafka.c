@@ -361,6 +361,9 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
                 "message.max.bytes=%lld and is left out; the record stays at its "
                 "source coordinates",
                 e->id, e->payload_len, (long long)q->max_message_bytes);
+    /* original: a record without a value (a tombstone) gives a message without one; an empty
+     * value stays empty. */
+    const void *vp = value.len ? value.data : e->payload && !omitted ? "" : NULL;
     size_t klen = 0;
     void *key = sl_kdlq_key(e, &klen);
 
@@ -391,8 +394,8 @@ static int kdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done_
     j->arg = arg;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         q->prod, RD_KAFKA_V_TOPIC(q->cfg.topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(value.len ? value.data : NULL, value.len), RD_KAFKA_V_KEY(key, klen),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)vp, value.len), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
     free(key);
     sl_buf_release(&value);
     sl_buf_release(&doc);
@@ -411,17 +414,20 @@ static int kdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
     struct sl_dlq_kafka *q = sink(d);
     int32_t partition;
     int64_t offset;
-    if (sl_kdlq_parse_id(id, &partition, &offset) < 0)
+    /* An entry id is known once a list read it (purge and redrive list first). */
+    if (sl_kdlq_locate(q, id, &partition, &offset) < 0)
         return SL_ENOTFOUND;
     if (!q->prod)
         return q->loop ? SL_ECLOSED : SL_EUNSUPP;
+    char place[48];
+    snprintf(place, sizeof(place), "%d:%lld", (int)partition, (long long)offset);
     struct sl_err err;
     if (sl_kdlq_reader(q, &err) < 0) {
         sl_warn(q->base.scope, "%s", err.msg);
         return -EIO;
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    rd_kafka_header_add(h, SL_KDLQ_H_REMOVES, -1, id, -1);
+    rd_kafka_header_add(h, SL_KDLQ_H_REMOVES, -1, place, -1);
     struct put_job *j = SL_NEW(struct put_job);
     j->q = q;
     j->cb = cb;
@@ -432,7 +438,7 @@ static int kdlq_remove(struct sl_dlq *d, const char *id, sl_dlq_done_cb cb, void
     /* The marker goes to the entry's partition, after it. */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         q->prod, RD_KAFKA_V_TOPIC(q->cfg.topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)id, strlen(id)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(place, strlen(place)),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);

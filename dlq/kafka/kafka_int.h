@@ -32,6 +32,7 @@ struct sl_kdlq_cfg {
 struct sl_kdlq_slot {
     int64_t offset;
     bool done;
+    char id[40]; /* the entry's id ("" for markers and other messages) */
 };
 
 struct sl_kdlq_part {
@@ -81,7 +82,8 @@ extern const struct sl_prop_table sl_kdlq_table;
 int sl_kdlq_conf_build(const struct sl_kdlq_cfg *c, const char *file, const char *path,
                        bool producer, const char *group_id, rd_kafka_conf_t **out,
                        struct sl_err *err);
-/* "<partition>:<offset>" -> 0, or -EINVAL. */
+/* "<partition>:<offset>" -> 0, or -EINVAL. Entries are named by their own id; their place
+ * "<partition>:<offset>" is accepted too. */
 int sl_kdlq_parse_id(const char *id, int32_t *partition, int64_t *offset);
 /* Builds the message value (value_format) of an entry; *omitted is set when the payload had to
  * be left out (over `limit`). Returns the canonical entry JSON in entry_json. */
@@ -106,5 +108,8 @@ int sl_kdlq_reader(struct sl_dlq_kafka *q, struct sl_err *err);
 void sl_kdlq_commit_removed(struct sl_dlq_kafka *q, int32_t partition, int64_t offset,
                             sl_dlq_done_cb cb, void *arg);
 void sl_kdlq_parts_release(struct sl_dlq_kafka *q);
+/* The place of the entry named id (its id, or "<partition>:<offset>") as the last list saw it:
+ * 0, or SL_ENOTFOUND. */
+int sl_kdlq_locate(struct sl_dlq_kafka *q, const char *id, int32_t *partition, int64_t *offset);
 
 #endif

@@ -81,6 +81,27 @@ void sl_kdlq_parts_release(struct sl_dlq_kafka *q)
     pthread_mutex_unlock(&q->parts_mu);
 }
 
+int sl_kdlq_locate(struct sl_dlq_kafka *q, const char *id, int32_t *partition, int64_t *offset)
+{
+    if (sl_kdlq_parse_id(id, partition, offset) == 0)
+        return 0;
+    int rc = SL_ENOTFOUND;
+    pthread_mutex_lock(&q->parts_mu);
+    for (size_t i = 0; i < q->nparts && rc; i++) {
+        const struct sl_kdlq_part *p = &q->parts[i];
+        for (size_t k = 0; k < p->nslots; k++) {
+            if (!p->slots[k].done && strcmp(p->slots[k].id, id) == 0) {
+                *partition = p->partition;
+                *offset = p->slots[k].offset;
+                rc = 0;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&q->parts_mu);
+    return rc;
+}
+
 /* ---- removal commits ---- */
 
 static void commit_done_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -154,6 +175,7 @@ struct listed {
     size_t len;
     int64_t created_ms;
     struct sl_dlq_entry e;
+    size_t slot; /* its slot in its partition */
     bool parsed;
 };
 
@@ -177,12 +199,13 @@ static struct sl_kdlq_part *part_of(struct reading *rd, int32_t partition)
     return NULL;
 }
 
-static void slot_add(struct sl_kdlq_part *p, int64_t offset, bool done)
+static size_t slot_add(struct sl_kdlq_part *p, int64_t offset, bool done)
 {
     p->slots = sl_realloc(p->slots, (p->nslots + 1) * sizeof(*p->slots));
     p->slots[p->nslots].offset = offset;
     p->slots[p->nslots].done = done;
-    p->nslots++;
+    p->slots[p->nslots].id[0] = '\0';
+    return p->nslots++;
 }
 
 static void take_message(struct reading *rd, struct sl_kdlq_part *p, rd_kafka_message_t *m)
@@ -223,7 +246,7 @@ static void take_message(struct reading *rd, struct sl_kdlq_part *p, rd_kafka_me
     it->offset = m->offset;
     it->doc = sl_memdup(val, size);
     it->len = size;
-    slot_add(p, m->offset, false);
+    it->slot = slot_add(p, m->offset, false);
 }
 
 static int cmp_listed(const void *a, const void *b)
@@ -359,7 +382,7 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
     int32_t want_p = -1, after_p = -1;
     int64_t want_o = -1, after_c = INT64_MIN, after_o = -1;
     if (f->id && sl_kdlq_parse_id(f->id, &want_p, &want_o) < 0)
-        return 0; /* not an id of this sink */
+        want_p = -1; /* not a place: an entry's or a record's id */
     if (f->after && parse_pos(f->after, &after_c, &after_p, &after_o) < 0)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "%s: not a position of this sink: %.64s",
                           q->base.scope, f->after);
@@ -382,10 +405,7 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
     for (size_t i = 0; i < rd.nitems; i++) {
         struct listed *it = &rd.items[i];
         struct sl_kdlq_part *p = part_of(&rd, it->partition);
-        bool removed = false;
-        for (size_t k = 0; p && k < p->nslots; k++)
-            if (p->slots[k].offset == it->offset)
-                removed = p->slots[k].done;
+        bool removed = p && p->slots[it->slot].done;
         struct sl_err perr;
         if (removed || sl_dlq_entry_from_json(it->doc, it->len, &it->e, &perr) < 0) {
             if (!removed)
@@ -396,7 +416,10 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
         }
         it->parsed = true;
         it->created_ms = it->e.created_ms;
-        snprintf(it->e.id, sizeof(it->e.id), "%d:%lld", (int)it->partition, (long long)it->offset);
+        /* The entry keeps the id it was written with (logged then, and the requestId of a
+         * lambda value); remove() finds its place through the slot. */
+        if (p)
+            memcpy(p->slots[it->slot].id, it->e.id, sizeof(it->e.id));
     }
     if (rd.nitems > 1)
         qsort(rd.items, rd.nitems, sizeof(*rd.items), cmp_listed);
@@ -416,7 +439,8 @@ int sl_kdlq_list(struct sl_dlq_kafka *q, const struct sl_dlq_filter *f, sl_dlq_e
             continue;
         if (f->since_ms && it->e.created_ms < f->since_ms)
             continue;
-        if (f->id && (it->partition != want_p || it->offset != want_o))
+        if (f->id && (it->partition != want_p || it->offset != want_o) &&
+            !sl_dlq_entry_has_id(&it->e, f->id))
             continue;
         struct listed cursor = {.created_ms = after_c, .partition = after_p, .offset = after_o};
         if (f->after && cmp_listed(it, &cursor) <= 0)

@@ -561,6 +561,16 @@ static const redisReply *field(const redisReply *f, const char *name)
     return NULL;
 }
 
+/* Whether s is written as itself inside a JSON string (nothing escaped). */
+static bool plain_text(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"' || *s == '\\')
+            return false;
+    }
+    return true;
+}
+
 /* One listed stream entry: 1 to stop, 0 to go on. */
 static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_filter *f,
                       sl_dlq_each_cb cb, void *arg, size_t *seen)
@@ -577,8 +587,10 @@ static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_f
                 sid);
         return 0;
     }
-    if (f->id && strcmp(f->id, id->str) != 0)
-        return 0;
+    /* An entry's own id is a field; its record's id is read from the document. */
+    bool by_record = f->id && strcmp(f->id, id->str) != 0;
+    if (by_record && plain_text(f->id) && !strstr(doc->str, f->id))
+        return 0; /* not in the document at all: no need to parse it */
     if (f->mapping && (!mapping || strcmp(f->mapping, mapping->str) != 0))
         return 0;
     if (f->since_ms && (!created || strtoll(created->str, NULL, 10) < f->since_ms))
@@ -588,6 +600,10 @@ static int list_entry(struct rdlq *q, const redisReply *e, const struct sl_dlq_f
     struct sl_err perr;
     if (sl_dlq_entry_from_json(doc->str, doc->len, &ent, &perr) < 0) {
         sl_warn(q->base.scope, "skipping unreadable entry %.64s: %s", id->str, perr.msg);
+        return 0;
+    }
+    if (by_record && !sl_dlq_entry_has_id(&ent, f->id)) {
+        sl_dlq_entry_release(&ent);
         return 0;
     }
     int stop = cb(&ent, sid, arg);

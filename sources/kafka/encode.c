@@ -30,6 +30,16 @@ static void put_b64(struct sl_buf *b, const void *data, size_t n)
     sl_buf_commit(b, len + 2);
 }
 
+/* A record's value: base64, or null when it has none (a tombstone), as Lambda gives it; an
+ * empty value is "". */
+static void put_value_b64(struct sl_buf *b, const void *data, size_t n)
+{
+    if (data)
+        put_b64(b, data, n);
+    else
+        SL_BUF_LIT(b, "null");
+}
+
 /* Lambda gives header values as arrays of signed bytes: [104,-1]. */
 static void put_header_value(struct sl_buf *b, const void *val, size_t len)
 {
@@ -135,7 +145,7 @@ void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t parti
     sl_buf_putc(b, '{');
     put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
     SL_BUF_LIT(b, ",\"value\":");
-    put_b64(b, value, value_len);
+    put_value_b64(b, value, value_len);
     put_headers_tail(b, h);
 }
 
@@ -223,7 +233,7 @@ static bool layout_of(const char *attrs, struct layout *l)
 static void put_value(struct sl_buf *b, const struct sl_record *r)
 {
     SL_BUF_LIT(b, ",\"value\":");
-    put_b64(b, r->body, r->body_len);
+    put_value_b64(b, r->body, r->body_len);
 }
 
 /* Writes one record object from parsed attrs (any layout). */
@@ -417,7 +427,7 @@ bool sl_kafka_filter_view(const struct sl_record *r, struct sl_fview *out)
         .data_key = "value",
         .data = r->body,
         .data_len = r->body_len,
-        .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT,
+        .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT | (r->body ? 0 : SL_FVIEW_NULL),
         .hidden = kafka_view_hidden,
         .write_meta = kafka_write_meta,
     };

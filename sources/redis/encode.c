@@ -14,30 +14,111 @@
 #include <string.h>
 
 #include "core/jw.h"
+#include "core/mem.h"
 #include "core/utf8.h"
 #include "sources/redis/redis_int.h"
 
 /* A JSON string of bytes that may not be UTF-8: sl_json_escape writes each bad byte as U+FFFD
- * (and a NUL as \u0000), in one pass without a copy. */
-static void put_text(struct sl_buf *b, const char *s, size_t n)
+ * (and a NUL as \u0000), in one pass without a copy. Returns the bytes replaced. */
+static size_t put_text(struct sl_buf *b, const char *s, size_t n)
 {
-    sl_json_escape(b, s, n);
+    return sl_json_escape(b, s, n);
 }
 
-void sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out)
+size_t sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out)
 {
+    size_t replaced = 0;
     sl_buf_putc(out, '{');
     for (size_t i = 0; i < n; i += 2) {
         if (i)
             sl_buf_putc(out, ',');
-        put_text(out, v[i], lens[i]);
+        replaced += put_text(out, v[i], lens[i]);
         sl_buf_putc(out, ':');
         if (i + 1 < n)
-            put_text(out, v[i + 1], lens[i + 1]);
+            replaced += put_text(out, v[i + 1], lens[i + 1]);
         else
             sl_buf_puts(out, "\"\"");
     }
     sl_buf_putc(out, '}');
+    return replaced;
+}
+
+/* "<kind><n>\r\n" at d; returns its length (at most 23). */
+static size_t resp_head(char *d, char kind, size_t n)
+{
+    d[0] = kind;
+    size_t k = 1 + sl_u64_to_dec((uint64_t)n, d + 1);
+    d[k++] = '\r';
+    d[k++] = '\n';
+    return k;
+}
+
+void sl_redis_fields_resp(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out)
+{
+    /* Sized once: a head of at most 23 bytes per string and the array's, plus the bytes. */
+    size_t total = 23;
+    for (size_t i = 0; i < n; i++)
+        total += 23 + lens[i] + 2;
+    char *d = sl_buf_reserve(out, total), *start = d;
+    d += resp_head(d, '*', n);
+    for (size_t i = 0; i < n; i++) {
+        d += resp_head(d, '$', lens[i]);
+        if (lens[i])
+            memcpy(d, v[i], lens[i]);
+        d += lens[i];
+        *d++ = '\r';
+        *d++ = '\n';
+    }
+    sl_buf_commit(out, (size_t)(d - start));
+}
+
+/* ---- the body of each data_encoding ---- */
+
+typedef bool (*body_fn)(const struct sl_redis_body_spec *spec, const char *const *v,
+                        const size_t *lens, size_t n, struct sl_buf *out, size_t *replaced);
+
+static bool body_json(const struct sl_redis_body_spec *spec, const char *const *v,
+                      const size_t *lens, size_t n, struct sl_buf *out, size_t *replaced)
+{
+    *replaced = sl_redis_fields_json(v, lens, n, out);
+    return true;
+}
+
+static bool body_resp(const struct sl_redis_body_spec *spec, const char *const *v,
+                      const size_t *lens, size_t n, struct sl_buf *out, size_t *replaced)
+{
+    sl_redis_fields_resp(v, lens, n, out);
+    return true;
+}
+
+/* The raw value of the first field of that name. */
+static bool body_field(const struct sl_redis_body_spec *spec, const char *const *v,
+                       const size_t *lens, size_t n, struct sl_buf *out, size_t *replaced)
+{
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (lens[i] == spec->field_len && memcmp(v[i], spec->field, lens[i]) == 0) {
+            sl_buf_append(out, v[i + 1], lens[i + 1]);
+            return true;
+        }
+    }
+    sl_redis_fields_resp(v, lens, n, out);
+    return false;
+}
+
+static const body_fn body_fns[] = {
+    [SL_REDIS_DATA_JSON] = body_json,
+    [SL_REDIS_DATA_RESP] = body_resp,
+    [SL_REDIS_DATA_FIELD] = body_field,
+};
+
+bool sl_redis_body(const struct sl_redis_body_spec *spec, const char *const *v, const size_t *lens,
+                   size_t n, struct sl_buf *out, size_t *replaced)
+{
+    *replaced = 0;
+    int enc = spec->encoding;
+    if (enc < 0 || (size_t)enc >= SL_ARRAY_LEN(body_fns))
+        enc = SL_REDIS_DATA_JSON;
+    return body_fns[enc](spec, v, lens, n, out, replaced);
 }
 
 static const char *skip_ws(const char *p)
@@ -236,6 +317,10 @@ static const char EVENT_TAIL[] =
     "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"\","
     "\"awsRegion\":\"\",\"eventSourceARN\":";
 
+/* Added to a record (and its attrs) whose JSON data replaced bytes that are not UTF-8, as the
+ * webhook source does: a function that needs the exact bytes knows it did not get them. */
+#define UTF8_FLAG ",\"invalidUtf8Replaced\":true"
+
 /* Entry ids from Redis are "<ms>-<seq>": their JSON text is themselves. */
 static bool id_plain(const char *id, size_t len)
 {
@@ -277,6 +362,8 @@ static void encode_typed(const struct sl_redis_record *rr, struct sl_buf *b)
         put_inner(b, NULL, 0, rr->id);
     sl_buf_append(b, EVENT_TAIL, sizeof(EVENT_TAIL) - 1);
     sl_buf_puts(b, st->arn_json);
+    if (rr->utf8_replaced)
+        SL_BUF_LIT(b, UTF8_FLAG);
     sl_buf_putc(b, '}');
 }
 
@@ -323,6 +410,8 @@ static void encode_record(const char *source_name, const struct sl_record *r, st
         put_inner(b, stream, stream_len, source_name);
         sl_buf_putc(b, '"');
     }
+    if (t->attrs && strstr(t->attrs, UTF8_FLAG + 1))
+        SL_BUF_LIT(b, UTF8_FLAG);
     sl_buf_putc(b, '}');
 }
 
@@ -367,6 +456,8 @@ static void text_meta(const struct sl_record *r, struct sl_buf *out)
             json_object_set(view, "partitionKey", v);
         if ((v = json_object_get(attrs, "eventSourceARN")))
             json_object_set(view, "eventSourceARN", v);
+        if ((v = json_object_get(attrs, "invalidUtf8Replaced")))
+            json_object_set(view, "invalidUtf8Replaced", v);
         if ((v = json_object_get(attrs, "stream"))) {
             json_object_set(view, "stream", v);
             if (json_is_string(v) && t->id) {

@@ -14,6 +14,7 @@
 #define REDIS_NAME_MAX      200
 
 static const char *const start_values[] = {"earliest", "latest", "at", NULL};
+static const char *const data_values[] = {"json", "resp", "field", NULL};
 
 #define OFF(f) offsetof(struct sl_redis_cfg, f)
 
@@ -56,6 +57,22 @@ static const struct sl_prop redis_props[] = {
      .desc =
          "Entry field whose value becomes kinesis.partitionKey; unset (or absent from an entry): "
          "the stream name."},
+    {.name = "data_encoding",
+     .type = SL_PROP_ENUM,
+     .offset = OFF(data_encoding),
+     .def = "json",
+     .enum_values = data_values,
+     .desc = "What kinesis.data holds (base64): `json`, the entry's fields as a JSON object (text: "
+             "bytes that are not UTF-8 become U+FFFD, and the record then carries "
+             "`\"invalidUtf8Replaced\": true`); `resp`, the fields as a RESP array of bulk strings "
+             "(binary-safe: every byte as written); `field`, the raw bytes of the field "
+             "`data_field` (an entry without it is dead-lettered as DataFieldMissing). "
+             "docs/REDIS.md."},
+    {.name = "data_field",
+     .type = SL_PROP_STRING,
+     .offset = OFF(data_field),
+     .desc = "With `data_encoding: field`: the field whose value is kinesis.data, byte for byte "
+             "(for producers that XADD one payload field)."},
     {.name = "block",
      .type = SL_PROP_DURATION,
      .offset = OFF(block_ms),
@@ -218,6 +235,21 @@ int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
         rc = cfg_error(err, cfg, sec, "starting_timestamp",
                        "set, but starting_position is not `at` (allowed: only with "
                        "starting_position: at)");
+        goto fail;
+    }
+    if (c->data_encoding == SL_REDIS_DATA_FIELD) {
+        if (!c->data_field || !*c->data_field) {
+            rc = cfg_error(err, cfg, sec, "data_field",
+                           "%s: `data_encoding: field` needs it (allowed: the name of the field "
+                           "whose value is the data)",
+                           c->data_field ? "\"\" is empty" : "missing");
+            goto fail;
+        }
+    } else if (c->data_field) {
+        rc = cfg_error(err, cfg, sec, "data_field",
+                       "\"%s\" is set, but data_encoding is not `field` (allowed: only with "
+                       "data_encoding: field)",
+                       c->data_field);
         goto fail;
     }
     /* Derived defaults. */

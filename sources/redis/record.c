@@ -94,6 +94,8 @@ static void redis_write_attrs(const struct sl_record *r, struct sl_buf *out)
     sl_buf_append(out, pk, pk_len);
     SL_BUF_LIT(out, ",\"eventSourceARN\":");
     sl_buf_puts(out, rr->st->arn_json);
+    if (rr->utf8_replaced)
+        SL_BUF_LIT(out, ",\"invalidUtf8Replaced\":true");
     sl_buf_putc(out, '}');
 }
 
@@ -148,8 +150,11 @@ struct sl_record *sl_redis_record_take(const struct sl_redis_stream_ref *st, con
     if (sl_redis_id_parse(rr->id, rr->id_len, &rr->id_ms, &rr->id_seq) != 0)
         rr->id_ms = rr->id_seq = 0;
 
-    /* body, its NUL, then the partition key's JSON text. */
-    sl_redis_fields_json(v, lens, n, &rr->buf);
+    /* body (in the source's data_encoding), its NUL, then the partition key's JSON text. */
+    size_t replaced;
+    if (!sl_redis_body(&p->body, v, lens, n, &rr->buf, &replaced))
+        rr->base.dead_letter = SL_REDIS_COND_NO_DATA_FIELD;
+    rr->utf8_replaced = replaced > 0;
     size_t body_len = rr->buf.len;
     sl_buf_putc(&rr->buf, '\0');
     if (pk) {

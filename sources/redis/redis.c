@@ -199,6 +199,11 @@ static void emit_entry(struct rsrc *s, struct rstream *st, const redisReply *e, 
                 "entry %s of stream %s was delivered %lld times (max_deliveries %lld): "
                 "dead-lettering it",
                 id, st->name, (long long)deliveries, (long long)s->cfg.max_deliveries);
+    } else if (r->dead_letter) {
+        sl_warn(s->base.scope,
+                "entry %s of stream %s has no field \"%s\" (data_field): dead-lettering it with "
+                "its fields in RESP",
+                id, st->name, s->cfg.data_field);
     }
     sl_source_emit(&s->base, r);
 }
@@ -915,6 +920,11 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     ev_idle_init(&s->ack_idle, ack_idle_cb);
     s->ack_idle.data = s;
     sl_redis_pool_init(&s->pool, s->cfg.group, s->cfg.consumer);
+    s->pool.body = (struct sl_redis_body_spec){
+        .encoding = s->cfg.data_encoding,
+        .field = s->cfg.data_field,
+        .field_len = s->cfg.data_field ? strlen(s->cfg.data_field) : 0,
+    };
 
     s->nstreams = s->cfg.streams.n;
     s->streams = sl_calloc(s->nstreams, sizeof(*s->streams));

@@ -16,6 +16,13 @@
 
 enum sl_redis_start { SL_REDIS_START_EARLIEST = 0, SL_REDIS_START_LATEST, SL_REDIS_START_AT };
 
+/* What kinesis.data carries (data_encoding): the fields as a JSON object (text: bytes that are
+ * not UTF-8 are replaced), as a RESP array (binary-safe), or one field's raw value. */
+enum sl_redis_data { SL_REDIS_DATA_JSON = 0, SL_REDIS_DATA_RESP, SL_REDIS_DATA_FIELD };
+
+/* The condition of an entry that lacks data_field (dead-lettered at once, fields in RESP). */
+#define SL_REDIS_COND_NO_DATA_FIELD "DataFieldMissing"
+
 struct sl_redis_cfg {
     struct sl_redis_conn_cfg conn; /* host, port, unix_socket, password, db, timeouts */
     struct sl_strlist streams;
@@ -24,6 +31,8 @@ struct sl_redis_cfg {
     int starting_position; /* enum sl_redis_start */
     char *starting_timestamp;
     char *partition_key_field;
+    int data_encoding; /* enum sl_redis_data */
+    char *data_field;
     int64_t block_ms;
     int64_t count;      /* 0: the batch size of the mapping that reads the source */
     int64_t read_ahead; /* 0: 4 x count */
@@ -42,8 +51,23 @@ int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
 void sl_redis_cfg_release(struct sl_redis_cfg *c);
 
 /* The fields of an entry (name, value, name, value...) as a JSON object, appended to out.
- * Strings that are not UTF-8 get U+FFFD for each bad byte; an odd last name gets "". */
-void sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out);
+ * Strings that are not UTF-8 get U+FFFD for each bad byte; an odd last name gets "". Returns
+ * the number of bytes replaced. */
+size_t sl_redis_fields_json(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out);
+/* The fields as a RESP array of bulk strings, as Redis sends them (binary-safe):
+ * "*<n>\r\n" then "$<len>\r\n<bytes>\r\n" per string. */
+void sl_redis_fields_resp(const char *const *v, const size_t *lens, size_t n, struct sl_buf *out);
+/* What an entry's body is (sl_redis_body). */
+struct sl_redis_body_spec {
+    int encoding;      /* enum sl_redis_data */
+    const char *field; /* SL_REDIS_DATA_FIELD: the field's name */
+    size_t field_len;
+};
+/* Appends the body of an entry's fields in spec's encoding: one pass, no allocation beyond
+ * out's growth. *replaced counts the bytes the JSON encoding replaced. Returns false when the
+ * data field is absent (the fields are then written in RESP). */
+bool sl_redis_body(const struct sl_redis_body_spec *spec, const char *const *v, const size_t *lens,
+                   size_t n, struct sl_buf *out, size_t *replaced);
 /* The raw JSON string token (quotes included) of a top-level member of a JSON object text;
  * false when absent or not a string. */
 bool sl_redis_json_member(const char *obj, const char *key, const char **tok, size_t *len);
@@ -71,6 +95,7 @@ struct sl_redis_record;
 struct sl_redis_pool {
     struct sl_redis_record *free;
     char *group_json, *consumer_json;
+    struct sl_redis_body_spec body; /* zero: JSON; the field name is not owned */
 };
 
 /* What a stream's records share, computed once per stream. */
@@ -91,6 +116,7 @@ struct sl_redis_record {
     uint64_t id_ms, id_seq;
     int64_t deliveries;
     bool pkey_is_stream;
+    bool utf8_replaced; /* the JSON body replaced bytes that are not UTF-8 */
     uint8_t id_len;
     char id[SL_REDIS_ID_MAX];
     size_t pkey_off, pkey_len; /* the partition key's JSON token in buf */
@@ -107,8 +133,9 @@ void sl_redis_stream_ref_init(struct sl_redis_stream_ref *st, struct sl_redis_po
 void sl_redis_stream_ref_release(struct sl_redis_stream_ref *st);
 
 /* A typed record of entry id (id_len < SL_REDIS_ID_MAX) with the fields v/lens (n strings),
- * partition key pk (NULL: the stream name), read `deliveries` times. Sets time_ms (the id's
- * milliseconds) and bytes; lane, seq and dead_letter are the caller's. */
+ * partition key pk (NULL: the stream name), read `deliveries` times; its body is in the pool's
+ * data_encoding. Sets time_ms (the id's milliseconds) and bytes, and dead_letter when the
+ * entry lacks the data field; lane and seq are the caller's. */
 struct sl_record *sl_redis_record_take(const struct sl_redis_stream_ref *st, const char *id,
                                        size_t id_len, const char *const *v, const size_t *lens,
                                        size_t n, const char *pk, size_t pk_len, int64_t deliveries);

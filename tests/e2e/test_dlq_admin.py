@@ -130,6 +130,29 @@ class DlqAdmin(SluiceTest):
         # End to end: every record produced is either delivered or was dead-lettered.
         self.assertEqual(fn.delivered_ids(), [])
 
+    def test_show_by_the_id_a_webhook_returned(self):
+        fn, s, ids = self.failing(3)
+        listed = {e["recordId"]: e["id"] for e in self.page(s, 10)["entries"]}
+        self.assertEqual(sorted(listed), sorted(ids))
+        for rid in ids:
+            # The id the 202 returned finds the entry, in the CLI and the admin API...
+            shown = json_body(s.cli("dlq", "show", rid).stdout)
+            self.assertEqual((shown["id"], shown["recordId"]), (listed[rid], rid))
+            st, _, d = s.admin("GET", "/v1/dlq/" + rid)
+            self.assertEqual(st, 200, d)
+            self.assertEqual(json_body(d)["id"], listed[rid])
+            # ...and so does the entry's own id.
+            st, _, d = s.admin("GET", "/v1/dlq/" + listed[rid])
+            self.assertEqual((st, json_body(d)["recordId"]), (200, rid))
+        st, _, d = s.admin("GET", "/v1/dlq/no-such-id")
+        self.assertEqual(st, 404, d)
+        self.assertNotEqual(s.cli("dlq", "show", "no-such-id", check=False).returncode, 0)
+        # A record id also selects the entry to purge.
+        st, _, d = s.admin("DELETE", "/v1/dlq/" + ids[0])
+        self.assertEqual((st, json_body(d)["purged"]), (200, 1), d)
+        self.assertEqual(sorted(e["recordId"] for e in self.page(s, 10)["entries"]),
+                         sorted(ids[1:]))
+
     def test_listing_runs_off_the_loop(self):
         silent = SilentServer()
         self.addCleanup(silent.close)

@@ -5,6 +5,7 @@ consumer group, and the Lambda on-failure value format."""
 import base64
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -46,6 +47,9 @@ class KafkaDlq(KafkaTest):
     def dlq_messages(self):
         return [m for m in dump(self.dlq_kafka.bootstrap, "dlq-events")
                 if "sluice-entry" in headers_of(m)]
+
+    def logged_ids(self, s):
+        return re.findall(r"dead-lettered to kdlq as (\S+) ", s.out.text())
 
     def test_round_trip_and_redrive(self):
         fn = self.kfn()
@@ -90,9 +94,22 @@ class KafkaDlq(KafkaTest):
         pages = s.dlq_pages(2)
         self.assertEqual([len(p) for p in pages], [2, 1])
         self.assertEqual([e["id"] for p in pages for e in p], [e["id"] for e in listed])
+        # The ids listed are the ids logged when the records were dead-lettered, and the
+        # entry ids in the messages' headers.
+        self.assertEqual(sorted(e["id"] for e in listed), sorted(self.logged_ids(s)))
+        self.assertEqual(sorted(e["id"] for e in listed),
+                         sorted(headers_of(m)["sluice-entry-id"] for m in msgs))
         for e in listed:
-            p, o = e["id"].split(":")
-            self.assertTrue(p.isdigit() and o.isdigit(), e["id"])
+            st, _, d = s.admin("GET", "/v1/dlq/" + e["id"])
+            self.assertEqual(st, 200, d)
+            self.assertEqual(json.loads(d)["id"], e["id"])
+            # The record's id finds it too, and so does its place in the DLQ topic.
+            by_record = json.loads(s.cli("dlq", "show", e["recordId"]).stdout)
+            self.assertEqual(by_record["id"], e["id"])
+        m0 = msgs[0]
+        by_place = json.loads(s.cli("dlq", "show", "%d:%d" % (m0["partition"], m0["offset"]))
+                              .stdout)
+        self.assertEqual(by_place["id"], headers_of(m0)["sluice-entry-id"])
         shown = json.loads(s.cli("dlq", "show", listed[0]["id"]).stdout)
         self.assertEqual(shown["condition"], "RetryAttemptsExhausted")
         self.assertEqual(shown["coordinates"]["topic"], "events")
@@ -175,7 +192,18 @@ class KafkaDlq(KafkaTest):
         r = ev["records"]["events-1"][0]
         self.assertEqual(r["offset"], 1)
         self.assertIn(b'"fail":true', base64.b64decode(r["value"]))
-        self.assertEqual(len(s.dlq_entries()), 1)
+        listed = s.dlq_entries()
+        self.assertEqual(len(listed), 1)
+        # One id: the one logged, listed, shown, and the value's requestId.
+        s.out.wait_for(r"dead-lettered to kdlq as ")
+        self.assertEqual(self.logged_ids(s), [listed[0]["id"]])
+        self.assertEqual(rec["requestContext"]["requestId"], listed[0]["id"])
+        shown = json.loads(s.cli("dlq", "show", rec["requestContext"]["requestId"]).stdout)
+        self.assertEqual(shown["onFailure"]["requestContext"]["requestId"], listed[0]["id"])
+        # Purged by that id: gone.
+        out = s.cli("dlq", "purge", "--id", listed[0]["id"]).stdout.decode()
+        self.assertIn("purged 1", out)
+        self.assertEqual(s.dlq_entries(), [])
 
 
 if __name__ == "__main__":

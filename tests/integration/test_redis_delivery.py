@@ -69,6 +69,47 @@ class RedisDelivery(RedisTest):
         self.assertIn('sluice_redis_oldest_pending_age_seconds{source="orders",stream="orders"}',
                       mx)
 
+    def test_binary_fields_data_encodings(self):
+        r = self.redis()
+        c = r.client()
+        raw = b"\xff\x00\x80{\"n\":1}\xfe"
+        eid = c.cmd("XADD", "orders", "*", "payload", raw, "k", "v")
+
+        def run(group, **source):
+            fn = self.kfn()
+            s = self.sluice(config(self, fn, r.port, ["orders"],
+                                   source=dict(group=group, **source)))
+            wait_until(lambda: fn.events, what="the entry delivered")
+            return s, fn.events[0]
+
+        # json (the default): text, so bytes that are not UTF-8 are replaced, and it says so.
+        s, rec = run("g-json")
+        self.assertEqual(json.loads(base64.b64decode(rec["kinesis"]["data"])),
+                         {"payload": "\ufffd\u0000\ufffd{\"n\":1}\ufffd", "k": "v"})
+        self.assertIs(rec["invalidUtf8Replaced"], True)
+        self.assertEqual(s.terminate(), 0)
+        # resp: every byte, as a RESP array of the fields.
+        s, rec = run("g-resp", data_encoding="resp")
+        self.assertEqual(base64.b64decode(rec["kinesis"]["data"]),
+                         b"*4\r\n$7\r\npayload\r\n$%d\r\n%s\r\n$1\r\nk\r\n$1\r\nv\r\n"
+                         % (len(raw), raw))
+        self.assertNotIn("invalidUtf8Replaced", rec)
+        self.assertEqual(rec["kinesis"]["sequenceNumber"], eid)
+        self.assertEqual(s.terminate(), 0)
+        # field: that field's bytes are the data; an entry without it is dead-lettered.
+        other = c.cmd("XADD", "orders", "*", "k", "no payload")
+        s, rec = run("g-field", data_encoding="field", data_field="payload")
+        self.assertEqual(base64.b64decode(rec["kinesis"]["data"]), raw)
+        wait_until(lambda: len(s.dlq_entries()) == 1, what="the entry without the field")
+        e = s.dlq_entries()[0]
+        self.assertEqual((e["recordId"], e["condition"]), (other, "DataFieldMissing"))
+        shown = json.loads(s.cli("dlq", "show", e["id"]).stdout)
+        self.assertEqual(base64.b64decode(shown["payloadBase64"]) if "payloadBase64" in shown
+                         else shown["payload"].encode(),
+                         b"*2\r\n$1\r\nk\r\n$10\r\nno payload\r\n")
+        wait_until(lambda: pending(c, "orders", "g-field") == 0, what="both entries acked")
+        self.assertEqual(s.terminate(), 0)
+
     def test_order_per_stream_bisect_isolates_poison(self):
         r = self.redis()
         c = r.client()

@@ -63,6 +63,13 @@ class RedisDlq(RedisTest):
         self.assertEqual(info["approximateArrivalOfFirstRecord"], shown["recordTime"])
         self.assertEqual(info["approximateArrivalOfLastRecord"], shown["recordTime"])
         self.assertEqual(info["streamArn"], shown["attributes"]["eventSourceARN"])
+        # The record's id (the stream entry id) finds the entry too, in the CLI and the API.
+        by_record = json.loads(s.cli("dlq", "show", ids[3]).stdout.decode())
+        self.assertEqual(by_record, shown)
+        st, _, d = s.admin("GET", "/v1/dlq/" + ids[8])
+        self.assertEqual(st, 200, d)
+        self.assertEqual(json.loads(d)["recordId"], ids[8])
+        self.assertEqual(s.admin("GET", "/v1/dlq/" + ids[0])[0], 404)
         # Same record-level content as the SQLite sink: the document is the canonical entry.
         raw = dlq_stream_entries(c)
         self.assertEqual({e["id"] for e in raw}, {e["id"] for e in entries})

@@ -96,8 +96,12 @@ def tool(*args, timeout=120):
 
 
 def produce(bootstrap, topic, n, start=0, partition=None, keys=8, size=0, headers=False,
-            poison=(), rate=0):
+            poison=(), rate=0, tombstones=(), empties=()):
     args = ["produce", "-b", bootstrap, "-t", topic, "-n", n, "--start", start, "--keys", keys]
+    if tombstones:
+        args += ["--tombstones", ",".join(str(i) for i in tombstones)]
+    if empties:
+        args += ["--empties", ",".join(str(i) for i in empties)]
     if partition is not None:
         args += ["--partition", partition]
     if size:

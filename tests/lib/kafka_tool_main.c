@@ -5,10 +5,11 @@
  *       Produces N records with values {"n":I,...} (I from --start, default 0), padded to
  *       about --size bytes; "fail":true for the --poison indices. Keys are "k<I % K>"
  *       (--keys 0: null keys; default 8). --headers adds "h-text" = "v<I>" and "h-bin" =
- *       bytes ff 00 80. --rate paces the records (per second). Prints "produced N".
+ *       bytes ff 00 80. --rate paces the records (per second). --tombstones I,J,.. gives
+ *       those records a null value, --empties I,J,.. an empty one. Prints "produced N".
  *   kafka_tool dump -b SERVERS -t TOPIC [--timeout-ms MS]
  *       Prints every record up to the high watermarks as one JSON line each:
- *       {"partition","offset","timestamp","key" (base64|null),"value" (base64),
+ *       {"partition","offset","timestamp","key" (base64|null),"value" (base64|null),
  *        "headers":[{"name":"base64"}]}.
  *   kafka_tool committed -b SERVERS -t TOPIC -g GROUP
  *       Prints {"<partition>": committed offset (-1001 when none), ...}.
@@ -37,6 +38,7 @@ struct args {
     int partition;
     bool headers;
     const char *poison;
+    const char *tombstones, *empties;
 };
 
 static void die(const char *what, const char *why)
@@ -129,6 +131,9 @@ static int produce(const struct args *a)
             sl_buf_putc(&v, '"');
         }
         sl_buf_putc(&v, '}');
+        /* A null value (a tombstone) has no payload; an empty one has a payload of 0 bytes. */
+        const void *vp = is_poison(a->tombstones, i) ? NULL : v.data;
+        size_t vlen = vp && !is_poison(a->empties, i) ? v.len : 0;
         char key[32];
         snprintf(key, sizeof(key), "k%ld", a->keys > 0 ? i % a->keys : 0);
         char hv[32];
@@ -140,13 +145,13 @@ static int produce(const struct args *a)
             if (a->headers)
                 e = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(a->topic), RD_KAFKA_V_PARTITION(a->partition),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(v.data, v.len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)vp, vlen),
                     RD_KAFKA_V_KEY(kp, klen), RD_KAFKA_V_HEADER("h-text", hv, (ssize_t)strlen(hv)),
                     RD_KAFKA_V_HEADER("h-bin", bin, (ssize_t)sizeof(bin)), RD_KAFKA_V_END);
             else
                 e = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(a->topic), RD_KAFKA_V_PARTITION(a->partition),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(v.data, v.len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)vp, vlen),
                     RD_KAFKA_V_KEY(kp, klen), RD_KAFKA_V_END);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
@@ -238,7 +243,10 @@ static int dump(const struct args *a)
             else
                 printf("null");
             printf(",\"value\":");
-            print_b64(m->payload ? m->payload : "", m->len);
+            if (m->payload)
+                print_b64(m->payload, m->len);
+            else
+                printf("null");
             printf(",\"headers\":[");
             rd_kafka_headers_t *hdrs = NULL;
             if (!rd_kafka_message_headers(m, &hdrs) && hdrs) {
@@ -318,6 +326,8 @@ int main(int argc, char **argv)
         {"poison", required_argument, NULL, 'x'},
         {"rate", required_argument, NULL, 'r'},
         {"timeout-ms", required_argument, NULL, 'T'},
+        {"tombstones", required_argument, NULL, 'N'},
+        {"empties", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     struct args a = {.keys = 8, .partition = RD_KAFKA_PARTITION_UA, .n = 0};
@@ -329,7 +339,7 @@ int main(int argc, char **argv)
     a.cmd = argv[1];
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "b:t:g:n:s:p:k:z:Hx:r:T:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:g:n:s:p:k:z:Hx:r:T:N:E:", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             a.servers = optarg;
@@ -357,6 +367,12 @@ int main(int argc, char **argv)
             break;
         case 'H':
             a.headers = true;
+            break;
+        case 'N':
+            a.tombstones = optarg;
+            break;
+        case 'E':
+            a.empties = optarg;
             break;
         case 'x':
             a.poison = optarg;

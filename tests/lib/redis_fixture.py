@@ -215,7 +215,12 @@ class KinesisFn:
         ids, datas, failed = [], [], []
         for r in records:
             eid = r["eventID"]
-            data = json.loads(base64.b64decode(r["kinesis"]["data"]))
+            try:
+                data = json.loads(base64.b64decode(r["kinesis"]["data"]))
+            except ValueError:  # data that is not JSON (data_encoding resp or field)
+                data = {}
+            if not isinstance(data, dict):
+                data = {}
             ids.append(eid)
             datas.append(data)
             if data.get("fail") == "true" and not self.fixed:

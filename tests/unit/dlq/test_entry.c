@@ -214,12 +214,23 @@ static void test_round_trip_binary(void **state)
     json_decref(doc);
     sl_dlq_entry_release(&back);
 
-    /* An empty payload is the empty string. */
+    /* An empty payload is the empty string... */
     free(e.payload);
-    e.payload = NULL;
+    e.payload = sl_strdup("");
     e.payload_len = 0;
     doc = round_trip(&e, &back);
     assert_string_equal(jstr(doc, "payload"), "");
+    assert_int_equal(back.payload_len, 0);
+    assert_non_null(back.payload);
+    json_decref(doc);
+    sl_dlq_entry_release(&back);
+    /* ...and none at all (a Kafka tombstone) is null, both ways. */
+    free(e.payload);
+    e.payload = NULL;
+    doc = round_trip(&e, &back);
+    assert_true(json_is_null(jget(doc, "payload")));
+    assert_null(jget(doc, "payloadBase64"));
+    assert_null(back.payload);
     assert_int_equal(back.payload_len, 0);
     json_decref(doc);
     sl_dlq_entry_release(&back);

@@ -89,6 +89,9 @@ static void make_entry(struct sl_dlq_entry *e, const char *id, const char *mappi
     e->source = sl_strdup("orders");
     e->source_type = sl_strdup("http");
     e->condition = sl_strdup(SL_COND_RETRIES_EXHAUSTED);
+    char rid[48];
+    snprintf(rid, sizeof(rid), "rec-%s", id);
+    e->record_id = sl_strdup(rid);
     e->created_ms = created;
     e->first_failure_ms = created - 10;
     e->last_failure_ms = created - 1;
@@ -485,6 +488,34 @@ static void test_unreadable_row_skipped(void **state)
     assert_int_equal(f->d->ops->depth(f->d, NULL), 3);
 }
 
+/* An id filter matches an entry's id or its record's id, in this sink only. */
+static void test_list_by_record_id(void **state)
+{
+    struct fixture *f = *state;
+    fill(f, f->d);
+    struct sl_dlq_filter flt = {.id = "rec-e2"};
+    struct listing l = list(f->d, &flt);
+    assert_ids(&l, (const char *const[]){"e2"}, 1);
+    flt.id = "e2";
+    l = list(f->d, &flt);
+    assert_ids(&l, (const char *const[]){"e2"}, 1);
+    flt.mapping = "m1";
+    l = list(f->d, &flt);
+    assert_ids(&l, NULL, 0);
+    flt = (struct sl_dlq_filter){.id = "rec-nope"};
+    l = list(f->d, &flt);
+    assert_ids(&l, NULL, 0);
+    /* A row whose document is not JSON is stored all the same, and found by its id. */
+    assert_int_equal(sqlite3_exec(f->peer,
+                                  "INSERT INTO dlq_entries(id, mapping, dlq, created_ms, doc) "
+                                  "VALUES('rec-e2', 'm', 'other', 1, '{not json')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    flt.id = "rec-e2";
+    l = list(f->d, &flt);
+    assert_ids(&l, (const char *const[]){"e2"}, 1);
+}
+
 /* A list callback that lists again is refused rather than corrupting the running statement. */
 static int nested_list(const struct sl_dlq_entry *e, const char *pos, void *arg)
 {
@@ -546,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_list_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_by_record_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_invalid_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_puts_group_commit, setup, teardown),

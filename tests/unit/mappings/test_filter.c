@@ -432,6 +432,37 @@ static void test_patterns_are_ored(void **state)
     json_decref(list);
 }
 
+/* A view without data (a Kafka tombstone) has a null value; an empty one has "". */
+static void test_view_null_vs_empty_data(void **state)
+{
+    static const char *const patterns[] = {"{\"value\":[null]}", "{\"value\":[\"\"]}",
+                                           "{\"value\":[{\"exists\":true}]}"};
+    static const bool want[][3] = {{true, false, true}, {false, true, true}};
+    struct sl_buf scratch;
+    sl_buf_init(&scratch);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *list = json_array();
+        json_array_append_new(list, json_string(patterns[i]));
+        struct sl_filter *f = NULL;
+        struct sl_err err;
+        assert_int_equal(sl_filter_compile(list, "t", &f, &err), 0);
+        struct sl_fview tomb = {.data_key = "value",
+                                .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT | SL_FVIEW_NULL};
+        struct sl_fview empty = {
+            .data_key = "value", .data = "", .data_flags = SL_FVIEW_DECODE_ANY | SL_FVIEW_TEXT};
+        if (sl_filter_match_view(f, &tomb, &scratch) != want[0][i])
+            fail_msg("tombstone, pattern %s", patterns[i]);
+        if (sl_filter_match_view(f, &empty, &scratch) != want[1][i])
+            fail_msg("empty value, pattern %s", patterns[i]);
+        json_t *v = sl_fview_json(&tomb);
+        assert_true(json_is_null(json_object_get(v, "value")));
+        json_decref(v);
+        sl_filter_destroy(f);
+        json_decref(list);
+    }
+    sl_buf_release(&scratch);
+}
+
 static void test_empty_and_null(void **state)
 {
     struct sl_filter *f = (struct sl_filter *)1;
@@ -846,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_errors_limits),
         cmocka_unit_test(test_json_text_like_jansson),
         cmocka_unit_test(test_json_text_strings),
+        cmocka_unit_test(test_view_null_vs_empty_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,6 +208,39 @@ static void test_filter_view(void **state)
     sl_record_free(r);
 }
 
+/* A tombstone (no value) is "value": null in the event and the filter view; an empty value
+ * is "", as Lambda gives them. */
+static void test_tombstone_vs_empty_value(void **state)
+{
+    struct sl_record *rs[2];
+    for (int i = 0; i < 2; i++)
+        rs[i] = sl_kafka_record_build("orders", 0, i, 1545084650987, RD_KAFKA_TIMESTAMP_CREATE_TIME,
+                                      "k", 1, i ? "" : NULL, 0, NULL, NULL, NULL, 0, "b:9092");
+    assert_null(rs[0]->body);
+    assert_non_null(rs[1]->body);
+    json_t *ev = encode(rs, 2, SL_CFG_FORMAT_LAMBDA);
+    json_t *arr = json_object_get(json_object_get(ev, "records"), "orders-0");
+    assert_true(json_is_null(json_object_get(json_array_get(arr, 0), "value")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "value")), "");
+    json_decref(ev);
+    json_t *raw = encode(rs, 2, SL_CFG_FORMAT_RAW);
+    assert_true(json_is_null(json_object_get(json_array_get(raw, 0), "value")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(raw, 1), "value")), "");
+    json_decref(raw);
+    for (int i = 0; i < 2; i++) {
+        struct sl_fview fv;
+        assert_true(sl_kafka_filter_view(rs[i], &fv));
+        json_t *v = sl_fview_json(&fv);
+        json_t *val = json_object_get(v, "value");
+        if (i == 0)
+            assert_true(json_is_null(val));
+        else
+            assert_string_equal(json_string_value(val), "");
+        json_decref(v);
+        sl_record_free(rs[i]);
+    }
+}
+
 /* A typed record (as read from librdkafka) writes its text forms from its parts and matches
  * Lambda's partial batch identifiers. */
 static void test_typed_record_ops(void **state)
@@ -362,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_record_and_event_shape),
         cmocka_unit_test(test_parsed_path_matches),
         cmocka_unit_test(test_filter_view),
+        cmocka_unit_test(test_tombstone_vs_empty_value),
         cmocka_unit_test(test_typed_record_ops),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_prefetch_follows_caps),
