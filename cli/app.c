@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -148,20 +149,52 @@ static double store_ok_read(void *arg)
     return sl_store_lost(arg) ? 0 : 1;
 }
 
-/* The store: opened here, watched by /readyz and sluice_store_ok. */
-static int app_open_store(struct sl_app *app, struct sl_err *err)
+/* The schema of the store's database (its user_version), one step per version. The tables
+ * are created by the modules that own them (sources/spool.c: spool; dlq/sqlite: dlq_entries)
+ * as they are in this version; a change to one of them is a new step here, which brings
+ * older stores forward when `sluice run` starts.
+ *   1: spool and dlq_entries. Stores from before versions (0) have the same tables. */
+static const struct sl_store_migration store_steps[] = {
+    {.version = 1, .sql = NULL},
+};
+static const struct sl_store_schema store_schema = {
+    .version = (int)SL_ARRAY_LEN(store_steps),
+    .steps = store_steps,
+};
+
+/* The store: opened here, watched by /readyz and sluice_store_ok. `sluice run` owns it (creates
+ * it, holds its lock, migrates it); the CLI tools open the one that exists, next to its owner. */
+static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
+    const char *file = cfg->file ? cfg->file : "config";
     /* Past a file size limit (ulimit -f) write(2) fails with EFBIG, which the store reports
      * as "no space" (503 to pushers), instead of SIGXFSZ ending the process. */
     signal(SIGXFSZ, SIG_IGN);
     struct sl_store_opts so = {
         .sync_full = cfg->store.sync == SL_CFG_SYNC_FULL,
         .max_batch = (size_t)cfg->store.commit_max_batch,
+        .existing = !own,
+        .lock = own,
+        .schema = &store_schema,
     };
-    int rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, err);
+    struct sl_err serr;
+    sl_err_clear(&serr);
+    int rc = sl_store_open(app->loop, cfg->store.dir, &so, &app->store, &serr);
+    if (rc == -EWOULDBLOCK)
+        return sl_err_set(err, serr.cls, rc,
+                          "%s; one sluice owns a store: stop that one, or give %s a store.dir "
+                          "of its own",
+                          serr.msg, file);
+    if (rc == SL_ENOTFOUND)
+        return sl_err_set(err, serr.cls, rc,
+                          "%s (store.dir of %s); `sluice run` with this config creates it",
+                          serr.msg, file);
     if (rc < 0)
-        return rc;
+        return sl_err_set(err, serr.cls, rc, "%s", serr.msg);
+    if (own)
+        sl_info(app_scope, "store %s (schema version %d), owned by this process (pid %ld)",
+                sl_store_path(app->store), sl_store_schema_version(app->store), (long)getpid());
     sl_metrics_gauge_fn(app->metrics, "sluice_store_ok",
                         "1 while the store directory and database file are those opened at "
                         "start, 0 once they were deleted or replaced (the store is lost).",
@@ -356,7 +389,7 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
     app->metrics = sl_metrics_create();
     app->push_router = sl_http_router_create();
     app->admin_router = sl_http_router_create();
-    if (mode != SL_APP_VALIDATE && (rc = app_open_store(app, err)) < 0)
+    if (mode != SL_APP_VALIDATE && (rc = app_open_store(app, mode == SL_APP_SERVE, err)) < 0)
         return rc;
     if ((rc = app_build_sources(app, err)) < 0 || (rc = app_build_targets(app, err)) < 0 ||
         (rc = app_build_dlqs(app, mode != SL_APP_VALIDATE, err)) < 0 ||

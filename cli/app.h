@@ -77,8 +77,9 @@ struct sl_app {
 
 enum sl_app_mode {
     SL_APP_VALIDATE, /* bind every section and cross-check; open and start nothing */
-    SL_APP_TOOL,     /* store, targets and DLQs for CLI tools (dlq commands); no servers */
-    SL_APP_SERVE,    /* everything */
+    SL_APP_TOOL,     /* targets, DLQs and the existing store (never created, not locked, not
+                      * migrated) for CLI tools (dlq commands); no servers */
+    SL_APP_SERVE,    /* everything; owns the store: creates, locks and migrates it */
 };
 
 /* Loads the config file and builds the objects the mode needs. On error, err says why. */

@@ -1,5 +1,6 @@
-/* sluice dlq list | show | redrive | purge: work on the DLQ sinks directly (the store is
- * shared safely with a running sluice), so they work whether sluice runs or not. */
+/* sluice dlq list | show | redrive | purge: work on the DLQ sinks directly, so they work whether
+ * sluice runs or not. They open the store that exists (never create one) without taking its
+ * lock: `sluice run` owns it, and SQLite's file locks order their writes with the owner's. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static const char usage_dlq[] =
     "  redrive [--mapping M | --id ID] [--to FUNCTION] [--rate N/s] [--limit N] [--dry-run]\n"
     "  purge   --mapping M | --id ID | --all\n"
     "\n"
-    "Common options: -c FILE (the config: it locates the store and the functions).\n"
+    "Common options: -c FILE (the config: it locates the store and the functions; a relative\n"
+    "store.dir is read from the folder of FILE). They never create a store.\n"
     "T is an RFC 3339 time (2026-11-23T10:00:00Z) or a duration ago (-1h).\n"
     "list shows every match, or a page of --limit entries; when more match, the page ends with\n"
     "the cursor of the next page (\"more: --after CURSOR\", or \"next\" with --json).\n"
@@ -27,7 +29,10 @@ static const char usage_dlq[] =
     "id, a Kafka <topic>-<partition>:<offset>).\n"
     "purge removes in chunks of 500 and prints its progress.\n"
     "Redrive sends each entry back through its mapping's function (or --to), one at a\n"
-    "time at --rate (default 10/s), and removes it only after the function succeeded.\n";
+    "time at --rate (default 10/s), and removes it only after the function succeeded.\n"
+    "\n"
+    "exit status: 0 done; 1 failed (no store for this config, a store of another schema\n"
+    "version, a sink that cannot be reached, no such entry, a failed redrive); 2 bad usage.\n";
 
 struct dlq_args {
     const char *config;

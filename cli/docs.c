@@ -21,6 +21,11 @@ void sl_cli_config_docs(struct sl_buf *out)
                 "An unknown key, a wrong type or a value out of range is an error that names\n"
                 "the file, the key path, the value and what is allowed. Check a file with\n"
                 "`sluice validate -c FILE`. Secret values are never printed.\n"
+                "\n"
+                "A relative path in a config file (`store.dir`, a Redis `unix_socket`, a file\n"
+                "named by an `rdkafka` property such as `ssl.ca.location`) is read from the\n"
+                "folder of that file, never from the working directory: every command given\n"
+                "the same file uses the same files, wherever it is started.\n"
                 "\n");
     sl_props_doc(&sl_config_root_table, "", out);
     for (size_t i = 0; sl_source_types[i]; i++)

@@ -38,7 +38,8 @@ static const char usage_run[] =
     "\n"
     "exit status:\n"
     "  0   everything drained and acknowledged\n"
-    "  1   could not start (bad config, port in use, ...)\n"
+    "  1   could not start (bad config, port in use, the store owned by another\n"
+    "      sluice or of a newer schema version, ...)\n"
     "  75  stopped with records not acknowledged (drain deadline reached, second\n"
     "      signal, or a last commit or DLQ write not confirmed in time)\n"
     "  70  the shutdown did not end 5 s after drain_timeout: the watchdog ended it\n";

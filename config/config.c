@@ -68,6 +68,7 @@ void sl_config_release(struct sl_config *cfg)
     }
     sl_props_release(&sl_config_root_table, cfg);
     free(cfg->file);
+    free(cfg->dir);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -309,8 +310,9 @@ static void add_line(struct sl_err *err, const char *name, json_t *lines)
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
-                        struct sl_config *cfg, struct sl_err *err)
+/* Loads text named `name`, whose relative paths are read from `dir` (NULL: kept as written). */
+static int load_text(const char *text, size_t len, bool json, const char *name, const char *dir,
+                     struct sl_config *cfg, struct sl_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
     json_t *root = NULL, *lines = NULL;
@@ -319,11 +321,12 @@ int sl_config_load_text(const char *text, size_t len, bool json, const char *nam
     if (rc == 0)
         rc = sl_cfg_interpolate(root, name, err);
     if (rc == 0) {
-        struct sl_prop_ctx ctx = {name, ""};
+        struct sl_prop_ctx ctx = {.file = name, .path = "", .dir = dir};
         rc = sl_props_bind(&sl_config_root_table, root, cfg, &ctx, err);
     }
     if (rc == 0) {
         cfg->file = name ? sl_strdup(name) : NULL;
+        cfg->dir = dir ? sl_strdup(dir) : NULL;
         attach_typed(&cfg->functions, root, "functions");
         attach_typed(&cfg->sources, root, "sources");
         attach_typed(&cfg->dlqs, root, "dlqs");
@@ -339,6 +342,30 @@ int sl_config_load_text(const char *text, size_t len, bool json, const char *nam
     json_decref(root);
     json_decref(lines);
     return rc;
+}
+
+int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
+                        struct sl_config *cfg, struct sl_err *err)
+{
+    return load_text(text, len, json, name, NULL, cfg, err);
+}
+
+char *sl_config_path(const struct sl_config *cfg, const char *path)
+{
+    return sl_prop_path(cfg ? cfg->dir : NULL, path);
+}
+
+/* The absolute path of the folder that holds the file at `path` (opened just before, so the
+ * folder exists), with no "." or ".." left in it. NULL with errno set when it cannot be had. */
+static char *folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *folder = slash == path ? sl_strdup("/")
+                   : slash       ? sl_strndup(path, (size_t)(slash - path))
+                                 : sl_strdup(".");
+    char *abs = realpath(folder, NULL);
+    free(folder);
+    return abs;
 }
 
 static bool has_json_suffix(const char *path)
@@ -381,8 +408,15 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
     if (len > SL_CONFIG_MAX_FILE_BYTES)
         rc = sl_cfg_errf(err, path, NULL, "larger than the limit of %u bytes",
                          SL_CONFIG_MAX_FILE_BYTES);
-    else
-        rc = sl_config_load_text(text, len, has_json_suffix(path), path, cfg, err);
+    else {
+        char *dir = folder_of(path);
+        if (!dir)
+            rc = sl_cfg_errf(err, path, NULL, "cannot resolve the folder of the file: %s",
+                             strerror(errno));
+        else
+            rc = load_text(text, len, has_json_suffix(path), path, dir, cfg, err);
+        free(dir);
+    }
     free(text);
     return rc;
 }
@@ -399,7 +433,9 @@ int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed 
         json_object_del(own, "name");
         json_object_del(own, "type");
     }
-    struct sl_prop_ctx ctx = {cfg ? cfg->file : NULL, sec->path ? sec->path : ""};
+    struct sl_prop_ctx ctx = {.file = cfg ? cfg->file : NULL,
+                              .path = sec->path ? sec->path : "",
+                              .dir = cfg ? cfg->dir : NULL};
     int rc = sl_props_bind(t, own, out, &ctx, err);
     json_decref(own);
     return rc;

@@ -46,7 +46,7 @@ struct sl_cfg_admin {
 };
 
 struct sl_cfg_store {
-    char *dir;                /* data directory (SQLite files) */
+    char *dir;                /* data directory (SQLite files); absolute once loaded from a file */
     int sync;                 /* enum sl_cfg_sync */
     uint64_t spool_max_bytes; /* accepted-but-unacked bytes before pushes get 503 */
     int64_t commit_max_batch; /* writes per group commit */
@@ -101,6 +101,10 @@ struct sl_cfg_mapping {
 
 struct sl_config {
     char *file; /* path it was loaded from, or NULL */
+    /* The absolute path of the folder of `file` (sl_config_load): relative paths in the config
+     * (store.dir, keys flagged SL_PROP_PATH, see sl_config_path) are read from there, not from
+     * the working directory. NULL (sl_config_load_text): they are kept as written. */
+    char *dir;
     struct sl_cfg_log log;
     struct sl_cfg_listener server;
     struct sl_cfg_admin admin;
@@ -120,7 +124,8 @@ struct sl_config {
  * document are errors. Returns 0, or SL_ECONFIG with err set ("file:line: path: message"; the
  * line when known); on error cfg needs no release (releasing it is harmless). */
 int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err);
-/* The same from text already in memory; `name` is used in messages and kept as cfg->file. */
+/* The same from text already in memory; `name` is used in messages and kept as cfg->file;
+ * relative paths are kept as written (cfg->dir is NULL). */
 int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
                         struct sl_config *cfg, struct sl_err *err);
 void sl_config_release(struct sl_config *cfg);
@@ -130,6 +135,10 @@ void sl_config_release(struct sl_config *cfg);
  * On success release `out` with sl_props_release(t, out). */
 int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
                          const struct sl_prop_table *t, void *out, struct sl_err *err);
+
+/* A path from the config as the config means it: relative to its folder (cfg->dir). A new
+ * string (see sl_prop_path). */
+char *sl_config_path(const struct sl_config *cfg, const char *path);
 
 const struct sl_cfg_typed *sl_config_find(const struct sl_objlist *list, const char *name);
 const struct sl_cfg_mapping *sl_config_mapping(const struct sl_config *cfg, const char *name);

@@ -22,6 +22,30 @@ static const char *const sl_bool_false[] = {"false", "no", "off", NULL};
 static int bind_table(const struct sl_prop_table *t, json_t *node, char *base,
                       const struct sl_prop_ctx *ctx, struct sl_err *err);
 
+/* The context of a nested node: same file and folder, its own key path. */
+static struct sl_prop_ctx sub_ctx(const struct sl_prop_ctx *ctx, const char *path)
+{
+    return (struct sl_prop_ctx){
+        .file = ctx ? ctx->file : NULL, .path = path, .dir = ctx ? ctx->dir : NULL};
+}
+
+char *sl_prop_path(const char *dir, const char *path)
+{
+    if (!dir || !*path || path[0] == '/')
+        return sl_strdup(path);
+    while (path[0] == '.' && path[1] == '/') {
+        path += 2;
+        while (*path == '/')
+            path++;
+    }
+    if (!*path || strcmp(path, ".") == 0)
+        return sl_strdup(dir);
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *out = sl_malloc(n);
+    snprintf(out, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path);
+    return out;
+}
+
 /* ---- errors ------------------------------------------------------------------------------- */
 
 static int prop_errf(const struct sl_prop_ctx *ctx, const char *path, struct sl_err *err,
@@ -260,7 +284,7 @@ static int parse_string(const struct sl_prop *p, const json_t *v, char **out,
         return type_error(p, v, "a string", NULL, ctx, path, err);
     if (json_is_string(v) && strlen(s) != json_string_length(v))
         return prop_errf(ctx, path, err, "contains a NUL character");
-    *out = sl_strdup(s);
+    *out = p->flags & SL_PROP_PATH ? sl_prop_path(ctx ? ctx->dir : NULL, s) : sl_strdup(s);
     return 0;
 }
 
@@ -488,7 +512,7 @@ static int parse_objlist(const struct sl_prop *p, json_t *v, struct sl_objlist *
         json_t *item = json_array_get(v, i);
         if (!json_is_object(item))
             return prop_errf(ctx, ipath, err, "expected a mapping, got %s", sl_json_kind(item));
-        struct sl_prop_ctx ictx = {ctx ? ctx->file : NULL, ipath};
+        struct sl_prop_ctx ictx = sub_ctx(ctx, ipath);
         int rc = bind_table(p->sub, item, (char *)out->items + i * sz, &ictx, err);
         if (rc < 0)
             return rc;
@@ -647,7 +671,7 @@ static int bind_field(const struct sl_prop *p, json_t *v, void *f, const struct 
     case SL_PROP_OBJECT: {
         if (!json_is_object(v))
             return prop_errf(ctx, path, err, "expected a mapping, got %s", sl_json_kind(v));
-        struct sl_prop_ctx sctx = {ctx ? ctx->file : NULL, path};
+        struct sl_prop_ctx sctx = sub_ctx(ctx, path);
         return bind_table(p->sub, v, f, &sctx, err);
     }
     case SL_PROP_OBJECT_LIST:
@@ -674,7 +698,7 @@ static int bind_default(const struct sl_prop *p, void *f, const struct sl_prop_c
     if (p->type == SL_PROP_OBJECT) {
         if (!p->sub)
             return prop_errf(ctx, path, err, "property table error: no sub table");
-        struct sl_prop_ctx sctx = {ctx ? ctx->file : NULL, path};
+        struct sl_prop_ctx sctx = sub_ctx(ctx, path);
         return bind_table(p->sub, NULL, f, &sctx, err);
     }
     if (!p->def)

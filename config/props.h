@@ -36,6 +36,7 @@ enum sl_prop_type {
 enum {
     SL_PROP_REQUIRED = 1 << 0, /* must be present (no default)                            */
     SL_PROP_SECRET = 1 << 1,   /* never printed: errors and describe() show "(secret)"    */
+    SL_PROP_PATH = 1 << 2,     /* STRING: a file or directory; relative: to ctx->dir      */
 };
 
 struct sl_prop_table;
@@ -51,7 +52,7 @@ struct sl_prop {
     /* Inclusive bounds for INT, INT_LIST items, FLOAT (by value), DURATION (ms), SIZE (bytes).
      * min = max = 0: no bound; max = 0 with min != 0: at least min. */
     int64_t min, max;
-    unsigned flags;                  /* SL_PROP_REQUIRED | SL_PROP_SECRET                 */
+    unsigned flags;                  /* SL_PROP_REQUIRED | SL_PROP_SECRET | SL_PROP_PATH  */
     const char *const *enum_values;  /* NULL-terminated, for ENUM                         */
     const struct sl_prop_table *sub; /* for OBJECT, OBJECT_LIST and INLINE                */
     const char *desc;                /* one or two sentences for docs/CONFIGURATION.md    */
@@ -91,11 +92,17 @@ struct sl_objlist {
 
 #define SL_OBJLIST_AT(list, type, i) (&((type *)(list).items)[i])
 
-/* Where a value came from, for error messages. */
+/* Where a value came from, for error messages and relative paths. */
 struct sl_prop_ctx {
     const char *file; /* config file name, or NULL */
     const char *path; /* key path of the node being bound: "mappings[1].retry"; "" for the root */
+    const char *dir;  /* the config file's folder: SL_PROP_PATH values resolve against it
+                       * (NULL: they are kept as written) */
 };
+
+/* `path` as seen from `dir`: a new string. An absolute path, an empty one or a NULL dir give
+ * path itself; else "dir/path", without path's leading "./" (so "." is dir). */
+char *sl_prop_path(const char *dir, const char *path);
 
 /* Applies defaults, then binds every key of `node` (a JSON object, or NULL for all defaults)
  * into `out`. Every field the table describes is initialised first (the rest of `out` is left

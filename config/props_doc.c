@@ -130,6 +130,8 @@ static void put_rows(const struct sl_prop_table *t, const char *prefix, struct s
         put_allowed(md, p);
         sl_buf_puts(md, " | ");
         put_cell(md, p->desc);
+        if (p->flags & SL_PROP_PATH)
+            sl_buf_puts(md, " A relative path is read from the config file's folder.");
         if (p->flags & SL_PROP_SECRET)
             sl_buf_puts(md, " Secret: never printed in logs, errors or the admin API.");
         sl_buf_puts(md, " |\n");

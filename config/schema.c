@@ -152,8 +152,10 @@ static const struct sl_prop store_props[] = {
      .type = SL_PROP_STRING,
      .offset = offsetof(struct sl_cfg_store, dir),
      .def = "./var/sluice",
+     .flags = SL_PROP_PATH,
      .desc = "Directory that holds the SQLite files of the spool and of the default dead-letter "
-             "queue."},
+             "queue. One `sluice run` owns it at a time (it holds the lock file `sluice.lock` "
+             "there)."},
     {.name = "sync",
      .type = SL_PROP_ENUM,
      .offset = offsetof(struct sl_cfg_store, sync),

@@ -53,6 +53,8 @@ const char *sl_strerror(int code)
         return "not supported";
     case SL_ESTORELOST:
         return "store directory or database file lost";
+    case SL_ESCHEMA:
+        return "store schema version not supported";
     default:
         return code < 0 && code > -SL_EBASE ? strerror(-code) : "unknown error";
     }

@@ -16,6 +16,7 @@ enum {
     SL_EFULL = -(SL_EBASE + 6),      /* quota or cap reached */
     SL_EUNSUPP = -(SL_EBASE + 7),    /* operation not offered by this implementation */
     SL_ESTORELOST = -(SL_EBASE + 8), /* the store's directory or database file is gone */
+    SL_ESCHEMA = -(SL_EBASE + 9),    /* the store's schema version is not one this binary reads */
 };
 
 enum sl_err_class {

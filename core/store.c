@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "core/bounded.h"
+#include "core/lockfile.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store_fault.h"
@@ -57,6 +58,8 @@ struct sl_store {
     char *dir;  /* as given */
     char *path; /* of the database file */
     struct sl_store_dir_id dir_id;
+    struct sl_lockfile *lock;   /* held while open (opts.lock) */
+    int schema_version;         /* user_version after open */
     _Atomic(const char *) lost; /* NULL, or why the store is lost (static text); set once */
     struct sl_store_conn wconn; /* writer thread (or the caller in synchronous mode) */
     struct sl_store_conn rconn; /* loop thread */
@@ -213,6 +216,88 @@ static int conn_open(struct sl_store_conn *c, const char *path, bool create, boo
     return 0;
 }
 
+/* ---- the schema version ---- */
+
+static int user_version(sqlite3 *db, const char *sql, int *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        *out = sqlite3_column_int(stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* One transaction: the step's SQL and the new user_version. */
+static int migrate_step(sqlite3 *db, const struct sl_store_migration *m, struct sl_err *err)
+{
+    char set[64];
+    snprintf(set, sizeof(set), "PRAGMA user_version = %d", m->version);
+    if (conn_exec(db, "BEGIN IMMEDIATE", err) < 0)
+        return SL_ESTORE;
+    if ((m->sql && conn_exec(db, m->sql, err) < 0) || conn_exec(db, set, err) < 0 ||
+        conn_exec(db, "COMMIT", err) < 0) {
+        if (!sqlite3_get_autocommit(db))
+            conn_exec(db, "ROLLBACK", NULL);
+        return SL_ESTORE;
+    }
+    return 0;
+}
+
+/* Reads the database's user_version; refuses a newer one; brings an older one forward when
+ * `migrate` (the store is locked), else refuses it. */
+static int schema_open(struct sl_store *st, const struct sl_store_schema *sc, bool migrate,
+                       struct sl_err *err)
+{
+    sqlite3 *db = st->wconn.db;
+    int v = 0, tables = 0;
+    if (user_version(db, "PRAGMA user_version", &v) != SQLITE_OK ||
+        user_version(db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK)
+        return sl_err_set(err, SL_ERR_FATAL, SL_ESTORE, "store: cannot read the schema of %s: %s",
+                          st->path, sqlite3_errmsg(db));
+    st->schema_version = v;
+    if (!sc || v == sc->version)
+        return 0;
+    if (v > sc->version || v < 0)
+        return sl_err_set(err, SL_ERR_FATAL, SL_ESCHEMA,
+                          "store %s has schema version %d, newer than this sluice knows (%d): "
+                          "it was written by a newer sluice; run that version (or a later one) "
+                          "on it",
+                          st->path, v, sc->version);
+    if (!migrate)
+        return sl_err_set(err, SL_ERR_FATAL, SL_ESCHEMA,
+                          "store %s has schema version %d, older than this sluice's (%d): "
+                          "`sluice run` migrates it when it starts",
+                          st->path, v, sc->version);
+    if (v == 0 && tables == 0) {
+        /* A new database: its tables are created as they are now, by their modules. */
+        struct sl_store_migration stamp = {.version = sc->version};
+        if (migrate_step(db, &stamp, err) < 0)
+            return SL_ESTORE;
+        st->schema_version = sc->version;
+        return 0;
+    }
+    for (int next = v + 1; next <= sc->version; next++) {
+        const struct sl_store_migration *m = &sc->steps[next - 1];
+        if (m->version != next)
+            return sl_err_set(err, SL_ERR_FATAL, SL_ESCHEMA,
+                              "store: no migration to schema version %d", next);
+        struct sl_err serr;
+        sl_err_clear(&serr);
+        if (migrate_step(db, m, &serr) < 0)
+            return sl_err_set(err, SL_ERR_FATAL, SL_ESCHEMA,
+                              "store %s: migrating its schema from version %d to %d failed (it "
+                              "stays at version %d): %s",
+                              st->path, next - 1, next, next - 1, serr.msg);
+        st->schema_version = next;
+    }
+    sl_info(STORE_SCOPE, "store %s: schema migrated from version %d to %d", st->path, v,
+            sc->version);
+    return 0;
+}
+
 /* ---- losing the store ---- */
 
 static void store_mark_lost(struct sl_store *st, const char *why)
@@ -286,7 +371,8 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
 {
     sqlite3 *db = st->wconn.db;
     struct store_job *j;
-    size_t i, ok = 0, nrun = 0;
+    size_t i, ok = 0, nrun = 0, nfailed = 0;
+    char why[256] = ""; /* SQLite's message for the first job that failed with SL_ESTORE */
     bool lost = atomic_load(&st->lost) != NULL;
 
     for (j = first, i = 0; i < n; j = j->next, i++) {
@@ -307,6 +393,8 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
             continue;
         }
         int rc = j->fn(&st->wconn, j->arg);
+        if (rc == SL_ESTORE && nfailed++ == 0)
+            snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db)); /* before anything resets it */
         conn_reset_all(&st->wconn);
         if (rc < 0) {
             j->status = rc == SL_ESTORE ? sl_store_write_error(db, st->dir, st->path, NULL) : rc;
@@ -316,9 +404,9 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
                  * Errors Within A Transaction"): nothing of this group is stored. */
                 int code = j->status == -ENOSPC ? -ENOSPC : SL_ESTORE;
                 sl_error(STORE_SCOPE,
-                         "a job failed (%s) and SQLite rolled back the transaction of its group "
-                         "of %zu jobs",
-                         sl_strerror(j->status), nrun);
+                         "a job failed (%s%s%s) and SQLite rolled back the transaction of its "
+                         "group of %zu jobs",
+                         sl_strerror(j->status), *why ? ": " : "", why, nrun);
                 group_abort(st, first, n, lost, code);
                 return 0;
             }
@@ -330,6 +418,9 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
         if (conn_exec(db, "RELEASE sl_job", NULL) < 0 && j->status == 0)
             j->status = SL_ESTORE;
     }
+    if (nfailed > 0)
+        sl_error(STORE_SCOPE, "%zu of %zu writes failed and were rolled back: %s", nfailed, nrun,
+                 why);
     if (conn_exec(db, "COMMIT", NULL) < 0) {
         group_abort(st, first, n, lost, group_error(st, "COMMIT", nrun));
         return 0;
@@ -476,15 +567,61 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* ---- opening an existing store, owning one ---- */
+
+/* opts.existing: the directory and its database file are there (nothing is created). */
+static int store_exists(const char *dir, const char *file, struct sl_err *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) < 0)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ENOTFOUND, "no store in %s: %s", dir,
+                          errno == ENOENT ? "no such directory" : strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ENOTFOUND, "no store in %s: not a directory",
+                          dir);
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *path = sl_malloc(n);
+    snprintf(path, n, "%s/%s", dir, file);
+    int rc = 0;
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+        rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ENOTFOUND, "no store in %s: no %s there", dir,
+                        file);
+    free(path);
+    return rc;
+}
+
+static int store_lock(struct sl_store *st, struct sl_err *err)
+{
+    size_t n = strlen(st->dir) + sizeof("/" SL_STORE_LOCK_FILE);
+    char *path = sl_malloc(n);
+    snprintf(path, n, "%s/%s", st->dir, SL_STORE_LOCK_FILE);
+    pid_t holder = 0;
+    int rc = sl_lockfile_acquire(path, &st->lock, &holder);
+    if (rc == -EWOULDBLOCK && holder > 0)
+        sl_err_set(err, SL_ERR_FATAL, rc,
+                   "store %s is in use by another process: pid %ld holds its lock file %s", st->dir,
+                   (long)holder, path);
+    else if (rc == -EWOULDBLOCK)
+        sl_err_set(err, SL_ERR_FATAL, rc,
+                   "store %s is in use by another process, which holds its lock file %s (its pid "
+                   "could not be read)",
+                   st->dir, path);
+    else if (rc < 0)
+        sl_err_set(err, SL_ERR_FATAL, rc, "store: cannot lock %s: %s", path, sl_strerror(rc));
+    free(path);
+    return rc;
+}
+
 /* ---- public API ---- */
 
 int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_opts *opts,
                   struct sl_store **out, struct sl_err *err)
 {
     const char *file = opts && opts->file_name && *opts->file_name ? opts->file_name : "sluice.db";
+    bool existing = opts && opts->existing;
     if (!dir || strchr(file, '/') || strlen(file) > 255)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "store: invalid directory or file name");
-    int rc = mkdir_p(dir, err);
+    int rc = existing ? store_exists(dir, file, err) : mkdir_p(dir, err);
     if (rc < 0)
         return rc;
 
@@ -504,8 +641,12 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
         sl_err_set(err, SL_ERR_FATAL, rc, "store: cannot stat %s: %s", dir, sl_strerror(rc));
         goto fail;
     }
+    if (opts && opts->lock && (rc = store_lock(st, err)) < 0)
+        goto fail;
     bool sync_full = opts ? opts->sync_full : true;
-    rc = conn_open(&st->wconn, st->path, true, sync_full, err);
+    rc = conn_open(&st->wconn, st->path, !existing, sync_full, err);
+    if (rc == 0)
+        rc = schema_open(st, opts ? opts->schema : NULL, st->lock != NULL, err);
     if (rc == 0)
         rc = conn_open(&st->rconn, st->path, false, sync_full, err);
     if (rc < 0)
@@ -539,6 +680,7 @@ int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_o
 fail:
     conn_finalize(&st->rconn);
     conn_finalize(&st->wconn);
+    sl_lockfile_release(st->lock);
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->wmu);
     pthread_mutex_destroy(&st->mu);
@@ -603,6 +745,7 @@ int sl_store_close_by(struct sl_store *st, int64_t deadline_ms)
     }
     conn_finalize(&st->rconn);
     conn_finalize(&st->wconn);
+    sl_lockfile_release(st->lock); /* after the last write: the next owner finds it all */
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->wmu);
     pthread_mutex_destroy(&st->mu);
@@ -686,6 +829,16 @@ int sl_store_check(struct sl_store *st)
 const char *sl_store_dir(const struct sl_store *st)
 {
     return st ? st->dir : NULL;
+}
+
+const char *sl_store_path(const struct sl_store *st)
+{
+    return st ? st->path : NULL;
+}
+
+int sl_store_schema_version(const struct sl_store *st)
+{
+    return st ? st->schema_version : 0;
 }
 
 size_t sl_store_queued(const struct sl_store *st)

@@ -18,11 +18,40 @@ struct sl_store_conn; /* a connection with its cache of prepared statements */
 
 #define SL_STORE_DEFAULT_MAX_BATCH 512
 
-/* A NULL opts means: synchronous=FULL, SL_STORE_DEFAULT_MAX_BATCH, "sluice.db". */
+/* The lock file in the store directory: held by the store's owner (opts.lock). */
+#define SL_STORE_LOCK_FILE "sluice.lock"
+
+/* The schema of a store's database, numbered by SQLite's user_version. Version 0 is a database
+ * from before versions, or a new one. One step brings a store from `version - 1` to `version`,
+ * in one transaction with the new user_version. */
+struct sl_store_migration {
+    int version;
+    const char *sql; /* run with sqlite3_exec; NULL: nothing changes but the version */
+};
+
+struct sl_store_schema {
+    int version;                            /* what this binary reads and writes */
+    const struct sl_store_migration *steps; /* steps[i].version == i + 1, for i < version */
+};
+
+/* A NULL opts means: synchronous=FULL, SL_STORE_DEFAULT_MAX_BATCH, "sluice.db", created when
+ * missing, no lock, no schema version. */
 struct sl_store_opts {
     bool sync_full;        /* PRAGMA synchronous=FULL (else NORMAL) */
     size_t max_batch;      /* jobs per transaction, at most; 0 = SL_STORE_DEFAULT_MAX_BATCH */
     const char *file_name; /* inside dir (no '/'); NULL or "" = "sluice.db" */
+    /* Opens an existing store only: a missing directory or database file is SL_ENOTFOUND and
+     * nothing is created. Else both are created when missing. */
+    bool existing;
+    /* Holds the directory's lock file (SL_STORE_LOCK_FILE, core/lockfile.h) until the store is
+     * closed: one process owns a store. When another process holds it the open fails with
+     * -EWOULDBLOCK and the message names that process's PID. */
+    bool lock;
+    /* NULL: the database's user_version is not looked at. Else a store whose version is newer
+     * than schema->version is refused (SL_ESCHEMA); an older one is brought forward step by
+     * step when the store is locked (a new, empty database is stamped with schema->version: its
+     * modules create their tables as they are now), and refused when it is not. */
+    const struct sl_store_schema *schema;
 };
 
 /* Runs on the writer thread, inside the group transaction (in its own SAVEPOINT: a job that
@@ -31,10 +60,12 @@ typedef int (*sl_store_job_fn)(struct sl_store_conn *c, void *arg);
 /* Runs on the loop once the job's transaction committed (status 0) or failed (status < 0). */
 typedef void (*sl_store_done_cb)(int status, void *arg);
 
-/* Creates dir if needed, opens the database (WAL) and starts the writer thread; modules create
- * their tables with sl_store_exec. A NULL loop opens the store for synchronous use (CLI):
+/* Creates dir if needed (unless opts->existing), takes the lock (opts->lock), opens the database
+ * (WAL), checks and migrates its schema (opts->schema) and starts the writer thread; modules
+ * create their tables with sl_store_exec. A NULL loop opens the store for synchronous use:
  * sl_store_submit then runs the job at once in its own transaction and calls done before it
- * returns. */
+ * returns. Errors: SL_ENOTFOUND (opts->existing and no store), -EWOULDBLOCK (locked by another
+ * process), SL_ESCHEMA, SL_ESTORE (SQLite's message in err) or a negated errno. */
 int sl_store_open(struct ev_loop *loop, const char *dir, const struct sl_store_opts *opts,
                   struct sl_store **out, struct sl_err *err);
 /* Stops accepting jobs, lets the writer run what is queued, joins it, fires the remaining done
@@ -83,6 +114,10 @@ const char *sl_store_lost(const struct sl_store *st);
 int sl_store_check(struct sl_store *st);
 /* The directory the store was opened in. */
 const char *sl_store_dir(const struct sl_store *st);
+/* Its database file (dir/file_name). */
+const char *sl_store_path(const struct sl_store *st);
+/* The database's schema version (user_version) after the open and its migrations. */
+int sl_store_schema_version(const struct sl_store *st);
 
 /* A prepared statement cached per connection and per SQL text (the pointer is the key, so pass
  * string literals); reset and with bindings cleared. Valid for the writer connection inside a

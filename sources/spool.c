@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 
 struct spool_del {
@@ -32,6 +33,7 @@ struct spool_put {
     void *arg;
 };
 
+/* A change to this table is a new step of the store's schema (cli/app.c, store_schema). */
 static const char spool_schema[] =
     "CREATE TABLE IF NOT EXISTS spool("
     " seq INTEGER PRIMARY KEY, source TEXT NOT NULL, id TEXT NOT NULL,"
@@ -250,8 +252,14 @@ int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_
         if (cb(&row, arg))
             break;
     }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sl_error("spool", "reading the rows of %s failed: %s", source,
+                 sqlite3_errmsg(sl_store_conn_db(sl_store_reader(sp->st))));
+        sqlite3_reset(q);
+        return SL_ESTORE;
+    }
     sqlite3_reset(q);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : SL_ESTORE;
+    return n;
 }
 
 int64_t sl_spool_depth(struct sl_spool *sp, const char *source)

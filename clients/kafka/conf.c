@@ -1,11 +1,33 @@
 #include "clients/kafka/conf.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/mem.h"
 
 bool sl_kafka_secret_key(const char *key)
 {
     return strstr(key, "password") || strstr(key, "secret") || strcmp(key, "ssl.key.pem") == 0 ||
            strcmp(key, "sasl.oauthbearer.config") == 0 || strstr(key, "token");
+}
+
+void sl_kafka_conf_paths(const struct sl_config *cfg, struct sl_strmap *rdkafka)
+{
+    static const char *const path_keys[] = {
+        "ssl.ca.location",      "ssl.certificate.location", "ssl.key.location",
+        "ssl.crl.location",     "ssl.keystore.location",    "ssl.engine.location",
+        "sasl.kerberos.keytab",
+    };
+    for (size_t i = 0; i < rdkafka->n; i++) {
+        bool path = false;
+        for (size_t k = 0; k < SL_ARRAY_LEN(path_keys) && !path; k++)
+            path = strcmp(rdkafka->keys[i], path_keys[k]) == 0;
+        if (!path || strcmp(rdkafka->vals[i], "probe") == 0)
+            continue;
+        char *resolved = sl_config_path(cfg, rdkafka->vals[i]);
+        free(rdkafka->vals[i]);
+        rdkafka->vals[i] = resolved;
+    }
 }
 
 int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,

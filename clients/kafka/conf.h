@@ -6,7 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config/config.h"
 #include "core/err.h"
+
+/* Makes the relative paths among the values of a bound `rdkafka` map relative to the config
+ * file's folder (sl_config_path): the properties that name a file or folder (ssl.ca.location,
+ * ssl.certificate.location, ssl.key.location, ssl.crl.location, ssl.keystore.location,
+ * ssl.engine.location, sasl.kerberos.keytab; ssl.ca.location's "probe" is a keyword). */
+void sl_kafka_conf_paths(const struct sl_config *cfg, struct sl_strmap *rdkafka);
 
 /* True for property names whose values are secrets (passwords, keys, tokens): they are never
  * printed in errors, logs or describe(). */

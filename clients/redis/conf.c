@@ -25,6 +25,7 @@ static const struct sl_prop conn_props[] = {
     {.name = "unix_socket",
      .type = SL_PROP_STRING,
      .offset = OFF(unix_socket),
+     .flags = SL_PROP_PATH,
      .desc = "Path of a Unix socket to use instead of host and port."},
     {.name = "password",
      .type = SL_PROP_STRING,

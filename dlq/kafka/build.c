@@ -49,7 +49,9 @@ static const struct sl_prop kdlq_props[] = {
      .type = SL_PROP_STRING_MAP,
      .offset = offsetof(struct sl_kdlq_cfg, rdkafka),
      .desc = "librdkafka properties for the sink's producer and reader (security, SASL, TLS...). "
-             "Secret values are never shown."},
+             "Secret values are never shown. A relative path in a property that names a file "
+             "(`ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, ...) is read "
+             "from the config file's folder."},
 };
 
 const struct sl_prop_table sl_kdlq_table = {

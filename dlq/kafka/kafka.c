@@ -134,6 +134,7 @@ static int kdlq_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
         free(q);
         return rc;
     }
+    sl_kafka_conf_paths(cfg, &q->cfg.rdkafka);
     q->file = cfg && cfg->file ? cfg->file : "config";
     sl_dlq_init(&q->base, &sl_dlq_kafka_ops, env, sec->name);
     q->pfds[0] = q->pfds[1] = q->rfds[0] = q->rfds[1] = -1;

@@ -42,6 +42,7 @@ const struct sl_prop_table sl_dlq_sqlite_props = {
  * error there would refuse the row). */
 #define RECORD_ID_EXPR "iif(json_valid(doc), json_extract(doc, '$.recordId'), NULL)"
 
+/* A change to this table is a new step of the store's schema (cli/app.c, store_schema). */
 static const char SCHEMA_SQL[] = "CREATE TABLE IF NOT EXISTS dlq_entries("
                                  " id TEXT PRIMARY KEY, mapping TEXT NOT NULL, dlq TEXT NOT NULL,"
                                  " created_ms INTEGER NOT NULL, doc TEXT NOT NULL);"
@@ -166,13 +167,13 @@ static void job_done(int status, void *arg)
     free(j);
 }
 
-static int step_status(sqlite3 *db, int rc, const char *what)
+/* SL_ESTORE: the store logs SQLite's message. */
+static int step_status(int rc)
 {
     if (rc == SQLITE_DONE)
         return 0;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return -EEXIST;
-    sl_error("dlq:sqlite", "%s failed: %s", what, sqlite3_errmsg(db));
     return SL_ESTORE;
 }
 
@@ -187,7 +188,7 @@ static int put_fn(struct sl_store_conn *c, void *arg)
     sqlite3_bind_text(s, 3, j->dlq, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, j->created_ms);
     sqlite3_bind_text(s, 5, j->doc, (int)j->doc_len, SQLITE_STATIC);
-    int rc = step_status(sl_store_conn_db(c), sqlite3_step(s), "insert");
+    int rc = step_status(sqlite3_step(s));
     sqlite3_reset(s);
     return rc;
 }
@@ -229,7 +230,7 @@ static int remove_fn(struct sl_store_conn *c, void *arg)
         return SL_ESTORE;
     sqlite3_bind_text(s, 1, j->dlq, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, j->id, -1, SQLITE_STATIC);
-    int rc = step_status(sl_store_conn_db(c), sqlite3_step(s), "delete");
+    int rc = step_status(sqlite3_step(s));
     sqlite3_reset(s);
     if (rc == 0 && sqlite3_changes(sl_store_conn_db(c)) == 0)
         rc = SL_ENOTFOUND;

@@ -73,7 +73,10 @@ static const struct sl_prop kafka_props[] = {
      .desc =
          "librdkafka properties passed as they are (`security.protocol`, `sasl.*`, `ssl.*`, ...). "
          "Values of secret properties (`*password*`, `*secret*`, `ssl.key.pem`, "
-         "`sasl.oauthbearer.config`) are never shown."},
+         "`sasl.oauthbearer.config`) are never shown. A relative path in a property that names a "
+         "file (`ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, "
+         "`ssl.crl.location`, `ssl.keystore.location`, `ssl.engine.location`, "
+         "`sasl.kerberos.keytab`) is read from the config file's folder."},
 };
 
 const struct sl_prop_table sl_kafka_source_table = {

@@ -595,6 +595,7 @@ static int kafka_create(const struct sl_env *env, const struct sl_cfg_typed *sec
         free(k);
         return rc;
     }
+    sl_kafka_conf_paths(env->cfg, &k->cfg.rdkafka);
     k->pipe_fds[0] = k->pipe_fds[1] = -1;
     sl_source_init(&k->base, &sl_source_kafka_ops, sec->name);
     k->bootstrap_json = sl_json_text(k->cfg.bootstrap_servers ? k->cfg.bootstrap_servers : "");

@@ -86,12 +86,15 @@ class Security(SluiceTest):
         # The listener works; the test connects through loopback only.
         self.post_many(s, 1)
 
+        # Each its own store: a store has one owner.
         cfg = base_config(self.workdir, fn.url, source={"token": "hook-t0ken"})
         cfg["server"]["listen"] = "0.0.0.0:0"
+        cfg["store"]["dir"] += "-with-token"
         s2 = self.sluice(cfg, name="with-token")
         self.assertNotIn("has no token", s2.out.text())
 
         cfg = base_config(self.workdir, fn.url)  # loopback: no warning
+        cfg["store"]["dir"] += "-loopback"
         s3 = self.sluice(cfg, name="loopback")
         self.assertNotIn("has no token", s3.out.text())
 

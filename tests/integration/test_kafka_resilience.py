@@ -62,10 +62,16 @@ class KafkaResilience(KafkaTest):
         total = 1500
         prod = produce_async(self.kafka.bootstrap, "events", total, rate=600)
         cfg = self.config(fn, mapping={"batch": {"size": 10, "window": "0s"}})
-        a = self.sluice(cfg, name="a")
-        b = self.sluice(cfg, name="b")
+
+        def member(name):
+            # One store per process: a store has one owner (its lock).
+            own = dict(cfg, store=dict(cfg["store"], dir=os.path.join(self.workdir, name)))
+            return self.sluice(own, name=name)
+
+        a = member("a")
+        b = member("b")
         harness.wait_until(lambda: len(fn.delivered()) >= 200, what="200 deliveries")
-        c = self.sluice(cfg, name="c")
+        c = member("c")
         c.out.wait_for(r"assigned [1-9]\d* partitions", timeout=60)
         harness.wait_until(lambda: len(fn.delivered()) >= 600, what="600 deliveries")
         self.assertEqual(b.terminate(), 0)  # leaves the group mid-stream

@@ -224,20 +224,23 @@ class Sluice:
     A run must end with exit status `expected_exit` (EXIT_OK unless the test says otherwise,
     e.g. EXIT_ABANDONED for a stop that leaves work unfinished): teardown reports any other."""
 
-    def __init__(self, workdir, config, name="sluice"):
+    def __init__(self, workdir, config, name="sluice", config_dir=None):
+        """config_dir: the folder to write the config file to (default: workdir); relative
+        paths in the config are read from there."""
         self.workdir = workdir
         self.expected_exit = EXIT_OK
-        self.config_path = os.path.join(workdir, "%s.yaml" % name)
+        self.config_path = os.path.join(config_dir or workdir, "%s.yaml" % name)
         with open(self.config_path, "w") as f:
             f.write(to_yaml(config) + "\n")
         self.proc = None
         self.out = None
 
-    def start(self, wait_ready=True, preexec_fn=None):
-        """preexec_fn runs in the child before exec (e.g. to set a resource limit)."""
+    def start(self, wait_ready=True, preexec_fn=None, cwd=None):
+        """preexec_fn runs in the child before exec (e.g. to set a resource limit); cwd is
+        the working directory to start it in."""
         self.proc = subprocess.Popen([SLUICE, "run", "-c", self.config_path],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=preexec_fn)
+                                     preexec_fn=preexec_fn, cwd=cwd)
         self.out = LineReader(self.proc.stdout, "[sluice]")
         m = self.out.wait_for(r"push listener on .* \(port (\d+)\), admin API on .* \(port (\d+)\)")
         self.push_port = int(m.group(1))
@@ -264,9 +267,10 @@ class Sluice:
             values[name] = float(value)
         return values
 
-    def cli(self, *args, check=True):
-        p = subprocess.run([SLUICE] + list(args) + ["-c", self.config_path],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    def cli(self, *args, check=True, cwd=None, config=None):
+        """Runs `sluice ARGS -c CONFIG` (this run's config file unless given) in cwd."""
+        p = subprocess.run([SLUICE] + list(args) + ["-c", config or self.config_path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, cwd=cwd)
         if check and p.returncode != 0:
             raise AssertionError("sluice %s failed (%d): %s %s" % (
                 " ".join(args), p.returncode, p.stdout.decode(), p.stderr.decode()))
@@ -367,8 +371,8 @@ class SluiceTest(unittest.TestCase):
         self._procs.append(f)
         return f
 
-    def sluice(self, config, name="sluice", start=True):
-        s = Sluice(self.workdir, config, name)
+    def sluice(self, config, name="sluice", start=True, config_dir=None):
+        s = Sluice(self.workdir, config, name, config_dir)
         self._procs.append(s)
         if start:
             s.start()

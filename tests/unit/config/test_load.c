@@ -880,7 +880,11 @@ static void test_examples(void **state)
     assert_int_equal(m->retry.backoff.max_ms, 2000);
     assert_true(m->retry.bisect_on_error);
     assert_true(m->retry.report_batch_item_failures);
-    assert_string_equal(cfg.store.dir, "./var/sluice");
+    /* "./var/sluice" is read from the folder of the file. */
+    char *real = realpath(dir, NULL), want[1400];
+    snprintf(want, sizeof(want), "%s/var/sluice", real);
+    assert_string_equal(cfg.store.dir, want);
+    free(real);
     const struct sl_cfg_typed *s = sl_config_find(&cfg.sources, "demo-hook");
     assert_string_equal(s->type, "http");
     const struct sl_cfg_typed *f = sl_config_find(&cfg.functions, "demo");
@@ -897,6 +901,112 @@ static void test_examples(void **state)
     assert_int_equal(sl_config_load(path, &cfg, &err), SL_ECONFIG);
     assert_non_null(strstr(err.msg, "admin.token: environment variable SLUICE_ADMIN_TOKEN is not "
                                     "set"));
+}
+
+/* Relative paths in a config file are read from the file's folder, whatever the working
+ * directory: store.dir (also its default), and every key flagged SL_PROP_PATH in a typed
+ * section. Text loaded from memory keeps them as written. */
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    char top[64] = "/tmp/sl_config_paths.XXXXXX", sub[128], file[160], cwd[4096];
+    assert_non_null(mkdtemp(top));
+    char *real = realpath(top, NULL); /* /tmp may be a link */
+    snprintf(sub, sizeof(sub), "%s/conf", top);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(file, sizeof(file), "%s/s.yaml", sub);
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    char want[1024];
+
+    struct {
+        const char *yaml;
+        const char *dir; /* expected store.dir below the folder ("" for the folder itself) */
+    } cases[] = {
+        {"store: {dir: ./data}\n", "/data"},
+        {"store: {dir: data/x}\n", "/data/x"},
+        {"store: {dir: ././data}\n", "/data"},
+        {"store: {dir: ../data}\n", "/../data"},
+        {"store: {dir: .}\n", ""},
+        {"{}\n", "/var/sluice"}, /* the default, ./var/sluice */
+        {"store: {dir: \"${SL_TEST_STORE_DIR}\"}\n", "/from-env"},
+    };
+    setenv("SL_TEST_STORE_DIR", "from-env", 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_file(file, cases[i].yaml);
+        /* From the root, from the folder itself (a bare file name), from elsewhere. */
+        const char *from[] = {"/", sub, top};
+        const char *as[] = {file, "s.yaml", "conf/s.yaml"};
+        for (size_t k = 0; k < 3; k++) {
+            assert_int_equal(chdir(from[k]), 0);
+            struct sl_config cfg;
+            struct sl_err err;
+            if (sl_config_load(as[k], &cfg, &err) != 0)
+                fail_msg("%s: %s", as[k], err.msg);
+            snprintf(want, sizeof(want), "%s/conf", real);
+            assert_string_equal(cfg.dir, want);
+            snprintf(want, sizeof(want), "%s/conf%s", real, cases[i].dir);
+            assert_string_equal(cfg.store.dir, want);
+            sl_config_release(&cfg);
+        }
+    }
+    unsetenv("SL_TEST_STORE_DIR");
+    assert_int_equal(chdir(cwd), 0);
+
+    /* Absolute paths stay as they are. */
+    write_file(file, "store: {dir: /srv/sluice/data}\n");
+    struct sl_config cfg;
+    struct sl_err err;
+    assert_int_equal(sl_config_load(file, &cfg, &err), 0);
+    assert_string_equal(cfg.store.dir, "/srv/sluice/data");
+
+    /* A typed section's path keys: relative to the same folder. */
+    struct path_conf {
+        char *sock;
+        char *name;
+    } pc;
+    static const struct sl_prop props[] = {
+        {.name = "sock",
+         .type = SL_PROP_STRING,
+         .offset = offsetof(struct path_conf, sock),
+         .flags = SL_PROP_PATH,
+         .desc = "a path"},
+        {.name = "label",
+         .type = SL_PROP_STRING,
+         .offset = offsetof(struct path_conf, name),
+         .desc = "not a path"},
+    };
+    static const struct sl_prop_table table = {
+        .name = "t", .props = props, .nprops = 2, .struct_size = sizeof(struct path_conf)};
+    struct sl_cfg_typed sec = {.name = "s", .type = "x", .path = "sources[0]"};
+    sec.raw = json_pack("{s:s, s:s}", "sock", "run/redis.sock", "label", "run/x");
+    assert_int_equal(sl_config_bind_typed(&cfg, &sec, &table, &pc, &err), 0);
+    snprintf(want, sizeof(want), "%s/conf/run/redis.sock", real);
+    assert_string_equal(pc.sock, want);
+    assert_string_equal(pc.name, "run/x");
+    sl_props_release(&table, &pc);
+    char *p = sl_config_path(&cfg, "/abs/file.pem");
+    assert_string_equal(p, "/abs/file.pem");
+    free(p);
+    p = sl_config_path(&cfg, "certs/ca.pem");
+    snprintf(want, sizeof(want), "%s/conf/certs/ca.pem", real);
+    assert_string_equal(p, want);
+    free(p);
+    sl_config_release(&cfg);
+
+    /* Text from memory has no folder: paths are kept as written. */
+    assert_int_equal(load_yaml("store: {dir: ./data}\n", &cfg, &err), 0);
+    assert_null(cfg.dir);
+    assert_string_equal(cfg.store.dir, "./data");
+    assert_int_equal(sl_config_bind_typed(&cfg, &sec, &table, &pc, &err), 0);
+    assert_string_equal(pc.sock, "run/redis.sock");
+    sl_props_release(&table, &pc);
+    sl_config_release(&cfg);
+    json_decref(sec.raw);
+
+    unlink(file);
+    rmdir(sub);
+    rmdir(top);
+    free(real);
 }
 
 int main(void)
@@ -917,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_json_specifics),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_relative_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,7 +209,7 @@ static int bind_text(const char *json, struct rec *r, const char *file, struct s
     if (!node)
         fail_msg("bad test JSON: %s: %s", json, jerr.text);
     memset(r, 0xAB, sizeof(*r)); /* garbage: bind must initialise every field */
-    struct sl_prop_ctx ctx = {file, "top"};
+    struct sl_prop_ctx ctx = {.file = file, .path = "top"};
     sl_err_clear(err);
     int rc = sl_props_bind(&rec_table, node, r, &ctx, err);
     json_decref(node);
@@ -424,7 +424,7 @@ static void test_no_file_and_root_path(void **state)
     json_t *node = json_loads("{\"req\": \"r\", \"i\": \"0\"}", 0, NULL);
     struct rec r;
     struct sl_err err;
-    struct sl_prop_ctx ctx = {NULL, ""};
+    struct sl_prop_ctx ctx = {.file = NULL, .path = ""};
     assert_int_equal(sl_props_bind(&rec_table, node, &r, &ctx, &err), SL_ECONFIG);
     assert_string_equal(err.msg, "i: 0 is out of range (allowed: 1..1000)");
     /* A NULL ctx works too. */
@@ -546,7 +546,7 @@ static int bind_user(const char *json, struct user *u, struct sl_err *err)
     if (!node)
         fail_msg("bad test JSON: %s", json);
     memset(u, 0xAB, sizeof(*u)); /* garbage: bind must initialise the inlined struct too */
-    struct sl_prop_ctx ctx = {"config.yaml", "top"};
+    struct sl_prop_ctx ctx = {.file = "config.yaml", .path = "top"};
     sl_err_clear(err);
     int rc = sl_props_bind(&user_table, node, u, &ctx, err);
     json_decref(node);

@@ -554,6 +554,227 @@ static void test_exec_and_open_errors(void **state)
     ev_run(f->loop, 0);
 }
 
+/* ---- owning a store, opening an existing one, schema versions ---- */
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* opts.existing opens a store that is there, and creates nothing when it is not. */
+static void test_existing_never_creates(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_store_opts guest = {.existing = true};
+    struct sl_store *st = NULL;
+    struct sl_err err = {0};
+    char missing[128], db[128];
+    snprintf(missing, sizeof(missing), "%s/nope", f->dir);
+    snprintf(db, sizeof(db), "%s/sluice.db", f->dir);
+    assert_int_equal(sl_store_open(f->loop, missing, &guest, &st, &err), SL_ENOTFOUND);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "no store in"));
+    assert_non_null(strstr(err.msg, "no such directory"));
+    assert_false(exists(missing));
+    assert_int_equal(sl_store_open(f->loop, f->dir, &guest, &st, &err), SL_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no sluice.db there"));
+    assert_false(exists(db));
+
+    open_store(f, f->loop, 0);
+    sl_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(sl_store_open(f->loop, f->dir, &guest, &st, &err), 0);
+    assert_string_equal(sl_store_path(st), db);
+    sl_store_close(st);
+    ev_run(f->loop, 0);
+}
+
+/* One owner: a second lock is refused with the holder's PID; a guest still opens. */
+static void test_one_owner(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_store_opts own = {.lock = true}, guest = {.existing = true};
+    struct sl_store *owner = NULL, *second = NULL, *g = NULL;
+    struct sl_err err = {0};
+    assert_int_equal(sl_store_open(f->loop, f->dir, &own, &owner, &err), 0);
+    assert_int_equal(sl_store_open(f->loop, f->dir, &own, &second, &err), -EWOULDBLOCK);
+    assert_null(second);
+    char want[64];
+    snprintf(want, sizeof(want), "pid %ld holds its lock file", (long)getpid());
+    assert_non_null(strstr(err.msg, want));
+    assert_non_null(strstr(err.msg, SL_STORE_LOCK_FILE));
+    assert_int_equal(sl_store_open(f->loop, f->dir, &guest, &g, &err), 0);
+    sl_store_close(g);
+    sl_store_close(owner);
+    assert_int_equal(sl_store_open(f->loop, f->dir, &own, &second, &err), 0);
+    sl_store_close(second);
+    ev_run(f->loop, 0);
+}
+
+static int peer_version(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* A database as another version of sluice left it: table t (as every version has) and a
+ * user_version. */
+static sqlite3 *make_db(struct fixture *f, int version, const char *more_sql)
+{
+    char path[128], sql[256];
+    snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT); %s "
+             "PRAGMA user_version = %d;",
+             more_sql ? more_sql : "", version);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static int open_versioned(struct fixture *f, const struct sl_store_schema *sc, bool lock,
+                          struct sl_err *err)
+{
+    struct sl_store_opts o = {.lock = lock, .existing = !lock, .schema = sc};
+    sl_err_clear(err);
+    int rc = sl_store_open(f->loop, f->dir, &o, &f->st, err);
+    if (rc < 0)
+        f->st = NULL;
+    return rc;
+}
+
+static int64_t peer_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void test_schema_versions(void **state)
+{
+    struct fixture *f = *state;
+    static const struct sl_store_migration steps[] = {
+        {.version = 1, .sql = NULL},
+        {.version = 2, .sql = "CREATE TABLE a(x INTEGER)"},
+        {.version = 3, .sql = "ALTER TABLE a ADD COLUMN y INTEGER; INSERT INTO a VALUES(1, 2)"},
+    };
+    static const struct sl_store_schema v3 = {.version = 3, .steps = steps};
+    struct sl_err err;
+
+    /* A new database is stamped with the current version: no step runs. */
+    assert_int_equal(open_versioned(f, &v3, true, &err), 0);
+    assert_int_equal(sl_store_schema_version(f->st), 3);
+    sl_store_close(f->st);
+    f->st = NULL;
+    sqlite3 *db = make_db(f, 3, NULL);
+    assert_int_equal(peer_version(db), 3);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM a"), -1); /* no table a */
+
+    /* A store from before versions (0, with its tables): every step, in order. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 0", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(open_versioned(f, &v3, true, &err), 0);
+    assert_int_equal(sl_store_schema_version(f->st), 3);
+    assert_int_equal(peer_version(db), 3);
+    assert_int_equal(peer_int(db, "SELECT y FROM a WHERE x = 1"), 2);
+    sl_store_close(f->st);
+    f->st = NULL;
+
+    /* From version 2: the last step only. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE a; CREATE TABLE a(x INTEGER); "
+                                  "PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(open_versioned(f, &v3, true, &err), 0);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM a"), 1);
+    sl_store_close(f->st);
+    f->st = NULL;
+
+    /* Not locked (a guest): the current version opens, an older one is not migrated. */
+    assert_int_equal(open_versioned(f, &v3, false, &err), 0);
+    sl_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(open_versioned(f, &v3, false, &err), SL_ESCHEMA);
+    assert_non_null(strstr(err.msg, "has schema version 2, older than this sluice's (3)"));
+    assert_non_null(strstr(err.msg, "`sluice run` migrates it"));
+    assert_int_equal(peer_version(db), 2);
+
+    /* Newer than this binary knows: refused, owner or not, and left as it is. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(open_versioned(f, &v3, true, &err), SL_ESCHEMA);
+    assert_non_null(strstr(err.msg, "has schema version 7, newer than this sluice knows (3)"));
+    assert_int_equal(open_versioned(f, &v3, false, &err), SL_ESCHEMA);
+    assert_non_null(strstr(err.msg, "newer than this sluice knows"));
+    assert_int_equal(peer_version(db), 7);
+    /* Without a schema the version is not looked at. */
+    assert_int_equal(open_versioned(f, NULL, true, &err), 0);
+    sl_store_close(f->st);
+    f->st = NULL;
+
+    /* A step that fails: what it did is rolled back, the steps before it stay, SQLite says
+     * why. */
+    static const struct sl_store_migration bad_steps[] = {
+        {.version = 1, .sql = "CREATE TABLE b(x)"},
+        {.version = 2, .sql = "INSERT INTO b VALUES(1); CREATE TABLE oops("},
+    };
+    static const struct sl_store_schema bad = {.version = 2, .steps = bad_steps};
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 0", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(open_versioned(f, &bad, true, &err), SL_ESCHEMA);
+    assert_non_null(strstr(err.msg, "from version 1 to 2 failed (it stays at version 1)"));
+    assert_non_null(strstr(err.msg, "incomplete input"));
+    assert_int_equal(peer_version(db), 1);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM b"), 0);
+    sqlite3_close(db);
+    ev_run(f->loop, 0);
+}
+
+/* A write that fails in SQLite logs SQLite's own message, not only "store failure". */
+static int dup_fn(struct sl_store_conn *c, void *arg)
+{
+    sqlite3_stmt *s = sl_store_stmt(c, INSERT_SQL);
+    sqlite3_bind_int64(s, 1, 1);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
+static void status_cb(int status, void *arg)
+{
+    *(int *)arg = status;
+}
+
+static void test_failed_write_logs_sqlite_message(void **state)
+{
+    struct fixture *f = *state;
+    open_store(f, NULL, 0);
+    int status = 1;
+    assert_int_equal(sl_store_submit(f->st, dup_fn, NULL, NULL), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    assert_int_equal(sl_store_submit(f->st, dup_fn, status_cb, &status), 0);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[1]);
+    char out[4096];
+    ssize_t n = read(fds[0], out, sizeof(out) - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_int_equal(status, SL_ESTORE);
+    assert_non_null(strstr(out, "[store] 1 of 1 writes failed and were rolled back: UNIQUE "
+                                "constraint failed: t.id"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +790,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_and_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_existing_never_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_logs_sqlite_message, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

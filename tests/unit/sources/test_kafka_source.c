@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "core/b64.h"
+#include "core/mem.h"
 #include "core/metrics.h"
 #include "sources/kafka/kafka.h"
 #include "sources/kafka/kafka_int.h"
@@ -386,6 +387,43 @@ static void test_prefetch_follows_caps(void **state)
     conf_expect(&c, 64ull << 20, "queued.max.messages.kbytes", "777");
 }
 
+/* librdkafka properties that name files are read from the config file's folder, as store.dir. */
+static void test_rdkafka_paths_from_config_folder(void **state)
+{
+    struct sl_config cfg = {.dir = "/etc/sluice"};
+    const char *keys[] = {"ssl.ca.location",          "ssl.ca.location",      "ssl.key.location",
+                          "ssl.certificate.location", "sasl.kerberos.keytab", "client.id",
+                          "ssl.crl.location"};
+    const char *vals[] = {"certs/ca.pem", "probe", "/abs/key.pem", "./me.pem",
+                          "k.keytab",     "a/b",   "crl.pem"};
+    const char *want[] = {
+        "/etc/sluice/certs/ca.pem", "probe", "/abs/key.pem",       "/etc/sluice/me.pem",
+        "/etc/sluice/k.keytab",     "a/b",   "/etc/sluice/crl.pem"};
+    size_t n = sizeof(keys) / sizeof(keys[0]);
+    struct sl_strmap m = {
+        .keys = sl_calloc(n, sizeof(char *)), .vals = sl_calloc(n, sizeof(char *)), .n = n};
+    for (size_t i = 0; i < n; i++) {
+        m.keys[i] = sl_strdup(keys[i]);
+        m.vals[i] = sl_strdup(vals[i]);
+    }
+    sl_kafka_conf_paths(&cfg, &m);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(m.vals[i], want[i]);
+        free(m.keys[i]);
+        free(m.vals[i]);
+    }
+    /* No folder (text from memory): as written. */
+    m.n = 1;
+    m.keys[0] = sl_strdup("ssl.ca.location");
+    m.vals[0] = sl_strdup("certs/ca.pem");
+    sl_kafka_conf_paths(&(struct sl_config){0}, &m);
+    assert_string_equal(m.vals[0], "certs/ca.pem");
+    free(m.keys[0]);
+    free(m.vals[0]);
+    free(m.keys);
+    free(m.vals);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_typed_record_ops),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_prefetch_follows_caps),
+        cmocka_unit_test(test_rdkafka_paths_from_config_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
