@@ -9,6 +9,7 @@
 
 #include "cli/admin.h"
 #include "cli/app.h"
+#include "cli/mapstate.h"
 #include "cli/buildinfo.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -187,6 +188,63 @@ static struct sl_mapping *find_mapping(struct sl_app *app, const char *name, siz
     return NULL;
 }
 
+struct mapping_control {
+    struct sl_http_exchange *x;
+    struct sl_mapping *m;
+};
+
+/* The new state is committed (or not): the answer. */
+static void mapping_saved_cb(int status, void *arg)
+{
+    struct mapping_control *mc = arg;
+    if (status < 0) {
+        /* The change holds in this process, but would not survive a restart. */
+        sl_http_respond_error(mc->x, 503, "store_error",
+                              "the state changed, but could not be kept in the store: it holds "
+                              "until sluice stops");
+    } else {
+        struct sl_buf b;
+        struct sl_jw w;
+        sl_buf_init(&b);
+        sl_jw_init(&w, &b);
+        sl_mapping_describe(mc->m, &w);
+        sl_http_respond_json(mc->x, 200, b.data, b.len);
+        sl_buf_release(&b);
+    }
+    free(mc);
+}
+
+/* POST /v1/mappings/{name}/enable and /disable: Lambda's Enabled flag, kept in the store. */
+static void mapping_control_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
+{
+    struct sl_app *app = arg;
+    const char *rest = req->path + strlen("/v1/mappings/");
+    const char *slash = strrchr(rest, '/');
+    bool enable = slash && strcmp(slash, "/enable") == 0;
+    if (!slash || slash == rest || (!enable && strcmp(slash, "/disable") != 0)) {
+        sl_http_respond_error(x, 404, "not_found",
+                              "use POST /v1/mappings/{name}/enable or /v1/mappings/{name}/disable");
+        return;
+    }
+    struct sl_mapping *m = find_mapping(app, rest, (size_t)(slash - rest));
+    if (!m) {
+        sl_http_respond_error(x, 404, "not_found", "no mapping with that name");
+        return;
+    }
+    struct sl_err err = {0};
+    if (app->state != SL_APP_RUNNING ||
+        sl_mapping_set_enabled(m, enable, "User action", &err) < 0) {
+        sl_http_respond_error(x, 409, "conflict",
+                              app->state != SL_APP_RUNNING ? "sluice is stopping" : err.msg);
+        return;
+    }
+    struct mapping_control *mc = SL_NEW(struct mapping_control);
+    mc->x = x;
+    mc->m = m;
+    if (sl_mapstate_save(app->store, sl_mapping_config(m), m, mapping_saved_cb, mc) < 0)
+        mapping_saved_cb(SL_ECLOSED, mc);
+}
+
 static void mappings_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sl_app *app = arg;
@@ -240,5 +298,6 @@ void sl_admin_routes(struct sl_app *app, struct sl_http_router *r)
     sl_admin_add(app, r, "GET", "/metrics", false, metrics_cb, true);
     sl_admin_add(app, r, "GET", "/v1/mappings", false, mappings_cb, true);
     sl_admin_add(app, r, "GET", "/v1/mappings/", true, mappings_cb, true);
+    sl_admin_add(app, r, "POST", "/v1/mappings/", true, mapping_control_cb, true);
     sl_admin_dlq_routes(app, r);
 }

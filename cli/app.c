@@ -1,4 +1,5 @@
 #include "cli/app.h"
+#include "cli/mapstate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -150,12 +151,14 @@ static double store_ok_read(void *arg)
 }
 
 /* The schema of the store's database (its user_version), one step per version. The tables
- * are created by the modules that own them (sources/spool.c: spool; dlq/sqlite: dlq_entries)
- * as they are in this version; a change to one of them is a new step here, which brings
- * older stores forward when `sluice run` starts.
- *   1: spool and dlq_entries. Stores from before versions (0) have the same tables. */
+ * are created by the modules that own them (sources/spool.c: spool; dlq/sqlite: dlq_entries;
+ * cli/mapstate.c: mapping_state) as they are in this version; a change to one of them is a new
+ * step here, which brings older stores forward when `sluice run` starts.
+ *   1: spool and dlq_entries. Stores from before versions (0) have the same tables.
+ *   2: mapping_state (the Enabled flag an operator set). */
 static const struct sl_store_migration store_steps[] = {
     {.version = 1, .sql = NULL},
+    {.version = 2, .sql = sl_mapstate_schema},
 };
 static const struct sl_store_schema store_schema = {
     .version = (int)SL_ARRAY_LEN(store_steps),
@@ -532,6 +535,13 @@ int sl_app_run(struct sl_app *app)
     app->drain_poll.data = app;
     app->started_ms = sl_now_ms();
     app->state = SL_APP_RUNNING;
+    /* Enabled or disabled by an operator in an earlier run (`sluice mappings disable`). */
+    sl_err_clear(&err);
+    if (sl_store_exec(app->store, sl_mapstate_schema, &err) < 0)
+        sl_warn(app_scope, "cannot read the mappings' kept states: %s", err.msg);
+    else
+        for (size_t i = 0; i < app->nmappings; i++)
+            sl_mapstate_apply(app->store, sl_mapping_config(app->mappings[i]), app->mappings[i]);
     for (size_t i = 0; i < app->nmappings; i++) {
         sl_err_clear(&err);
         if (sl_mapping_start(app->mappings[i], &err) < 0) {

@@ -1,5 +1,6 @@
-/* sluice mappings [list|show NAME]: the status of a running sluice's mappings, read from its
- * admin API (address and token from the config file). */
+/* sluice mappings [list | show NAME | enable NAME | disable NAME]: the status of a running
+ * sluice's mappings, and Lambda's Enabled flag, through its admin API (address and token from
+ * the config file). */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -12,10 +13,15 @@
 #include "core/buf.h"
 
 static const char usage_mappings[] =
-    "usage: sluice mappings [list | show NAME] [-c FILE] [--json]\n"
+    "usage: sluice mappings [list | show NAME | enable NAME | disable NAME] [-c FILE] [--json]\n"
     "\n"
     "Asks the running sluice (its admin API: admin.listen and admin.token from the config)\n"
-    "for the status of its mappings: state, records in flight, oldest record age and counters.\n";
+    "for the status of its mappings: state (Lambda's Enabled, Disabling, Disabled...), the\n"
+    "source's reachability and lag, records in flight, oldest record age and counters.\n"
+    "\n"
+    "  disable NAME   stop reading the source (its position is kept) and let the records in\n"
+    "                 flight finish; the state is kept in the store across restarts\n"
+    "  enable NAME    read the source again\n";
 
 static size_t collect_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -26,8 +32,9 @@ static size_t collect_cb(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* GET path from the admin API; returns the HTTP status, or -1 with a message. */
-static long admin_get(const struct sl_config *cfg, const char *path, struct sl_buf *body)
+/* `method` path on the admin API; returns the HTTP status, or -1 with a message. */
+static long admin_call(const struct sl_config *cfg, const char *method, const char *path,
+                       struct sl_buf *body)
 {
     char url[512], auth[1024];
     const char *listen = cfg->admin.listener.listen;
@@ -47,6 +54,11 @@ static long admin_get(const struct sl_config *cfg, const char *path, struct sl_b
         hdrs = curl_slist_append(hdrs, auth);
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
@@ -73,10 +85,15 @@ static void print_row(json_t *m)
     char agebuf[32] = "-";
     if (json_is_integer(age))
         snprintf(agebuf, sizeof(agebuf), "%lldms", (long long)json_integer_value(age));
-    printf("%-24s %-9s %-16s %8lld %8s %10lld %10lld %8lld\n",
+    json_t *lag = json_object_get(m, "lagRecords");
+    char lagbuf[32] = "-";
+    if (json_is_integer(lag))
+        snprintf(lagbuf, sizeof(lagbuf), "%lld", (long long)json_integer_value(lag));
+    printf("%-24s %-10s %-16s %-5s %8s %8lld %8s %10lld %10lld %8lld\n",
            json_string_value(json_object_get(m, "name")),
-           json_string_value(json_object_get(m, "state")),
+           json_string_value(json_object_get(m, "State")),
            json_string_value(json_object_get(json_object_get(m, "source"), "name")),
+           json_is_false(json_object_get(m, "SourceReachable")) ? "no" : "yes", lagbuf,
            (long long)json_integer_value(json_object_get(in, "records")), agebuf,
            (long long)json_integer_value(json_object_get(rec, "received")),
            (long long)json_integer_value(json_object_get(rec, "delivered")),
@@ -114,7 +131,10 @@ int sl_cli_mappings(int argc, char **argv)
     const char *sub = optind < argc ? argv[optind] : "list";
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     bool show = strcmp(sub, "show") == 0;
-    if ((!show && strcmp(sub, "list") != 0) || (show && !name) || (!show && name)) {
+    bool enable = strcmp(sub, "enable") == 0, disable = strcmp(sub, "disable") == 0;
+    bool named = show || enable || disable;
+    if ((!named && strcmp(sub, "list") != 0) || (named && !name) || (!named && name) ||
+        optind + (named ? 2 : 1) < argc) {
         fputs(usage_mappings, stderr);
         return 2;
     }
@@ -126,27 +146,34 @@ int sl_cli_mappings(int argc, char **argv)
         return 1;
     }
     char path[256];
-    if (show) {
+    if (named) {
         char *esc = curl_easy_escape(NULL, name, 0);
-        snprintf(path, sizeof(path), "/v1/mappings/%s", esc ? esc : "");
+        snprintf(path, sizeof(path), "/v1/mappings/%s%s", esc ? esc : "",
+                 enable    ? "/enable"
+                 : disable ? "/disable"
+                           : "");
         curl_free(esc);
     } else {
         snprintf(path, sizeof(path), "/v1/mappings");
     }
     struct sl_buf body;
     sl_buf_init(&body);
-    long status = admin_get(&cfg, path, &body);
+    long status = admin_call(&cfg, enable || disable ? "POST" : "GET", path, &body);
     int rc = 1;
     json_t *doc = status > 0 ? json_loadb(body.data ? body.data : "", body.len, 0, NULL) : NULL;
-    if (status == 200 && doc) {
+    if (status == 200 && doc && (enable || disable) && !json) {
         rc = 0;
-        if (json || show) {
+        printf("%s: %s (%s)\n", name, json_string_value(json_object_get(doc, "State")),
+               json_string_value(json_object_get(doc, "StateTransitionReason")));
+    } else if (status == 200 && doc) {
+        rc = 0;
+        if (json || named) {
             char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             printf("%s\n", text ? text : "");
             free(text);
         } else {
-            printf("%-24s %-9s %-16s %8s %8s %10s %10s %8s\n", "MAPPING", "STATE", "SOURCE",
-                   "INFLIGHT", "OLDEST", "RECEIVED", "DELIVERED", "DEAD");
+            printf("%-24s %-10s %-16s %-5s %8s %8s %8s %10s %10s %8s\n", "MAPPING", "STATE",
+                   "SOURCE", "REACH", "LAG", "INFLIGHT", "OLDEST", "RECEIVED", "DELIVERED", "DEAD");
             size_t i;
             json_t *m;
             json_array_foreach(json_object_get(doc, "mappings"), i, m) print_row(m);

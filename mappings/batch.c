@@ -211,6 +211,24 @@ static void batch_retry_group(struct sl_batch *b, struct sl_record **rs, size_t 
     free(keep);
 }
 
+/* Lambda's LastProcessingResult for an invocation's outcome ("OK", "PROBLEM: ..."). */
+static const char *processing_result(const struct sl_outcome *o)
+{
+    if (o->kind == SL_OUTCOME_OK)
+        return "OK";
+    if (o->kind == SL_OUTCOME_PARTIAL)
+        return "PROBLEM: Function returned batch item failures";
+    if (o->function_error)
+        return "PROBLEM: Function call failed";
+    if (o->status == 429)
+        return "PROBLEM: Function throttled";
+    if (o->status == 0)
+        return "PROBLEM: connection error";
+    if (o->status == 408 || o->status == 504)
+        return "PROBLEM: Function timed out";
+    return "PROBLEM: Function call failed";
+}
+
 static void batch_on_outcome(const struct sl_outcome *o, void *arg)
 {
     struct sl_batch *b = arg;
@@ -243,6 +261,7 @@ static void batch_on_outcome(const struct sl_outcome *o, void *arg)
         for (size_t i = 0; i < b->n; i++)
             b->rs[i]->failed_now = false;
     }
+    m->last_result = processing_result(&out);
     switch (out.kind) {
     case SL_OUTCOME_OK:
         sl_metric_inc(m->mx.inv_ok);

@@ -135,7 +135,7 @@ static void mapping_emit_cb(struct sl_record *r, void *arg)
         m->source_paused = true;
         sl_debug(m->scope, "in-flight caps reached (%zu records, %zu bytes): pausing the source",
                  m->inflight_records, m->inflight_bytes);
-        m->s->ops->pause(m->s);
+        sl_mapping_sync_source(m);
     }
     mapping_update_gauges(m);
     lane->revoked = false;
@@ -239,9 +239,21 @@ void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack)
     if (m->source_paused && !m->draining && mapping_under_resume_mark(m)) {
         m->source_paused = false;
         sl_debug(m->scope, "below the in-flight caps: resuming the source");
-        m->s->ops->resume(m->s);
+        sl_mapping_sync_source(m);
     }
     mapping_check_drained(m);
+}
+
+void sl_mapping_sync_source(struct sl_mapping *m)
+{
+    bool hold = m->source_paused || m->disabled;
+    if (hold == m->source_held || !m->started)
+        return;
+    m->source_held = hold;
+    if (hold)
+        m->s->ops->pause(m->s);
+    else
+        m->s->ops->resume(m->s);
 }
 
 /* Takes the next batch from the lane's queue if one is due; arms the window timer if not. */
@@ -364,6 +376,9 @@ int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapp
     struct sl_mapping *m = SL_NEW(struct sl_mapping);
     m->loop = env->loop;
     m->cfg = cfg;
+    m->disabled = !cfg->enabled;
+    m->state_reason = "User action";
+    m->last_result = "No records processed";
     m->s = s;
     m->t = t;
     m->d = d;
@@ -392,10 +407,12 @@ int sl_mapping_create(const struct sl_mapping_env *env, const struct sl_cfg_mapp
 
 int sl_mapping_start(struct sl_mapping *m, struct sl_err *err)
 {
-    if (!m->cfg->enabled) {
-        sl_info(m->scope, "disabled: not starting source %s", m->s->name);
+    if (m->disabled) {
+        sl_info(m->scope, "disabled (%s): not starting source %s", m->state_reason, m->s->name);
         return 0;
     }
+    if (m->started)
+        return 0;
     m->s->emit = mapping_emit_cb;
     m->s->revoke = mapping_revoke_cb;
     m->s->emit_arg = m;
@@ -440,6 +457,58 @@ void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
     mapping_kick_all(m);
 }
 
+const char *sl_mapping_state(const struct sl_mapping *m)
+{
+    if (m->disabled)
+        return m->inflight_records > 0 ? "Disabling" : "Disabled";
+    return m->started ? "Enabled" : "Creating";
+}
+
+bool sl_mapping_enabled(const struct sl_mapping *m)
+{
+    return !m->disabled;
+}
+
+void sl_mapping_init_state(struct sl_mapping *m, bool enabled, const char *reason,
+                           int64_t changed_ms)
+{
+    m->disabled = !enabled;
+    m->state_reason = reason;
+    m->state_changed_ms = changed_ms;
+}
+
+int sl_mapping_set_enabled(struct sl_mapping *m, bool enabled, const char *reason,
+                           struct sl_err *err)
+{
+    if (m->draining)
+        return sl_err_set(err, SL_ERR_PERMANENT, -ESHUTDOWN, "mapping %s: shutting down",
+                          m->cfg->name);
+    if (enabled == !m->disabled)
+        return 0;
+    m->disabled = !enabled;
+    m->state_reason = reason;
+    m->state_changed_ms = sl_now_ms();
+    if (!enabled) {
+        sl_mapping_sync_source(m);
+        sl_info(m->scope,
+                "disabled (%s): source %s paused, its position kept; %zu records in flight "
+                "finish",
+                reason, m->s->name, m->inflight_records);
+        return 0;
+    }
+    if (!m->started) {
+        int rc = sl_mapping_start(m, err);
+        if (rc < 0) {
+            m->disabled = true;
+            return rc;
+        }
+    } else {
+        sl_mapping_sync_source(m);
+    }
+    sl_info(m->scope, "enabled (%s): reading source %s again", reason, m->s->name);
+    return 0;
+}
+
 void sl_mapping_halt(struct sl_mapping *m)
 {
     m->halted = true;
@@ -462,6 +531,11 @@ const char *sl_mapping_name(const struct sl_mapping *m)
     return m->cfg->name;
 }
 
+const struct sl_cfg_mapping *sl_mapping_config(const struct sl_mapping *m)
+{
+    return m->cfg;
+}
+
 void sl_mapping_describe(struct sl_mapping *m, struct sl_jw *w)
 {
     static const char *const formats[] = {"lambda", "raw"};
@@ -469,11 +543,29 @@ void sl_mapping_describe(struct sl_mapping *m, struct sl_jw *w)
     sl_jw_obj_open(w);
     sl_jw_kstr(w, "name", m->cfg->name);
     sl_jw_kstr(w, "state",
-               !m->cfg->enabled   ? "disabled"
+               m->disabled        ? "disabled"
                : m->draining      ? "draining"
                : m->source_paused ? "paused"
                : m->started       ? "running"
                                   : "created");
+    sl_jw_kstr(w, "State", sl_mapping_state(m));
+    sl_jw_kstr(w, "StateTransitionReason", m->state_reason);
+    sl_jw_kstr(w, "LastProcessingResult", m->last_result);
+    if (m->state_changed_ms > 0) {
+        sl_jw_key(w, "LastModified");
+        sl_jw_time(w, m->state_changed_ms);
+    }
+    char why[256] = "";
+    bool reachable = !m->s->ops->ready || m->s->ops->ready(m->s, why, sizeof(why));
+    sl_jw_kbool(w, "SourceReachable", reachable);
+    if (!reachable)
+        sl_jw_kstr(w, "SourceUnreachableReason", why);
+    int64_t backlog = m->s->ops->backlog ? m->s->ops->backlog(m->s) : -1;
+    sl_jw_key(w, "lagRecords");
+    if (backlog >= 0)
+        sl_jw_int(w, backlog);
+    else
+        sl_jw_null(w);
     sl_jw_kstr(w, "function", m->t->name);
     sl_jw_kstr(w, "dlq", m->d->name);
     sl_jw_kstr(w, "format", formats[m->cfg->format]);

@@ -36,7 +36,21 @@ void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
 /* Records held (queued, in flight, waiting to retry or being dead-lettered). */
 size_t sl_mapping_inflight(const struct sl_mapping *m);
 void sl_mapping_describe(struct sl_mapping *m, struct sl_jw *w);
+/* Lambda's State: Creating (not started), Enabled, Disabling (disabled, records still in
+ * flight), Disabled. */
+const char *sl_mapping_state(const struct sl_mapping *m);
+bool sl_mapping_enabled(const struct sl_mapping *m);
+/* Before start: the state kept from an earlier run (reason: static text; changed_ms: wall
+ * clock, 0 when unknown). */
+void sl_mapping_init_state(struct sl_mapping *m, bool enabled, const char *reason,
+                           int64_t changed_ms);
+/* Like Lambda's Enabled flag, at run time. Disabling pauses the source (it keeps its position:
+ * offsets, pending entries, spool rows) and lets the records in flight finish; enabling starts
+ * or resumes it. reason is static text. Fails while the mapping drains (shutdown). */
+int sl_mapping_set_enabled(struct sl_mapping *m, bool enabled, const char *reason,
+                           struct sl_err *err);
 const char *sl_mapping_name(const struct sl_mapping *m);
+const struct sl_cfg_mapping *sl_mapping_config(const struct sl_mapping *m);
 /* Starts nothing new from now on (shutdown): call it before destroying the target, whose
  * cancelled calls then only release their batches. */
 void sl_mapping_halt(struct sl_mapping *m);

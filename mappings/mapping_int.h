@@ -93,8 +93,13 @@ struct sl_mapping {
     struct sl_record *all_head, *all_tail; /* every live record, oldest first */
     size_t inflight_records;
     size_t inflight_bytes;
-    size_t invoking; /* batches being invoked (max_concurrency) */
-    bool source_paused;
+    size_t invoking;          /* batches being invoked (max_concurrency) */
+    bool source_paused;       /* over the in-flight caps */
+    bool source_held;         /* what the source was told: paused (caps or disabled) */
+    bool disabled;            /* by the config or an operator: the source stays paused */
+    const char *state_reason; /* StateTransitionReason (static text) */
+    int64_t state_changed_ms; /* wall clock of the last enable/disable */
+    const char *last_result;  /* LastProcessingResult (static text) */
     bool started;
     bool draining;
     bool source_stopped;         /* the source's stop callback fired: it emits nothing more */
@@ -121,6 +126,9 @@ struct sl_mapping {
 void sl_lane_kick(struct sl_lane *lane);
 /* The record was handled (delivered or dead-lettered): ack it to the source and free it. */
 void sl_mapping_record_done(struct sl_mapping *m, struct sl_record *r, bool ack);
+/* Tells the source to pause or resume so that it is paused exactly while the mapping is over
+ * its caps or disabled. */
+void sl_mapping_sync_source(struct sl_mapping *m);
 
 /* batch.c */
 struct sl_batch *sl_batch_new(struct sl_lane *lane, size_t cap);

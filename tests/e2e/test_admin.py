@@ -107,8 +107,9 @@ class Admin(SluiceTest):
         out = p.stdout.decode()
         self.assertIn("MAPPING", out)
         row = [l for l in out.splitlines() if l.startswith("orders-to-fn")][0].split()
-        self.assertEqual(row[1], "running")
-        self.assertEqual(row[5:7], ["2", "2"])  # received, delivered
+        self.assertEqual(row[1], "Enabled")
+        self.assertEqual(row[3], "yes")  # the source is reachable
+        self.assertEqual(row[7:9], ["2", "2"])  # received, delivered
         p = subprocess.run([SLUICE, "mappings", "show", "orders-to-fn", "-c", cli_cfg],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
