@@ -96,8 +96,18 @@ static void unreachable_item(struct sl_jw *w, const char *kind, const char *name
     sl_jw_obj_close(w);
 }
 
-/* 503 naming every source that cannot reach its engine and every DLQ sink that cannot reach its
- * server; false (nothing sent) when all can. */
+/* True when the mapping that reads s is disabled. */
+static bool source_disabled(const struct sl_app *app, const struct sl_source *s)
+{
+    for (size_t i = 0; i < app->nmappings; i++) {
+        if (strcmp(sl_mapping_config(app->mappings[i])->source, s->name) == 0)
+            return !sl_mapping_enabled(app->mappings[i]);
+    }
+    return false;
+}
+
+/* 503 naming every source of an enabled mapping that cannot reach its engine and every DLQ sink
+ * that cannot reach its server; false (nothing sent) when all can. */
 static bool unreachable_respond(struct sl_http_exchange *x, struct sl_app *app)
 {
     struct sl_buf b;
@@ -114,6 +124,8 @@ static bool unreachable_respond(struct sl_http_exchange *x, struct sl_app *app)
     for (size_t i = 0; i < app->nsources; i++) {
         struct sl_source *s = app->sources[i];
         why[0] = '\0';
+        if (source_disabled(app, s))
+            continue; /* its mapping does not read it: not a reason to refuse traffic */
         if (s->ops->ready && !s->ops->ready(s, why, sizeof(why))) {
             unreachable_item(&w, "source", s->name, s->ops->type, why);
             n++;

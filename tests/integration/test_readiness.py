@@ -51,6 +51,15 @@ class RedisReadiness(RedisTest):
         for w in why.values():
             self.assertIn("127.0.0.1:%d" % r.port, w)
         self.assertTrue(healthy(s), "liveness does not depend on Redis")
+        # A disabled mapping's source is not a reason to refuse traffic; its DLQ sink still is.
+        self.assertEqual(s.admin("POST", "/v1/mappings/orders-to-fn/disable")[0], 200)
+
+        def named():
+            return sorted(u.get("source") or u.get("dlq")
+                          for u in readyz(s)[1].get("unreachable", []))
+        self.assertEqual(named(), ["rdlq"])
+        self.assertEqual(s.admin("POST", "/v1/mappings/orders-to-fn/enable")[0], 200)
+        self.assertEqual(named(), ["orders", "rdlq"])
         r.start()
         wait_ready(s, 200, "ready again once Redis is back")
 
