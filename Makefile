@@ -4,8 +4,9 @@ REL_BUILD  ?= build-release
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
+PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
+.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
 
 all: build
 
@@ -15,6 +16,11 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# sluice, sluice-fn, the docs, the example configs and the systemd unit under $(PREFIX)
+# (DESTDIR=... stages them elsewhere, as cmake --install does).
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Runs sluice on its embedded defaults with the demo function (no external server).
 run: build
