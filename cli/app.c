@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/notify.h"
 #include "core/time.h"
 #include "dlq/sqlite/sqlite.h"
 #include "mappings/filter.h"
@@ -487,9 +488,19 @@ static void app_start_watchdog(struct sl_app *app)
         sl_warn(app_scope, "cannot start the shutdown watchdog: %s", sl_strerror(rc));
 }
 
+/* Tells the service manager (systemd's Type=notify, sd_notify(3)) about a state change: READY=1
+ * once listening with every mapping and source started, STOPPING=1 when the drain starts. */
+static void app_notify(const char *state)
+{
+    int rc = sl_notify(state);
+    if (rc < 0)
+        sl_warn(app_scope, "cannot send %s to $NOTIFY_SOCKET: %s", state, sl_strerror(rc));
+}
+
 static void app_start_drain(struct sl_app *app)
 {
     app->state = SL_APP_DRAINING;
+    app_notify("STOPPING=1");
     app->drain_deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
     app_start_watchdog(app);
     sl_info(app_scope, "draining (deadline %lld ms): no new requests, finishing in-flight work",
@@ -551,6 +562,7 @@ int sl_app_run(struct sl_app *app)
         }
     }
     sl_info(app_scope, "sluice %s running with %zu mappings", SL_VERSION, app->nmappings);
+    app_notify("READY=1");
     ev_run(app->loop, 0);
     ev_timer_stop(app->loop, &app->drain_timer);
     ev_timer_stop(app->loop, &app->drain_poll);
