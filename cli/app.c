@@ -532,6 +532,13 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     app_finish_drain(app, "second signal: stopping now");
 }
 
+/* systemd's ExecReload sends SIGHUP (packaging/sluice.service): it must not end the process. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    sl_warn(app_scope, "SIGHUP received: reloading the configuration is not supported yet; "
+                       "restart to apply changes");
+}
+
 int sl_app_run(struct sl_app *app)
 {
     struct sl_err err;
@@ -540,6 +547,8 @@ int sl_app_run(struct sl_app *app)
     app->sigint.data = app->sigterm.data = app;
     ev_signal_start(app->loop, &app->sigint);
     ev_signal_start(app->loop, &app->sigterm);
+    ev_signal_init(&app->sighup, sighup_cb, SIGHUP);
+    ev_signal_start(app->loop, &app->sighup);
     ev_init(&app->drain_timer, drain_timeout_cb);
     app->drain_timer.data = app;
     ev_init(&app->drain_poll, drain_poll_cb);
@@ -568,6 +577,7 @@ int sl_app_run(struct sl_app *app)
     ev_timer_stop(app->loop, &app->drain_poll);
     ev_signal_stop(app->loop, &app->sigint);
     ev_signal_stop(app->loop, &app->sigterm);
+    ev_signal_stop(app->loop, &app->sighup);
     return 0;
 }
 

@@ -60,6 +60,7 @@ struct sl_app {
     size_t nmappings;
     ev_signal sigint;
     ev_signal sigterm;
+    ev_signal sighup; /* logged; reloading is not supported yet */
     ev_timer drain_timer;
     ev_timer drain_poll;
     int64_t drain_deadline_ms; /* sl_mono_ms clock; 0 until a signal */
