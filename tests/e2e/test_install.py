@@ -52,8 +52,8 @@ class Install(unittest.TestCase):
         for rel in ("bin/sluice", "bin/sluice-fn"):
             path = os.path.join(self.prefix, rel)
             self.assertTrue(os.access(path, os.X_OK), path)
-        for rel in ("README.md", "docs/CONFIGURATION.md", "docs/OPERATIONS.md",
-                    "examples/quickstart.yaml", "examples/kafka.yaml"):
+        for rel in ("README.md", "LICENSE", "CHANGELOG.md", "docs/CONFIGURATION.md",
+                    "docs/OPERATIONS.md", "examples/quickstart.yaml", "examples/kafka.yaml"):
             self.assertTrue(os.path.isfile(os.path.join(self.doc, rel)), rel)
         with open(self.unit) as f:
             unit = f.read()
