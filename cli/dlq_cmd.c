@@ -326,3 +326,8 @@ int sl_cli_dlq(int argc, char **argv)
     sl_app_release(&app);
     return rc;
 }
+
+const char *sl_cli_dlq_usage(void)
+{
+    return usage_dlq;
+}

@@ -1,4 +1,4 @@
-/* sluice: run | validate | dlq list|show|redrive|purge | config docs | version */
+/* sluice: run | validate | dlq list|show|redrive|purge | config docs|man | version */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ static const char usage_main[] =
     "  validate   check a config file without starting anything\n"
     "  dlq        inspect, redrive and purge dead-lettered records\n"
     "  mappings   status of a running sluice's mappings (via its admin API)\n"
-    "  config     print the configuration reference (config docs)\n"
+    "  config     print the configuration reference (docs) or the manual page (man)\n"
     "  version    print the version\n"
     "\n"
     "Every command takes --help. The config file is -c FILE, else $SLUICE_CONFIG,\n"
@@ -35,6 +35,7 @@ static const char usage_run[] =
     "committed and connections closed, within what is left of drain_timeout (at least\n"
     "1 s). A second signal ends the drain at once. Records not finished stay\n"
     "unacknowledged at their source and are delivered again after the restart.\n"
+    "SIGHUP is logged and ignored: reloading the configuration is not supported yet.\n"
     "\n"
     "exit status:\n"
     "  0   everything drained and acknowledged\n"
@@ -50,10 +51,12 @@ static const char usage_validate[] =
     "Loads FILE, checks every key, type, bound and reference, and prints \"ok\" or the\n"
     "first error (file, key path, value and what is allowed). Exit 0 when valid, 1 if not.\n";
 
-static const char usage_config[] = "usage: sluice config docs\n"
+static const char usage_config[] = "usage: sluice config docs | man\n"
                                    "\n"
-                                   "Prints the Markdown configuration reference generated from\n"
-                                   "the property tables (docs/CONFIGURATION.md).\n";
+                                   "docs prints the Markdown configuration reference generated\n"
+                                   "from the property tables (docs/CONFIGURATION.md); man prints\n"
+                                   "the sluice(1) manual page (roff) made from the same tables\n"
+                                   "and every command's --help.\n";
 
 const char *sl_cli_config_path(const char *given)
 {
@@ -152,12 +155,25 @@ static int cmd_validate(int argc, char **argv)
     return rc < 0 ? 1 : 0;
 }
 
+static void config_man(struct sl_buf *b)
+{
+    const struct sl_cli_usage cmds[] = {
+        {"run", usage_run},          {"validate", usage_validate},
+        {"dlq", sl_cli_dlq_usage()}, {"mappings", sl_cli_mappings_usage()},
+        {"config", usage_config},    {NULL, NULL},
+    };
+    sl_cli_man(usage_main, cmds, b);
+}
+
 static int cmd_config(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "docs") == 0) {
+    if (argc >= 2 && (strcmp(argv[1], "docs") == 0 || strcmp(argv[1], "man") == 0)) {
         struct sl_buf b;
         sl_buf_init(&b);
-        sl_cli_config_docs(&b);
+        if (strcmp(argv[1], "docs") == 0)
+            sl_cli_config_docs(&b);
+        else
+            config_man(&b);
         fwrite(b.data, 1, b.len, stdout);
         sl_buf_release(&b);
         return 0;

@@ -188,3 +188,8 @@ int sl_cli_mappings(int argc, char **argv)
     sl_config_release(&cfg);
     return rc;
 }
+
+const char *sl_cli_mappings_usage(void)
+{
+    return usage_mappings;
+}
