@@ -38,8 +38,9 @@ class Service(SluiceTest):
         finally:
             del os.environ["NOTIFY_SOCKET"]
         self.assertEqual(self.recv(sock), "READY=1")
-        # Ready means serving: the admin API answers and a record posted now is delivered.
-        self.assertIn("running with 1 mappings", s.out.text())
+        # Ready means serving: the line before READY=1 was logged (the reader thread may take
+        # it a moment after the datagram), the admin API answers, a record posted is delivered.
+        s.out.wait_for(r"running with 1 mappings")
         self.assertEqual(s.admin("GET", "/healthz")[0], 200)
         ids = self.post_many(s, 1)
         wait_until(lambda: fn.delivered_ids() == ids, what="the record delivered")
