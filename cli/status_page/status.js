@@ -439,8 +439,9 @@
 
   async function refresh() {
     const now = Date.now();
-    const [mappings, metrics, ready] = await Promise.all([
-      api('GET', '/v1/mappings'),
+    // One call first: without the token, it alone gets the 401.
+    const mappings = await api('GET', '/v1/mappings');
+    const [metrics, ready] = await Promise.all([
       api('GET', '/metrics'),
       fetch('/readyz', { cache: 'no-store' }).then(async (r) => ({ status: r.status, body: await r.json() })),
     ]);
