@@ -4,7 +4,8 @@
 //   SLUICE_ADMIN_URL  http://127.0.0.1:PORT of the admin listener
 //   SLUICE_TOKEN      its admin.token
 //   SLUICE_MAPPING    the mapping's name
-//   SLUICE_RECORD_ID  the record in the DLQ
+//   SLUICE_RECORD_ID  a record in the DLQ, to redrive
+//   SLUICE_PURGE_ID   another, to purge
 //   SLUICE_FN_URL     the function's base URL (PUT /control/script fixes it)
 //   SLUICE_SCREENSHOT where to write the screenshot
 //   CHROMIUM          the browser (default /usr/bin/chromium)
@@ -21,6 +22,7 @@ const ADMIN = env('SLUICE_ADMIN_URL');
 const TOKEN = env('SLUICE_TOKEN');
 const MAPPING = env('SLUICE_MAPPING');
 const RECORD = env('SLUICE_RECORD_ID');
+const PURGE = env('SLUICE_PURGE_ID');
 const FN = env('SLUICE_FN_URL');
 const SHOT = env('SLUICE_SCREENSHOT');
 const WAIT = 30000;
@@ -88,9 +90,34 @@ async function main() {
       document.cookie.length);
     if (stored !== 0) throw new Error('the page stored something outside the tab memory');
 
-    step('the dead-lettered record is listed');
+    step('the dead-lettered records are listed, and filtered');
     const row = `#dlq-rows tr[data-record="${RECORD}"]`;
+    const other = `#dlq-rows tr[data-record="${PURGE}"]`;
     await page.waitForSelector(row, { timeout: WAIT });
+    await page.waitForSelector(other, { timeout: WAIT });
+    await page.select('#f-condition', 'RecordAgeExceeded');
+    await page.waitForSelector('#dlq-empty:not([hidden])', { timeout: WAIT });
+    await page.select('#f-condition', 'RetryAttemptsExhausted');
+    await page.select('#f-since', '-15m');
+    await page.select('#f-mapping', MAPPING);
+    await page.waitForSelector(row, { timeout: WAIT });
+    await page.waitForFunction(() => !document.getElementById('dlq-purge-all').disabled,
+      { timeout: WAIT });
+
+    step('purge one entry from the page');
+    await page.click(other);
+    await page.waitForFunction((rec) =>
+      !document.getElementById('entry').hidden &&
+      document.getElementById('entry-facts').textContent.includes(rec), { timeout: WAIT }, PURGE);
+    await page.click('#entry-purge');
+    await page.waitForSelector('#confirm[open]', { visible: true, timeout: WAIT });
+    await page.click('#confirm-ok');
+    await page.waitForFunction((sel) => !document.querySelector(sel), { timeout: WAIT }, other);
+    await page.waitForSelector('#entry', { hidden: true, timeout: WAIT });
+    if ((await api('/v1/dlq')).entries.some((e) => e.recordId === PURGE))
+      throw new Error('the purged entry is still in the DLQ');
+
+    step('show the other entry');
     await page.click(row);
     await page.waitForSelector('#entry:not([hidden])', { visible: true, timeout: WAIT });
     const entry = await page.evaluate(() => ({
@@ -114,7 +141,8 @@ async function main() {
     await page.waitForSelector('#confirm[open]', { visible: true, timeout: WAIT });
     await page.click('#confirm-cancel');
     await page.waitForSelector('#confirm:not([open])', { timeout: WAIT });
-    if ((await api('/v1/dlq/tasks')).tasks.length !== 0) throw new Error('a task ran');
+    if ((await api('/v1/dlq/tasks')).tasks.some((t) => t.kind === 'redrive'))
+      throw new Error('a redrive ran');
 
     step('fix the function, then redrive from the page');
     const fixed = await fetch(FN + '/control/script', { method: 'PUT', body: '[]' });
