@@ -9,6 +9,7 @@
 
   let token = null; // the admin token: this tab's memory only
   let pollTimer = null;
+  let pollFailed = false; // the last poll could not reach sluice (its message is shown)
   let pages = 1; // DLQ pages shown
   let selected = null; // the DLQ entry shown
   const samples = []; // {t, m: {mapping: {recv, deliv, backlog, dlq, inv: {...}}}}
@@ -95,6 +96,8 @@
   }
 
   function takeSample(metrics, now) {
+    // Refreshes after an action come between polls: rates over a few milliseconds mean nothing.
+    if (samples.length && now - samples[samples.length - 1].t < 1000) return;
     const recv = byMapping(metrics, 'sluice_records_received_total');
     const deliv = byMapping(metrics, 'sluice_records_delivered_total');
     const backlog = byMapping(metrics, 'sluice_source_backlog');
@@ -466,11 +469,12 @@
     stopPolling();
     try {
       await refresh();
-      if ($('message').classList.contains('bad') && $('message').dataset.poll) message(null);
+      if (pollFailed) message(null);
+      pollFailed = false;
     } catch (e) {
       if (e instanceof AuthNeeded) return; // polling resumes once a token is given
       message('cannot reach sluice: ' + e.message, true);
-      $('message').dataset.poll = '1';
+      pollFailed = true;
     }
     pollTimer = setTimeout(poll, POLL_MS);
   }
