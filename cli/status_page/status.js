@@ -130,8 +130,13 @@
 
   const SVG = 'http://www.w3.org/2000/svg';
 
+  // The charts' time axis: since the first sample (at least a minute), at most the window.
+  function span(now) {
+    return samples.length ? Math.min(WINDOW_MS, Math.max(60000, now - samples[0].t)) : 60000;
+  }
+
   function drawChart(svg, lines, now) {
-    const w = 200, h = 48;
+    const w = 200, h = 48, ms = span(now);
     svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
     svg.setAttribute('preserveAspectRatio', 'none');
     let max = 0;
@@ -142,7 +147,7 @@
       const pl = document.createElementNS(SVG, 'polyline');
       pl.setAttribute('class', 'l' + (i + 1));
       pl.setAttribute('points', pts.map((p) => {
-        const x = w - ((now - p.t) / WINDOW_MS) * w;
+        const x = w - ((now - p.t) / ms) * w;
         const y = h - 2 - (p.v / max) * (h - 4);
         return x.toFixed(1) + ',' + y.toFixed(1);
       }).join(' '));
@@ -449,6 +454,7 @@
       fetch('/readyz', { cache: 'no-store' }).then(async (r) => ({ status: r.status, body: await r.json() })),
     ]);
     takeSample(parseMetrics(metrics), now);
+    $('span').textContent = Math.round(span(now) / 60000) + ' min';
     renderMappings(mappings.mappings || [], now);
     const r = $('ready');
     r.textContent = ready.status === 200 ? 'ready'
