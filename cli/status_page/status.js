@@ -345,8 +345,11 @@
     $('dlq-purge-all').disabled = !mapping;
   }
 
+  let dlqSeq = 0;
   async function loadDlq() {
-    renderDlq(await api('GET', dlqQuery()));
+    const seq = ++dlqSeq;
+    const page = await api('GET', dlqQuery());
+    if (seq === dlqSeq) renderDlq(page); // else the filters changed while it was on its way
   }
 
   function pretty(v) {
