@@ -131,7 +131,8 @@ int sl_props_bind_all(const struct sl_prop_table *t, json_t *node, void *out,
 void sl_props_release(const struct sl_prop_table *t, void *obj);
 /* Appends the Markdown reference of a table (and its sub tables) to md; `prefix` is the key
  * path shown for its keys, e.g. "mappings[].retry" ("" for a root table, whose heading is its
- * name). One "## " heading per table, its description, then a table
+ * name; a table named "<prefix> (type: x)" adds " (type: x)"). One "## " heading per table,
+ * its description, then a table
  * Key | Type | Default | Allowed | Description; nested tables follow in declaration order.
  * An inlined table has no heading: its rows are rows of the table that inlines it. The output
  * depends only on the tables (deterministic). */

@@ -39,6 +39,12 @@ class Cli(SluiceTest):
         self.assertRegex(out, r"sources\[\]\s+http, redis, kafka\n")
         self.assertRegex(out, r"functions\[\]\s+http\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka\n")
+        # The reference has one heading per type, named for it.
+        docs = run("config", "docs").stdout.decode()
+        for section, types in (("sources[]", "http, redis, kafka"), ("functions[]", "http"),
+                               ("dlqs[]", "sqlite, redis, kafka")):
+            for t in types.split(", "):
+                self.assertIn("\n## `%s` (type: %s)\n" % (section, t), docs)
         # The same names the validator accepts.
         path = self.write("types.yaml", "sources:\n  - {name: s, type: nope}\n")
         err = run("validate", "-c", path).stderr.decode()
