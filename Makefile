@@ -4,6 +4,10 @@ REL_BUILD  ?= build-release
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
+RUN_TYPE   ?= RelWithDebInfo
+
+# No "Entering directory" lines from the makes CMake runs.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
 
@@ -16,14 +20,19 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Runs sluice on its embedded defaults with the demo function (no external server).
-run: build
+# Runs sluice with the quickstart config and the demo function (no external server). Installs
+# what building and running need, builds the two binaries quietly (the build's output only if
+# it fails), then prints only what sluice and the demo function print.
+run:
+	@bash scripts/install-deps run
+	@BUILD=$(BUILD) BUILD_TYPE=$(RUN_TYPE) JOBS=$(JOBS) bash scripts/build-quiet sluice sluice-fn
 	@CONFIG=$(CONFIG) BUILD=$(BUILD) bash scripts/run-quickstart
 
 # The whole suite: unit, integration, end-to-end and fuzz replays on a Release build (in
 # $(REL_BUILD), two tests per core at once), then again under ASan+UBSan. `run` and `bench` keep
 # their RelWithDebInfo build in $(BUILD).
-test: deps
+test:
+	@bash scripts/install-deps test
 	@REL_BUILD=$(REL_BUILD) ASAN_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) bash scripts/test
 
 # One build, no sanitizer pass (for a quick local loop).
