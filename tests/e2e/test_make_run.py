@@ -26,7 +26,9 @@ class MakeRun(SluiceTest):
                     % fn_port +
                     "sources:\n  - {name: hook, type: http}\n"
                     "mappings:\n  - {name: m, source: hook, function: demo}\n")
-        env = dict(os.environ, FN_LISTEN="127.0.0.1:%d" % fn_port)
+        # As a user types it: not as a child of the make that runs the suite (make test).
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        env["FN_LISTEN"] = "127.0.0.1:%d" % fn_port
         p = subprocess.Popen(["make", "run", "BUILD=" + build, "CONFIG=" + cfg, "JOBS=2"],
                              cwd=SRC, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
