@@ -5,6 +5,10 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= config/examples/quickstart.yaml
 PREFIX     ?= /usr/local
+RUN_TYPE   ?= RelWithDebInfo
+
+# No "Entering directory" lines from the makes CMake runs.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
 
@@ -22,14 +26,19 @@ build: deps
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
-# Runs sluice on its embedded defaults with the demo function (no external server).
-run: build
+# Runs sluice with the quickstart config and the demo function (no external server). Installs
+# what building and running need, builds the two binaries quietly (the build's output only if
+# it fails), then prints only what sluice and the demo function print.
+run:
+	@bash scripts/install-deps run
+	@BUILD=$(BUILD) BUILD_TYPE=$(RUN_TYPE) JOBS=$(JOBS) bash scripts/build-quiet sluice sluice-fn
 	@CONFIG=$(CONFIG) BUILD=$(BUILD) bash scripts/run-quickstart
 
 # The whole suite: unit, integration, end-to-end and fuzz replays on a Release build (in
 # $(REL_BUILD), two tests per core at once), then again under ASan+UBSan. `run` and `bench` keep
 # their RelWithDebInfo build in $(BUILD).
-test: deps
+test:
+	@bash scripts/install-deps test
 	@REL_BUILD=$(REL_BUILD) ASAN_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) bash scripts/test
 
 # One build, no sanitizer pass (for a quick local loop).

@@ -115,6 +115,17 @@ void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
     env->metrics = app->metrics;
 }
 
+/* sluice validate (cfg.diags set): records the error and goes on with the next section
+ * (returns 0). Else returns rc. */
+static int app_report(struct sl_app *app, int rc, struct sl_err *err)
+{
+    if (rc >= 0 || !app->cfg.diags)
+        return rc;
+    sl_cfg_diags_add(app->cfg.diags, err);
+    sl_err_clear(err);
+    return 0;
+}
+
 static struct sl_source *app_source(struct sl_app *app, const char *name)
 {
     for (size_t i = 0; i < app->nsources; i++) {
@@ -226,16 +237,21 @@ static int app_build_sources(struct sl_app *app, struct sl_err *err)
     app->sources = sl_calloc(cfg->sources.n + 1, sizeof(*app->sources));
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
+        if (!sec->name || !sec->type)
+            continue; /* validate: missing, already reported */
         const struct sl_source_ops *ops = sl_source_find_type(sec->type);
+        int rc;
         if (!ops) {
             const char *types[16];
             SL_TYPE_NAMES(sl_source_types, types);
-            return type_error(err, cfg, sec, "source", types);
+            rc = type_error(err, cfg, sec, "source", types);
+        } else {
+            rc = ops->create(&env, sec, &app->sources[app->nsources], err);
         }
-        int rc = ops->create(&env, sec, &app->sources[app->nsources], err);
-        if (rc < 0)
+        if (rc == 0)
+            app->nsources++;
+        else if ((rc = app_report(app, rc, err)) < 0)
             return rc;
-        app->nsources++;
     }
     return 0;
 }
@@ -246,17 +262,22 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
     app->targets = sl_calloc(cfg->functions.n + 1, sizeof(*app->targets));
     for (size_t i = 0; i < cfg->functions.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->functions, struct sl_cfg_typed, i);
+        if (!sec->name || !sec->type)
+            continue; /* validate: missing, already reported */
         const struct sl_target_ops *ops = sl_target_find_type(sec->type);
+        struct sl_env env = app_env(app);
+        int rc;
         if (!ops) {
             const char *types[16];
             SL_TYPE_NAMES(sl_target_types, types);
-            return type_error(err, cfg, sec, "function", types);
+            rc = type_error(err, cfg, sec, "function", types);
+        } else {
+            rc = ops->create(&env, sec, &app->targets[app->ntargets], err);
         }
-        struct sl_env env = app_env(app);
-        int rc = ops->create(&env, sec, &app->targets[app->ntargets], err);
-        if (rc < 0)
+        if (rc == 0)
+            app->ntargets++;
+        else if ((rc = app_report(app, rc, err)) < 0)
             return rc;
-        app->ntargets++;
     }
     return 0;
 }
@@ -268,16 +289,21 @@ static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
     app->dlqs = sl_calloc(cfg->dlqs.n + 2, sizeof(*app->dlqs));
     for (size_t i = 0; i < cfg->dlqs.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
+        if (!sec->name || !sec->type)
+            continue; /* validate: missing, already reported */
         const struct sl_dlq_ops *ops = sl_dlq_find_type(sec->type);
+        int rc;
         if (!ops) {
             const char *types[16];
             SL_TYPE_NAMES(sl_dlq_types, types);
-            return type_error(err, cfg, sec, "dlq", types);
+            rc = type_error(err, cfg, sec, "dlq", types);
+        } else {
+            rc = ops->create(&env, sec, &app->dlqs[app->ndlqs], err);
         }
-        int rc = ops->create(&env, sec, &app->dlqs[app->ndlqs], err);
-        if (rc < 0)
+        if (rc == 0)
+            app->ndlqs++;
+        else if ((rc = app_report(app, rc, err)) < 0)
             return rc;
-        app->ndlqs++;
     }
     if (!app_dlq(app, SL_DLQ_DEFAULT_NAME)) {
         int rc = sl_dlq_sqlite_create(&env, SL_DLQ_DEFAULT_NAME, &app->dlqs[app->ndlqs]);
@@ -302,14 +328,20 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
     app->mappings = sl_calloc(cfg->mappings.n + 1, sizeof(*app->mappings));
     for (size_t i = 0; i < cfg->mappings.n; i++) {
         const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        if (!mc->source)
+            continue; /* validate: missing, already reported */
         /* A source feeds exactly one mapping: it acks each record once. */
         for (size_t k = 0; k < i; k++) {
             const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, k);
-            if (strcmp(o->source, mc->source) == 0)
-                return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                                  "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
-                                  "(allowed: one mapping per source)",
-                                  file, mc->path, mc->source, o->name);
+            if (o->source && strcmp(o->source, mc->source) == 0) {
+                int rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                                    "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
+                                    "(allowed: one mapping per source)",
+                                    file, mc->path, mc->source, o->name ? o->name : "");
+                if ((rc = app_report(app, rc, err)) < 0)
+                    return rc;
+                break;
+            }
         }
         if (!create) {
             /* validate: compile the filters to report their errors, then drop them. */
@@ -318,7 +350,7 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
             snprintf(path, sizeof(path), "%s: %s.filters", file, mc->path);
             int rc = sl_filter_compile(mc->filters, path, &f, err);
             sl_filter_destroy(f);
-            if (rc < 0)
+            if ((rc = app_report(app, rc, err)) < 0)
                 return rc;
             continue;
         }
@@ -374,13 +406,19 @@ static int app_listen(struct sl_app *app, struct sl_err *err)
     return 0;
 }
 
-int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
-                struct sl_err *err)
+int sl_app_exit_status(const struct sl_err *err)
+{
+    return err && err->code == SL_ECONFIG ? SL_EXIT_CONFIG : SL_EXIT_ERROR;
+}
+
+static int app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
+                    const struct sl_config_opts *opts, struct sl_err *err)
 {
     memset(app, 0, sizeof(*app));
     app->state = SL_APP_BUILDING;
-    int rc = sl_config_load(config_path, &app->cfg, err);
-    if (rc < 0)
+    int rc = sl_config_load_opts(config_path, opts, &app->cfg, err);
+    /* Collecting, go on with what could be loaded: the sections' own keys have errors too. */
+    if (rc < 0 && (!opts || !opts->diags || !app->cfg.file))
         return rc;
     const struct sl_config *cfg = &app->cfg;
     static const enum sl_log_level levels[] = {SL_LOG_DEBUG, SL_LOG_INFO, SL_LOG_WARN,
@@ -399,8 +437,11 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
         (rc = app_build_dlqs(app, mode != SL_APP_VALIDATE, err)) < 0 ||
         (rc = app_build_mappings(app, mode == SL_APP_SERVE, err)) < 0)
         return rc;
-    if (mode == SL_APP_VALIDATE && (rc = admin_check(cfg, err)) < 0)
+    if (mode == SL_APP_VALIDATE && cfg->admin.listener.listen &&
+        (rc = app_report(app, admin_check(cfg, err), err)) < 0)
         return rc;
+    if (app->cfg.diags && app->cfg.diags->errors)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%zu errors", app->cfg.diags->errors);
     if (mode != SL_APP_VALIDATE &&
         (rc = sl_worker_create(app->loop, "sl-dlq-read", &app->worker)) < 0)
         return sl_err_set(err, SL_ERR_FATAL, rc, "cannot start the DLQ reader thread: %s",
@@ -412,6 +453,21 @@ int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mo
             return rc;
     }
     return 0;
+}
+
+int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
+                struct sl_err *err)
+{
+    int rc = app_init(app, config_path, mode, NULL, err);
+    if (rc < 0)
+        sl_config_err_line(&app->cfg, err); /* a typed section's key: its line too */
+    return rc;
+}
+
+int sl_app_check(struct sl_app *app, const char *config_path, const struct sl_config_opts *opts,
+                 struct sl_err *err)
+{
+    return app_init(app, config_path, SL_APP_VALIDATE, opts, err);
 }
 
 static size_t app_inflight(struct sl_app *app)

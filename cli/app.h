@@ -21,7 +21,10 @@ enum sl_app_state { SL_APP_BUILDING, SL_APP_RUNNING, SL_APP_DRAINING, SL_APP_STO
 
 /* Exit statuses of `sluice run` (docs/OPERATIONS.md, "Shutdown and crashes"). */
 #define SL_EXIT_OK    0
-#define SL_EXIT_ERROR 1 /* could not start */
+#define SL_EXIT_ERROR 1 /* a runtime failure: could not start (port in use, store), ... */
+#define SL_EXIT_USAGE 2 /* bad command line: unknown command or option, a bad value */
+/* The config file is invalid or cannot be read (sysexits' EX_CONFIG); every command. */
+#define SL_EXIT_CONFIG 78
 /* Stopped with records not acknowledged: the drain deadline (or a second signal) cut in-flight
  * work, or a last commit or DLQ write was not confirmed in time. Those records stay at their
  * source and are delivered again after the restart (sysexits' EX_TEMPFAIL). */
@@ -83,9 +86,18 @@ enum sl_app_mode {
     SL_APP_SERVE,    /* everything; owns the store: creates, locks and migrates it */
 };
 
+/* The exit status for a failed sl_app_init or config load: SL_EXIT_CONFIG when err is a
+ * config error (SL_ECONFIG), else SL_EXIT_ERROR. */
+int sl_app_exit_status(const struct sl_err *err);
+
 /* Loads the config file and builds the objects the mode needs. On error, err says why. */
 int sl_app_init(struct sl_app *app, const char *config_path, enum sl_app_mode mode,
                 struct sl_err *err);
+/* sluice validate: sl_app_init in SL_APP_VALIDATE mode with options; with opts->diags, every
+ * error of the file and of every section goes there (and the return is SL_ECONFIG when there
+ * is any). */
+int sl_app_check(struct sl_app *app, const char *config_path, const struct sl_config_opts *opts,
+                 struct sl_err *err);
 /* Runs until drained after SIGINT/SIGTERM (or at once after a second signal). Returns 0, or
  * SL_EXIT_ERROR when a mapping could not start. */
 int sl_app_run(struct sl_app *app);

@@ -1,6 +1,8 @@
 #ifndef SL_CLI_CMD_H
 #define SL_CLI_CMD_H
 
+#include <stdio.h>
+
 #include "core/buf.h"
 
 /* The config file to use: the given one, $SLUICE_CONFIG, or ./sluice.yaml. */
@@ -9,11 +11,24 @@ const char *sl_cli_config_path(const char *given);
 int sl_cli_dlq(int argc, char **argv);
 /* sluice mappings ... (argv[0] is "mappings"). */
 int sl_cli_mappings(int argc, char **argv);
+/* sluice version [--json] (argv[0] is "version"). */
+int sl_cli_version(int argc, char **argv);
+/* sluice config docs | man (argv[0] is "config"). */
+int sl_cli_config(int argc, char **argv);
+/* sluice validate [-c FILE] [--no-env] [--json] (argv[0] is "validate"). */
+int sl_cli_validate(int argc, char **argv);
+/* The source, function and DLQ types this binary has, from the registries (for --help). */
+void sl_cli_print_types(FILE *out);
 /* The Markdown configuration reference. */
 void sl_cli_config_docs(struct sl_buf *out);
-/* The --help texts of `sluice dlq` and `sluice mappings`. */
+/* The --help texts of the commands. */
 const char *sl_cli_dlq_usage(void);
 const char *sl_cli_mappings_usage(void);
+const char *sl_cli_validate_usage(void);
+const char *sl_cli_config_usage(void);
+const char *sl_cli_version_usage(void);
+/* The sluice(1) manual page (sl_cli_man with every command's --help). */
+void sl_cli_man_page(struct sl_buf *out);
 
 /* A command's name and its --help text. */
 struct sl_cli_usage {

@@ -9,6 +9,7 @@
 #include "cli/app.h"
 #include "cli/cmd.h"
 #include "cli/dlqview.h"
+#include "core/jw.h"
 #include "core/time.h"
 #include "mappings/redrive.h"
 
@@ -16,9 +17,10 @@ static const char usage_dlq[] =
     "usage: sluice dlq <list|show|redrive|purge> [options]\n"
     "\n"
     "  list    [--mapping M] [--since T] [--limit N] [--after CURSOR] [--json]\n"
-    "  show    ID\n"
-    "  redrive [--mapping M | --id ID] [--to FUNCTION] [--rate N/s] [--limit N] [--dry-run]\n"
-    "  purge   --mapping M | --id ID | --all\n"
+    "  show    ID [--json]\n"
+    "  redrive --mapping M | --id ID | --all  [--to FUNCTION] [--rate N/s] [--limit N]\n"
+    "          [--dry-run] [--json]\n"
+    "  purge   --mapping M | --id ID | --all  [--json]\n"
     "\n"
     "Common options: -c FILE (the config: it locates the store and the functions; a relative\n"
     "store.dir is read from the folder of FILE). They never create a store.\n"
@@ -31,8 +33,11 @@ static const char usage_dlq[] =
     "Redrive sends each entry back through its mapping's function (or --to), one at a\n"
     "time at --rate (default 10/s), and removes it only after the function succeeded.\n"
     "\n"
+    "--json prints one JSON document on stdout instead of the table or text.\n"
+    "\n"
     "exit status: 0 done; 1 failed (no store for this config, a store of another schema\n"
-    "version, a sink that cannot be reached, no such entry, a failed redrive); 2 bad usage.\n";
+    "version, a sink that cannot be reached, no such entry, a failed redrive); 2 bad usage;\n"
+    "78 the config file is invalid.\n";
 
 struct dlq_args {
     const char *config;
@@ -134,13 +139,14 @@ static int dlq_parse(int argc, char **argv, struct dlq_args *a)
     return -1;
 }
 
+/* 0, or the exit status. */
 static int open_app(struct sl_app *app, const struct dlq_args *a)
 {
     struct sl_err err;
     sl_err_clear(&err);
     if (sl_app_init(app, sl_cli_config_path(a->config), SL_APP_TOOL, &err) < 0) {
         fprintf(stderr, "sluice: %s\n", err.msg);
-        return -1;
+        return sl_app_exit_status(&err);
     }
     return 0;
 }
@@ -175,14 +181,16 @@ static int dlq_list(struct sl_app *app, const struct dlq_args *a)
     return 0;
 }
 
-static int dlq_show(struct sl_app *app, const char *id)
+static int dlq_show(struct sl_app *app, const char *id, bool json)
 {
     struct sl_buf b;
     struct sl_err err;
     sl_err_clear(&err);
     sl_buf_init(&b);
     int rc = sl_dlqview_show(app, id, &b, &err);
-    if (rc == 0) {
+    if (rc == 0 && json) {
+        printf("%s\n", b.data);
+    } else if (rc == 0) {
         /* Pretty-print for people. */
         json_t *doc = json_loadb(b.data, b.len, 0, NULL);
         char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -201,6 +209,7 @@ struct cli_purge {
     size_t removed;
     int status;
     bool done;
+    bool json;
 };
 
 static void cli_purged_cb(size_t listed, size_t removed, int status, bool done, void *arg)
@@ -209,7 +218,7 @@ static void cli_purged_cb(size_t listed, size_t removed, int status, bool done, 
     c->removed = removed;
     c->status = status;
     c->done = done;
-    if (!done)
+    if (!done && !c->json)
         fprintf(stderr, "purged %zu entries so far\n", removed);
 }
 
@@ -221,7 +230,7 @@ static int dlq_purge(struct sl_app *app, const struct dlq_args *a)
     }
     struct sl_dlq_filter f = {.mapping = a->mapping, .id = a->id};
     struct sl_err err;
-    struct cli_purge c = {.app = app};
+    struct cli_purge c = {.app = app, .json = a->json};
     sl_err_clear(&err);
     if (sl_dlqview_purge(app, &f, cli_purged_cb, &c, &err) < 0) {
         fprintf(stderr, "sluice: %s\n", err.msg);
@@ -229,7 +238,10 @@ static int dlq_purge(struct sl_app *app, const struct dlq_args *a)
     }
     while (!c.done)
         ev_run(app->loop, EVRUN_ONCE);
-    printf("purged %zu entries\n", c.removed);
+    if (a->json)
+        printf("{\"purged\":%zu}\n", c.removed);
+    else
+        printf("purged %zu entries\n", c.removed);
     if (c.status < 0) {
         fprintf(stderr, "sluice: some entries could not be removed: %s\n", sl_strerror(c.status));
         return 1;
@@ -241,12 +253,24 @@ struct cli_redrive {
     struct sl_app *app;
     struct sl_redrive_result res;
     bool done;
+    struct sl_buf *json; /* --json: the entries' outcomes, a JSON array being written */
+    struct sl_jw w;
 };
 
 static void cli_entry_cb(const struct sl_dlq_entry *e, const char *status, const char *detail,
                          void *arg)
 {
-    printf("%-36s  %-20s  %-14s  %s\n", e->id, e->mapping, status, detail);
+    struct cli_redrive *c = arg;
+    if (!c->json) {
+        printf("%-36s  %-20s  %-14s  %s\n", e->id, e->mapping, status, detail);
+        return;
+    }
+    sl_jw_obj_open(&c->w);
+    sl_jw_kstr(&c->w, "id", e->id);
+    sl_jw_kstr(&c->w, "mapping", e->mapping);
+    sl_jw_kstr(&c->w, "status", status);
+    sl_jw_kstr(&c->w, "detail", detail);
+    sl_jw_obj_close(&c->w);
 }
 
 static void cli_done_cb(const struct sl_redrive_result *res, void *arg)
@@ -270,19 +294,44 @@ static int dlq_redrive(struct sl_app *app, const struct dlq_args *a)
     struct sl_redrive_env env;
     sl_app_redrive_env(app, &env);
     struct cli_redrive c = {.app = app};
+    struct sl_buf json;
+    sl_buf_init(&json);
+    if (a->json) {
+        c.json = &json;
+        sl_jw_init(&c.w, &json);
+        sl_jw_obj_open(&c.w);
+        sl_jw_key(&c.w, "entries");
+        sl_jw_arr_open(&c.w);
+    }
     struct sl_redrive *rd = NULL;
     struct sl_err err;
     sl_err_clear(&err);
     if (sl_redrive_start(&env, &o, cli_entry_cb, cli_done_cb, &c, &rd, &err) < 0) {
         fprintf(stderr, "sluice: %s\n", err.msg);
+        sl_buf_release(&json);
         return 1;
     }
     while (!c.done)
         ev_run(app->loop, 0);
     sl_redrive_destroy(rd);
-    printf("matched %zu, redriven %zu, failed %zu, skipped %zu\n", c.res.matched, c.res.redriven,
-           c.res.failed, c.res.skipped);
-    return c.res.failed ? 1 : 0;
+    if (a->json) {
+        sl_jw_arr_close(&c.w);
+        sl_jw_kint(&c.w, "matched", (int64_t)c.res.matched);
+        sl_jw_kint(&c.w, "redriven", (int64_t)c.res.redriven);
+        sl_jw_kint(&c.w, "failed", (int64_t)c.res.failed);
+        sl_jw_kint(&c.w, "skipped", (int64_t)c.res.skipped);
+        sl_jw_obj_close(&c.w);
+        printf("%s\n", json.data);
+    } else {
+        printf("matched %zu, redriven %zu, failed %zu, skipped %zu\n", c.res.matched,
+               c.res.redriven, c.res.failed, c.res.skipped);
+    }
+    sl_buf_release(&json);
+    if (a->id && c.res.matched == 0) {
+        fprintf(stderr, "sluice: no DLQ entry with id %s\n", a->id);
+        return SL_EXIT_ERROR;
+    }
+    return c.res.failed ? SL_EXIT_ERROR : SL_EXIT_OK;
 }
 
 int sl_cli_dlq(int argc, char **argv)
@@ -310,15 +359,19 @@ int sl_cli_dlq(int argc, char **argv)
         fprintf(stderr, "sluice: unknown dlq command \"%s\"\n\n%s", sub, usage_dlq);
         return 2;
     }
+    if (strcmp(sub, "redrive") == 0 && !a.mapping && !a.id && !a.all) {
+        fprintf(stderr, "sluice: dlq redrive needs --mapping M, --id ID or --all\n");
+        return SL_EXIT_USAGE;
+    }
     struct sl_app app;
-    if (open_app(&app, &a) < 0) {
+    if ((rc = open_app(&app, &a)) != 0) {
         sl_app_release(&app);
-        return 1;
+        return rc;
     }
     if (strcmp(sub, "list") == 0)
         rc = dlq_list(&app, &a);
     else if (is_show)
-        rc = dlq_show(&app, pos);
+        rc = dlq_show(&app, pos, a.json);
     else if (strcmp(sub, "redrive") == 0)
         rc = dlq_redrive(&app, &a);
     else

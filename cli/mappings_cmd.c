@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/app.h"
 #include "cli/cmd.h"
 #include "config/config.h"
 #include "core/buf.h"
@@ -21,7 +22,12 @@ static const char usage_mappings[] =
     "\n"
     "  disable NAME   stop reading the source (its position is kept) and let the records in\n"
     "                 flight finish; the state is kept in the store across restarts\n"
-    "  enable NAME    read the source again\n";
+    "  enable NAME    read the source again\n"
+    "\n"
+    "--json prints the admin API's JSON answer instead of the table or text.\n"
+    "\n"
+    "exit status: 0 done; 1 the admin API cannot be reached or answered an error (404: no\n"
+    "such mapping); 2 bad usage; 78 the config file is invalid.\n";
 
 static size_t collect_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -143,7 +149,7 @@ int sl_cli_mappings(int argc, char **argv)
     sl_err_clear(&err);
     if (sl_config_load(sl_cli_config_path(config), &cfg, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
-        return 1;
+        return SL_EXIT_CONFIG;
     }
     char path[256];
     if (named) {

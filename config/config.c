@@ -69,6 +69,7 @@ void sl_config_release(struct sl_config *cfg)
     sl_props_release(&sl_config_root_table, cfg);
     free(cfg->file);
     free(cfg->dir);
+    json_decref(cfg->lines);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -79,6 +80,15 @@ static char *index_path(const char *list, size_t i)
     char path[96];
     snprintf(path, sizeof(path), "%s[%zu]", list, i);
     return sl_strdup(path);
+}
+
+/* Collecting (sluice validate): records the error and goes on (returns 0). */
+static int report(const struct sl_config *cfg, int rc, const struct sl_err *err)
+{
+    if (rc >= 0 || !cfg->diags)
+        return rc;
+    sl_cfg_diags_add(cfg->diags, err);
+    return 0;
 }
 
 static void attach_typed(struct sl_objlist *l, json_t *root, const char *key)
@@ -123,15 +133,20 @@ static int check_names(const struct sl_config *cfg, const struct sl_objlist *l, 
         const char *name = *(char *const *)((const char *)l->items + i * item_size + name_offset);
         char path[96];
         snprintf(path, sizeof(path), "%s[%zu].name", list, i);
+        if (!name)
+            continue; /* missing: already reported */
+        int rc = 0;
         if (!valid_name(name))
-            return name_error(cfg->file, path, name, err);
-        for (size_t j = 0; j < i; j++) {
+            rc = name_error(cfg->file, path, name, err);
+        for (size_t j = 0; rc == 0 && j < i; j++) {
             const char *other =
                 *(char *const *)((const char *)l->items + j * item_size + name_offset);
-            if (strcmp(name, other) == 0)
-                return sl_cfg_errf(err, cfg->file, path, "\"%s\" is already used by %s[%zu]", name,
-                                   list, j);
+            if (other && strcmp(name, other) == 0)
+                rc = sl_cfg_errf(err, cfg->file, path, "\"%s\" is already used by %s[%zu]", name,
+                                 list, j);
         }
+        if ((rc = report(cfg, rc, err)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -141,14 +156,17 @@ static int check_type(const struct sl_config *cfg, const struct sl_objlist *l, c
 {
     for (size_t i = 0; i < l->n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(*l, const struct sl_cfg_typed, i);
-        if (!valid_name(sec->type)) {
+        if (sec->type && !valid_name(sec->type)) {
             char path[96];
             snprintf(path, sizeof(path), "%s[%zu].type", list, i);
             char val[128];
             json_t *v = json_string(sec->type);
             sl_value_text(v, false, true, val, sizeof(val));
             json_decref(v);
-            return sl_cfg_errf(err, cfg->file, path, "%s is not a valid type name", val);
+            int rc = report(
+                cfg, sl_cfg_errf(err, cfg->file, path, "%s is not a valid type name", val), err);
+            if (rc < 0)
+                return rc;
         }
     }
     return 0;
@@ -180,32 +198,39 @@ static int check_mapping(struct sl_config *cfg, size_t i, struct sl_err *err)
 {
     struct sl_cfg_mapping *m = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
     char path[128];
+    int rc = 0;
     snprintf(path, sizeof(path), "%s.source", m->path);
-    if (!sl_config_find(&cfg->sources, m->source))
-        return undefined_ref(cfg, path, "source", m->source, &cfg->sources, false, err);
+    if (m->source && !sl_config_find(&cfg->sources, m->source))
+        rc = report(cfg, undefined_ref(cfg, path, "source", m->source, &cfg->sources, false, err),
+                    err);
     snprintf(path, sizeof(path), "%s.function", m->path);
-    if (!sl_config_find(&cfg->functions, m->function))
-        return undefined_ref(cfg, path, "function", m->function, &cfg->functions, false, err);
+    if (rc == 0 && m->function && !sl_config_find(&cfg->functions, m->function))
+        rc = report(cfg,
+                    undefined_ref(cfg, path, "function", m->function, &cfg->functions, false, err),
+                    err);
     if (m->dlq && strcmp(m->dlq, SL_DEFAULT_DLQ) == 0) {
         free(m->dlq);
         m->dlq = NULL;
     }
     snprintf(path, sizeof(path), "%s.dlq", m->path);
-    if (m->dlq && !sl_config_find(&cfg->dlqs, m->dlq))
-        return undefined_ref(cfg, path, "dlq", m->dlq, &cfg->dlqs, true, err);
+    if (rc == 0 && m->dlq && !sl_config_find(&cfg->dlqs, m->dlq))
+        rc = report(cfg, undefined_ref(cfg, path, "dlq", m->dlq, &cfg->dlqs, true, err), err);
     const struct sl_cfg_backoff *b = &m->retry.backoff;
-    if (b->min_ms > b->max_ms) {
+    if (rc == 0 && b->min_ms > b->max_ms) {
         char lo[32], hi[32];
         sl_duration_fmt(b->min_ms, lo, sizeof(lo));
         sl_duration_fmt(b->max_ms, hi, sizeof(hi));
         snprintf(path, sizeof(path), "%s.retry.backoff.min", m->path);
-        return sl_cfg_errf(err, cfg->file, path, "%s is more than retry.backoff.max (%s)", lo, hi);
+        rc = report(
+            cfg,
+            sl_cfg_errf(err, cfg->file, path, "%s is more than retry.backoff.max (%s)", lo, hi),
+            err);
     }
-    if (m->batch.window_ms > 300000) {
+    if (rc == 0 && m->batch.window_ms > 300000) {
         snprintf(path, sizeof(path), "%s.batch.window", m->path);
-        return sl_cfg_errf(err, cfg->file, path, "must be at most 300s");
+        rc = report(cfg, sl_cfg_errf(err, cfg->file, path, "must be at most 300s"), err);
     }
-    return 0;
+    return rc;
 }
 
 /* "host:port", "[v6]:port" or ":port"; port 0..65535. */
@@ -234,11 +259,53 @@ static int check_listen(const struct sl_config *cfg, const char *path, const cha
     return sl_cfg_errf(err, cfg->file, path, "%s is not host:port (e.g. 127.0.0.1:8080)", val);
 }
 
+/* The port of a "host:port" that check_listen accepted, and whether its host is a wildcard
+ * (every address: "", "0.0.0.0", "[::]", "*"). */
+static long listen_port(const char *listen, bool *wildcard)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t hlen = (size_t)(colon - listen);
+    *wildcard = hlen == 0 || (hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0) ||
+                (hlen == 4 && strncmp(listen, "[::]", 4) == 0) || (hlen == 1 && listen[0] == '*');
+    return strtol(colon + 1, NULL, 10);
+}
+
+/* The push and admin listeners cannot share an address (the second bind would fail at start):
+ * same port on the same host, or on a wildcard host. Port 0 (any free port) never clashes. */
+static int check_listeners_differ(const struct sl_config *cfg, struct sl_err *err)
+{
+    const char *a = cfg->server.listen, *b = cfg->admin.listener.listen;
+    bool wa, wb;
+    long pa = listen_port(a, &wa), pb = listen_port(b, &wb);
+    size_t ha = (size_t)(strrchr(a, ':') - a), hb = (size_t)(strrchr(b, ':') - b);
+    bool same_host = wa || wb || (ha == hb && strncmp(a, b, ha) == 0);
+    if (pa == 0 || pa != pb || !same_host)
+        return 0;
+    char val[128];
+    json_t *v = json_string(b);
+    sl_value_text(v, false, true, val, sizeof(val));
+    json_decref(v);
+    return sl_cfg_errf(err, cfg->file, "admin.listen",
+                       "%s is the address of server.listen (\"%s\") too (allowed: another port, "
+                       "or another host: the push and admin listeners are separate)",
+                       val, a);
+}
+
 static int cross_check(struct sl_config *cfg, struct sl_err *err)
 {
-    int rc = check_listen(cfg, "server.listen", cfg->server.listen, err);
-    if (rc == 0)
-        rc = check_listen(cfg, "admin.listen", cfg->admin.listener.listen, err);
+    int rc = 0;
+    bool listen_ok = cfg->server.listen && cfg->admin.listener.listen;
+    if (cfg->server.listen &&
+        (rc = report(cfg, check_listen(cfg, "server.listen", cfg->server.listen, err), err)) < 0)
+        listen_ok = false;
+    if (rc == 0 && cfg->admin.listener.listen &&
+        (rc = report(cfg, check_listen(cfg, "admin.listen", cfg->admin.listener.listen, err),
+                     err)) < 0)
+        listen_ok = false;
+    /* Both well formed (collecting, a bad one was reported and is not compared). */
+    if (rc == 0 && listen_ok && check_listen(cfg, "server.listen", cfg->server.listen, NULL) == 0 &&
+        check_listen(cfg, "admin.listen", cfg->admin.listener.listen, NULL) == 0)
+        rc = report(cfg, check_listeners_differ(cfg, err), err);
     size_t typed_name = offsetof(struct sl_cfg_typed, name);
     size_t typed_size = sizeof(struct sl_cfg_typed);
     if (rc == 0)
@@ -258,11 +325,14 @@ static int cross_check(struct sl_config *cfg, struct sl_err *err)
         rc = check_type(cfg, &cfg->dlqs, "dlqs", err);
     for (size_t i = 0; rc == 0 && i < cfg->dlqs.n; i++) {
         const struct sl_cfg_typed *d = SL_OBJLIST_AT(cfg->dlqs, const struct sl_cfg_typed, i);
-        if (strcmp(d->name, SL_DEFAULT_DLQ) == 0) {
+        if (d->name && strcmp(d->name, SL_DEFAULT_DLQ) == 0) {
             char path[64];
             snprintf(path, sizeof(path), "dlqs[%zu].name", i);
-            rc = sl_cfg_errf(err, cfg->file, path,
-                             "\"default\" is reserved for the built-in SQLite dead-letter queue");
+            rc = report(cfg,
+                        sl_cfg_errf(err, cfg->file, path,
+                                    "\"default\" is reserved for the built-in SQLite dead-letter "
+                                    "queue"),
+                        err);
         }
     }
     for (size_t i = 0; rc == 0 && i < cfg->mappings.n; i++)
@@ -289,18 +359,11 @@ static void add_line(struct sl_err *err, const char *name, json_t *lines)
     size_t klen = (size_t)(end - path);
     memcpy(key, path, klen);
     key[klen] = '\0';
-    json_t *line = NULL;
-    while (klen > 0 && !(line = json_object_get(lines, key))) {
-        while (klen > 0 && key[klen - 1] != '.' && key[klen - 1] != '[')
-            klen--;
-        if (klen > 0)
-            klen--;
-        key[klen] = '\0';
-    }
-    if (!json_is_integer(line))
+    long line = sl_cfg_line_of(lines, key);
+    if (!line)
         return;
     char out[2 * SL_ERR_MSG_MAX];
-    snprintf(out, sizeof(out), "%s:%lld: %s", name, (long long)json_integer_value(line), path);
+    snprintf(out, sizeof(out), "%s:%ld: %s", name, line, path);
     size_t n = strlen(out);
     if (n >= sizeof(err->msg))
         n = sizeof(err->msg) - 1;
@@ -308,33 +371,54 @@ static void add_line(struct sl_err *err, const char *name, json_t *lines)
     err->msg[n] = '\0';
 }
 
+void sl_config_err_line(const struct sl_config *cfg, struct sl_err *err)
+{
+    if (cfg && err && err->code == SL_ECONFIG)
+        add_line(err, cfg->file, cfg->lines);
+}
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 /* Loads text named `name`, whose relative paths are read from `dir` (NULL: kept as written). */
 static int load_text(const char *text, size_t len, bool json, const char *name, const char *dir,
-                     struct sl_config *cfg, struct sl_err *err)
+                     const struct sl_config_opts *o, struct sl_config *cfg, struct sl_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
+    struct sl_cfg_diags *diags = o ? o->diags : NULL;
     json_t *root = NULL, *lines = NULL;
     int rc = json ? sl_cfg_parse_json(text, len, name, &root, err)
                   : sl_cfg_parse_yaml(text, len, name, &root, &lines, err);
-    if (rc == 0)
-        rc = sl_cfg_interpolate(root, name, err);
-    if (rc == 0) {
-        struct sl_prop_ctx ctx = {.file = name, .path = "", .dir = dir};
-        rc = sl_props_bind(&sl_config_root_table, root, cfg, &ctx, err);
+    if (rc < 0) {
+        add_line(err, name, lines);
+        sl_cfg_diags_add(diags, err);
+        json_decref(lines);
+        return rc;
     }
+    int irc = sl_cfg_interpolate_opts(root, name, o && o->no_env, diags, err);
+    if (irc < 0 && !diags)
+        rc = irc;
     if (rc == 0) {
+        struct sl_prop_ctx ctx = {.file = name, .path = "", .dir = dir, .collect = diags};
+        rc = diags ? sl_props_bind_all(&sl_config_root_table, root, cfg, &ctx, err)
+                   : sl_props_bind(&sl_config_root_table, root, cfg, &ctx, err);
+    }
+    if (rc == 0 || diags) {
         cfg->file = name ? sl_strdup(name) : NULL;
         cfg->dir = dir ? sl_strdup(dir) : NULL;
+        cfg->lines = json_incref(lines);
+        cfg->diags = diags;
         attach_typed(&cfg->functions, root, "functions");
         attach_typed(&cfg->sources, root, "sources");
         attach_typed(&cfg->dlqs, root, "dlqs");
         for (size_t i = 0; i < cfg->mappings.n; i++)
             SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i)->path =
                 index_path("mappings", i);
-        rc = cross_check(cfg, err);
-        if (rc < 0)
+        int crc = cross_check(cfg, err);
+        if (rc == 0)
+            rc = crc;
+        if (rc == 0 && diags && diags->errors)
+            rc = SL_ECONFIG;
+        if (rc < 0 && !diags)
             sl_config_release(cfg);
     }
     if (rc < 0)
@@ -347,7 +431,7 @@ static int load_text(const char *text, size_t len, bool json, const char *name, 
 int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
                         struct sl_config *cfg, struct sl_err *err)
 {
-    return load_text(text, len, json, name, NULL, cfg, err);
+    return load_text(text, len, json, name, NULL, NULL, cfg, err);
 }
 
 char *sl_config_path(const struct sl_config *cfg, const char *path)
@@ -376,16 +460,31 @@ static bool has_json_suffix(const char *path)
 
 int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
 {
+    return sl_config_load_opts(path, NULL, cfg, err);
+}
+
+/* A whole-file error (cannot open, too large...): also a diagnostic when collecting. */
+static int file_error(const struct sl_config_opts *o, int rc, const struct sl_err *err)
+{
+    if (o)
+        sl_cfg_diags_add(o->diags, err);
+    return rc;
+}
+
+int sl_config_load_opts(const char *path, const struct sl_config_opts *o, struct sl_config *cfg,
+                        struct sl_err *err)
+{
     memset(cfg, 0, sizeof(*cfg));
     if (!path)
         return sl_cfg_errf(err, NULL, NULL, "no configuration file given");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sl_cfg_errf(err, path, NULL, "cannot open: %s", strerror(errno));
+        return file_error(o, sl_cfg_errf(err, path, NULL, "cannot open: %s", strerror(errno)), err);
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
-        return sl_cfg_errf(err, path, NULL, "is a directory, not a configuration file");
+        return file_error(
+            o, sl_cfg_errf(err, path, NULL, "is a directory, not a configuration file"), err);
     }
     size_t cap = SL_CONFIG_MAX_FILE_BYTES + 1, len = 0;
     char *text = sl_malloc(cap);
@@ -397,7 +496,7 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
             int e = errno;
             close(fd);
             free(text);
-            return sl_cfg_errf(err, path, NULL, "cannot read: %s", strerror(e));
+            return file_error(o, sl_cfg_errf(err, path, NULL, "cannot read: %s", strerror(e)), err);
         }
         if (n == 0)
             break;
@@ -414,10 +513,12 @@ int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err)
             rc = sl_cfg_errf(err, path, NULL, "cannot resolve the folder of the file: %s",
                              strerror(errno));
         else
-            rc = load_text(text, len, has_json_suffix(path), path, dir, cfg, err);
+            rc = load_text(text, len, has_json_suffix(path), path, dir, o, cfg, err);
         free(dir);
     }
     free(text);
+    if (rc < 0 && o && o->diags && !o->diags->n)
+        sl_cfg_diags_add(o->diags, err);
     return rc;
 }
 
@@ -435,7 +536,8 @@ int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed 
     }
     struct sl_prop_ctx ctx = {.file = cfg ? cfg->file : NULL,
                               .path = sec->path ? sec->path : "",
-                              .dir = cfg ? cfg->dir : NULL};
+                              .dir = cfg ? cfg->dir : NULL,
+                              .collect = cfg ? cfg->diags : NULL};
     int rc = sl_props_bind(t, own, out, &ctx, err);
     json_decref(own);
     return rc;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config/diags.h"
 #include "config/props.h"
 #include "core/err.h"
 
@@ -114,6 +115,17 @@ struct sl_config {
     struct sl_objlist sources;   /* struct sl_cfg_typed */
     struct sl_objlist dlqs;      /* struct sl_cfg_typed */
     struct sl_objlist mappings;  /* struct sl_cfg_mapping */
+    json_t *lines;               /* key path -> line in the file (YAML), or NULL: for messages */
+    /* Set by sl_config_load_opts with opts->diags (sluice validate), borrowed: typed sections
+     * (sl_config_bind_typed) and the app's own checks add every error there and go on. */
+    struct sl_cfg_diags *diags;
+};
+
+struct sl_config_opts {
+    bool no_env; /* the environment is not read: ${VAR} without a default is unknown */
+    /* NULL: stop at the first error. Else every error goes there, and on error the config
+     * stays loaded as far as it could be (the caller releases it in any case). */
+    struct sl_cfg_diags *diags;
 };
 
 /* Loads and validates a file: ".json" is parsed as JSON, anything else as YAML (YAML 1.1
@@ -124,6 +136,12 @@ struct sl_config {
  * document are errors. Returns 0, or SL_ECONFIG with err set ("file:line: path: message"; the
  * line when known); on error cfg needs no release (releasing it is harmless). */
 int sl_config_load(const char *path, struct sl_config *cfg, struct sl_err *err);
+/* The same with options (sluice validate). */
+int sl_config_load_opts(const char *path, const struct sl_config_opts *opts, struct sl_config *cfg,
+                        struct sl_err *err);
+/* Puts the line of err's key path into err ("file: path: msg" -> "file:LINE: path: msg") when
+ * cfg knows it: for errors found after loading (a typed section's keys). */
+void sl_config_err_line(const struct sl_config *cfg, struct sl_err *err);
 /* The same from text already in memory; `name` is used in messages and kept as cfg->file;
  * relative paths are kept as written (cfg->dir is NULL). */
 int sl_config_load_text(const char *text, size_t len, bool json, const char *name,

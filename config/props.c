@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/diags.h"
 #include "config/props_fmt.h"
 #include "core/mem.h"
 #include "core/units.h"
@@ -25,8 +26,19 @@ static int bind_table(const struct sl_prop_table *t, json_t *node, char *base,
 /* The context of a nested node: same file and folder, its own key path. */
 static struct sl_prop_ctx sub_ctx(const struct sl_prop_ctx *ctx, const char *path)
 {
-    return (struct sl_prop_ctx){
-        .file = ctx ? ctx->file : NULL, .path = path, .dir = ctx ? ctx->dir : NULL};
+    return (struct sl_prop_ctx){.file = ctx ? ctx->file : NULL,
+                                .path = path,
+                                .dir = ctx ? ctx->dir : NULL,
+                                .collect = ctx ? ctx->collect : NULL};
+}
+
+/* In collect mode, records an error and lets binding go on (returns 0). */
+static int collected(const struct sl_prop_ctx *ctx, int rc, const struct sl_err *err)
+{
+    if (rc >= 0 || !ctx || !ctx->collect)
+        return rc;
+    sl_cfg_diags_add(ctx->collect, err);
+    return 0;
 }
 
 char *sl_prop_path(const char *dir, const char *path)
@@ -510,10 +522,19 @@ static int parse_objlist(const struct sl_prop *p, json_t *v, struct sl_objlist *
         char ipath[SL_PATH_MAX];
         sl_path_index(ipath, sizeof(ipath), path, i);
         json_t *item = json_array_get(v, i);
-        if (!json_is_object(item))
-            return prop_errf(ctx, ipath, err, "expected a mapping, got %s", sl_json_kind(item));
+        int rc;
+        if (!json_is_object(item)) {
+            /* Collecting: the item stays zeroed, so list indexes still match the file. */
+            rc = collected(
+                ctx, prop_errf(ctx, ipath, err, "expected a mapping, got %s", sl_json_kind(item)),
+                err);
+            if (rc < 0)
+                return rc;
+            out->n++;
+            continue;
+        }
         struct sl_prop_ctx ictx = sub_ctx(ctx, ipath);
-        int rc = bind_table(p->sub, item, (char *)out->items + i * sz, &ictx, err);
+        rc = bind_table(p->sub, item, (char *)out->items + i * sz, &ictx, err);
         if (rc < 0)
             return rc;
         out->n++;
@@ -765,7 +786,10 @@ static int check_keys(const struct sl_prop_table *t, json_t *node, const struct 
         allowed[0] = '\0';
         append_names(t, allowed, sizeof(allowed), &o);
         sl_path_key(path, sizeof(path), ctx ? ctx->path : "", key);
-        return prop_errf(ctx, path, err, "unknown key (allowed: %s)", allowed);
+        int rc =
+            collected(ctx, prop_errf(ctx, path, err, "unknown key (allowed: %s)", allowed), err);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -794,6 +818,7 @@ static int bind_rows(const struct sl_prop_table *t, json_t *node, char *base,
             rc = prop_errf(ctx, path, err, "missing required key");
         else
             rc = bind_default(p, f, ctx, path, err);
+        rc = collected(ctx, rc, err);
     }
     return rc;
 }
@@ -804,9 +829,14 @@ static int bind_table(const struct sl_prop_table *t, json_t *node, char *base,
     init_fields(t, base);
     if (node && json_is_null(node))
         node = NULL;
-    if (node && !json_is_object(node))
-        return prop_errf(ctx, ctx ? ctx->path : "", err, "expected a mapping, got %s",
-                         sl_json_kind(node));
+    if (node && !json_is_object(node)) {
+        int rc = prop_errf(ctx, ctx ? ctx->path : "", err, "expected a mapping, got %s",
+                           sl_json_kind(node));
+        if (!ctx || !ctx->collect)
+            return rc;
+        sl_cfg_diags_add(ctx->collect, err);
+        node = NULL; /* defaults only */
+    }
     int rc = node ? check_keys(t, node, ctx, err) : 0;
     if (rc == 0)
         rc = bind_rows(t, node, base, ctx, err);
@@ -820,7 +850,23 @@ int sl_props_bind(const struct sl_prop_table *t, json_t *node, void *out,
 {
     if (!t || !out)
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "sl_props_bind: no table or output");
-    return bind_table(t, node, out, ctx, err);
+    size_t before = ctx && ctx->collect ? ctx->collect->errors : 0;
+    int rc = bind_table(t, node, out, ctx, err);
+    if (rc == 0 && ctx && ctx->collect && ctx->collect->errors > before) {
+        sl_props_release(t, out);
+        rc = SL_ECONFIG; /* err holds the last one */
+    }
+    return rc;
+}
+
+int sl_props_bind_all(const struct sl_prop_table *t, json_t *node, void *out,
+                      const struct sl_prop_ctx *ctx, struct sl_err *err)
+{
+    if (!t || !out || !ctx || !ctx->collect)
+        return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "sl_props_bind_all: bad arguments");
+    size_t before = ctx->collect->errors;
+    int rc = bind_table(t, node, out, ctx, err);
+    return rc == 0 && ctx->collect->errors > before ? SL_ECONFIG : rc;
 }
 
 /* ---- list helpers ------------------------------------------------------------------------- */

@@ -40,6 +40,7 @@ enum {
 };
 
 struct sl_prop_table;
+struct sl_cfg_diags;
 
 struct sl_prop {
     const char *name;
@@ -98,6 +99,10 @@ struct sl_prop_ctx {
     const char *path; /* key path of the node being bound: "mappings[1].retry"; "" for the root */
     const char *dir;  /* the config file's folder: SL_PROP_PATH values resolve against it
                        * (NULL: they are kept as written) */
+    /* NULL: binding stops at the first error. Else every error is added here and binding goes
+     * on with the next key (a key in error keeps its zero value); sl_props_bind still returns
+     * SL_ECONFIG, with err set to the last one, when it added any. */
+    struct sl_cfg_diags *collect;
 };
 
 /* `path` as seen from `dir`: a new string. An absolute path, an empty one or a NULL dir give
@@ -116,12 +121,18 @@ char *sl_prop_path(const char *dir, const char *path);
  * On error `out` is released. node is not modified. */
 int sl_props_bind(const struct sl_prop_table *t, json_t *node, void *out,
                   const struct sl_prop_ctx *ctx, struct sl_err *err);
+/* sl_props_bind collecting every error into ctx->collect (required), where `out` stays bound
+ * even when errors were found (keys in error keep their zero value): the caller releases it
+ * and may check it further. */
+int sl_props_bind_all(const struct sl_prop_table *t, json_t *node, void *out,
+                      const struct sl_prop_ctx *ctx, struct sl_err *err);
 /* Frees everything sl_props_bind allocated in `obj` (strings, lists, nested objects) and
  * resets those fields, so a second release is harmless. */
 void sl_props_release(const struct sl_prop_table *t, void *obj);
 /* Appends the Markdown reference of a table (and its sub tables) to md; `prefix` is the key
  * path shown for its keys, e.g. "mappings[].retry" ("" for a root table, whose heading is its
- * name). One "## " heading per table, its description, then a table
+ * name; a table named "<prefix> (type: x)" adds " (type: x)"). One "## " heading per table,
+ * its description, then a table
  * Key | Type | Default | Allowed | Description; nested tables follow in declaration order.
  * An inlined table has no heading: its rows are rows of the table that inlines it. The output
  * depends only on the tables (deterministic). */

@@ -159,8 +159,15 @@ void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_b
         return;
     if (!prefix)
         prefix = "";
+    /* A type's table is named for its section and type, "sources[] (type: redis)": its
+     * heading says which type it is. */
+    size_t plen = strlen(prefix);
+    const char *rest =
+        t->name && *prefix && strncmp(t->name, prefix, plen) == 0 && t->name[plen] == ' '
+            ? t->name + plen
+            : "";
     if (*prefix)
-        sl_buf_printf(md, "## `%s`\n\n", prefix);
+        sl_buf_printf(md, "## `%s`%s\n\n", prefix, rest);
     else
         sl_buf_printf(md, "## %s\n\n", t->name ? t->name : "Top level");
     if (t->desc)

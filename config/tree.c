@@ -103,10 +103,18 @@ static bool valid_var_name(const char *s, size_t n)
     return true;
 }
 
+struct interp {
+    const char *name;             /* the file, for messages */
+    bool no_env;                  /* never read the environment */
+    struct sl_cfg_diags *collect; /* NULL: stop at the first error */
+    bool unknown;                 /* the string being expanded has an unresolved reference */
+};
+
 /* Expands one ${...} reference (inner text between the braces) into out. */
 static int expand_ref(const char *inner, size_t n, struct sl_buf *out, const char *path,
-                      const char *name, struct sl_err *err)
+                      struct interp *in, struct sl_err *err)
 {
+    const char *name = in->name;
     const char *sep = NULL;
     for (size_t i = 0; i + 1 < n; i++) {
         if (inner[i] == ':' && inner[i + 1] == '-') {
@@ -123,9 +131,15 @@ static int expand_ref(const char *inner, size_t n, struct sl_buf *out, const cha
                            (int)(n > 60 ? 60 : n), inner);
     memcpy(var, inner, name_len);
     var[name_len] = '\0';
-    const char *val = getenv(var);
+    const char *val = in->no_env ? NULL : getenv(var);
     if ((!val || !*val) && sep) {
         sl_buf_append(out, sep + 2, n - name_len - 2);
+        return 0;
+    }
+    if (!val && in->no_env) {
+        /* Unknown: keep the reference as written; checks of this key are skipped. */
+        in->unknown = true;
+        sl_buf_printf(out, "${%s}", var);
         return 0;
     }
     if (!val)
@@ -136,8 +150,9 @@ static int expand_ref(const char *inner, size_t n, struct sl_buf *out, const cha
     return 0;
 }
 
-static int interpolate_string(json_t *v, const char *path, const char *name, struct sl_err *err)
+static int interpolate_string(json_t *v, const char *path, struct interp *in, struct sl_err *err)
 {
+    const char *name = in->name;
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (!memchr(s, '$', n))
@@ -145,6 +160,7 @@ static int interpolate_string(json_t *v, const char *path, const char *name, str
     struct sl_buf out;
     sl_buf_init(&out);
     int rc = 0;
+    in->unknown = false;
     for (size_t i = 0; i < n && rc == 0;) {
         if (s[i] == '$' && i + 2 < n && s[i + 1] == '$' && s[i + 2] == '{') {
             sl_buf_puts(&out, "${");
@@ -157,7 +173,7 @@ static int interpolate_string(json_t *v, const char *path, const char *name, str
                                  "literal ${)");
                 break;
             }
-            rc = expand_ref(s + i + 2, (size_t)(end - (s + i + 2)), &out, path, name, err);
+            rc = expand_ref(s + i + 2, (size_t)(end - (s + i + 2)), &out, path, in, err);
             i = (size_t)(end - s) + 1;
         } else {
             sl_buf_putc(&out, s[i]);
@@ -172,28 +188,35 @@ static int interpolate_string(json_t *v, const char *path, const char *name, str
     if (rc == 0 && json_string_setn(v, out.data ? out.data : "", out.len) != 0)
         rc = sl_cfg_errf(err, name, path, "value is not valid UTF-8 after ${VAR} interpolation");
     sl_buf_release(&out);
+    if (rc == 0 && in->unknown)
+        sl_cfg_diags_unknown(in->collect, path);
+    if (rc < 0 && in->collect) {
+        sl_cfg_diags_add(in->collect, err);
+        sl_cfg_diags_unknown(in->collect, path); /* its other errors would only repeat it */
+        return 0;
+    }
     return rc;
 }
 
-static int interpolate(json_t *v, const char *path, const char *name, struct sl_err *err)
+static int interpolate(json_t *v, const char *path, struct interp *in, struct sl_err *err)
 {
     char sub[SL_TREE_PATH_MAX];
     if (json_is_string(v))
-        return interpolate_string(v, path, name, err);
+        return interpolate_string(v, path, in, err);
     if (json_is_object(v)) {
         const char *key;
         json_t *item;
         json_object_foreach(v, key, item)
         {
             sl_path_key(sub, sizeof(sub), path, key);
-            int rc = interpolate(item, sub, name, err);
+            int rc = interpolate(item, sub, in, err);
             if (rc < 0)
                 return rc;
         }
     } else if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
             sl_path_index(sub, sizeof(sub), path, i);
-            int rc = interpolate(json_array_get(v, i), sub, name, err);
+            int rc = interpolate(json_array_get(v, i), sub, in, err);
             if (rc < 0)
                 return rc;
         }
@@ -203,5 +226,15 @@ static int interpolate(json_t *v, const char *path, const char *name, struct sl_
 
 int sl_cfg_interpolate(json_t *root, const char *name, struct sl_err *err)
 {
-    return root ? interpolate(root, "", name, err) : 0;
+    return sl_cfg_interpolate_opts(root, name, false, NULL, err);
+}
+
+int sl_cfg_interpolate_opts(json_t *root, const char *name, bool no_env,
+                            struct sl_cfg_diags *collect, struct sl_err *err)
+{
+    struct interp in = {.name = name, .no_env = no_env, .collect = collect};
+    int rc = root ? interpolate(root, "", &in, err) : 0;
+    if (rc == 0 && collect && collect->errors)
+        rc = SL_ECONFIG;
+    return rc;
 }

@@ -605,7 +605,9 @@ int sl_target_http_create_conf(struct ev_loop *loop, const char *name,
         return sl_err_set(err, SL_ERR_PERMANENT, -EINVAL, "http target: no loop or config");
     if (!name)
         name = "http";
-    int rc = sl_http_target_conf_check(conf, name, err);
+    char where[160];
+    snprintf(where, sizeof(where), "function '%.64s': ", name);
+    int rc = sl_http_target_conf_check(conf, where, err);
     if (rc < 0)
         return rc;
     rc = global_init(err);

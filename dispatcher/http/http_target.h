@@ -36,8 +36,10 @@ extern const struct sl_target_ops sl_target_http_ops;
 extern const struct sl_prop_table sl_http_target_props;
 
 /* Checks bound keys (also those not made by the property table): URL scheme and syntax, bounds,
- * header names and values (no CR/LF, no framing headers). Messages never show header values. */
-int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char *name,
+ * header names and values (no CR/LF, no framing headers). Messages never show header values.
+ * They start with `where` and the key: "config.yaml: functions[0].url: ..." for where
+ * "config.yaml: functions[0].". */
+int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char *where,
                               struct sl_err *err);
 /* ops->create: binds the section with sl_http_target_props, then creates the target. */
 int sl_target_http_create(const struct sl_env *env, const struct sl_cfg_typed *sec,

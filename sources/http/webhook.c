@@ -387,6 +387,24 @@ bool sl_webhook_has_auth(const struct sl_source *s)
     return h->cfg.token && *h->cfg.token;
 }
 
+bool sl_webhook_keeps_header(const struct sl_source *s, const char *name)
+{
+    return header_kept(s, name, strlen(name));
+}
+
+void sl_webhook_kept_headers(const struct sl_source *s, struct sl_buf *out)
+{
+    const struct webhook *h = (const struct webhook *)s;
+    if (h->cfg.keep_headers.n == 0) {
+        for (size_t i = 0; default_keep[i]; i++)
+            sl_buf_printf(out, "%s%s", i ? ", " : "", default_keep[i]);
+        sl_buf_puts(out, " (the default)");
+        return;
+    }
+    for (size_t i = 0; i < h->cfg.keep_headers.n; i++)
+        sl_buf_printf(out, "%s%s", i ? ", " : "", h->cfg.keep_headers.v[i]);
+}
+
 static int webhook_start(struct sl_source *s, struct sl_err *err)
 {
     struct webhook *h = (struct webhook *)s;

@@ -98,7 +98,7 @@ class Filters(SluiceTest):
             path = self.write_config("bad%d" % i, filters)
             p = subprocess.run([SLUICE, "validate", "-c", path], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=60)
-            self.assertEqual(p.returncode, 1, (i, p.stdout, p.stderr))
+            self.assertEqual(p.returncode, 78, (i, p.stdout, p.stderr))
             err = p.stderr.decode()
             self.assertIn(want, err, i)
             self.assertIn("bad%d.yaml" % i, err, "the error names the file")

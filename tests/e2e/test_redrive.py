@@ -28,6 +28,22 @@ class Redrive(SluiceTest):
         self.assertEqual(sorted(fn.delivered_ids()), sorted(ids))
         self.assertEqual(s.dlq_entries(), [])
 
+    def test_every_dlq_command_prints_json(self):
+        fn, s = self.make(4)  # the redrive of one entry fails too
+        self.post_many(s, 3)
+        wait_until(lambda: len(s.dlq_entries()) == 3, what="3 DLQ entries")
+        entries = s.dlq_entries()
+        shown = json.loads(s.cli("dlq", "show", entries[0]["id"], "--json").stdout)
+        self.assertEqual(shown["id"], entries[0]["id"])
+        out = json.loads(s.cli("dlq", "redrive", "--id", entries[0]["id"], "--json",
+                               check=False).stdout)
+        self.assertEqual((out["matched"], out["failed"]), (1, 1))
+        self.assertEqual([e["id"] for e in out["entries"]], [entries[0]["id"]])
+        out = json.loads(s.cli("dlq", "redrive", "--all", "--dry-run", "--json").stdout)
+        self.assertEqual((out["matched"], out["skipped"]), (3, 3))
+        out = json.loads(s.cli("dlq", "purge", "--id", entries[1]["id"], "--json").stdout)
+        self.assertEqual(out, {"purged": 1})
+
     def test_failed_redrive_keeps_the_entry(self):
         fn, s = self.make(3)
         self.post_many(s, 1)
@@ -102,13 +118,20 @@ class Redrive(SluiceTest):
         bad_since = s.cli("dlq", "list", "--since", "soon", check=False)
         self.assertEqual(bad_since.returncode, 2)
         self.assertIn(b"--since", bad_since.stderr)
-        out = s.cli("dlq", "redrive", "--to", "fixed").stdout.decode()
+        bare = s.cli("dlq", "redrive", "--to", "fixed", check=False)
+        self.assertEqual(bare.returncode, 2)  # like purge: no filter needs --all
+        self.assertIn(b"--all", bare.stderr)
+        out = s.cli("dlq", "redrive", "--all", "--to", "fixed").stdout.decode()
         self.assertIn("redriven 2", out)
         self.assertEqual(sorted(good.delivered_ids()), sorted(ids))
         self.assertEqual(s.dlq_entries(), [])
-        p = s.cli("dlq", "redrive", "--to", "nope", check=False)
+        p = s.cli("dlq", "redrive", "--all", "--to", "nope", check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"no function named", p.stderr)
+        # An id that names no entry is a failure, as it is for purge.
+        for cmd in ("redrive", "purge"):
+            p = s.cli("dlq", cmd, "--id", "no-such-entry", check=False)
+            self.assertEqual(p.returncode, 1, (cmd, p.stdout, p.stderr))
 
 
 if __name__ == "__main__":

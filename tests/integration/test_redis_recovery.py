@@ -179,7 +179,7 @@ class RedisRecovery(RedisTest):
             p = subprocess.run([SLUICE, "validate", "-c", path], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=60)
             msg = p.stderr.decode()
-            self.assertEqual(p.returncode, 1, (text, msg))
+            self.assertEqual(p.returncode, 78, (text, msg))
             self.assertIn("bad%d.yaml" % i, msg)
             for w in wants:
                 self.assertTrue(any(x in msg for x in w.split("|")) if "|" in w else w in msg

@@ -834,6 +834,86 @@ static void source_dir(char *out, size_t cap)
     *p = '\0';
 }
 
+/* sluice validate's loader: every error (bind, unknown keys, cross-checks, a typed section's
+ * keys), each with its line and key path, in file order; --no-env skips what needs a ${VAR}. */
+static void test_collect_every_error_with_lines(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sl_config_diags.XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+    write_file(path, "server:\n"                        /* 1 */
+                     "  listen: 127.0.0.1:9000\n"       /* 2 */
+                     "admin:\n"                         /* 3 */
+                     "  listen: 127.0.0.1:9000\n"       /* 4 */
+                     "functions:\n"                     /* 5 */
+                     "  - name: fn\n"                   /* 6 */
+                     "    type: http\n"                 /* 7 */
+                     "    url: ${SL_DIAGS_UNSET_URL}\n" /* 8 */
+                     "sources:\n"                       /* 9 */
+                     "  - {name: s, type: http}\n"      /* 10 */
+                     "mappings:\n"                      /* 11 */
+                     "  - name: m\n"                    /* 12 */
+                     "    colour: blue\n"               /* 13 */
+                     "    source: nope\n"               /* 14 */
+                     "    function: fn\n"               /* 15 */
+                     "    retry: {max_attempts: 0}\n"); /* 16 */
+    unsetenv("SL_DIAGS_UNSET_URL");
+    struct sl_cfg_diags d;
+    sl_cfg_diags_init(&d);
+    struct sl_config_opts o = {.diags = &d};
+    struct sl_config cfg;
+    struct sl_err err;
+    sl_err_clear(&err);
+    assert_int_equal(sl_config_load_opts(path, &o, &cfg, &err), SL_ECONFIG);
+    /* The typed section's keys, as the app binds them. */
+    const struct sl_prop_table t = {.name = "t", .props = NULL, .nprops = 0, .struct_size = 1};
+    char dummy;
+    assert_int_equal(sl_config_bind_typed(&cfg, SL_OBJLIST_AT(cfg.sources, struct sl_cfg_typed, 0),
+                                          &t, &dummy, &err),
+                     0);
+    sl_cfg_diags_finish(&d, path, cfg.lines);
+    static const struct {
+        long line;
+        const char *path;
+    } want[] = {
+        {4, "admin.listen"},
+        {8, "functions[0].url"},
+        {13, "mappings[0].colour"},
+        {14, "mappings[0].source"},
+        {16, "mappings[0].retry.max_attempts"},
+    };
+    assert_int_equal(d.n, sizeof(want) / sizeof(want[0]));
+    assert_int_equal(d.errors, d.n);
+    for (size_t i = 0; i < d.n; i++) {
+        assert_int_equal(d.v[i].line, want[i].line);
+        assert_string_equal(d.v[i].path, want[i].path);
+        char head[256];
+        snprintf(head, sizeof(head), "%s:%ld: %s: ", path, want[i].line, want[i].path);
+        assert_memory_equal(d.v[i].msg, head, strlen(head));
+    }
+    assert_non_null(strstr(d.v[1].text, "SL_DIAGS_UNSET_URL"));
+    sl_config_release(&cfg);
+    sl_cfg_diags_release(&d);
+
+    /* --no-env: the unset ${VAR} is not an error, the others stay. */
+    sl_cfg_diags_init(&d);
+    o = (struct sl_config_opts){.diags = &d, .no_env = true};
+    assert_int_equal(sl_config_load_opts(path, &o, &cfg, &err), SL_ECONFIG);
+    sl_cfg_diags_finish(&d, path, cfg.lines);
+    assert_int_equal(d.n, 4);
+    for (size_t i = 0; i < d.n; i++)
+        assert_null(strstr(d.v[i].msg, "SL_DIAGS_UNSET_URL"));
+    sl_config_release(&cfg);
+    sl_cfg_diags_release(&d);
+
+    /* Without diags, the first error only, and nothing left to release. */
+    assert_int_equal(sl_config_load(path, &cfg, &err), SL_ECONFIG);
+    assert_non_null(strstr(err.msg, ":8: functions[0].url"));
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_examples(void **state)
 {
     (void)state;
@@ -1026,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_json_specifics),
         cmocka_unit_test(test_load_files),
+        cmocka_unit_test(test_collect_every_error_with_lines),
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_relative_paths),
     };
