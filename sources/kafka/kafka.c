@@ -27,6 +27,7 @@
 #define KAFKA_RECOMMIT_MS  5000 /* resend a commit never confirmed after this long */
 #define KAFKA_SOFT_PAUSE_S 1.0  /* a pause shorter than this only stops draining */
 #define KAFKA_KICK_S       0.02 /* quiet this long while records wait: wake the fetcher */
+#define KAFKA_PAUSED_HI_S  2.0  /* how often the watermarks of paused partitions are read */
 
 static void pause_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -88,12 +89,13 @@ static double part_high_read(void *arg)
 {
     struct sl_kafka_part *p = arg;
     int64_t lo, hi;
-    if (!p->k->rk ||
-        rd_kafka_get_watermark_offsets(p->k->rk, p->topic, p->partition, &lo, &hi) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        hi < 0)
-        return -1;
-    return (double)hi;
+    if (!p->k->rk || rd_kafka_get_watermark_offsets(p->k->rk, p->topic, p->partition, &lo, &hi) !=
+                         RD_KAFKA_RESP_ERR_NO_ERROR)
+        hi = -1;
+    int64_t queried = atomic_load(&p->queried_hi); /* read while paused in librdkafka */
+    if (queried > hi)
+        hi = queried;
+    return hi < 0 ? -1 : (double)hi;
 }
 
 static int64_t part_position(const struct sl_kafka_part *p)
@@ -161,6 +163,7 @@ static struct sl_kafka_part *part_get(struct sl_kafka_source *k, const char *top
     p->next_offset = -1;
     p->committed = -1;
     p->committed_ok = -1;
+    atomic_init(&p->queried_hi, -1);
     p->topic_json = sl_json_text(topic);
     {
         struct sl_buf g;
@@ -551,10 +554,36 @@ static void more_cb(struct ev_loop *loop, ev_idle *w, int revents)
  * long before. When nothing arrived for a while, the queue is empty and a partition's cached
  * high watermark says records are waiting, the waker (waker.c) sends its leader a request,
  * which wakes the broker thread that fetches it. */
+/* Partitions paused in librdkafka are not fetched, so their cached high watermark stands still:
+ * the waker reads them every KAFKA_PAUSED_HI_S instead. */
+static void read_paused_watermarks(struct sl_kafka_source *k, ev_tstamp now)
+{
+    if (now - k->paused_hi_asked < KAFKA_PAUSED_HI_S)
+        return;
+    k->paused_hi_asked = now;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct sl_kafka_part *p = k->parts[i];
+        if (p->assigned)
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->opaque = p;
+    }
+    if (list->cnt > 0)
+        sl_kafka_waker_submit(k->waker, list);
+    else
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void kick_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sl_kafka_source *k = w->data;
-    if (!k->rk || !k->waker || k->paused || k->stopped || k->lib_paused)
+    if (!k->rk || !k->waker || k->stopped)
+        return;
+    if (k->lib_paused) {
+        read_paused_watermarks(k, ev_now(loop));
+        return;
+    }
+    /* librdkafka 2.2 re-checks a full queue by itself (fetch.queue.backoff.ms). */
+    if (k->paused || rd_kafka_version() >= 0x020200ff)
         return;
     if (rd_kafka_queue_length(k->q) > 0) {
         drain_start(k);
@@ -755,13 +784,9 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
             return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the position resolver",
                               s->scope);
     }
-    int rc = 0;
-    /* librdkafka 2.2 re-checks a full queue by itself (fetch.queue.backoff.ms). */
-    if (rd_kafka_version() < 0x020200ff) {
-        rc = sl_kafka_waker_create(k->rk, &k->waker);
-        if (rc < 0)
-            return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
-    }
+    int rc = sl_kafka_waker_create(k->rk, &k->waker);
+    if (rc < 0)
+        return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
     rc = kafka_subscribe(k, err);
     if (rc < 0)
         return rc;

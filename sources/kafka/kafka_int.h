@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -141,6 +142,9 @@ struct sl_kafka_part {
     char *topic_json;     /* the topic as a JSON string */
     char *group_json;     /* "<topic>-<partition>" as a JSON string (the event's records key) */
     ev_tstamp last_msg;   /* loop time of its last message (or wake-up) */
+    /* The high watermark the waker read (-1: none). librdkafka's cached one comes with
+     * fetches, so it stands still while the partition is paused in librdkafka. */
+    _Atomic int64_t queried_hi;
     struct sl_kwin win;
     struct sl_metric *m_committed;
     struct sl_metric *m_high;
@@ -148,7 +152,9 @@ struct sl_kafka_part {
     struct sl_metric *m_age;
 };
 
-/* waker.c: wakes the fetchers of partitions (takes the list). */
+/* waker.c: wakes the fetchers of partitions, or reads their high watermarks, on a helper
+ * thread (takes the list; an element whose opaque is its struct sl_kafka_part gets the high
+ * watermark read stored in queried_hi). */
 struct sl_kafka_waker;
 int sl_kafka_waker_create(rd_kafka_t *rk, struct sl_kafka_waker **out);
 void sl_kafka_waker_submit(struct sl_kafka_waker *w, rd_kafka_topic_partition_list_t *parts);
@@ -176,10 +182,11 @@ struct sl_kafka_source {
     ev_io io;
     ev_idle more; /* keeps draining when one callback left messages queued */
     ev_timer commit_timer;
-    ev_timer pause_timer; /* a pause that lasts turns into a librdkafka pause */
-    ev_timer kick_timer;  /* wakes a fetcher librdkafka left asleep (kick_timer_cb) */
-    bool lib_paused;      /* the assigned partitions are paused in librdkafka */
-    int64_t starting_ms;  /* `at`: the resolved time */
+    ev_timer pause_timer;      /* a pause that lasts turns into a librdkafka pause */
+    ev_timer kick_timer;       /* wakes a fetcher librdkafka left asleep (kick_timer_cb) */
+    bool lib_paused;           /* the assigned partitions are paused in librdkafka */
+    int64_t starting_ms;       /* `at`: the resolved time */
+    ev_tstamp paused_hi_asked; /* when the waker last read the paused partitions' watermarks */
     bool started, stopped, paused, closing;
     enum sl_kafka_reach reach; /* from librdkafka's statistics */
     char reach_why[200];

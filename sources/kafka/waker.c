@@ -1,9 +1,12 @@
-/* Wakes librdkafka fetchers that sleep while records wait (see kick_timer_cb in kafka.c).
- * librdkafka before 2.2 re-checks a partition whose local queue reached its thresholds only
- * when the broker thread that fetches it wakes up: at its one-second tick, or when something is
- * sent to that broker. A ListOffsets request (rd_kafka_query_watermark_offsets) goes to the
- * partition's leader, the broker thread that fetches it, which then fetches at once. The query
- * blocks until the leader answers, so it runs on this helper thread, never on the loop. */
+/* Sends ListOffsets requests (rd_kafka_query_watermark_offsets) for the loop, on a helper
+ * thread, since the query blocks until the partition's leader answers. Two uses:
+ * - waking librdkafka fetchers that sleep while records wait (kick_timer_cb in kafka.c):
+ *   librdkafka before 2.2 re-checks a partition whose local queue reached its thresholds only
+ *   when the broker thread that fetches it wakes up, at its one-second tick or when something
+ *   is sent to that broker; the request goes to the leader, the broker thread that fetches it,
+ *   which then fetches at once;
+ * - reading the high watermarks of partitions paused in librdkafka (a disabled or long-paused
+ *   mapping), whose cached watermark does not move without fetches: the lag stays true. */
 #include <stdlib.h>
 
 #include "core/bounded.h"
@@ -35,9 +38,13 @@ static void *waker_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         for (int i = 0; i < job->cnt; i++) {
             int64_t lo, hi;
-            /* The answer does not matter: the request is what wakes the fetcher. */
-            rd_kafka_query_watermark_offsets(w->rk, job->elems[i].topic, job->elems[i].partition,
-                                             &lo, &hi, WAKER_QUERY_TIMEOUT_MS);
+            /* To wake a fetcher the request is what counts; the answer is kept when asked. */
+            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(w->rk, job->elems[i].topic,
+                                                                     job->elems[i].partition, &lo,
+                                                                     &hi, WAKER_QUERY_TIMEOUT_MS);
+            struct sl_kafka_part *p = job->elems[i].opaque;
+            if (p && e == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0)
+                atomic_store(&p->queried_hi, hi);
         }
         rd_kafka_topic_partition_list_destroy(job);
         pthread_mutex_lock(&w->mu);
