@@ -559,10 +559,11 @@ static void app_start_drain(struct sl_app *app)
     app_notify("STOPPING=1");
     app->drain_deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
     app_start_watchdog(app);
-    sl_info(app_scope, "draining (deadline %lld ms): no new requests, finishing in-flight work",
-            (long long)app->cfg.drain_timeout_ms);
+    /* The listener is closed before the line says so (tests and operators act on it). */
     if (app->push)
         sl_http_server_stop_accepting(app->push);
+    sl_info(app_scope, "draining (deadline %lld ms): no new requests, finishing in-flight work",
+            (long long)app->cfg.drain_timeout_ms);
     ev_timer_set(&app->drain_timer, (double)app->cfg.drain_timeout_ms / 1000.0, 0.);
     ev_timer_start(app->loop, &app->drain_timer);
     /* Push exchanges waiting for their commit are not tracked by mappings: poll for them. */
