@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from harness import base_config, wait_until  # noqa: E402
-from kafka_fixture import KafkaMock, KafkaTest, committed, produce, watermarks  # noqa: E402
+from kafka_fixture import KafkaDlqTest, committed, produce, watermarks  # noqa: E402
 from redis_fixture import RedisTest, redis_dlq, redis_source  # noqa: E402
 
 DEPTH = 'sluice_dlq_depth{mapping="orders-to-fn"}'
@@ -39,18 +39,8 @@ class RedisDepth(RedisTest):
         self.assertEqual(s.terminate(), 0)
 
 
-class KafkaDepth(KafkaTest):
+class KafkaDepth(KafkaDlqTest):
     TOPICS = ("events:2",)
-
-    def setUp(self):
-        super().setUp()
-        self.dlq_kafka = KafkaMock(["dlq-events:2"], brokers=1)
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.dlq_kafka.stop()
 
     def test_end_minus_committed_is_the_depth(self):
         fn = self.kfn()

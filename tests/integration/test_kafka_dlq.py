@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from kafka_fixture import (KafkaMock, KafkaTest, committed, dump, produce,  # noqa: E402
+from kafka_fixture import (KafkaDlqTest, committed, dump, produce,  # noqa: E402
                            produced_keys, watermarks)
 
 
@@ -22,18 +22,8 @@ def headers_of(msg):
     return out
 
 
-class KafkaDlq(KafkaTest):
+class KafkaDlq(KafkaDlqTest):
     TOPICS = ("events:4",)
-
-    def setUp(self):
-        super().setUp()
-        self.dlq_kafka = KafkaMock(["dlq-events:2"], brokers=1)
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.dlq_kafka.stop()
 
     def dlq_cfg(self, fn, value_format="original"):
         dlqs = [{"name": "kdlq", "type": "kafka", "bootstrap_servers": self.dlq_kafka.bootstrap,

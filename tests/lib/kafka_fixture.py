@@ -347,3 +347,18 @@ def record_id_key(rid):
 
 def produced_keys(bootstrap, topic):
     return [(topic, r["partition"], r["offset"]) for r in dump(bootstrap, topic)]
+
+
+class KafkaDlqTest(KafkaTest):
+    """KafkaTest plus a second mock cluster (one broker, dlq-events:2) for a Kafka DLQ sink, so
+    that the source's cluster and the sink's can fail apart; stopped at teardown."""
+
+    def setUp(self):
+        super().setUp()
+        self.dlq_kafka = KafkaMock(["dlq-events:2"], brokers=1)
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.dlq_kafka.stop()
