@@ -276,6 +276,8 @@ static void redrive_done_cb(const struct sl_redrive_result *res, void *arg)
 }
 
 /* POST /v1/dlq/redrive {"mapping"|"id", "to", "rate", "dryRun", "limit"} */
+/* POST /v1/dlq/redrive {"mapping"?, "id"?, "all"?, "to"?, "rate"?, "dryRun"?, "limit"?}: one of
+ * mapping, id or "all": true is required. */
 static void redrive_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sl_app *app = arg;
@@ -287,10 +289,19 @@ static void redrive_cb(struct sl_http_exchange *x, const struct sl_http_req *req
         return;
     json_t *to = json_object_get(doc, "to"), *rate = json_object_get(doc, "rate");
     json_t *dry = json_object_get(doc, "dryRun"), *limit = json_object_get(doc, "limit");
+    json_t *all = json_object_get(doc, "all");
     if ((to && !json_is_string(to)) || (rate && !json_is_number(rate)) ||
-        (dry && !json_is_boolean(dry)) || (limit && !json_is_integer(limit))) {
+        (dry && !json_is_boolean(dry)) || (limit && !json_is_integer(limit)) ||
+        (all && !json_is_boolean(all))) {
         sl_http_respond_error(x, 400, "bad_request",
-                              "to: string, rate: number, dryRun: boolean, limit: integer");
+                              "to: string, rate: number, dryRun: boolean, limit: integer, all: "
+                              "boolean");
+        json_decref(doc);
+        return;
+    }
+    /* As `sluice dlq redrive --all`: every entry only when asked for by name. */
+    if (!f.mapping && !f.id && !json_is_true(all)) {
+        sl_http_respond_error(x, 400, "bad_request", "give \"mapping\", \"id\" or \"all\": true");
         json_decref(doc);
         return;
     }

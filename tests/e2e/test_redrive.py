@@ -73,6 +73,12 @@ class Redrive(SluiceTest):
         self.assertEqual((st, json_body(d)["purged"]), (200, 1))
         st, _, d = s.admin("POST", "/v1/dlq/purge", {})
         self.assertEqual(st, 400)
+        # Every entry is redriven only when asked for by name, as the CLI's --all.
+        st, _, d = s.admin("POST", "/v1/dlq/redrive", {"dryRun": True})
+        self.assertEqual(st, 400, d)
+        self.assertIn("all", json_body(d)["message"])
+        st, _, d = s.admin("POST", "/v1/dlq/redrive", {"all": True, "dryRun": True})
+        self.assertEqual(st, 200, d)
         remaining = [e["id"] for e in s.dlq_entries()]
         self.assertEqual(remaining, [entries[2]["id"]])
         self.assertEqual(fn.delivered_ids(), [entries[0]["recordId"]])
