@@ -615,7 +615,11 @@ void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg)
     }
     const char *file = app->cfg.file;
     sl_info(scope, "reading %s", file ? file : "(no file)");
-    int rc = sl_notify("RELOADING=1");
+    /* systemd's Type=notify-reload wants the monotonic time of the reload's start with it. */
+    char state[64];
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%lld",
+             (long long)sl_mono_ms() * 1000LL);
+    int rc = sl_notify(state);
     if (rc < 0)
         sl_warn(scope, "cannot send RELOADING=1 to $NOTIFY_SOCKET: %s", sl_strerror(rc));
     /* Validate as `sluice validate` does: every section bound and built, nothing opened. */
