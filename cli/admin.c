@@ -246,6 +246,11 @@ static void mapping_control_cb(struct sl_http_exchange *x, const struct sl_http_
         return;
     }
     struct sl_err err = {0};
+    if (sl_reload_running(app)) {
+        sl_http_respond_error(x, 409, "conflict",
+                              "a configuration reload is being applied: try again once it is done");
+        return;
+    }
     if (app->state != SL_APP_RUNNING ||
         sl_mapping_set_enabled(m, enable, "User action", &err) < 0) {
         sl_http_respond_error(x, 409, "conflict",

@@ -41,6 +41,7 @@ struct sl_reload {
     ev_timer step;
     ev_timer deadline;
     json_t *changes; /* [{kind, name, change, key}] */
+    json_t *lines;   /* their log lines, written once the reload goes ahead */
     json_t *errors;  /* ["..."]: what could not be built */
 };
 
@@ -105,8 +106,10 @@ static void note(struct sl_reload *rl, const char *kind, const char *name, const
     if (key && *key)
         json_object_set_new(c, "key", json_string(key));
     json_array_append_new(rl->changes, c);
-    sl_info(scope, "%s %s %s%s%s%s%s", kind, name, change, key && *key ? " (" : "",
-            key && *key ? key : "", key && *key ? ")" : "", what ? what : "");
+    char line[512];
+    snprintf(line, sizeof(line), "%s %s %s%s%s%s%s", kind, name, change, key && *key ? " (" : "",
+             key && *key ? key : "", key && *key ? ")" : "", what ? what : "");
+    json_array_append_new(rl->lines, json_string(line));
 }
 
 static void answer(sl_reload_done_cb cb, void *arg, int status, json_t *body)
@@ -354,6 +357,7 @@ static void reload_free(struct sl_reload *rl)
     free(rl->tgts);
     free(rl->dlqs);
     json_decref(rl->changes);
+    json_decref(rl->lines);
     json_decref(rl->errors);
     if (app->reload == rl)
         app->reload = NULL;
@@ -654,6 +658,7 @@ void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg)
     rl->cb = cb;
     rl->arg = arg;
     rl->changes = json_array();
+    rl->lines = json_array();
     rl->errors = json_array();
     ev_timer_init(&rl->step, step_cb, 0., 0.005);
     rl->step.data = rl;
@@ -680,11 +685,14 @@ void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg)
                NULL);
         return;
     }
+    size_t i;
+    json_t *line;
+    json_array_foreach(rl->lines, i, line) sl_info(scope, "%s", json_string_value(line));
     app->reload = rl;
     rl->deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
     ev_timer_start(app->loop, &rl->deadline);
     rl->draining = rl->nmaps;
-    for (size_t i = 0; i < rl->nmaps; i++)
+    for (i = 0; i < rl->nmaps; i++)
         sl_mapping_drain(rl->maps[i], drained_cb, rl);
     ev_timer_start(app->loop, &rl->step);
 }
