@@ -211,6 +211,12 @@ void sl_spool_flush(struct sl_spool *sp)
 
 uint64_t sl_spool_delete_mark(struct sl_spool *sp)
 {
+    /* Always a job, even with no deletes: the store runs its jobs in order, so once this one is
+     * done every write queued before it is too (a mapping's kept state included). */
+    if (sp && !sp->dels) {
+        sp->dels = SL_NEW(struct spool_del);
+        sp->dels->sp = sp;
+    }
     sl_spool_flush(sp);
     return sp ? sp->dels_submitted : 0;
 }

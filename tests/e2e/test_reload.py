@@ -274,6 +274,28 @@ class Reload(SluiceTest):
         _, _, data = s.admin("GET", "/v1/mappings/events-to-fn")
         self.assertEqual(json.loads(data)["State"], "Disabled")
 
+        # A mapping built again follows the rules of a start: the state an operator kept for
+        # it holds while the config's `enabled` is what it was.
+        status, _, data = s.admin("POST", "/v1/mappings/%s/disable" % MAPPING)
+        self.assertEqual(status, 200, data)
+        new["mappings"][0]["batch"]["size"] = 6
+        rewrite(s, new)
+        status, body = reload_api(s)
+        self.assertEqual(status, 200, body)
+        _, _, data = s.admin("GET", "/v1/mappings/" + MAPPING)
+        self.assertEqual(json.loads(data)["State"], "Disabled")
+        held = self.post_many(s, 2)
+        # The config's `enabled` changes: the config wins again, as at a start.
+        new["mappings"][0]["enabled"] = False
+        rewrite(s, new)
+        self.assertEqual(reload_api(s)[0], 200)
+        new["mappings"][0]["enabled"] = True
+        rewrite(s, new)
+        self.assertEqual(reload_api(s)[0], 200)
+        _, _, data = s.admin("GET", "/v1/mappings/" + MAPPING)
+        self.assertEqual(json.loads(data)["State"], "Enabled")
+        wait_until(lambda: set(fn.delivered_ids()) >= set(ids + held), what="held delivered")
+
 
 if __name__ == "__main__":
     main()
