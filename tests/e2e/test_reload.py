@@ -249,6 +249,53 @@ class Reload(SluiceTest):
         self.assertEqual(s.post("events", {"x": 1})[0], 404)
         self.assertEqual(s.post("orders", {"x": 1})[0], 202)
 
+    def test_changed_function_and_dlq_restart_their_mappings(self):
+        fn, fn2 = self.fn(), self.fn()
+        cfg = second_mapping(base_config(self.workdir, fn.url))
+        s = self.start(cfg)
+        ids = self.post_many(s, 4)
+        wait_until(lambda: set(fn.delivered_ids()) >= set(ids), what="first records")
+
+        # Its function's url changes: both mappings that call it start again and call fn2.
+        new = copy.deepcopy(cfg)
+        new["functions"][0]["url"] = fn2.url
+        rewrite(s, new)
+        status, body = reload_api(s)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(sorted((c["kind"], c["name"], c["change"]) for c in body["changes"]),
+                         [("function", "fn", "changed"), ("mapping", "events-to-fn", "restarted"),
+                          ("mapping", MAPPING, "restarted")])
+        self.assertIn({"kind": "function", "name": "fn", "change": "changed",
+                       "key": "functions[0].url"}, body["changes"])
+        more = self.post_many(s, 4) + self.post_many(s, 4, hook="events")
+        wait_until(lambda: set(fn2.delivered_ids()) >= set(more), what="records at the new url")
+        self.assertFalse(set(more) & set(fn.delivered_ids()))
+
+        # A DLQ added and used by one mapping: only that one starts again.
+        dlq = copy.deepcopy(new)
+        dlq["dlqs"] = [{"name": "side", "type": "sqlite"}]
+        dlq["mappings"][1]["dlq"] = "side"
+        rewrite(s, dlq)
+        status, body = reload_api(s)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(sorted((c["kind"], c["name"], c["change"]) for c in body["changes"]),
+                         [("dlq", "side", "added"), ("mapping", "events-to-fn", "changed")])
+        _, _, data = s.admin("GET", "/v1/mappings/events-to-fn")
+        self.assertEqual(json.loads(data)["dlq"], "side")
+        # The function is removed with the mappings that call it.
+        gone = copy.deepcopy(dlq)
+        gone["functions"].append({"name": "other", "type": "http", "url": fn.url})
+        for m in gone["mappings"]:
+            m["function"] = "other"
+        del gone["functions"][0]
+        rewrite(s, gone)
+        status, body = reload_api(s)
+        self.assertEqual(status, 200, body)
+        self.assertIn({"kind": "function", "name": "fn", "change": "removed"}, body["changes"])
+        self.assertIn({"kind": "function", "name": "other", "change": "added"}, body["changes"])
+        last = self.post_many(s, 3)
+        wait_until(lambda: set(fn.delivered_ids()) >= set(last), what="records at 'other'")
+
     def test_one_reload_at_a_time_and_disabled_state_kept(self):
         # Every call takes 1.5 s: the changed mapping's drain waits for its batch.
         fn = self.fn(script=[{"delayMs": 1500, "count": 1}])
