@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/app.h"
 #include "cli/cmd.h"
 #include "config/config.h"
 #include "core/buf.h"
@@ -24,8 +25,10 @@ static const char usage_reload[] =
     "\n"
     "exit status:\n"
     "  0   applied (or nothing changed)\n"
-    "  1   refused (invalid file, a key that needs a restart, another reload running),\n"
-    "      applied with errors, or sluice not reachable\n";
+    "  1   refused (a key that needs a restart, another reload running), applied with\n"
+    "      errors, or sluice not reachable\n"
+    "  2   bad usage\n"
+    "  78  the config file is invalid: nothing changed\n";
 
 int sl_cli_reload(int argc, char **argv)
 {
@@ -66,7 +69,7 @@ int sl_cli_reload(int argc, char **argv)
      * and reports what is wrong with it. */
     if (sl_config_load(sl_cli_config_path(config), &cfg, &err) < 0) {
         fprintf(stderr, "sluice: reload refused, nothing changed: %s\n", err.msg);
-        return 1;
+        return SL_EXIT_CONFIG;
     }
     struct sl_buf body;
     sl_buf_init(&body);
@@ -74,7 +77,7 @@ int sl_cli_reload(int argc, char **argv)
     long timeout = (long)cfg.drain_timeout_ms + 60000L;
     long status = sl_cli_admin_call(&cfg, "POST", "/v1/reload", &body, timeout);
     json_t *doc = status > 0 ? json_loadb(body.data ? body.data : "", body.len, 0, NULL) : NULL;
-    int rc = status == 200 ? 0 : 1;
+    int rc = status == 200 ? SL_EXIT_OK : SL_EXIT_ERROR;
     if (json && doc) {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", text ? text : "");
@@ -106,6 +109,9 @@ int sl_cli_reload(int argc, char **argv)
     } else if (status > 0) {
         fprintf(stderr, "sluice: the admin API answered %ld\n", status);
     }
+    const char *error = json_string_value(json_object_get(doc, "error"));
+    if (status == 400 && error && strcmp(error, "invalid_config") == 0)
+        rc = SL_EXIT_CONFIG;
     json_decref(doc);
     sl_buf_release(&body);
     sl_config_release(&cfg);

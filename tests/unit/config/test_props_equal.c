@@ -79,7 +79,7 @@ static void test_difference_names_key(void **state)
     memcpy(strstr(other, "422"), "429", 3);
     compare(base, other, "mappings[0].retry.terminal_statuses");
     strcpy(other, base);
-    memcpy(strstr(other, "8080"), "8081", 4);
+    memcpy(strstr(other, "8080"), "8090", 4);
     struct sl_config a, b;
     load(base, &a);
     load(other, &b);
