@@ -10,6 +10,7 @@
 #include "cli/admin.h"
 #include "cli/app.h"
 #include "cli/mapstate.h"
+#include "cli/reload.h"
 #include "cli/buildinfo.h"
 #include "cli/status_page.h"
 #include "core/log.h"
@@ -245,6 +246,11 @@ static void mapping_control_cb(struct sl_http_exchange *x, const struct sl_http_
         return;
     }
     struct sl_err err = {0};
+    if (sl_reload_running(app)) {
+        sl_http_respond_error(x, 409, "conflict",
+                              "a configuration reload is being applied: try again once it is done");
+        return;
+    }
     if (app->state != SL_APP_RUNNING ||
         sl_mapping_set_enabled(m, enable, "User action", &err) < 0) {
         sl_http_respond_error(x, 409, "conflict",
@@ -312,6 +318,7 @@ void sl_admin_routes(struct sl_app *app, struct sl_http_router *r)
     sl_admin_add(app, r, "GET", "/v1/mappings", false, mappings_cb, true);
     sl_admin_add(app, r, "GET", "/v1/mappings/", true, mappings_cb, true);
     sl_admin_add(app, r, "POST", "/v1/mappings/", true, mapping_control_cb, true);
+    sl_admin_add(app, r, "POST", "/v1/reload", false, sl_reload_http, true);
     sl_admin_dlq_routes(app, r);
     /* The status page: no data in it, so no token to load it. */
     sl_admin_page_routes(app, r);

@@ -1,5 +1,6 @@
 #include "cli/app.h"
 #include "cli/mapstate.h"
+#include "cli/reload.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -217,8 +218,7 @@ static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
     return sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
 }
 
-/* What every source, function and sink is created with. */
-static struct sl_env app_env(const struct sl_app *app)
+struct sl_env sl_app_env(const struct sl_app *app)
 {
     return (struct sl_env){
         .loop = app->loop,
@@ -233,7 +233,7 @@ static struct sl_env app_env(const struct sl_app *app)
 static int app_build_sources(struct sl_app *app, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
-    struct sl_env env = app_env(app);
+    struct sl_env env = sl_app_env(app);
     app->sources = sl_calloc(cfg->sources.n + 1, sizeof(*app->sources));
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
@@ -265,7 +265,7 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
         if (!sec->name || !sec->type)
             continue; /* validate: missing, already reported */
         const struct sl_target_ops *ops = sl_target_find_type(sec->type);
-        struct sl_env env = app_env(app);
+        struct sl_env env = sl_app_env(app);
         int rc;
         if (!ops) {
             const char *types[16];
@@ -285,7 +285,7 @@ static int app_build_targets(struct sl_app *app, struct sl_err *err)
 static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
-    struct sl_env env = app_env(app);
+    struct sl_env env = sl_app_env(app);
     app->dlqs = sl_calloc(cfg->dlqs.n + 2, sizeof(*app->dlqs));
     for (size_t i = 0; i < cfg->dlqs.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->dlqs, struct sl_cfg_typed, i);
@@ -555,6 +555,7 @@ static void app_notify(const char *state)
 
 static void app_start_drain(struct sl_app *app)
 {
+    sl_reload_abort(app);
     app->state = SL_APP_DRAINING;
     app_notify("STOPPING=1");
     app->drain_deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
@@ -589,11 +590,11 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     app_finish_drain(app, "second signal: stopping now");
 }
 
-/* systemd's ExecReload sends SIGHUP (packaging/sluice.service): it must not end the process. */
+/* systemd's ExecReload sends SIGHUP (packaging/sluice.service): reload the configuration. */
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    sl_warn(app_scope, "SIGHUP received: reloading the configuration is not supported yet; "
-                       "restart to apply changes");
+    sl_info(app_scope, "SIGHUP received: reloading the configuration");
+    sl_reload_start(w->data, NULL, NULL);
 }
 
 int sl_app_run(struct sl_app *app)
@@ -605,6 +606,7 @@ int sl_app_run(struct sl_app *app)
     ev_signal_start(app->loop, &app->sigint);
     ev_signal_start(app->loop, &app->sigterm);
     ev_signal_init(&app->sighup, sighup_cb, SIGHUP);
+    app->sighup.data = app;
     ev_signal_start(app->loop, &app->sighup);
     ev_init(&app->drain_timer, drain_timeout_cb);
     app->drain_timer.data = app;
@@ -630,6 +632,7 @@ int sl_app_run(struct sl_app *app)
     sl_info(app_scope, "sluice %s running with %zu mappings", SL_VERSION, app->nmappings);
     app_notify("READY=1");
     ev_run(app->loop, 0);
+    sl_reload_abort(app);
     ev_timer_stop(app->loop, &app->drain_timer);
     ev_timer_stop(app->loop, &app->drain_poll);
     ev_signal_stop(app->loop, &app->sigint);
@@ -765,6 +768,7 @@ void sl_app_release(struct sl_app *app)
     if (app->loop)
         ev_loop_destroy(app->loop);
     sl_config_release(&app->cfg);
+    sl_reload_release(app);
     sl_watchdog_stop(app->watchdog);
     memset(app, 0, sizeof(*app));
 }

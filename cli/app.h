@@ -63,7 +63,10 @@ struct sl_app {
     size_t nmappings;
     ev_signal sigint;
     ev_signal sigterm;
-    ev_signal sighup; /* logged; reloading is not supported yet */
+    ev_signal sighup;           /* reloads the configuration (cli/reload.h) */
+    struct sl_reload *reload;   /* the reload being applied, or NULL */
+    struct sl_config **retired; /* earlier configurations, borrowed by what did not change */
+    size_t nretired;
     ev_timer drain_timer;
     ev_timer drain_poll;
     int64_t drain_deadline_ms; /* sl_mono_ms clock; 0 until a signal */
@@ -108,6 +111,9 @@ int sl_app_run(struct sl_app *app);
  * thread: the caller must _exit without sl_app_release. Runs once (release calls it if needed). */
 int sl_app_close(struct sl_app *app);
 void sl_app_release(struct sl_app *app);
+
+/* What every source, function and DLQ sink is created with. */
+struct sl_env sl_app_env(const struct sl_app *app);
 
 struct sl_redrive_env;
 /* How a redrive run by this process reaches its functions and DLQ sinks. */

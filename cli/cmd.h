@@ -19,6 +19,14 @@ int sl_cli_config(int argc, char **argv);
 int sl_cli_validate(int argc, char **argv);
 /* The source, function and DLQ types this binary has, from the registries (for --help). */
 void sl_cli_print_types(FILE *out);
+/* sluice reload (argv[0] is "reload"). */
+int sl_cli_reload(int argc, char **argv);
+const char *sl_cli_reload_usage(void);
+struct sl_config;
+/* `method` path on the admin API of the sluice running with cfg (admin.listen, admin.token);
+ * body gets the answer. Returns the HTTP status, or -1 after printing why it was not reached. */
+long sl_cli_admin_call(const struct sl_config *cfg, const char *method, const char *path,
+                       struct sl_buf *body, long timeout_ms);
 /* The Markdown configuration reference. */
 void sl_cli_config_docs(struct sl_buf *out);
 /* The --help texts of the commands. */

@@ -1,4 +1,5 @@
-/* sluice: run | validate | dlq list|show|redrive|purge | mappings | config docs|man | version */
+/* sluice: run | validate | dlq list|show|redrive|purge | mappings | reload | config docs|man |
+ * version */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ static const char usage_main[] =
     "  validate   check a config file without starting anything\n"
     "  dlq        inspect, redrive and purge dead-lettered records\n"
     "  mappings   status of a running sluice's mappings (via its admin API)\n"
+    "  reload     make a running sluice read its config file again\n"
     "  config     print the configuration reference (docs) or the manual page (man)\n"
     "  version    print the version\n"
     "\n"
@@ -39,6 +41,9 @@ static const char usage_run[] =
     "committed and connections closed, within what is left of drain_timeout (at least\n"
     "1 s). A second signal ends the drain at once. Records not finished stay\n"
     "unacknowledged at their source and are delivered again after the restart.\n"
+    "SIGHUP reloads the configuration file, as `sluice reload` does: a bad file\n"
+    "changes nothing (the error is logged with its key path); changed mappings drain\n"
+    "and start again, added ones start, removed ones drain and stop, the others run on.\n"
     "\n"
     "exit status:\n"
     "  0   everything drained and acknowledged\n"
@@ -135,6 +140,7 @@ void sl_cli_man_page(struct sl_buf *out)
         {"validate", sl_cli_validate_usage()},
         {"dlq", sl_cli_dlq_usage()},
         {"mappings", sl_cli_mappings_usage()},
+        {"reload", sl_cli_reload_usage()},
         {"config", sl_cli_config_usage()},
         {"version", sl_cli_version_usage()},
         {NULL, NULL},
@@ -165,6 +171,8 @@ int main(int argc, char **argv)
         return sl_cli_dlq(argc - 1, argv + 1);
     if (strcmp(cmd, "mappings") == 0)
         return sl_cli_mappings(argc - 1, argv + 1);
+    if (strcmp(cmd, "reload") == 0)
+        return sl_cli_reload(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return sl_cli_config(argc - 1, argv + 1);
     fprintf(stderr, "sluice: unknown command \"%s\"\n\n%s", cmd, usage_main);

@@ -38,9 +38,8 @@ static size_t collect_cb(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* `method` path on the admin API; returns the HTTP status, or -1 with a message. */
-static long admin_call(const struct sl_config *cfg, const char *method, const char *path,
-                       struct sl_buf *body)
+long sl_cli_admin_call(const struct sl_config *cfg, const char *method, const char *path,
+                       struct sl_buf *body, long timeout_ms)
 {
     char url[512], auth[1024];
     const char *listen = cfg->admin.listener.listen;
@@ -68,7 +67,7 @@ static long admin_call(const struct sl_config *cfg, const char *method, const ch
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
     long status = -1;
@@ -82,6 +81,13 @@ static long admin_call(const struct sl_config *cfg, const char *method, const ch
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return status;
+}
+
+/* `method` path on the admin API; returns the HTTP status, or -1 with a message. */
+static long admin_call(const struct sl_config *cfg, const char *method, const char *path,
+                       struct sl_buf *body)
+{
+    return sl_cli_admin_call(cfg, method, path, body, 10000L);
 }
 
 static void print_row(json_t *m)

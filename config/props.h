@@ -138,6 +138,15 @@ void sl_props_release(const struct sl_prop_table *t, void *obj);
  * depends only on the tables (deterministic). */
 void sl_props_doc(const struct sl_prop_table *t, const char *prefix, struct sl_buf *md);
 
+/* Whether two structs bound with table t hold the same values (each key compared as bound:
+ * "1s" equals "1000ms"; lists in order). When they differ, path (cap bytes) gets the key path of
+ * the first difference, under prefix ("mappings[0].batch.size"). */
+bool sl_props_equal(const struct sl_prop_table *t, const void *a, const void *b, const char *prefix,
+                    char *path, size_t cap);
+/* The same for one row p of a table, a and b being the structs the table binds. */
+bool sl_prop_equal(const struct sl_prop *p, const void *a, const void *b, const char *prefix,
+                   char *path, size_t cap);
+
 /* Helpers for the typed-list convention. */
 bool sl_strlist_contains(const struct sl_strlist *l, const char *s);
 bool sl_intlist_contains(const struct sl_intlist *l, int64_t v);

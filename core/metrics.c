@@ -139,6 +139,47 @@ struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, c
     return series_get(f, labels);
 }
 
+/* Whether a label set ("a=\"x\",b=\"y\"") holds the pair `label`: it starts the set or
+ * follows a comma, and a comma or the end follows it. Values are escaped, so a quote inside one
+ * never ends it. */
+static bool labels_hold(const char *labels, const char *label)
+{
+    size_t n = strlen(label);
+    for (const char *p = labels; (p = strstr(p, label)) != NULL; p++) {
+        if ((p == labels || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    }
+    return false;
+}
+
+static void remove_where(struct sl_metrics *r, const void *arg, const char *label)
+{
+    for (struct sl_family *f = r ? r->families : NULL; f; f = f->next) {
+        struct sl_metric **pm = &f->series;
+        while (*pm) {
+            struct sl_metric *m = *pm;
+            bool hit = label ? labels_hold(m->labels, label) : (m->read_cb && m->read_arg == arg);
+            if (hit) {
+                *pm = m->next;
+                metric_free(m);
+            } else {
+                pm = &m->next;
+            }
+        }
+    }
+}
+
+void sl_metrics_forget(struct sl_metrics *r, const void *arg)
+{
+    remove_where(r, arg, NULL);
+}
+
+void sl_metrics_remove(struct sl_metrics *r, const char *label)
+{
+    if (label && *label)
+        remove_where(r, NULL, label);
+}
+
 void sl_metric_inc(struct sl_metric *m)
 {
     m->value += 1;

@@ -37,6 +37,14 @@ struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, co
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, const char *help,
                                        const char *labels, const double *bounds, size_t nbounds);
 
+/* Removes every series whose value is read through arg (sl_metrics_gauge_fn): before arg is
+ * freed. The series' pointers are invalid afterwards. */
+void sl_metrics_forget(struct sl_metrics *r, const void *arg);
+/* Removes every series whose label set holds `label` (one `key="value"` pair, as
+ * sl_metrics_label writes it), e.g. the series of a mapping that no longer exists. The series'
+ * pointers are invalid afterwards. A family left with no series is not rendered. */
+void sl_metrics_remove(struct sl_metrics *r, const char *label);
+
 void sl_metric_inc(struct sl_metric *m);
 void sl_metric_add(struct sl_metric *m, double v);
 /* SL_METRIC_UNKNOWN leaves a gauge out of the renderings until it is set to a value. */

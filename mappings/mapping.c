@@ -442,10 +442,15 @@ void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg)
     m->drained_arg = arg;
     /* The drain ends when the source has stopped emitting (its stop callback, which may fire
      * at once) and every record it emitted is handled. */
-    if (m->started && !m->source_stopped)
-        m->s->ops->stop(m->s, mapping_source_stopped_cb, m);
-    else
+    if (m->started && !m->source_stopped) {
+        /* A second drain (a shutdown during a reload) waits for the same stop. */
+        if (!m->stop_asked) {
+            m->stop_asked = true;
+            m->s->ops->stop(m->s, mapping_source_stopped_cb, m);
+        }
+    } else {
         m->source_stopped = true;
+    }
     mapping_check_drained(m);
     if (m->inflight_records == 0)
         return; /* drained, or the source's stop callback will tell */

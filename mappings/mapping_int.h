@@ -103,6 +103,7 @@ struct sl_mapping {
     bool started;
     bool draining;
     bool source_stopped;         /* the source's stop callback fired: it emits nothing more */
+    bool stop_asked;             /* the source was asked to stop (once) */
     struct sl_dlq_job *dlq_jobs; /* DLQ writes under way or waiting to retry (deadletter.c) */
     unsigned pump_depth;         /* lane_pump calls on the stack right now */
     unsigned pump_depth_max;     /* the deepest seen (tests expect 1: no recursion) */

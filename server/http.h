@@ -151,6 +151,9 @@ void sl_http_router_add_hooked(struct sl_http_router *r, const char *method, con
                                bool prefix, sl_http_headers_cb on_headers, sl_http_handler_cb cb,
                                void *arg);
 /* Pass this as the server's handler, with the router as its arg. */
+/* Removes the routes whose handler argument is arg (a hook that no longer exists): requests
+ * still reading their body find the routes that are left when they complete. */
+void sl_http_router_remove(struct sl_http_router *r, const void *arg);
 void sl_http_router_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *router);
 /* The headers hook of a router server: runs the on_headers of the route the request goes to.
  * Unknown paths and methods are left to sl_http_router_handle (404/405 after the body). */

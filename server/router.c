@@ -67,6 +67,21 @@ void sl_http_router_add_hooked(struct sl_http_router *r, const char *method, con
     rt->arg = arg;
 }
 
+void sl_http_router_remove(struct sl_http_router *r, const void *arg)
+{
+    size_t k = 0;
+    for (size_t i = 0; r && i < r->n; i++) {
+        if (r->routes[i].arg == arg) {
+            free(r->routes[i].method);
+            free(r->routes[i].path);
+            continue;
+        }
+        r->routes[k++] = r->routes[i];
+    }
+    if (r)
+        r->n = k;
+}
+
 /* How specifically a route's path matches: 0 for no match, higher is more specific. */
 static size_t path_score(const struct sl_http_route *rt, const struct sl_http_req *req)
 {

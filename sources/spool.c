@@ -21,7 +21,9 @@ struct sl_spool {
     uint64_t max;
     struct spool_del *dels; /* deletes gathered during this loop iteration */
     size_t dels_cap;
-    ev_prepare flush; /* submits them before the loop sleeps */
+    ev_prepare flush;        /* submits them before the loop sleeps */
+    uint64_t dels_submitted; /* delete jobs given to the store */
+    uint64_t dels_done;      /* ... and finished (committed or failed), in order */
 };
 
 struct spool_put {
@@ -178,6 +180,7 @@ static int spool_del_job(struct sl_store_conn *c, void *arg)
 static void spool_del_done(int status, void *arg)
 {
     struct spool_del *d = arg;
+    d->sp->dels_done++;
     if (status == 0)
         d->sp->used = d->sp->used > d->charge ? d->sp->used - d->charge : 0;
     free(d->seqs);
@@ -201,7 +204,26 @@ void sl_spool_flush(struct sl_spool *sp)
         /* Store closing: the rows stay and are replayed at the next start. */
         free(d->seqs);
         free(d);
+        return;
     }
+    sp->dels_submitted++;
+}
+
+uint64_t sl_spool_delete_mark(struct sl_spool *sp)
+{
+    /* Always a job, even with no deletes: the store runs its jobs in order, so once this one is
+     * done every write queued before it is too (a mapping's kept state included). */
+    if (sp && !sp->dels) {
+        sp->dels = SL_NEW(struct spool_del);
+        sp->dels->sp = sp;
+    }
+    sl_spool_flush(sp);
+    return sp ? sp->dels_submitted : 0;
+}
+
+bool sl_spool_deleted(const struct sl_spool *sp, uint64_t mark)
+{
+    return !sp || sp->dels_done >= mark;
 }
 
 static void spool_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)

@@ -50,6 +50,12 @@ int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);
 /* Submits the gathered deletes now (before closing the store at shutdown). */
 void sl_spool_flush(struct sl_spool *sp);
+/* Submits the gathered deletes (as a store job, even when there are none) and returns a mark:
+ * sl_spool_deleted(sp, mark) is true once that job is done. The store runs its jobs in order,
+ * so every write queued before the mark is done too: a scan no longer sees deleted rows (a hook
+ * re-created by a reload reads only what is left), a mapping's kept state is committed. */
+uint64_t sl_spool_delete_mark(struct sl_spool *sp);
+bool sl_spool_deleted(const struct sl_spool *sp, uint64_t mark);
 /* The quota charge of an item of this size. */
 size_t sl_spool_charge(size_t attrs_len, size_t body_len);
 /* Reads up to limit rows of `source` with seq > after, in seq order (read connection). Returns

@@ -57,7 +57,10 @@ struct webhook {
     struct webhook_cfg cfg;
     struct ev_loop *loop;
     struct sl_spool *spool;
+    struct sl_http_router *router; /* where its route is (removed on destroy) */
     char route[160];
+    size_t puts;    /* spool writes not yet confirmed: each holds h */
+    bool destroyed; /* freed when the last of them is confirmed */
     bool started;
     bool stopped;
     bool paused;
@@ -197,25 +200,34 @@ static void respond_unavailable(struct sl_http_exchange *x, int code)
         sl_http_respond(x, 503, "application/json", hdr, 1, other, sizeof(other) - 1);
 }
 
+static void webhook_free(struct webhook *h);
+
 static void webhook_put_done(int status, void *arg)
 {
     struct webhook_put *p = arg;
     struct webhook *h = p->h;
+    h->puts--;
     if (status < 0) {
         sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
-        sl_metric_inc(h->m_rejected);
+        if (!h->destroyed)
+            sl_metric_inc(h->m_rejected);
         respond_unavailable(p->x, status);
     } else {
         char body[64];
         int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
-        sl_metric_inc(h->m_accepted);
+        if (!h->destroyed)
+            sl_metric_inc(h->m_accepted);
         sl_http_respond_json(p->x, 202, body, (size_t)n);
-        if (!h->backlog && !h->paused && !h->stopped && p->seq > h->emitted_seq)
+        /* A hook removed by a reload while the write was queued emits nothing: the row stays
+         * in the spool for the hook of that name, when there is one again. */
+        if (!h->destroyed && !h->backlog && !h->paused && !h->stopped && p->seq > h->emitted_seq)
             webhook_emit(h, p->seq, p->id, p->received_ms, p->attrs, p->body, p->body_len);
     }
     free(p->attrs);
     free(p->body);
     free(p);
+    if (h->destroyed && h->puts == 0)
+        webhook_free(h);
 }
 
 static bool webhook_authorized(const struct webhook *h, const struct sl_http_req *req)
@@ -324,6 +336,8 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
         .body_len = p->body_len,
     };
     int rc = sl_spool_put(h->spool, &it, &p->seq, webhook_put_done, p);
+    if (rc >= 0)
+        h->puts++;
     if (rc < 0) {
         sl_metric_inc(h->m_rejected);
         if (rc == SL_EFULL) {
@@ -364,6 +378,7 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
     ev_idle_init(&h->scan_watcher, webhook_scan_cb);
     h->scan_watcher.data = h;
     snprintf(h->route, sizeof(h->route), "/hooks/%s", sec->name);
+    h->router = env->push;
     if (env->push)
         sl_http_router_add_hooked(env->push, "POST", h->route, false, webhook_headers,
                                   webhook_handle, h);
@@ -452,16 +467,24 @@ static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg
         cb(s, arg);
 }
 
+static void webhook_free(struct webhook *h)
+{
+    webhook_release_cfg(h);
+    sl_webhook_pool_release(&h->pool);
+    sl_source_release(&h->base);
+    free(h);
+}
+
 static void webhook_destroy(struct sl_source *s)
 {
     if (!s)
         return;
     struct webhook *h = (struct webhook *)s;
     ev_idle_stop(h->loop, &h->scan_watcher);
-    webhook_release_cfg(h);
-    sl_webhook_pool_release(&h->pool);
-    sl_source_release(&h->base);
-    free(h);
+    sl_http_router_remove(h->router, h);
+    h->destroyed = true;
+    if (h->puts == 0)
+        webhook_free(h);
 }
 
 static void webhook_describe(struct sl_source *s, struct sl_jw *w)

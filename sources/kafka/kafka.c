@@ -893,6 +893,8 @@ static void kafka_destroy(struct sl_source *s)
             close(k->pipe_fds[i]);
     }
     for (size_t i = 0; i < k->nparts; i++) {
+        /* Its gauges read the partition: a source replaced by a reload leaves none behind. */
+        sl_metrics_forget(k->metrics, k->parts[i]);
         sl_kwin_release(&k->parts[i]->win);
         free(k->parts[i]->topic);
         free(k->parts[i]->topic_json);

@@ -98,6 +98,45 @@ static void test_metrics_unknown_gauge_left_out(void **state)
     sl_metrics_destroy(r);
 }
 
+/* A mapping re-created under the same name (a reload) gets the same series, not a duplicate;
+ * a removed one's series go, and a gauge read through a freed object is forgotten. */
+static void test_metrics_reuse_remove_forget(void **state)
+{
+    struct sl_metrics *r = sl_metrics_create();
+    struct sl_buf out;
+    sl_buf_init(&out);
+    double v1 = 1, v2 = 2, part = 5;
+    struct sl_metric *c = sl_metrics_counter(r, "rec_total", "R.", "mapping=\"a\"");
+    sl_metric_add(c, 3);
+    sl_metrics_gauge_fn(r, "age", "A.", "mapping=\"a\"", read_arg_cb, &v1);
+    sl_metrics_counter(r, "rec_total", "R.", "mapping=\"ab\"");
+    sl_metrics_counter(r, "inv_total", "I.", "mapping=\"a\",outcome=\"ok\"");
+    sl_metrics_gauge_fn(r, "lag", "L.", "source=\"k\",partition=\"0\"", read_arg_cb, &part);
+    /* Again, as a re-created mapping does: the same series, now read through v2. */
+    assert_ptr_equal(c, sl_metrics_counter(r, "rec_total", "R.", "mapping=\"a\""));
+    sl_metrics_gauge_fn(r, "age", "A.", "mapping=\"a\"", read_arg_cb, &v2);
+    sl_metrics_render(r, &out);
+    const char *first = strstr(out.data, "rec_total{mapping=\"a\"} 3\n");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "rec_total{mapping=\"a\"}"));
+    assert_non_null(strstr(out.data, "age{mapping=\"a\"} 2\n"));
+    assert_null(strstr(out.data, "age{mapping=\"a\"} 1\n"));
+
+    sl_metrics_forget(r, &part);
+    sl_metrics_remove(r, "mapping=\"a\"");
+    sl_buf_reset(&out);
+    sl_metrics_render(r, &out);
+    assert_null(strstr(out.data, "mapping=\"a\""));
+    assert_null(strstr(out.data, "lag"));
+    assert_null(strstr(out.data, "# TYPE age"));
+    assert_non_null(strstr(out.data, "rec_total{mapping=\"ab\"} 0\n"));
+    /* Added back: starts again. */
+    c = sl_metrics_counter(r, "rec_total", "R.", "mapping=\"a\"");
+    assert_true(sl_metric_value(c) == 0);
+    sl_buf_release(&out);
+    sl_metrics_destroy(r);
+}
+
 static void test_ids_are_uuid4_and_distinct(void **state)
 {
     char a[SL_ID_LEN + 1], b[SL_ID_LEN + 1];
@@ -116,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_backoff_full_jitter_stays_in_range_and_spreads),
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_metrics_unknown_gauge_left_out),
+        cmocka_unit_test(test_metrics_reuse_remove_forget),
         cmocka_unit_test(test_ids_are_uuid4_and_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

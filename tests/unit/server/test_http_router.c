@@ -158,12 +158,30 @@ static void test_empty_router(void **state)
     sl_http_router_destroy(NULL);
 }
 
+/* A removed hook's route is gone: its path answers 404, other routes stay. */
+static void test_remove(void **state)
+{
+    struct rt t = rt_start();
+    static const char special[] = "special";
+    sl_http_router_add(t.r, "POST", "/hooks/gone", false, named, (void *)special);
+    expect_body(&t, "POST /hooks/gone HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                "special POST /hooks/gone");
+    sl_http_router_remove(t.r, special);
+    /* Falls back to the prefix route, as if it had never been added. */
+    expect_body(&t, "POST /hooks/gone HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                "hooks POST /hooks/gone");
+    expect_body(&t, "GET /health HTTP/1.1\r\n\r\n", "health GET /health");
+    sl_http_router_remove(t.r, "not a route");
+    sl_http_router_remove(NULL, special);
+    rt_stop(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch),     cmocka_unit_test(test_head_uses_get),
         cmocka_unit_test(test_404),          cmocka_unit_test(test_405_allow),
-        cmocka_unit_test(test_empty_router),
+        cmocka_unit_test(test_empty_router), cmocka_unit_test(test_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
