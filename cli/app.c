@@ -679,6 +679,15 @@ int sl_app_close(struct sl_app *app)
     if (reading)
         app->abandoned = true; /* a read, not records: the exit status stays as it is */
     app->worker = NULL;
+    /* Sinks a reload took out while a read used the worker: nothing writes to them. */
+    for (size_t i = 0; i < app->nretired_dlqs && !reading; i++) {
+        struct sl_dlq *d = app->retired_dlqs[i];
+        int rc = d->ops->close ? d->ops->close(d, deadline ? deadline : far) : 0;
+        if (rc != -EINPROGRESS)
+            d->ops->destroy(d);
+    }
+    if (!reading)
+        app->nretired_dlqs = 0;
     sl_http_server_destroy(app->push);
     sl_http_server_destroy(app->admin);
     app->push = app->admin = NULL;
@@ -758,6 +767,7 @@ void sl_app_release(struct sl_app *app)
     free(app->mappings);
     free(app->sources);
     free(app->targets);
+    free(app->retired_dlqs);
     free(app->dlqs);
     sl_spool_destroy(app->spool);
     sl_http_router_destroy(app->push_router);

@@ -58,6 +58,10 @@ struct sl_app {
     struct sl_dlq **dlqs;
     size_t ndlqs;
     struct sl_worker *worker; /* DLQ reads off the loop (cli/dlqview.h) */
+    /* Sinks a reload took out while a DLQ read was queued or running on the worker: they stay
+     * open for it and are closed and freed once the worker is gone (sl_app_close). */
+    struct sl_dlq **retired_dlqs;
+    size_t nretired_dlqs;
     struct sl_dlq_tasks dlq_tasks;
     struct sl_mapping **mappings;
     size_t nmappings;

@@ -410,9 +410,18 @@ static void take_down(struct sl_reload *rl)
         ptr_remove((void **)app->mappings, &app->nmappings, m);
         sl_mapping_destroy(m);
     }
+    /* A DLQ read on the worker (a listing, a show) may use any sink: none is closed under it. */
+    bool reading = sl_worker_pending(app->worker) > 0;
     for (size_t i = 0; i < rl->ndlqs; i++) {
         struct sl_dlq *d = rl->dlqs[i];
         ptr_remove((void **)app->dlqs, &app->ndlqs, d);
+        if (reading) {
+            app->retired_dlqs = sl_realloc(app->retired_dlqs,
+                                           (app->nretired_dlqs + 1) * sizeof(*app->retired_dlqs));
+            app->retired_dlqs[app->nretired_dlqs++] = d;
+            sl_info(scope, "dlq %s: a DLQ read is under way: closed when sluice stops", d->name);
+            continue;
+        }
         int rc = d->ops->close ? d->ops->close(d, deadline) : 0;
         if (rc < 0 && closed_cleanly(rc))
             sl_warn(scope, "dlq %s: closed before its last writes were confirmed: %s", d->name,

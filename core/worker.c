@@ -138,7 +138,7 @@ int sl_worker_submit(struct sl_worker *w, sl_worker_fn fn, sl_worker_done_cb don
 
 size_t sl_worker_pending(const struct sl_worker *w)
 {
-    return w->pending;
+    return w ? w->pending : 0;
 }
 
 int sl_worker_destroy_by(struct sl_worker *w, int64_t deadline_ms)

@@ -6,7 +6,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, base_config, json_body, main, wait_until  # noqa: E402
+from harness import SluiceTest, base_config, json_body, main, to_yaml, wait_until  # noqa: E402
 
 
 class SilentServer:
@@ -183,6 +183,39 @@ class DlqAdmin(SluiceTest):
         self.assertFalse(t.is_alive())
         self.assertEqual(result["status"], 500, result.get("body"))
         self.assertEqual(json_body(result["body"])["error"], "dlq_error")
+
+    def test_reload_keeps_a_sink_open_under_a_read(self):
+        # A reload that takes out the sink a listing is reading keeps it open for the read (it
+        # is closed when sluice stops); the listing then ends as before, and nothing is freed
+        # under it (ASan would say so).
+        silent = SilentServer()
+        self.addCleanup(silent.close)
+        fn = self.fn()
+        cfg = base_config(self.workdir, fn.url, extra={"dlqs": [{
+            "name": "stuck", "type": "redis", "host": "127.0.0.1", "port": silent.port,
+            "stream": "dlq", "command_timeout": "60s"}]})
+        s = self.sluice(cfg)
+        result = {}
+
+        def listing():
+            result["status"], _, result["body"] = s.admin("GET", "/v1/dlq?limit=10000")
+        t = threading.Thread(target=listing, daemon=True)
+        t.start()
+        wait_until(lambda: silent.got(b"XRANGE"), what="the listing's XRANGE")
+        del cfg["dlqs"]
+        with open(s.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        st, _, d = s.admin("POST", "/v1/reload")
+        self.assertEqual(st, 200, d)
+        s.out.wait_for(r"dlq stuck: a DLQ read is under way: closed when sluice stops")
+        # The mapping goes on delivering meanwhile.
+        ids = self.post_many(s, 5)
+        wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids), what="5 deliveries")
+        silent.close()
+        t.join(120)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["status"], 500, result.get("body"))
+        self.assertEqual(s.terminate(), 0)
 
 
 if __name__ == "__main__":
