@@ -259,6 +259,10 @@ static bool content_is_json(const struct sl_http_req *req)
            (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
+/* A stopped hook (sluice draining, or its mapping restarting in a reload, which takes
+ * milliseconds): the pusher may try again at once, here or at another instance. */
+#define STOPPED_RETRY_AFTER "Retry-After: 1"
+
 /* Runs when a request's headers are in, before its body is read: a pusher without the token, or
  * announcing a body over this hook's limit, is refused without the server buffering the body. */
 static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
@@ -267,6 +271,7 @@ static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_h
     if (h->stopped) {
         rej->code = "shutting_down";
         rej->message = "sluice is shutting down";
+        rej->header = STOPPED_RETRY_AFTER;
         return 503;
     }
     if (!webhook_authorized(h, req)) {
@@ -289,7 +294,10 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
 {
     struct webhook *h = arg;
     if (h->stopped) {
-        sl_http_respond_error(x, 503, "shutting_down", "sluice is shutting down");
+        static const char *const hdr[] = {STOPPED_RETRY_AFTER};
+        static const char body[] =
+            "{\"error\":\"shutting_down\",\"message\":\"sluice is shutting down\"}";
+        sl_http_respond(x, 503, "application/json", hdr, 1, body, sizeof(body) - 1);
         return;
     }
     if (!webhook_authorized(h, req)) {

@@ -50,6 +50,7 @@ class ShutdownWebhook(SluiceTest):
         self.assertTrue(answer.startswith(b"HTTP/1.1 503"), answer)
         self.assertIn(b"shutting_down", answer)
         self.assertIn(b"Connection: close", answer)
+        self.assertIn(b"Retry-After: 1\r\n", answer)
 
         s.expected_exit = EXIT_ABANDONED
         s.proc.send_signal(signal.SIGTERM)
