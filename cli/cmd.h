@@ -1,6 +1,8 @@
 #ifndef SL_CLI_CMD_H
 #define SL_CLI_CMD_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/buf.h"
@@ -27,6 +29,13 @@ struct sl_config;
  * body gets the answer. Returns the HTTP status, or -1 after printing why it was not reached. */
 long sl_cli_admin_call(const struct sl_config *cfg, const char *method, const char *path,
                        struct sl_buf *body, long timeout_ms);
+/* Prints a JSON document indented, for people (an empty line for NULL). */
+void sl_cli_print_json(json_t *doc);
+/* Parses -c/--config FILE, --help and, when json is not NULL, --json (else --json is refused).
+ * operands: whether arguments may follow the options (from optind). Returns -1 to go on, else
+ * the exit status (--help printed: 0; bad usage printed: 2). */
+int sl_cli_opts(int argc, char **argv, const char *usage, const char **config, bool *json,
+                bool operands);
 /* The Markdown configuration reference. */
 void sl_cli_config_docs(struct sl_buf *out);
 /* The --help texts of the commands. */

@@ -193,9 +193,10 @@ static int dlq_show(struct sl_app *app, const char *id, bool json)
     } else if (rc == 0) {
         /* Pretty-print for people. */
         json_t *doc = json_loadb(b.data, b.len, 0, NULL);
-        char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        printf("%s\n", text ? text : b.data);
-        free(text);
+        if (doc)
+            sl_cli_print_json(doc);
+        else
+            printf("%s\n", b.data);
         json_decref(doc);
     } else {
         fprintf(stderr, "sluice: %s\n", err.msg);

@@ -1,6 +1,5 @@
 /* sluice: run | validate | dlq list|show|redrive|purge | mappings | reload | config docs|man |
  * version */
-#include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,36 +62,6 @@ const char *sl_cli_config_path(const char *given)
     return env && *env ? env : "sluice.yaml";
 }
 
-/* Parses the -c/--config and --help options shared by simple commands. */
-static int simple_opts(int argc, char **argv, const char *usage, const char **config)
-{
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            *config = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            fputs(usage, stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sluice: unexpected argument \"%s\"\n%s", argv[optind], usage);
-        return 2;
-    }
-    return -1;
-}
-
 /* librdkafka's broker threads allocate the fetched messages that the loop thread frees. With
  * glibc's default of 8 malloc arenas per core, memory freed across threads stays mapped in
  * many arenas and RSS drifts above the mapping's caps; two arenas keep it near them.
@@ -106,7 +75,7 @@ static void run_malloc_tuning(void)
 static int cmd_run(int argc, char **argv)
 {
     const char *config = NULL;
-    int rc = simple_opts(argc, argv, usage_run, &config);
+    int rc = sl_cli_opts(argc, argv, usage_run, &config, NULL, false);
     if (rc >= 0)
         return rc;
     run_malloc_tuning();

@@ -29,67 +29,6 @@ static const char usage_mappings[] =
     "exit status: 0 done; 1 the admin API cannot be reached or answered an error (404: no\n"
     "such mapping); 2 bad usage; 78 the config file is invalid.\n";
 
-static size_t collect_cb(char *p, size_t size, size_t n, void *arg)
-{
-    struct sl_buf *b = arg;
-    if (b->len + size * n > 16 * 1024 * 1024)
-        return 0;
-    sl_buf_append(b, p, size * n);
-    return size * n;
-}
-
-long sl_cli_admin_call(const struct sl_config *cfg, const char *method, const char *path,
-                       struct sl_buf *body, long timeout_ms)
-{
-    char url[512], auth[1024];
-    const char *listen = cfg->admin.listener.listen;
-    /* A wildcard listen address is reached on loopback. */
-    if (strncmp(listen, "0.0.0.0:", 8) == 0)
-        snprintf(url, sizeof(url), "http://127.0.0.1:%s%s", listen + 8, path);
-    else if (strncmp(listen, "[::]:", 5) == 0)
-        snprintf(url, sizeof(url), "http://[::1]:%s%s", listen + 5, path);
-    else
-        snprintf(url, sizeof(url), "http://%s%s", listen, path);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
-    struct curl_slist *hdrs = NULL;
-    if (cfg->admin.token && *cfg->admin.token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg->admin.token);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    long status = -1;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        fprintf(stderr,
-                "sluice: cannot reach the admin API at %s: %s (is sluice running with "
-                "this config?)\n",
-                url, curl_easy_strerror(rc));
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-/* `method` path on the admin API; returns the HTTP status, or -1 with a message. */
-static long admin_call(const struct sl_config *cfg, const char *method, const char *path,
-                       struct sl_buf *body)
-{
-    return sl_cli_admin_call(cfg, method, path, body, 10000L);
-}
-
 static void print_row(json_t *m)
 {
     json_t *in = json_object_get(m, "inflight"), *rec = json_object_get(m, "records");
@@ -114,32 +53,11 @@ static void print_row(json_t *m)
 
 int sl_cli_mappings(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *config = NULL;
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(usage_mappings, stdout);
-            return 0;
-        default:
-            fputs(usage_mappings, stderr);
-            return 2;
-        }
-    }
+    int orc = sl_cli_opts(argc, argv, usage_mappings, &config, &json, true);
+    if (orc >= 0)
+        return orc;
     const char *sub = optind < argc ? argv[optind] : "list";
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     bool show = strcmp(sub, "show") == 0;
@@ -170,7 +88,7 @@ int sl_cli_mappings(int argc, char **argv)
     }
     struct sl_buf body;
     sl_buf_init(&body);
-    long status = admin_call(&cfg, enable || disable ? "POST" : "GET", path, &body);
+    long status = sl_cli_admin_call(&cfg, enable || disable ? "POST" : "GET", path, &body, 10000L);
     int rc = 1;
     json_t *doc = status > 0 ? json_loadb(body.data ? body.data : "", body.len, 0, NULL) : NULL;
     if (status == 200 && doc && (enable || disable) && !json) {
@@ -180,9 +98,7 @@ int sl_cli_mappings(int argc, char **argv)
     } else if (status == 200 && doc) {
         rc = 0;
         if (json || named) {
-            char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            printf("%s\n", text ? text : "");
-            free(text);
+            sl_cli_print_json(doc);
         } else {
             printf("%-24s %-10s %-16s %-5s %8s %8s %8s %10s %10s %8s\n", "MAPPING", "STATE",
                    "SOURCE", "REACH", "LAG", "INFLIGHT", "OLDEST", "RECEIVED", "DELIVERED", "DEAD");

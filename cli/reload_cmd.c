@@ -1,9 +1,7 @@
 /* sluice reload [-c FILE] [--json]: asks the running sluice to reload its configuration
  * (POST /v1/reload on its admin API) and prints what changed, or why nothing did. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli/app.h"
@@ -32,36 +30,11 @@ static const char usage_reload[] =
 
 int sl_cli_reload(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *config = NULL;
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(usage_reload, stdout);
-            return 0;
-        default:
-            fputs(usage_reload, stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sluice: unexpected argument \"%s\"\n%s", argv[optind], usage_reload);
-        return 2;
-    }
+    int orc = sl_cli_opts(argc, argv, usage_reload, &config, &json, false);
+    if (orc >= 0)
+        return orc;
     struct sl_config cfg;
     struct sl_err err;
     sl_err_clear(&err);
@@ -79,9 +52,7 @@ int sl_cli_reload(int argc, char **argv)
     json_t *doc = status > 0 ? json_loadb(body.data ? body.data : "", body.len, 0, NULL) : NULL;
     int rc = status == 200 ? SL_EXIT_OK : SL_EXIT_ERROR;
     if (json && doc) {
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        printf("%s\n", text ? text : "");
-        free(text);
+        sl_cli_print_json(doc);
     } else if (doc) {
         size_t i;
         json_t *ch;
