@@ -153,7 +153,9 @@ class DlqAdmin(SluiceTest):
         self.assertEqual(sorted(e["recordId"] for e in self.page(s, 10)["entries"]),
                          sorted(ids[1:]))
 
-    def test_listing_runs_off_the_loop(self):
+    def stuck_listing(self):
+        """A sluice with a Redis DLQ sink "stuck" on a server that never answers, and a listing
+        of the DLQ waiting there (on a thread). Returns (silent, fn, cfg, s, thread, result)."""
         silent = SilentServer()
         self.addCleanup(silent.close)
         fn = self.fn()
@@ -169,6 +171,10 @@ class DlqAdmin(SluiceTest):
         t.start()
         # The listing reached the silent Redis and waits there for an answer that never comes.
         wait_until(lambda: silent.got(b"XRANGE"), what="the listing's XRANGE")
+        return silent, fn, cfg, s, t, result
+
+    def test_listing_runs_off_the_loop(self):
+        silent, fn, _, s, t, result = self.stuck_listing()
         # Meanwhile the loop serves probes, pushes and deliveries.
         self.assertEqual(s.admin("GET", "/healthz")[0], 200)
         ids = self.post_many(s, 20)
@@ -188,20 +194,7 @@ class DlqAdmin(SluiceTest):
         # A reload that takes out the sink a listing is reading keeps it open for the read (it
         # is closed when sluice stops); the listing then ends as before, and nothing is freed
         # under it (ASan would say so).
-        silent = SilentServer()
-        self.addCleanup(silent.close)
-        fn = self.fn()
-        cfg = base_config(self.workdir, fn.url, extra={"dlqs": [{
-            "name": "stuck", "type": "redis", "host": "127.0.0.1", "port": silent.port,
-            "stream": "dlq", "command_timeout": "60s"}]})
-        s = self.sluice(cfg)
-        result = {}
-
-        def listing():
-            result["status"], _, result["body"] = s.admin("GET", "/v1/dlq?limit=10000")
-        t = threading.Thread(target=listing, daemon=True)
-        t.start()
-        wait_until(lambda: silent.got(b"XRANGE"), what="the listing's XRANGE")
+        silent, fn, cfg, s, t, result = self.stuck_listing()
         del cfg["dlqs"]
         with open(s.config_path, "w") as f:
             f.write(to_yaml(cfg) + "\n")
