@@ -45,3 +45,30 @@ enum sl_kafka_reach sl_kafka_stats_reach(const char *json, size_t len, char *why
     }
     return tried > 0 ? SL_KAFKA_REACH_DOWN : SL_KAFKA_REACH_UNKNOWN;
 }
+
+enum sl_kafka_reach sl_kafka_reach_stats(struct sl_kafka_reachability *r, const char *json,
+                                         size_t len)
+{
+    char why[sizeof(r->why)];
+    enum sl_kafka_reach was = r->state;
+    enum sl_kafka_reach now = sl_kafka_stats_reach(json, len, why, sizeof(why));
+    if (now == SL_KAFKA_REACH_DOWN)
+        memcpy(r->why, why, sizeof(why));
+    if (now != SL_KAFKA_REACH_UNKNOWN)
+        r->state = now;
+    return was;
+}
+
+void sl_kafka_reach_down(struct sl_kafka_reachability *r, const char *reason)
+{
+    r->state = SL_KAFKA_REACH_DOWN;
+    snprintf(r->why, sizeof(r->why), "%s", reason);
+}
+
+bool sl_kafka_reach_ready(const struct sl_kafka_reachability *r, char *why, size_t n)
+{
+    if (r->state != SL_KAFKA_REACH_DOWN)
+        return true;
+    snprintf(why, n, "%s", r->why);
+    return false;
+}

@@ -5,6 +5,7 @@
 #ifndef SL_CLIENTS_KAFKA_REACH_H
 #define SL_CLIENTS_KAFKA_REACH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* How often sluice asks librdkafka for statistics unless `rdkafka` sets
@@ -24,5 +25,21 @@ enum sl_kafka_reach {
  * RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN says down). *why (n bytes) is set to a short reason when
  * DOWN ("no broker connected: 127.0.0.1:9092/1 DOWN"). Unparseable input gives UNKNOWN. */
 enum sl_kafka_reach sl_kafka_stats_reach(const char *json, size_t len, char *why, size_t n);
+
+/* What a client (the Kafka source's consumer, the Kafka sink's producer) knows of its reach,
+ * kept from one statistics document to the next. Loop thread. Zeroed: UNKNOWN. */
+struct sl_kafka_reachability {
+    enum sl_kafka_reach state;
+    char why[200]; /* while DOWN */
+};
+/* Takes one statistics document: UP or DOWN replaces the state, UNKNOWN (every broker idle)
+ * keeps it. Returns the state before. */
+enum sl_kafka_reach sl_kafka_reach_stats(struct sl_kafka_reachability *r, const char *json,
+                                         size_t len);
+/* The error event RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN: down until the statistics show a broker
+ * connected. */
+void sl_kafka_reach_down(struct sl_kafka_reachability *r, const char *reason);
+/* For a ready op: false while DOWN, with why (n bytes) set to the reason. */
+bool sl_kafka_reach_ready(const struct sl_kafka_reachability *r, char *why, size_t n);
 
 #endif

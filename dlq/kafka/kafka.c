@@ -49,22 +49,14 @@ static void kdlq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const 
 static int kdlq_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct sl_dlq_kafka *q = opaque;
-    char why[sizeof(q->reach_why)];
-    enum sl_kafka_reach now = sl_kafka_stats_reach(json, len, why, sizeof(why));
-    if (now == SL_KAFKA_REACH_DOWN)
-        memcpy(q->reach_why, why, sizeof(why));
-    if (now != SL_KAFKA_REACH_UNKNOWN)
-        q->reach = now; /* every broker idle: as before */
-    return 0;           /* librdkafka frees json */
+    sl_kafka_reach_stats(&q->reach, json, len);
+    return 0; /* librdkafka frees json */
 }
 
 static bool kdlq_ready(struct sl_dlq *d, char *why, size_t n)
 {
     struct sl_dlq_kafka *q = (struct sl_dlq_kafka *)d;
-    if (q->reach != SL_KAFKA_REACH_DOWN)
-        return true;
-    snprintf(why, n, "%s", q->reach_why);
-    return false;
+    return sl_kafka_reach_ready(&q->reach, why, n);
 }
 
 static void kdlq_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -72,8 +64,7 @@ static void kdlq_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opa
     struct sl_dlq_kafka *q = opaque;
     sl_warn(q->base.scope, "%s: %s", rd_kafka_err2name(err), reason);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        q->reach = SL_KAFKA_REACH_DOWN; /* until the statistics show a broker connected */
-        snprintf(q->reach_why, sizeof(q->reach_why), "%s", reason);
+        sl_kafka_reach_down(&q->reach, reason);
     }
 }
 

@@ -70,10 +70,9 @@ struct sl_dlq_kafka {
     pthread_mutex_t parts_mu; /* list (admin worker thread) swaps parts; the loop commits */
     struct sl_kdlq_part *parts;
     size_t nparts;
-    enum sl_kafka_reach reach; /* the producer's, from librdkafka's statistics */
-    char reach_why[200];
-    struct sl_worker *depth_worker; /* depth.c: refreshes `depth` off the loop */
-    int64_t depth;                  /* end minus committed offsets, summed; -1: not known yet */
+    struct sl_kafka_reachability reach; /* the producer's, from librdkafka's statistics */
+    struct sl_worker *depth_worker;     /* depth.c: refreshes `depth` off the loop */
+    int64_t depth;                      /* end minus committed offsets, summed; -1: not known yet */
     int64_t depth_asked_ms;
     bool depth_asking;
 };

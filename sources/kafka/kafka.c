@@ -59,8 +59,7 @@ void sl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque
     }
     sl_warn(k->base.scope, "consumer error: %s: %s", rd_kafka_err2name(err), reason);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        k->reach = SL_KAFKA_REACH_DOWN; /* until the statistics show a broker connected */
-        snprintf(k->reach_why, sizeof(k->reach_why), "%s", reason);
+        sl_kafka_reach_down(&k->reach, reason);
     }
 }
 
@@ -69,18 +68,12 @@ void sl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque
 static int kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct sl_kafka_source *k = opaque;
-    char why[sizeof(k->reach_why)];
-    enum sl_kafka_reach now = sl_kafka_stats_reach(json, len, why, sizeof(why));
-    if (now == SL_KAFKA_REACH_DOWN) {
-        if (k->reach != SL_KAFKA_REACH_DOWN)
-            sl_warn(k->base.scope, "cannot reach the cluster: %s", why);
-        memcpy(k->reach_why, why, sizeof(why));
-    } else if (now == SL_KAFKA_REACH_UP && k->reach == SL_KAFKA_REACH_DOWN) {
+    enum sl_kafka_reach was = sl_kafka_reach_stats(&k->reach, json, len);
+    if (k->reach.state == SL_KAFKA_REACH_DOWN && was != SL_KAFKA_REACH_DOWN)
+        sl_warn(k->base.scope, "cannot reach the cluster: %s", k->reach.why);
+    else if (k->reach.state == SL_KAFKA_REACH_UP && was == SL_KAFKA_REACH_DOWN)
         sl_info(k->base.scope, "reaching the cluster again");
-    }
-    if (now != SL_KAFKA_REACH_UNKNOWN)
-        k->reach = now; /* every broker idle: as before */
-    return 0;           /* librdkafka frees json */
+    return 0; /* librdkafka frees json */
 }
 
 /* ---- the partition table ---- */
@@ -582,8 +575,7 @@ static void kick_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         read_paused_watermarks(k, ev_now(loop));
         return;
     }
-    /* librdkafka 2.2 re-checks a full queue by itself (fetch.queue.backoff.ms). */
-    if (k->paused || rd_kafka_version() >= 0x020200ff)
+    if (k->paused || !k->kick_fetchers)
         return;
     if (rd_kafka_queue_length(k->q) > 0) {
         drain_start(k);
@@ -784,6 +776,8 @@ static int kafka_start(struct sl_source *s, struct sl_err *err)
             return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the position resolver",
                               s->scope);
     }
+    /* librdkafka 2.2 re-checks a full queue by itself (fetch.queue.backoff.ms). */
+    k->kick_fetchers = rd_kafka_version() < 0x020200ff;
     int rc = sl_kafka_waker_create(k->rk, &k->waker);
     if (rc < 0)
         return sl_err_set(err, SL_ERR_FATAL, rc, "%s: cannot start the fetch waker", s->scope);
@@ -977,10 +971,7 @@ static int64_t kafka_backlog(struct sl_source *s)
 static bool kafka_ready(struct sl_source *s, char *why, size_t n)
 {
     struct sl_kafka_source *k = ksrc(s);
-    if (k->reach != SL_KAFKA_REACH_DOWN)
-        return true;
-    snprintf(why, n, "%s", k->reach_why);
-    return false;
+    return sl_kafka_reach_ready(&k->reach, why, n);
 }
 
 const struct sl_source_ops sl_source_kafka_ops = {

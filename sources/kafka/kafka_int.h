@@ -186,12 +186,12 @@ struct sl_kafka_source {
     ev_timer kick_timer;       /* wakes a fetcher librdkafka left asleep (kick_timer_cb) */
     bool lib_paused;           /* the assigned partitions are paused in librdkafka */
     int64_t starting_ms;       /* `at`: the resolved time */
+    bool kick_fetchers;        /* librdkafka < 2.2: wake fetchers left asleep (kick_timer_cb) */
     ev_tstamp paused_hi_asked; /* when the waker last read the paused partitions' watermarks */
     bool started, stopped, paused, closing;
-    enum sl_kafka_reach reach; /* from librdkafka's statistics */
-    char reach_why[200];
-    bool cooperative;    /* the group's rebalance protocol, as last known */
-    bool closed;         /* close() ran */
+    struct sl_kafka_reachability reach; /* from librdkafka's statistics */
+    bool cooperative;                   /* the group's rebalance protocol, as last known */
+    bool closed;                        /* close() ran */
     bool abandoned;      /* close() left the handle to a helper thread: destroy frees nothing */
     uint64_t generation; /* bumped at every assignment change */
     struct sl_kafka_part **parts;

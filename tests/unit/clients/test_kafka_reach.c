@@ -85,6 +85,29 @@ static void test_never_tried_or_garbage_is_unknown(void **state)
     assert_true(strlen(why) < sizeof(why));
 }
 
+static void test_the_state_is_kept_while_every_broker_is_idle(void **state)
+{
+    struct sl_kafka_reachability r = {0};
+    const char *down = "{\"brokers\":{" B("h:1/1", 1, "learned", "DOWN") "}}";
+    const char *idle = "{\"brokers\":{" B("h:1/1", 1, "learned", "INIT") "}}";
+    const char *up = "{\"brokers\":{" B("h:1/1", 1, "learned", "UP") "}}";
+    char why[64];
+    assert_true(sl_kafka_reach_ready(&r, why, sizeof(why))); /* nothing known: ready */
+    assert_int_equal(sl_kafka_reach_stats(&r, down, strlen(down)), SL_KAFKA_REACH_UNKNOWN);
+    assert_false(sl_kafka_reach_ready(&r, why, sizeof(why)));
+    assert_string_equal(why, "no broker connected: h:1/1 DOWN");
+    /* Idle brokers after a disconnect say nothing new: still down. */
+    assert_int_equal(sl_kafka_reach_stats(&r, idle, strlen(idle)), SL_KAFKA_REACH_DOWN);
+    assert_false(sl_kafka_reach_ready(&r, why, sizeof(why)));
+    assert_int_equal(sl_kafka_reach_stats(&r, up, strlen(up)), SL_KAFKA_REACH_DOWN);
+    assert_true(sl_kafka_reach_ready(&r, why, sizeof(why)));
+    /* The all-brokers-down event says down until a document shows a broker connected. */
+    sl_kafka_reach_down(&r, "3/3 brokers are down");
+    assert_int_equal(sl_kafka_reach_stats(&r, idle, strlen(idle)), SL_KAFKA_REACH_DOWN);
+    assert_false(sl_kafka_reach_ready(&r, why, sizeof(why)));
+    assert_string_equal(why, "3/3 brokers are down");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_all_tried_brokers_down_names_them),
         cmocka_unit_test(test_the_internal_broker_does_not_count),
         cmocka_unit_test(test_never_tried_or_garbage_is_unknown),
+        cmocka_unit_test(test_the_state_is_kept_while_every_broker_is_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
