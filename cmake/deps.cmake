@@ -9,6 +9,7 @@ pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
 pkg_check_modules(CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 
 # libev ships no .pc file.
 find_path(EV_INCLUDE_DIR ev.h REQUIRED)
