@@ -21,6 +21,9 @@ int sl_cli_config(int argc, char **argv);
 int sl_cli_validate(int argc, char **argv);
 /* The source, function and DLQ types this binary has, from the registries (for --help). */
 void sl_cli_print_types(FILE *out);
+/* sluice init [-c FILE] [--print] [NAME|TYPE ...] (argv[0] is "init"). */
+int sl_cli_init(int argc, char **argv);
+const char *sl_cli_init_usage(void);
 /* sluice reload (argv[0] is "reload"). */
 int sl_cli_reload(int argc, char **argv);
 const char *sl_cli_reload_usage(void);

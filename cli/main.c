@@ -1,5 +1,5 @@
-/* sluice: run | validate | dlq list|show|redrive|purge | mappings | reload | config docs|man |
- * version */
+/* sluice: run | validate | init | dlq list|show|redrive|purge | mappings | reload | config docs|man
+ * | version */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run        run sluice with a config file\n"
     "  validate   check a config file without starting anything\n"
+    "  init       create the tables a config's PostgreSQL sources and DLQs need\n"
     "  dlq        inspect, redrive and purge dead-lettered records\n"
     "  mappings   status of a running sluice's mappings (via its admin API)\n"
     "  reload     make a running sluice read its config file again\n"
@@ -107,6 +108,7 @@ void sl_cli_man_page(struct sl_buf *out)
     const struct sl_cli_usage cmds[] = {
         {"run", usage_run},
         {"validate", sl_cli_validate_usage()},
+        {"init", sl_cli_init_usage()},
         {"dlq", sl_cli_dlq_usage()},
         {"mappings", sl_cli_mappings_usage()},
         {"reload", sl_cli_reload_usage()},
@@ -136,6 +138,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)
         return sl_cli_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "init") == 0)
+        return sl_cli_init(argc - 1, argv + 1);
     if (strcmp(cmd, "dlq") == 0)
         return sl_cli_dlq(argc - 1, argv + 1);
     if (strcmp(cmd, "mappings") == 0)

@@ -154,6 +154,10 @@ struct sl_dlq_ops {
      * connection lost, every broker down); why (n bytes) then gets a short reason. Loop thread,
      * cheap. */
     bool (*ready)(struct sl_dlq *d, char *why, size_t n);
+    /* Optional: what the sink needs on its server (tables, indexes), for `sluice init`; as
+     * sl_source_ops.init. */
+    int (*init)(const struct sl_config *cfg, const struct sl_cfg_typed *sec, bool apply,
+                struct sl_buf *sql, struct sl_err *err);
 };
 
 /* Every sink starts with this header. */

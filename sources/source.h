@@ -97,6 +97,11 @@ struct sl_source_ops {
      * broker down, the connection lost); why (n bytes) then gets a short reason. Loop thread,
      * cheap: it reads state the source keeps. */
     bool (*ready)(struct sl_source *s, char *why, size_t n);
+    /* Optional: what the source needs on its server (tables, indexes, triggers), for
+     * `sluice init`. Binds sec, appends the SQL (idempotent statements, each ending ";\n") to
+     * sql, and when apply is true runs it on the server in one transaction. Blocking. */
+    int (*init)(const struct sl_config *cfg, const struct sl_cfg_typed *sec, bool apply,
+                struct sl_buf *sql, struct sl_err *err);
 };
 
 /* Every source starts with the module header (core/module.h; scope "source:http:orders"). */

@@ -47,7 +47,8 @@ class Man(unittest.TestCase):
     def test_every_command_with_its_help(self):
         names = self.commands()
         self.assertEqual([n for n, _ in names],
-                         ["run", "validate", "dlq", "mappings", "reload", "config", "version"])
+                         ["run", "validate", "init", "dlq", "mappings", "reload", "config",
+                          "version"])
         self.assertTrue(self.page.startswith(".\\\""))
         self.assertIn('.TH SLUICE 1 ""', self.page)
         section = self.page[self.page.index(".SH COMMANDS"):self.page.index(".SH CONFIGURATION")]
