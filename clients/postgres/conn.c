@@ -1,11 +1,13 @@
 #include "clients/postgres/conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/time.h"
 
 struct pg_stmt {
     struct pg_stmt *next;
@@ -391,4 +393,34 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
     for (const struct pg_stmt *s = c->head; s; s = s->next)
         n++;
     return n;
+}
+
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)
+{
+    /* The loop's own work done by hand: the watchers this connection armed say what it waits
+     * for; io_cb and timer_cb run exactly as libev would run them. */
+    while (c->head && c->up && !c->copy) {
+        if (c->broken) {
+            timer_cb(c->loop, &c->timer, EV_TIMER);
+            break;
+        }
+        int64_t left = deadline_ms - sl_mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (ev_is_active(&c->io) && (c->io.events & EV_WRITE))
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n <= 0)
+            continue;
+        int revents = 0;
+        if (p.revents & (POLLIN | POLLERR | POLLHUP))
+            revents |= EV_READ;
+        if (p.revents & POLLOUT)
+            revents |= EV_WRITE;
+        io_cb(c->loop, &c->io, revents);
+    }
+    return c->up && !c->head ? 0 : -ENOTCONN;
 }
