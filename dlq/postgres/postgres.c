@@ -214,6 +214,10 @@ static void schema_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
     log_failure(q, "creating", res);
 }
 
+static void ignore_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
+{
+}
+
 static void pgdlq_connect(struct sl_dlq_postgres *q);
 
 static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -233,6 +237,12 @@ static void conn_state_cb(struct sl_pg_conn *c, bool up, const char *why, void *
         q->ever_up = true;
         q->failures = 0;
         q->last_why[0] = '\0';
+        /* A statement left waiting (on a lock) when sluice goes away would still commit once
+         * it got through, writing an entry whose record is delivered again: the server checks
+         * for a gone client while it waits (PostgreSQL 14 and later; an older one refuses the
+         * setting, which changes nothing else). */
+        sl_pg_conn_query(&q->conn, "SET client_connection_check_interval = 1000", 0, NULL, NULL,
+                         ignore_cb, q);
         /* The table first: the writes queued after it find it. */
         if (q->cfg.create_table && !q->schema_done)
             sl_pg_conn_query(&q->conn, q->sql.schema, 0, NULL, NULL, schema_cb, q);

@@ -209,6 +209,36 @@ class Outage(PgDlqTest):
         self.assertEqual(s2.terminate(), 0)
 
 
+    def test_stop_with_a_write_in_flight_leaves_its_record_unacked(self):
+        fn = self.fn(script=FAIL_ALL)
+        cfg = config(self, fn, self.pg)
+        cfg["shutdown"] = {"drain_timeout": "1s"}
+        s = self.sluice(cfg)
+        self.wait_table()
+        # A lock held by another session keeps the INSERT waiting: the write is in flight.
+        lock = self.pg.connect()
+        lock.autocommit = False
+        lock.cursor().execute("LOCK TABLE sluice_dlq IN ACCESS EXCLUSIVE MODE")
+        ids = self.post_many(s, 3)
+        wait_rows(self.pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                  " AND query LIKE 'INSERT INTO \"sluice_dlq\"%%'", 1, what="an INSERT waiting")
+        # Stopped while it waits: close gives up at its deadline, the record is not acked.
+        self.assertEqual(s.terminate(expect=75), 75)
+        s.out.wait_for(r"not confirmed by the close deadline")
+        # The server ends the waiting INSERT of a client gone (client_connection_check_interval):
+        # it never commits, even once the lock is released.
+        wait_rows(self.pg, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE"
+                  " 'INSERT INTO \"sluice_dlq\"%%'", 0, what="the INSERT ended")
+        lock.rollback()
+        lock.close()
+        self.assertEqual(self.rows(), 0)
+        # The next run delivers them again (and dead-letters them: the function still fails).
+        s2 = self.sluice(cfg, name="again")
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 3, what="the 3 rows landed")
+        self.assertEqual(self.table_record_ids(), sorted(ids))
+        self.assertEqual(s2.terminate(), 0)
+
+
 class Init(PgDlqTest):
     def test_init_creates_the_table_twice_is_fine_print_prints_sql(self):
         self.pg.query("CREATE SCHEMA ops")
