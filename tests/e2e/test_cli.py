@@ -38,7 +38,7 @@ class Cli(SluiceTest):
         out = p.stdout.decode()
         self.assertRegex(out, r"sources\[\]\s+http, redis, kafka\n")
         self.assertRegex(out, r"functions\[\]\s+http\n")
-        self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka\n")
+        self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka, postgres\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
         for section, types in (("sources[]", "http, redis, kafka"), ("functions[]", "http"),
