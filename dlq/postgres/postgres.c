@@ -214,9 +214,7 @@ static void schema_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
     log_failure(q, "creating", res);
 }
 
-static void ignore_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
-{
-}
+static void ignore_cb(struct sl_pg_conn *c, PGresult *res, void *priv) {}
 
 static void pgdlq_connect(struct sl_dlq_postgres *q);
 
@@ -249,13 +247,21 @@ static void conn_state_cb(struct sl_pg_conn *c, bool up, const char *why, void *
         send_queue(q);
         return;
     }
-    snprintf(q->last_why, sizeof(q->last_why), "%s", why ? why : "connection lost");
+    if (!why)
+        why = "connection lost";
+    bool same = strcmp(why, q->last_why) == 0;
+    snprintf(q->last_why, sizeof(q->last_why), "%s", why);
     if (q->closing)
         return; /* close fails what is left itself */
     q->failures++;
     int64_t delay = sl_backoff_delay(&q->backoff, q->failures, &q->rng);
-    sl_warn(q->base.scope, "cannot reach %s: %s (retrying in %lld ms)", q->endpoint, q->last_why,
-            (long long)delay);
+    /* Once per reason, not at every attempt of an outage. */
+    if (same)
+        sl_debug(q->base.scope, "cannot reach %s: %s (retrying in %lld ms)", q->endpoint,
+                 q->last_why, (long long)delay);
+    else
+        sl_warn(q->base.scope, "cannot reach %s: %s (retrying in %lld ms)", q->endpoint,
+                q->last_why, (long long)delay);
     fail_queue(q, -ENOTCONN);
     ev_timer_set(&q->retry_timer, (double)delay / 1000.0, 0.);
     ev_timer_start(q->loop, &q->retry_timer);
