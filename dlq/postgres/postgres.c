@@ -32,9 +32,16 @@ struct pgdlq_op {
     sl_dlq_done_cb cb;
     void *arg;
     bool is_put;
-    char *text; /* put: the document; remove: the id (freed once handed to the connection) */
+    bool alone; /* put: its group failed; sent on its own, to tell which entry the server refuses */
+    char *text; /* put: the document; remove: the id */
     size_t len;
-    char *mapping; /* put: whose depth it adds to */
+};
+
+/* Puts sent as one INSERT (they commit together). */
+struct pgdlq_group {
+    struct sl_dlq_postgres *q;
+    struct pgdlq_op *ops;
+    int n;
 };
 
 static struct sl_dlq_postgres *sink(struct sl_dlq *d)
@@ -45,7 +52,6 @@ static struct sl_dlq_postgres *sink(struct sl_dlq *d)
 static void op_free(struct pgdlq_op *o)
 {
     free(o->text);
-    free(o->mapping);
     free(o);
 }
 
@@ -109,24 +115,17 @@ static void log_failure(struct sl_dlq_postgres *q, const char *what, const PGres
              missing ? " (create it with `sluice init`, or set create_table: true)" : "");
 }
 
-static void op_result_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
+/* A remove's result: the mapping of the row removed, or none. */
+static void remove_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
 {
     struct pgdlq_op *o = priv;
     struct sl_dlq_postgres *q = o->q;
     int status;
-    if (o->is_put)
-        q->inflight--;
     if (!res) {
-        /* The connection went away (or the sink is going): whether the statement committed
-         * is not known. A put retried later finds its row (ON CONFLICT DO NOTHING). */
         status = q->destroying ? SL_ECLOSED : -ECONNRESET;
-    } else if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_failure(q, o->is_put ? "INSERT into" : "DELETE from", res);
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_failure(q, "DELETE from", res);
         status = -EIO;
-    } else if (o->is_put) {
-        status = 0;
-        if (strcmp(PQcmdTuples(res), "1") == 0)
-            count_add(q, o->mapping, 1);
     } else {
         int rows = PQntuples(res);
         status = rows > 0 ? 0 : SL_ENOTFOUND;
@@ -138,22 +137,6 @@ static void op_result_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
     op_free(o);
     if (cb)
         cb(status, arg);
-}
-
-static int op_send(struct sl_dlq_postgres *q, struct pgdlq_op *o)
-{
-    const char *values[1] = {o->text};
-    int lengths[1] = {(int)o->len};
-    int rc = sl_pg_conn_query(&q->conn, o->is_put ? q->sql.insert : q->sql.remove, 1, values,
-                              lengths, op_result_cb, o);
-    if (rc < 0)
-        return rc;
-    if (o->is_put)
-        q->inflight++;
-    /* The connection holds its own copy until the statement is done. */
-    free(o->text);
-    o->text = NULL;
-    return 0;
 }
 
 static void fire_list(struct pgdlq_op *o, int status)
@@ -169,6 +152,104 @@ static void fire_list(struct pgdlq_op *o, int status)
     }
 }
 
+static const char *insert_sql(struct sl_dlq_postgres *q, int n)
+{
+    if (!q->insert_n[n]) {
+        struct sl_buf b;
+        sl_buf_init(&b);
+        sl_pgdlq_insert_sql(&q->sql, n, &b);
+        q->insert_n[n] = sl_buf_steal(&b, NULL);
+    }
+    return q->insert_n[n];
+}
+
+static void send_group(struct sl_dlq_postgres *q);
+
+/* A group's result. Committed: every entry is stored (the rows RETURNING gives are the ones
+ * new, counted for depth). Refused by the server: one entry may be at fault, so each is tried
+ * again on its own before any of them fails. */
+static void group_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
+{
+    struct pgdlq_group *g = priv;
+    struct sl_dlq_postgres *q = g->q;
+    struct pgdlq_op *ops = g->ops;
+    int n = g->n;
+    free(g);
+    q->inflight -= (size_t)n;
+    int status = 0;
+    if (!res) {
+        /* The connection went away (or the sink is going): whether the statement committed
+         * is not known. A put retried later finds its row (ON CONFLICT DO NOTHING). */
+        status = q->destroying ? SL_ECLOSED : -ECONNRESET;
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        status = -EIO;
+        if (n == 1 || q->destroying) {
+            log_failure(q, "INSERT into", res);
+        } else {
+            char what[64];
+            snprintf(what, sizeof(what), "INSERT of %d entries (each tried again alone) into", n);
+            log_failure(q, what, res);
+            struct pgdlq_op *last = ops;
+            for (struct pgdlq_op *o = ops; o; o = o->next) {
+                o->alone = true;
+                last = o;
+            }
+            last->next = q->puts_head;
+            if (!q->puts_head)
+                q->puts_tail = last;
+            q->puts_head = ops;
+            q->group_busy = false;
+            send_group(q);
+            return;
+        }
+    } else {
+        for (int i = 0; i < PQntuples(res); i++)
+            count_add(q, PQgetvalue(res, i, 0), 1);
+    }
+    /* Puts made from these callbacks wait, and go out together after them. */
+    fire_list(ops, status);
+    q->group_busy = false;
+    send_group(q);
+}
+
+/* Sends the puts waiting as one INSERT, unless one is on the wire already: what comes
+ * meanwhile waits for it and goes next, together (group commit). */
+static void send_group(struct sl_dlq_postgres *q)
+{
+    if (q->group_busy || q->destroying || !q->puts_head || !q->conn.up)
+        return;
+    const char *values[PGDLQ_GROUP_MAX];
+    int lengths[PGDLQ_GROUP_MAX];
+    int n = 0;
+    size_t bytes = 0;
+    struct pgdlq_op *last = NULL;
+    for (struct pgdlq_op *o = q->puts_head; o && n < PGDLQ_GROUP_MAX; o = o->next) {
+        if (n > 0 && (o->alone || bytes + o->len > PGDLQ_GROUP_BYTES))
+            break;
+        values[n] = o->text;
+        lengths[n] = (int)o->len;
+        bytes += o->len;
+        n++;
+        last = o;
+        if (o->alone)
+            break;
+    }
+    struct pgdlq_group *g = SL_NEW(struct pgdlq_group);
+    g->q = q;
+    g->ops = q->puts_head;
+    g->n = n;
+    if (sl_pg_conn_query(&q->conn, insert_sql(q, n), n, values, lengths, group_cb, g) < 0) {
+        free(g);
+        return;
+    }
+    q->puts_head = last->next;
+    if (!q->puts_head)
+        q->puts_tail = NULL;
+    last->next = NULL;
+    q->group_busy = true;
+    q->inflight += (size_t)n;
+}
+
 static void fail_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sl_dlq_postgres *q = w->data;
@@ -177,29 +258,48 @@ static void fail_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     fire_list(o, q->fail_status);
 }
 
+static void append_list(struct pgdlq_op **head, struct pgdlq_op **tail, struct pgdlq_op *first,
+                        struct pgdlq_op *last)
+{
+    if (!first)
+        return;
+    if (*tail)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+}
+
 /* Fails every op waiting for the connection (from the loop, never inside put/remove). */
 static void fail_queue(struct sl_dlq_postgres *q, int status)
 {
-    if (!q->queue_head)
+    if (!q->queue_head && !q->puts_head)
         return;
-    q->queue_tail->next = q->failed;
-    q->failed = q->queue_head;
-    q->queue_head = q->queue_tail = NULL;
+    struct pgdlq_op *failed = NULL, *tail = NULL;
+    append_list(&failed, &tail, q->queue_head, q->queue_tail);
+    append_list(&failed, &tail, q->puts_head, q->puts_tail);
+    tail->next = q->failed;
+    q->failed = failed;
+    q->queue_head = q->queue_tail = q->puts_head = q->puts_tail = NULL;
     q->fail_status = status;
     ev_timer_set(&q->fail_timer, 0., 0.);
     ev_timer_start(q->loop, &q->fail_timer);
 }
 
+/* Sends the removes waiting, then the puts. */
 static void send_queue(struct sl_dlq_postgres *q)
 {
     while (q->queue_head && q->conn.up) {
         struct pgdlq_op *o = q->queue_head;
-        if (op_send(q, o) < 0)
+        const char *values[1] = {o->text};
+        if (sl_pg_conn_query(&q->conn, q->sql.remove, 1, values, NULL, remove_cb, o) < 0)
             break;
         q->queue_head = o->next;
         if (!q->queue_head)
             q->queue_tail = NULL;
+        o->next = NULL;
     }
+    send_group(q);
 }
 
 static void schema_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
@@ -279,14 +379,13 @@ static void pgdlq_connect(struct sl_dlq_postgres *q)
 
 static int enqueue(struct sl_dlq_postgres *q, struct pgdlq_op *o)
 {
-    if (q->conn.up && !q->queue_head && op_send(q, o) == 0)
-        return 0;
-    if (q->queue_tail)
-        q->queue_tail->next = o;
+    if (o->is_put)
+        append_list(&q->puts_head, &q->puts_tail, o, o);
     else
-        q->queue_head = o;
-    q->queue_tail = o;
-    if (!ev_is_active(&q->retry_timer))
+        append_list(&q->queue_head, &q->queue_tail, o, o);
+    if (q->conn.up)
+        send_queue(q);
+    else if (!ev_is_active(&q->retry_timer))
         pgdlq_connect(q);
     return 0;
 }
@@ -360,7 +459,6 @@ static int pgdlq_put(struct sl_dlq *d, const struct sl_dlq_entry *e, sl_dlq_done
     o->cb = cb;
     o->arg = arg;
     o->is_put = true;
-    o->mapping = sl_strdup(e->mapping);
     o->text = sl_buf_steal(&b, &o->len);
     return enqueue(q, o);
 }
@@ -441,10 +539,10 @@ static void teardown(struct sl_dlq_postgres *q)
     ev_timer_stop(q->loop, &q->retry_timer);
     ev_timer_stop(q->loop, &q->fail_timer);
     sl_pg_conn_close(&q->conn);
-    struct pgdlq_op *queued = q->queue_head, *failed = q->failed;
-    q->queue_head = q->queue_tail = q->failed = NULL;
-    fire_list(queued, SL_ECLOSED);
-    fire_list(failed, SL_ECLOSED);
+    struct pgdlq_op *lists[] = {q->queue_head, q->puts_head, q->failed};
+    q->queue_head = q->queue_tail = q->puts_head = q->puts_tail = q->failed = NULL;
+    for (size_t i = 0; i < SL_ARRAY_LEN(lists); i++)
+        fire_list(lists[i], SL_ECLOSED);
 }
 
 static int pgdlq_close(struct sl_dlq *d, int64_t deadline_ms)
@@ -453,13 +551,13 @@ static int pgdlq_close(struct sl_dlq *d, int64_t deadline_ms)
     if (q->closing || !q->loop)
         return 0;
     q->closing = true;
-    /* Writes on the wire: their results are read here (the loop no longer runs), and their
-     * callbacks fire as usual, so the records they confirm are acked. */
-    if (q->inflight > 0 && q->conn.up)
+    /* Writes on the wire and those waiting for them: their results are read here (the loop no
+     * longer runs) and their callbacks fire as usual, so the records they confirm are acked. */
+    if ((q->inflight > 0 || q->puts_head) && q->conn.up)
         sl_pg_conn_drain(&q->conn, deadline_ms);
     size_t left = q->inflight;
-    for (struct pgdlq_op *o = q->queue_head; o; o = o->next)
-        left += o->is_put;
+    for (struct pgdlq_op *o = q->puts_head; o; o = o->next)
+        left++;
     if (left > 0)
         sl_warn(q->base.scope,
                 "%zu entries not confirmed by the close deadline: their records stay "
@@ -477,6 +575,8 @@ static void pgdlq_destroy(struct sl_dlq *d)
     teardown(q);
     sl_pgdlq_list_release(q);
     counts_clear(q);
+    for (size_t i = 0; i < SL_ARRAY_LEN(q->insert_n); i++)
+        free(q->insert_n[i]);
     sl_pgdlq_sql_release(&q->sql);
     sl_props_release(&sl_pgdlq_table, &q->cfg);
     sl_dlq_release(d);

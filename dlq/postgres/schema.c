@@ -74,17 +74,26 @@ int sl_pgdlq_table_check(const char *table, const char *file, const char *path, 
 
 /* ---- statements ---- */
 
-/* The columns every row fills from its document ($1). */
-static const char INSERT_COLS[] =
+/* The columns every row fills from its document. */
+static const char INSERT_HEAD[] =
     "(id, mapping, function, source, source_type, record_id, condition, created_at, "
     "record_time, first_failure_at, last_failure_at, doc)"
     " SELECT d->>'id', d->>'mapping', d->>'function', d->>'source', d->>'sourceType',"
     " d->>'recordId', d->>'condition', (d->>'createdAt')::timestamptz,"
     " (d->>'recordTime')::timestamptz, (d->>'firstFailureAt')::timestamptz,"
-    " (d->>'lastFailureAt')::timestamptz, d FROM (SELECT $1::jsonb AS d) AS e"
-    /* A retried write whose first try committed (its answer lost with the connection) finds
-     * its row there: the entry is stored, which is all the retry asks. */
-    " ON CONFLICT (id) DO NOTHING";
+    " (d->>'lastFailureAt')::timestamptz, d FROM (VALUES ";
+/* A retried write whose first try committed (its answer lost with the connection) finds its
+ * row there: the entry is stored, which is all the retry asks. The rows inserted come back, so
+ * that depth counts only those. */
+static const char INSERT_TAIL[] = ") AS e(d) ON CONFLICT (id) DO NOTHING RETURNING mapping";
+
+void sl_pgdlq_insert_sql(const struct pgdlq_sql *s, int n, struct sl_buf *out)
+{
+    sl_buf_printf(out, "INSERT INTO %s %s", s->table, INSERT_HEAD);
+    for (int i = 1; i <= n; i++)
+        sl_buf_printf(out, "%s($%d::jsonb)", i > 1 ? ", " : "", i);
+    sl_buf_puts(out, INSERT_TAIL);
+}
 
 /* Positions are (created_at in microseconds since the epoch, seq): exact, as timestamptz is. */
 #define US_TO_TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
@@ -131,7 +140,7 @@ void sl_pgdlq_sql_build(const char *table, struct pgdlq_sql *out)
                   "CREATE INDEX IF NOT EXISTS \"%s_by_record\" ON %s (record_id);\n",
                   t, name, t, name, t, name, t);
     out->schema = sl_buf_steal(&b, NULL);
-    sl_buf_printf(&b, "INSERT INTO %s %s", t, INSERT_COLS);
+    sl_pgdlq_insert_sql(out, 1, &b);
     out->insert = sl_buf_steal(&b, NULL);
     sl_buf_printf(&b, "DELETE FROM %s WHERE id = $1 RETURNING mapping", t);
     out->remove = sl_buf_steal(&b, NULL);

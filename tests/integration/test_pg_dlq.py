@@ -56,6 +56,7 @@ class Flow(PgDlqTest):
     def test_dead_lettered_with_history_then_list_show_redrive_purge(self):
         fn = self.fn(script=FAIL_ALL)
         s = self.sluice(config(self, fn, self.pg))
+        self.wait_table()
         ids = self.post_many(s, 12)
         wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 12, what="12 rows")
         wait_until(lambda: s.metrics().get(
@@ -147,6 +148,7 @@ class Flow(PgDlqTest):
             "batch": {"size": 4, "window": "0s"},
             "retry": {"max_attempts": 2, "bisect_on_error": True,
                       "backoff": {"min": "1ms", "max": "5ms"}}}))
+        self.wait_table()
         ids = self.post_many(s, 200)
 
         def settled():
@@ -237,6 +239,26 @@ class Outage(PgDlqTest):
         wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 3, what="the 3 rows landed")
         self.assertEqual(self.table_record_ids(), sorted(ids))
         self.assertEqual(s2.terminate(), 0)
+
+
+    def test_an_entry_the_server_refuses_waits_alone(self):
+        fn = self.fn(script=FAIL_ALL)
+        s = self.sluice(config(self, fn, self.pg, mapping={
+            "batch": {"size": 10, "window": "200ms"}, "retry": {"max_attempts": 1}}))
+        self.wait_table()
+        # Puts made while an INSERT is on the wire go out as one statement; the server refuses
+        # one entry of it: the others are stored, that one waits (its lane blocked) until the
+        # server takes it.
+        self.pg.query("ALTER TABLE sluice_dlq ADD CONSTRAINT no_poison"
+                      " CHECK (doc->>'payload' NOT LIKE '%%poison%%')")
+        ids = self.post_many(s, 10, make=lambda i: {"n": i, "tag": "poison" if i == 6 else "fine"})
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 9, what="the 9 others stored")
+        s.out.wait_for(r'INSERT into "sluice_dlq" failed: .*no_poison')
+        self.assertEqual(self.table_record_ids(), sorted(ids[:6] + ids[7:]))
+        self.pg.query("ALTER TABLE sluice_dlq DROP CONSTRAINT no_poison")
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 10, what="the 10th stored")
+        self.assertEqual(self.table_record_ids(), sorted(ids))
+        self.assertEqual(s.terminate(), 0)
 
 
 class Init(PgDlqTest):
