@@ -1,9 +1,10 @@
 /* The "postgres" DLQ sink: one row per entry in a PostgreSQL table (schema.c). put and remove
  * run on the loop through one asynchronous connection (clients/postgres/conn); put's callback
  * fires once the INSERT's result came back, i.e. after it committed (each statement commits on
- * its own: PostgreSQL's autocommit). While the connection is down, writes wait for the next
- * connect attempt and fail when it fails, so the mapping retries them (its lane stays
- * blocked); the connection is made again with backoff. depth counts the rows per mapping (at
+ * its own: PostgreSQL's autocommit). One INSERT is on the wire at a time; the puts made
+ * meanwhile go out together in the next one (group commit). While the connection is down, writes
+ * wait for the next connect attempt and fail when it fails, so the mapping retries them (its lane
+ * stays blocked); the connection is made again with backoff. depth counts the rows per mapping (at
  * most once every few seconds, kept current in between by this sink's own writes). list blocks:
  * it reads through a connection of its own (list.c) on the admin worker thread. */
 #include "dlq/postgres/postgres.h"

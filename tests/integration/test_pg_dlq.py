@@ -305,6 +305,63 @@ class Init(PgDlqTest):
         self.assertIn("127.0.0.1:1", p.stderr.decode())
 
 
+class Password(PgDlqTest):
+    SECRET = "pg-Secret-4711"
+
+    def setUp(self):
+        super().setUp()
+        # A role that must authenticate (SCRAM) from 127.0.0.1; everyone else stays on trust.
+        self.pg.query("CREATE ROLE dlqwriter LOGIN PASSWORD %s", (self.SECRET,))
+        self.pg.query("GRANT CREATE ON SCHEMA public TO dlqwriter")
+        hba = os.path.join(self.pg.data, "pg_hba.conf")
+        with open(hba) as f:
+            rules = f.read()
+        with open(hba, "w") as f:
+            f.write("host all dlqwriter 127.0.0.1/32 scram-sha-256\n" + rules)
+        self.pg.query("SELECT pg_reload_conf()")
+
+    def dlq(self, password):
+        return {"conninfo": self.pg.dsn(user="dlqwriter"), "password": password}
+
+    def assert_never_printed(self, *texts):
+        for t in texts:
+            self.assertNotIn(self.SECRET, t)
+            self.assertNotIn("wrong-" + self.SECRET, t)
+
+    def test_password_is_used_and_never_printed(self):
+        fn = self.fn(script=FAIL_ALL)
+        s = self.sluice(config(self, fn, self.pg, dlq=self.dlq(self.SECRET)))
+        self.wait_table()
+        ids = self.post_many(s, 3)
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 3, what="3 rows")
+        self.assertEqual(self.pg.scalar("SELECT tableowner FROM pg_tables"
+                                        " WHERE tablename = 'sluice_dlq'"), "dlqwriter")
+        # The listing's own connection authenticates too.
+        listed = s.cli("dlq", "list", "--json")
+        self.assertEqual(sorted(e["recordId"] for e in json.loads(listed.stdout)["entries"]),
+                         sorted(ids))
+        docs = [json.dumps(r[0]) for r in self.pg.query("SELECT doc FROM sluice_dlq")]
+        self.assert_never_printed(listed.stdout.decode(), listed.stderr.decode(), *docs)
+        self.assertEqual(s.terminate(), 0)
+        self.assert_never_printed(s.out.text())
+
+    def test_wrong_password_is_not_ready_and_never_printed(self):
+        fn = self.fn(script=FAIL_ALL)
+        s = self.sluice(config(self, fn, self.pg, dlq=self.dlq("wrong-" + self.SECRET)))
+        wait_until(lambda: any(u.get("dlq") == "pgdlq" and "password authentication failed"
+                               in u["why"] for u in readyz(s)[1].get("unreachable", [])),
+                   what="/readyz naming the failed authentication")
+        p = s.cli("init", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("password authentication failed", p.stderr.decode())
+        p2 = s.cli("dlq", "list", check=False)
+        self.assertEqual(p2.returncode, 1)
+        self.assert_never_printed(p.stdout.decode(), p.stderr.decode(), p2.stdout.decode(),
+                                  p2.stderr.decode(), json.dumps(readyz(s)[1]))
+        self.assertEqual(s.terminate(), 0)
+        self.assert_never_printed(s.out.text())
+
+
 class BadConfig(PgDlqTest):
     def check_refused(self, dlq, *needles, absent=()):
         fn = self.fn(script=FAIL_ALL)
