@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 
@@ -40,6 +41,17 @@ const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap)
     for (size_t n = strlen(buf); n > 0 && buf[n - 1] == ' ';)
         buf[--n] = '\0';
     return buf;
+}
+
+void sl_pg_notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    char line[400];
+    snprintf(line, sizeof(line), "%s", message ? message : "");
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    sl_debug("postgres", "server notice: %s", line);
 }
 
 static void watch(struct sl_pg_conn *c, int events)
@@ -328,6 +340,7 @@ int sl_pg_conn_connect(struct sl_pg_conn *c, char *why, size_t why_cap)
         c->pq = NULL;
         return -ECONNREFUSED;
     }
+    PQsetNoticeProcessor(c->pq, sl_pg_notice_to_log, NULL);
     c->gen++;
     c->connecting = true;
     arm(c, c->o.connect_timeout_ms);

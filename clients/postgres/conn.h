@@ -91,6 +91,10 @@ int sl_pg_conn_flush(struct sl_pg_conn *c);
 int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms);
 /* Statements queued or on the wire. */
 size_t sl_pg_conn_pending(const struct sl_pg_conn *c);
+/* A notice processor for libpq (PQsetNoticeProcessor) that logs the server's notices at debug
+ * level, one line each, instead of libpq's default of printing them to stderr past the log
+ * ("relation ... already exists, skipping" from every CREATE ... IF NOT EXISTS). */
+void sl_pg_notice_to_log(void *arg, const char *message);
 /* libpq's error message, one line, for logs. */
 const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap);
 

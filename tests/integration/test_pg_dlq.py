@@ -75,10 +75,17 @@ class Flow(PgDlqTest):
         self.assertEqual(json.loads(doc["payload"]), {"n": 3})
 
         # sluice dlq list / show (by entry id and by record id), JSON and text.
-        entries = s.dlq_entries()
+        listed = s.cli("dlq", "list", "--json")
+        self.assertNotIn("NOTICE", listed.stderr.decode())
+        entries = json.loads(listed.stdout)["entries"]
         self.assertEqual(sorted(e["recordId"] for e in entries), sorted(ids))
         self.assertTrue(all(e["dlq"] == "pgdlq" and e["mapping"] == M for e in entries))
         self.assertEqual(len(s.dlq_entries(mapping=M)), 12)
+        since = json.loads(s.cli("dlq", "list", "--json", "--since", "-1h").stdout)["entries"]
+        self.assertEqual(len(since), 12)
+        later = json.loads(s.cli("dlq", "list", "--json", "--since",
+                                 "2999-01-01T00:00:00Z").stdout)["entries"]
+        self.assertEqual(later, [])
         first = [e for e in entries if e["recordId"] == ids[3]][0]
         table = s.cli("dlq", "list").stdout.decode()
         self.assertIn(first["id"], table)
@@ -288,8 +295,11 @@ class Init(PgDlqTest):
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'ops'"))
         self.assertEqual(indexes, ["Dead_Letters_by_mapping", "Dead_Letters_by_record",
                                    "Dead_Letters_by_time", "Dead_Letters_pkey"])
-        # Again: nothing changes, no error; by type too.
-        self.assertIn("ready", s.cli("init", "postgres").stdout.decode())
+        # Again: nothing changes, no error; by type too. The server's notices ("already
+        # exists, skipping") go to the debug log, not to stderr.
+        again = s.cli("init", "postgres")
+        self.assertIn("ready", again.stdout.decode())
+        self.assertEqual(again.stderr.decode(), "")
         # The blocked writes land now that the table exists.
         wait_rows(self.pg, 'SELECT count(*) FROM ops."Dead_Letters"', 2, what="2 rows landed")
         self.assertEqual(self.table_record_ids('ops."Dead_Letters"'), sorted(ids))
