@@ -66,12 +66,24 @@ static int list_connect(struct sl_dlq_postgres *q, struct sl_err *err)
     snprintf(set, sizeof(set), "SET statement_timeout = %lld",
              (long long)q->cfg.conn.command_timeout_ms);
     int rc = exec_ok(q, set, "setting statement_timeout for", err);
-    /* A listing may come before the loop's connection made the table (the CLI's first). */
-    if (rc == 0 && q->cfg.create_table)
-        rc = exec_ok(q, q->sql.schema, "creating", err);
-    if (rc < 0)
+    if (rc < 0) {
         sl_pgdlq_list_release(q);
-    return rc;
+        return rc;
+    }
+    /* A listing may come before the loop's connection made the table (the CLI's first). A
+     * role without CREATE on the schema may still read a table made for it: the listing says
+     * whether the table is there. */
+    if (q->cfg.create_table) {
+        PGresult *res = PQexec(q->lconn, q->sql.schema);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+            msg[strcspn(msg, "\n")] = '\0';
+            sl_debug(q->base.scope, "creating %s: %s", q->sql.table, msg);
+        }
+        PQclear(res);
+    }
+    return 0;
 }
 
 /* "<created_at in microseconds>.<seq>" -> 0, or -EINVAL. */

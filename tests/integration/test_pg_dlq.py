@@ -355,6 +355,23 @@ class Password(PgDlqTest):
         self.assertEqual(s.terminate(), 0)
         self.assert_never_printed(s.out.text())
 
+    def test_a_role_without_create_uses_a_table_made_for_it(self):
+        self.pg.query("REVOKE CREATE ON SCHEMA public FROM dlqwriter")
+        fn = self.fn(script=FAIL_ALL)
+        dba = self.sluice(config(self, fn, self.pg), name="dba", start=False)
+        self.assertIn("ready", dba.cli("init").stdout.decode())
+        self.pg.query("GRANT SELECT, INSERT, DELETE ON sluice_dlq TO dlqwriter")
+        # create_table stays true: the CREATE is refused (and said), the writes and the
+        # listings work.
+        s = self.sluice(config(self, fn, self.pg, dlq=self.dlq(self.SECRET)))
+        s.out.wait_for(r'creating "sluice_dlq" failed: .*permission denied')
+        ids = self.post_many(s, 2)
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 2, what="2 rows")
+        self.assertEqual(sorted(e["recordId"] for e in s.dlq_entries()), sorted(ids))
+        self.assertIn("purged 2", s.cli("dlq", "purge", "--all").stdout.decode())
+        self.assertEqual(self.rows(), 0)
+        self.assertEqual(s.terminate(), 0)
+
     def test_wrong_password_is_not_ready_and_never_printed(self):
         fn = self.fn(script=FAIL_ALL)
         s = self.sluice(config(self, fn, self.pg, dlq=self.dlq("wrong-" + self.SECRET)))
