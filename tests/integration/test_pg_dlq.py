@@ -149,6 +149,31 @@ class Flow(PgDlqTest):
         self.assertEqual(sorted(fn.delivered_ids()), sorted([ids[3], ids[5]]))
         self.assertEqual(s.terminate(), 0)
 
+    def test_two_mappings_share_the_sink_depth_and_lists_per_mapping(self):
+        fn = self.fn(script=FAIL_ALL)
+        cfg = config(self, fn, self.pg)
+        cfg["sources"].append({"name": "refunds", "type": "http"})
+        cfg["mappings"].append(dict(cfg["mappings"][0], name="refunds-to-fn", source="refunds"))
+        s = self.sluice(cfg)
+        self.wait_table()
+        orders = self.post_many(s, 3)
+        refunds = self.post_many(s, 2, hook="refunds")
+        wait_rows(self.pg, "SELECT count(*) FROM sluice_dlq", 5, what="5 rows")
+        depth = 'sluice_dlq_depth{mapping="%s"}'
+        wait_until(lambda: (s.metrics().get(depth % M), s.metrics().get(depth % "refunds-to-fn"))
+                   == (3, 2), what="depth 3 and 2")
+        self.assertEqual(sorted(e["recordId"] for e in s.dlq_entries(mapping=M)), sorted(orders))
+        self.assertEqual(sorted(e["recordId"] for e in s.dlq_entries(mapping="refunds-to-fn")),
+                         sorted(refunds))
+        pages = s.dlq_pages(1, mapping="refunds-to-fn")
+        self.assertEqual(sorted(e["recordId"] for p in pages for e in p), sorted(refunds))
+        # Removed by another process (the CLI): the next count of the table sees it.
+        self.assertIn("purged 2", s.cli("dlq", "purge", "--mapping", "refunds-to-fn")
+                      .stdout.decode())
+        wait_until(lambda: s.metrics().get(depth % "refunds-to-fn") == 0, what="depth 0")
+        self.assertEqual(s.metrics().get(depth % M), 3)
+        self.assertEqual(s.terminate(), 0)
+
     def test_random_failures_delivered_plus_dead_lettered_is_produced(self):
         fn = self.fn(fail_rate=0.3, seed=11)
         s = self.sluice(config(self, fn, self.pg, mapping={
