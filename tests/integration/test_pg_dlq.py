@@ -205,6 +205,9 @@ class Outage(PgDlqTest):
         fn = self.fn(script=FAIL_ALL)
         s = self.sluice(config(self, fn, self.pg))
         self.wait_table()
+        # The admin API's listings keep a connection of their own: made now, broken by the
+        # restart below, made again by the next listing.
+        self.assertEqual(s.dlq_pages(10), [[]])
         self.pg.stop()
         wait_until(lambda: readyz(s)[0] == 503, what="/readyz 503 while PostgreSQL is down")
         why = [u for u in readyz(s)[1].get("unreachable", []) if u.get("dlq") == "pgdlq"]
@@ -223,6 +226,7 @@ class Outage(PgDlqTest):
         self.assertEqual(self.table_record_ids(), sorted(ids))
         self.assertEqual(s.metrics()['sluice_records_dead_lettered_total{mapping="%s"}' % M], 5)
         wait_until(lambda: readyz(s)[0] == 200, what="/readyz 200 again")
+        self.assertEqual(sorted(e["recordId"] for p in s.dlq_pages(10) for e in p), sorted(ids))
         self.assertEqual(s.terminate(), 0)
 
     def test_crash_while_postgres_is_down_loses_nothing(self):
