@@ -1,11 +1,13 @@
 #include "clients/postgres/conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/time.h"
 
 struct pg_stmt {
     struct pg_stmt *next;
@@ -171,6 +173,11 @@ static void connected(struct sl_pg_conn *c)
 
 static void poll_connect(struct sl_pg_conn *c)
 {
+    /* PQconnectPoll may close the socket and open another (the next host or address of the
+     * conninfo, a retry without SSL), which the kernel often gives the same number: epoll then
+     * no longer watches it, and libev cannot tell. While connecting, the watcher is armed anew
+     * after every call. */
+    ev_io_stop(c->loop, &c->io);
     switch (PQconnectPoll(c->pq)) {
     case PGRES_POLLING_READING:
         watch(c, EV_READ);
@@ -391,4 +398,34 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
     for (const struct pg_stmt *s = c->head; s; s = s->next)
         n++;
     return n;
+}
+
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)
+{
+    /* What the loop would do, by hand: poll the socket for what the watcher waits for and run
+     * the same handler; results and failures reach their callbacks as usual. */
+    while (c->head && c->up && !c->copy) {
+        if (c->broken) {
+            fail_pq(c, "sending a statement");
+            break;
+        }
+        int64_t left = deadline_ms - sl_mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (ev_is_active(&c->io) && (c->io.events & EV_WRITE))
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n <= 0)
+            continue;
+        int revents = 0;
+        if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+            revents |= EV_READ;
+        if (p.revents & POLLOUT)
+            revents |= EV_WRITE;
+        io_cb(c->loop, &c->io, revents);
+    }
+    return c->up && !c->head ? 0 : c->up ? -ETIMEDOUT : -ENOTCONN;
 }

@@ -84,6 +84,11 @@ int sl_pg_conn_query(struct sl_pg_conn *c, const char *sql, int nparams, const c
  * libpq holds unsent bytes). Returns 0, or -EIO when the connection failed (the state callback
  * fires). */
 int sl_pg_conn_flush(struct sl_pg_conn *c);
+/* Shutdown, when the loop no longer runs: serves the connection itself (poll) until every
+ * statement queued got its result (callbacks fire as usual) or deadline_ms (sl_mono_ms clock)
+ * passes. 0; -ETIMEDOUT (statements still pending); -ENOTCONN when the connection is down or
+ * went away (those statements got NULL). */
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms);
 /* Statements queued or on the wire. */
 size_t sl_pg_conn_pending(const struct sl_pg_conn *c);
 /* libpq's error message, one line, for logs. */
