@@ -185,6 +185,11 @@ static void connected(struct sl_pg_conn *c)
 
 static void poll_connect(struct sl_pg_conn *c)
 {
+    /* PQconnectPoll may close the socket and open another (the next host or address of the
+     * conninfo, a retry without SSL), which the kernel often gives the same number: epoll then
+     * no longer watches it, and libev cannot tell. While connecting, the watcher is armed anew
+     * after every call. */
+    ev_io_stop(c->loop, &c->io);
     switch (PQconnectPoll(c->pq)) {
     case PGRES_POLLING_READING:
         watch(c, EV_READ);
@@ -410,11 +415,11 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
 
 int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)
 {
-    /* The loop's own work done by hand: the watchers this connection armed say what it waits
-     * for; io_cb and timer_cb run exactly as libev would run them. */
+    /* What the loop would do, by hand: poll the socket for what the watcher waits for and run
+     * the same handler; results and failures reach their callbacks as usual. */
     while (c->head && c->up && !c->copy) {
         if (c->broken) {
-            timer_cb(c->loop, &c->timer, EV_TIMER);
+            fail_pq(c, "sending a statement");
             break;
         }
         int64_t left = deadline_ms - sl_mono_ms();
@@ -429,11 +434,11 @@ int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)
         if (n <= 0)
             continue;
         int revents = 0;
-        if (p.revents & (POLLIN | POLLERR | POLLHUP))
+        if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
             revents |= EV_READ;
         if (p.revents & POLLOUT)
             revents |= EV_WRITE;
         io_cb(c->loop, &c->io, revents);
     }
-    return c->up && !c->head ? 0 : -ENOTCONN;
+    return c->up && !c->head ? 0 : c->up ? -ETIMEDOUT : -ENOTCONN;
 }
