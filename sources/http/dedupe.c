@@ -23,7 +23,7 @@ static const char sql_expire[] = "DELETE FROM webhook_dedupe WHERE source = ? AN
 /* Beyond the cap the oldest go first, even inside the window. */
 static const char sql_cap[] =
     "DELETE FROM webhook_dedupe WHERE rowid IN (SELECT rowid FROM webhook_dedupe"
-    " WHERE source = ? ORDER BY seen_ms DESC LIMIT -1 OFFSET ?)";
+    " WHERE source = ? ORDER BY seen_ms DESC, rowid DESC LIMIT -1 OFFSET ?)";
 
 struct sl_dedupe_flight {
     struct sl_dedupe *d;

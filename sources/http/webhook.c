@@ -372,6 +372,53 @@ static bool webhook_duplicate(struct webhook *h, struct sl_http_exchange *x, con
     return true;
 }
 
+/* Checks a JSON body is JSON, and finds the delivery id when this hook dedupes (from a header,
+ * or the Stripe event's id in the body) into key (SL_DEDUPE_KEY_MAX bytes; *key_len 0: none).
+ * -1 when x was answered (400). */
+static int webhook_check_body(struct webhook *h, struct sl_http_exchange *x,
+                              const struct sl_http_req *req, char *key, size_t *key_len)
+{
+    bool body_id = h->dedupe && !h->cfg.dedupe_header && h->cfg.verify.type == SL_VERIFY_STRIPE;
+    size_t len = 0;
+    if (h->dedupe && !body_id) {
+        const char *v = sl_http_header_get(req, delivery_header(h), &len);
+        if (v && len > SL_DEDUPE_KEY_MAX) {
+            respond_long_id(h, x);
+            return -1;
+        }
+        if (v)
+            memcpy(key, v, len);
+        else
+            len = 0;
+    }
+    bool is_json = content_is_json(req);
+    if (is_json || body_id) {
+        json_error_t jerr;
+        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
+        if (!doc && is_json) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
+                     jerr.position);
+            sl_metric_inc(h->m_rejected);
+            sl_http_respond_error(x, 400, "invalid_json", msg);
+            return -1;
+        }
+        const char *id = body_id ? json_string_value(json_object_get(doc, "id")) : NULL;
+        if (id && strlen(id) > SL_DEDUPE_KEY_MAX) {
+            json_decref(doc);
+            respond_long_id(h, x);
+            return -1;
+        }
+        if (id) {
+            len = strlen(id);
+            memcpy(key, id, len);
+        }
+        json_decref(doc);
+    }
+    *key_len = len;
+    return 0;
+}
+
 static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct webhook *h = arg;
@@ -403,44 +450,10 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
         sl_http_respond_error(x, 401, sl_verify_reason(vr), sl_verify_message(vr));
         return;
     }
-    /* The delivery id, when this hook dedupes: from a header, or the Stripe event's id. */
     char key[SL_DEDUPE_KEY_MAX + 1];
     size_t key_len = 0;
-    bool body_id = h->dedupe && !h->cfg.dedupe_header && h->cfg.verify.type == SL_VERIFY_STRIPE;
-    if (h->dedupe && !body_id) {
-        const char *v = sl_http_header_get(req, delivery_header(h), &key_len);
-        if (!v)
-            key_len = 0;
-        else if (key_len > SL_DEDUPE_KEY_MAX) {
-            respond_long_id(h, x);
-            return;
-        } else
-            memcpy(key, v, key_len);
-    }
-    bool is_json = content_is_json(req);
-    if (is_json || body_id) {
-        json_error_t jerr;
-        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
-        if (!doc && is_json) {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
-                     jerr.position);
-            sl_metric_inc(h->m_rejected);
-            sl_http_respond_error(x, 400, "invalid_json", msg);
-            return;
-        }
-        const char *id = body_id ? json_string_value(json_object_get(doc, "id")) : NULL;
-        if (id && strlen(id) > SL_DEDUPE_KEY_MAX) {
-            json_decref(doc);
-            respond_long_id(h, x);
-            return;
-        }
-        if (id) {
-            key_len = strlen(id);
-            memcpy(key, id, key_len);
-        }
-        json_decref(doc);
-    }
+    if (webhook_check_body(h, x, req, key, &key_len) < 0)
+        return;
     if (key_len > 0 && webhook_duplicate(h, x, key, key_len))
         return;
     struct webhook_put *p = SL_NEW(struct webhook_put);
