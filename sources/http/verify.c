@@ -309,6 +309,25 @@ enum sl_verify_result sl_verifier_check(struct sl_verifier *v, const struct sl_h
     }
 }
 
+bool sl_verifier_headers_present(const struct sl_verifier *v, const struct sl_http_req *req)
+{
+    size_t len;
+    switch (v->type) {
+    case SL_VERIFY_GITHUB:
+        return sl_http_header_get(req, "x-hub-signature-256", &len) != NULL;
+    case SL_VERIFY_STRIPE:
+        return sl_http_header_get(req, "stripe-signature", &len) != NULL;
+    case SL_VERIFY_STDWH:
+        return sl_http_header_get(req, "webhook-id", &len) &&
+               sl_http_header_get(req, "webhook-timestamp", &len) &&
+               sl_http_header_get(req, "webhook-signature", &len);
+    case SL_VERIFY_HMAC:
+        return sl_http_header_get(req, v->header, &len) != NULL;
+    default:
+        return true;
+    }
+}
+
 const char *sl_verify_reason(enum sl_verify_result r)
 {
     switch (r) {

@@ -117,6 +117,9 @@ int sl_verifier_init(struct sl_verifier *v, const struct sl_verify_cfg *c, struc
 void sl_verifier_release(struct sl_verifier *v);
 enum sl_verify_result sl_verifier_check(struct sl_verifier *v, const struct sl_http_req *req,
                                         int64_t now_s);
+/* Whether the headers the scheme needs are all there: checked when the headers arrive, so a
+ * push that cannot be verified is refused before its body is read. */
+bool sl_verifier_headers_present(const struct sl_verifier *v, const struct sl_http_req *req);
 /* "signature_mismatch", ... (the 401 body's error code). */
 const char *sl_verify_reason(enum sl_verify_result r);
 /* A sentence for the 401 body's message; names no key material. */

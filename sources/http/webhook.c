@@ -321,6 +321,12 @@ static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_h
         rej->header = "WWW-Authenticate: Bearer";
         return 401;
     }
+    if (!sl_verifier_headers_present(&h->verifier, req)) {
+        sl_metric_inc(h->m_rejected);
+        rej->code = sl_verify_reason(SL_VERIFY_MISSING);
+        rej->message = sl_verify_message(SL_VERIFY_MISSING);
+        return 401;
+    }
     if (req->content_length > 0 && (uint64_t)req->content_length > h->cfg.max_body_bytes) {
         sl_metric_inc(h->m_rejected);
         rej->code = "payload_too_large";

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -137,6 +138,27 @@ class WebhookVerify(SluiceTest):
         # Each stored push is deleted from the spool once delivered.
         wait_until(lambda: s.metrics()['sluice_spool_depth'] == 0, what="an empty spool")
 
+    def test_missing_signature_is_refused_before_the_body(self):
+        fn = self.fn()
+        s = self.sluice(hooks_config(self.workdir, fn.url))
+        for hook, headers in (("gh", b""), ("sw", b"webhook-id: m\r\nwebhook-timestamp: 1\r\n"),
+                              ("hm", b"X-Delivery: 1\r\n")):
+            with socket.create_connection(("127.0.0.1", s.push_port), timeout=30) as c:
+                # Headers of a 1 MiB body, and not a byte of the body: answered all the same,
+                # and the connection closed (the server never reads the body).
+                c.sendall(b"POST /hooks/%s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 1048576"
+                          b"\r\n\r\n" % (hook.encode(), headers))
+                data = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 401 "), data)
+            self.assertEqual(json.loads(body)["error"], "signature_missing")
+        self.assertEqual(s.metrics()['sluice_webhook_rejected_total{source="sw"}'], 1)
+
     def test_redelivery_is_answered_with_the_first_id_and_delivered_once(self):
         fn = self.fn()
         s = self.sluice(hooks_config(self.workdir, fn.url))
@@ -223,6 +245,34 @@ class WebhookVerify(SluiceTest):
         y = self.post_ok(short, "gh", b, github(b, "delivery-T"))
         self.assertNotEqual(x, y)
         wait_until(lambda: y in fn.delivered_ids(), what="the push after the window")
+
+    def test_secret_rotated_by_a_reload_keeps_the_delivery_ids(self):
+        fn = self.fn()
+        cfg = hooks_config(self.workdir, fn.url)
+        s = self.sluice(cfg)
+        b = b'{"n":1}'
+        first = self.post_ok(s, "gh", b, github(b, "delivery-before"))
+        # Step 1 of a rotation: both secrets.
+        cfg["sources"][0]["verify"] = {"type": "github", "secrets": [GH_SECRET, "gh-new-secret"]}
+        self.reload(s, cfg)
+        self.post_ok(s, "gh", b, github(b, "rot-1", secret=GH_SECRET))
+        self.post_ok(s, "gh", b, github(b, "rot-2", secret="gh-new-secret"))
+        # Step 2: the new one only.
+        cfg["sources"][0]["verify"] = {"type": "github", "secret": "gh-new-secret"}
+        self.reload(s, cfg)
+        self.refused(s, "gh", b, github(b, "rot-3", secret=GH_SECRET), "signature_mismatch")
+        # The hook was made anew; the delivery ids it stored are still known.
+        self.assertEqual(self.post_ok(s, "gh", b, github(b, "delivery-before",
+                                                         secret="gh-new-secret")), first)
+        for secret in (GH_SECRET, "gh-new-secret"):
+            self.assertNotIn(secret, s.out.text())
+
+    def reload(self, s, cfg):
+        with open(s.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        status, _, data = s.admin("POST", "/v1/reload")
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json_body(data)["status"], "reloaded", data)
 
     def test_a_store_of_schema_2_is_migrated(self):
         fn = self.fn()
