@@ -28,12 +28,12 @@ static const char sql_cap[] =
 struct sl_dedupe_flight {
     struct sl_dedupe *d;
     struct sl_dedupe_flight *prev, *next;
-    char *key;
     size_t key_len;
     char id[SL_ID_LEN + 1];
     int64_t seen_ms;
     struct sl_http_exchange **waiters;
     size_t nwaiters;
+    char key[]; /* key_len bytes, in the same allocation */
 };
 
 struct sl_dedupe {
@@ -174,9 +174,9 @@ int sl_dedupe_find(struct sl_dedupe *d, const char *key, size_t len, int64_t now
 struct sl_dedupe_flight *sl_dedupe_begin(struct sl_dedupe *d, const char *key, size_t len,
                                          const char *id, int64_t now_ms)
 {
-    struct sl_dedupe_flight *f = SL_NEW(struct sl_dedupe_flight);
+    struct sl_dedupe_flight *f = sl_calloc(1, sizeof(*f) + len);
     f->d = d;
-    f->key = sl_memdup(key, len);
+    memcpy(f->key, key, len);
     f->key_len = len;
     snprintf(f->id, sizeof(f->id), "%s", id);
     f->seen_ms = now_ms;
@@ -224,6 +224,5 @@ void sl_dedupe_end(struct sl_dedupe_flight *f, int status)
     if (f->next)
         f->next->prev = f->prev;
     free(f->waiters);
-    free(f->key);
     free(f);
 }
