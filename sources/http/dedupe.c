@@ -17,8 +17,12 @@ const char sl_webhook_dedupe_schema[] =
 
 static const char sql_find[] =
     "SELECT id FROM webhook_dedupe WHERE source = ? AND delivery = ? AND seen_ms >= ?";
+/* A row older than the window (not yet expired) is taken over; a live one is left alone. */
 static const char sql_record[] =
-    "INSERT OR REPLACE INTO webhook_dedupe(source, delivery, id, seen_ms) VALUES(?,?,?,?)";
+    "INSERT INTO webhook_dedupe(source, delivery, id, seen_ms) VALUES(?1,?2,?3,?4)"
+    " ON CONFLICT(source, delivery) DO UPDATE SET id = excluded.id, seen_ms = excluded.seen_ms"
+    " WHERE webhook_dedupe.seen_ms < ?5";
+static const char sql_first[] = "SELECT id FROM webhook_dedupe WHERE source = ? AND delivery = ?";
 static const char sql_expire[] = "DELETE FROM webhook_dedupe WHERE source = ? AND seen_ms < ?";
 /* Beyond the cap the oldest go first, even inside the window. */
 static const char sql_cap[] =
@@ -197,16 +201,35 @@ int sl_dedupe_record_job(struct sl_store_conn *c, void *arg)
     sqlite3_bind_text(q, 2, f->key, (int)f->key_len, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, f->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 4, f->seen_ms);
+    sqlite3_bind_int64(q, 5, f->seen_ms - f->d->window_ms);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+    if (rc != SQLITE_DONE)
+        return SL_ESTORE;
+    if (sqlite3_changes(sl_store_conn_db(c)) > 0)
+        return 0;
+    q = sl_store_stmt(c, sql_first);
+    if (!q)
+        return SL_ESTORE;
+    sqlite3_bind_text(q, 1, f->d->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, f->key, (int)f->key_len, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(f->id, sizeof(f->id), "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? SL_DEDUPE_SEEN : SL_ESTORE;
+}
+
+const char *sl_dedupe_flight_id(const struct sl_dedupe_flight *f)
+{
+    return f->id;
 }
 
 void sl_dedupe_end(struct sl_dedupe_flight *f, int status)
 {
     struct sl_dedupe *d = f->d;
     for (size_t i = 0; i < f->nwaiters; i++) {
-        if (status >= 0) {
+        if (status >= 0 || status == SL_DEDUPE_SEEN) {
             char body[64];
             int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", f->id);
             sl_http_respond_json(f->waiters[i], 202, body, (size_t)n);

@@ -7,6 +7,7 @@
 #ifndef SL_SOURCES_HTTP_DEDUPE_H
 #define SL_SOURCES_HTTP_DEDUPE_H
 
+#include <errno.h>
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,10 +44,18 @@ int sl_dedupe_find(struct sl_dedupe *d, const char *key, size_t len, int64_t now
 /* Registers a push about to be stored under `id`. */
 struct sl_dedupe_flight *sl_dedupe_begin(struct sl_dedupe *d, const char *key, size_t len,
                                          const char *id, int64_t now_ms);
-/* The store job that records the flight's delivery id (sl_spool_item.also). */
+/* The store job that records the flight's delivery id (sl_spool_item.also), run in the spool
+ * row's savepoint. The table is the last word: when it already holds the id within the window
+ * (stored by a copy this process did not see in flight: a hook made anew by a reload), the job
+ * returns SL_DEDUPE_SEEN, which rolls the spool row back, and the flight's id becomes the one
+ * stored first. */
+#define SL_DEDUPE_SEEN (-EEXIST)
 int sl_dedupe_record_job(struct sl_store_conn *c, void *flight);
-/* The push's spool write finished: answers the waiters (202 with the first id, or 503 when it
- * was not stored) and forgets the flight. */
+/* The id the push is answered with: its own, or the first delivery's (SL_DEDUPE_SEEN). Valid
+ * once the put's done fired, until sl_dedupe_end. */
+const char *sl_dedupe_flight_id(const struct sl_dedupe_flight *f);
+/* The push's spool write finished: answers the waiters (202 with the flight's id when status is
+ * 0 or SL_DEDUPE_SEEN, else 503 as it was not stored) and forgets the flight. */
 void sl_dedupe_end(struct sl_dedupe_flight *f, int status);
 
 #endif

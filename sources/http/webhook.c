@@ -245,7 +245,14 @@ static void webhook_put_done(int status, void *arg)
     struct webhook_put *p = arg;
     struct webhook *h = p->h;
     h->puts--;
-    if (status < 0) {
+    if (status == SL_DEDUPE_SEEN) {
+        /* A copy stored before, which this hook did not see in flight: not stored again. */
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", sl_dedupe_flight_id(p->flight));
+        if (!h->destroyed)
+            sl_metric_inc(h->m_duplicates);
+        sl_http_respond_json(p->x, 202, body, (size_t)n);
+    } else if (status < 0) {
         sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
         if (!h->destroyed)
             sl_metric_inc(h->m_rejected);

@@ -256,6 +256,21 @@ static void test_config_checks(void **state)
     assert_string_equal(key, "type");
 }
 
+struct job_arg {
+    struct sl_dedupe_flight *f;
+    int status;
+};
+
+static int record_with_status(struct sl_store_conn *c, void *arg)
+{
+    return sl_dedupe_record_job(c, ((struct job_arg *)arg)->f);
+}
+
+static void status_done(int status, void *arg)
+{
+    ((struct job_arg *)arg)->status = status;
+}
+
 /* The delivery ids on a real store: recorded by the job the spool runs, found within the window
  * only, across a reopen. */
 static void test_dedupe_table(void **state)
@@ -279,6 +294,24 @@ static void test_dedupe_table(void **state)
     assert_string_equal(first, "id-of-first");
     /* Past the window it is a new delivery; another hook's ids are its own. */
     assert_int_equal(sl_dedupe_find(d, S("delivery-1"), 1000000 + 60001, first), 0);
+    /* A copy recorded again within the window (a hook made anew by a reload did not see the
+     * first in flight): the table refuses it, its savepoint rolls back, and the answer is the
+     * first delivery's id. */
+    struct sl_dedupe_flight *g = sl_dedupe_begin(d, S("delivery-1"), "id-of-copy", 1000500);
+    struct job_arg ja = {g, 1};
+    assert_int_equal(sl_store_submit(st, record_with_status, status_done, &ja), 0);
+    assert_int_equal(ja.status, SL_DEDUPE_SEEN);
+    assert_string_equal(sl_dedupe_flight_id(g), "id-of-first");
+    sl_dedupe_end(g, SL_DEDUPE_SEEN);
+    /* Past the window, the row is taken over by the new delivery. */
+    g = sl_dedupe_begin(d, S("delivery-1"), "id-of-later", 1000000 + 60001);
+    ja = (struct job_arg){g, 1};
+    assert_int_equal(sl_store_submit(st, record_with_status, status_done, &ja), 0);
+    assert_int_equal(ja.status, 0);
+    assert_string_equal(sl_dedupe_flight_id(g), "id-of-later");
+    sl_dedupe_end(g, 0);
+    assert_int_equal(sl_dedupe_find(d, S("delivery-1"), 1000000 + 60001, first), 1);
+    assert_string_equal(first, "id-of-later");
     struct sl_dedupe *other = sl_dedupe_create(NULL, st, "other", 60000, 100);
     assert_int_equal(sl_dedupe_find(other, S("delivery-1"), 1000000, first), 0);
     sl_dedupe_destroy(other);
@@ -288,7 +321,7 @@ static void test_dedupe_table(void **state)
     assert_int_equal(sl_store_open(NULL, dir, NULL, &st, &err), 0);
     d = sl_dedupe_create(NULL, st, "gh", 60000, 100);
     assert_int_equal(sl_dedupe_find(d, S("delivery-1"), 1000001, first), 1);
-    assert_string_equal(first, "id-of-first");
+    assert_string_equal(first, "id-of-later");
     sl_dedupe_destroy(d);
     sl_store_close(st);
     char cmd[128];
