@@ -17,6 +17,7 @@
 #include "dlq/sqlite/sqlite.h"
 #include "mappings/filter.h"
 #include "mappings/redrive.h"
+#include "sources/http/dedupe.h"
 #include "sources/http/webhook.h"
 #include "sources/spool.h"
 
@@ -168,10 +169,12 @@ static double store_ok_read(void *arg)
  * cli/mapstate.c: mapping_state) as they are in this version; a change to one of them is a new
  * step here, which brings older stores forward when `sluice run` starts.
  *   1: spool and dlq_entries. Stores from before versions (0) have the same tables.
- *   2: mapping_state (the Enabled flag an operator set). */
+ *   2: mapping_state (the Enabled flag an operator set).
+ *   3: webhook_dedupe (the delivery ids of webhooks, sources/http/dedupe.c). */
 static const struct sl_store_migration store_steps[] = {
     {.version = 1, .sql = NULL},
     {.version = 2, .sql = sl_mapstate_schema},
+    {.version = 3, .sql = sl_webhook_dedupe_schema},
 };
 static const struct sl_store_schema store_schema = {
     .version = (int)SL_ARRAY_LEN(store_steps),
@@ -215,7 +218,11 @@ static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
                         "1 while the store directory and database file are those opened at "
                         "start, 0 once they were deleted or replaced (the store is lost).",
                         NULL, store_ok_read, app->store);
-    return sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
+    rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
+    if (rc < 0)
+        return rc;
+    /* A new store is stamped with the latest version: its tables are created as they are now. */
+    return sl_store_exec(app->store, sl_webhook_dedupe_schema, err);
 }
 
 struct sl_env sl_app_env(const struct sl_app *app)

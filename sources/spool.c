@@ -113,7 +113,9 @@ static int spool_put_job(struct sl_store_conn *c, void *arg)
     sqlite3_bind_blob(q, 6, p->it.body_len ? p->it.body : "", (int)p->it.body_len, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+    if (rc != SQLITE_DONE)
+        return SL_ESTORE;
+    return p->it.also ? p->it.also(c, p->it.also_arg) : 0;
 }
 
 static void spool_put_done(int status, void *arg)

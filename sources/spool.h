@@ -20,6 +20,11 @@ struct sl_spool_item {
     const char *attrs; /* JSON object text */
     const void *body;
     size_t body_len;
+    /* NULL, or a write run in the insert's savepoint right after it (on the store's writer
+     * thread): the row and what it writes commit together or not at all (a webhook's delivery
+     * id, sources/http/dedupe.c). also_arg must stay valid until the put's done fires. */
+    sl_store_job_fn also;
+    void *also_arg;
 };
 
 /* A row read back (borrowed for the duration of the callback). */
