@@ -279,6 +279,8 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
         return fail(c, i, ".s3.object.sequencer", "longer than 64 bytes");
 
     struct sl_buf *t = &b->text;
+    /* What is written into t again later is copied out of it first (t moves as it grows). */
+    char key_dec[SL_S3_MAX_KEY_BYTES], key_enc[3 * SL_S3_MAX_KEY_BYTES], made[24];
     /* The key decoded: Ceph sends it as it is; MinIO (url.QueryEscape) and S3 encode it. */
     o->key = t->len;
     const char *k = json_string_value(key);
@@ -290,21 +292,22 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
     o->key_len = t->len - o->key;
     if (o->key_len > SL_S3_MAX_KEY_BYTES)
         return fail(c, i, ".s3.object.key", "longer than 1024 bytes decoded");
+    memcpy(key_dec, t->data + o->key, o->key_len);
     o->key_enc = t->len;
-    sl_s3_key_encode(t, t->data + o->key, o->key_len);
+    sl_s3_key_encode(t, key_dec, o->key_len);
     o->key_enc_len = t->len - o->key_enc;
+    memcpy(key_enc, t->data + o->key_enc, o->key_enc_len);
     o->bucket = t->len;
     sl_buf_append(t, json_string_value(name), json_string_length(name));
     o->bucket_len = t->len - o->bucket;
-    o->seq = t->len;
-    if (seq_len) {
-        sl_buf_append(t, seq, seq_len);
-    } else {
-        char made[40];
-        int n = snprintf(made, sizeof(made), "%016llX%04zX", (unsigned long long)nonce, i);
-        sl_buf_append(t, made, (size_t)n);
+    if (!seq_len) {
+        int m = snprintf(made, sizeof(made), "%016llX%04zX", (unsigned long long)nonce, i & 0xFFFF);
+        seq = made;
+        seq_len = (size_t)m;
     }
-    o->seq_len = t->len - o->seq;
+    o->seq = t->len;
+    sl_buf_append(t, seq, seq_len);
+    o->seq_len = seq_len;
 
     o->json = t->len;
     struct sl_jw w;
@@ -352,7 +355,7 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
     sl_jw_key(&w, "object");
     sl_jw_obj_open(&w);
     sl_jw_key(&w, "key");
-    sl_jw_strn(&w, t->data + o->key_enc, o->key_enc_len);
+    sl_jw_strn(&w, key_enc, o->key_enc_len);
     if (size >= 0) {
         sl_jw_kint(&w, "size", size);
     }
@@ -363,7 +366,7 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
     if (n > 0)
         sl_jw_kstrn(&w, "versionId", s, n);
     sl_jw_key(&w, "sequencer");
-    sl_jw_strn(&w, t->data + o->seq, o->seq_len);
+    sl_jw_strn(&w, seq, seq_len);
     bad |= copy_extras(&w, object, known_object);
     sl_jw_obj_close(&w);
     bad |= copy_extras(&w, s3, known_s3);

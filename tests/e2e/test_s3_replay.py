@@ -166,6 +166,38 @@ class S3Replay(SluiceTest):
             self.assertEqual(set(seqs), {i + 1 for i, kk in enumerate(keys) if kk == k})
         self.assertGreater(len(per_key["k3"]), 10, "the failed record was delivered again")
 
+    def test_failures_are_dead_lettered_and_redriven(self):
+        s = self.start(mapping={"batch": {"size": 1, "window": "0s"},
+                                "retry": {"max_attempts": 2, "bisect_on_error": False,
+                                          "backoff": {"min": "10ms", "max": "20ms"}}})
+        self.s3fn.poison_keys = {"bad+1", "bad+3"}
+        keys = ["ok+0", "bad+1", "ok+2", "bad+3", "ok+4"]
+        for i, k in enumerate(keys):
+            self.assertEqual(self.post(s, minio_body("b", k, 100 + i))[0], 200)
+        wait_until(lambda: len(s.dlq_entries()) == 2
+                   and s.metrics().get('sluice_inflight_records{mapping="objects-to-fn"}') == 0,
+                   what="2 records dead-lettered, the rest acked")
+        delivered = [r["s3"]["object"]["key"] for r in self.s3fn.records()]
+        self.assertEqual(sorted(delivered), ["ok+0", "ok+2", "ok+4"])
+        self.assertEqual(len(delivered) + len(s.dlq_entries()), len(keys),
+                         "delivered + dead-lettered = produced")
+        entries = sorted(s.dlq_entries(), key=lambda e: e["recordId"])
+        self.assertEqual([e["recordId"] for e in entries], ["%016X" % 101, "%016X" % 103])
+        shown = json.loads(s.cli("dlq", "show", entries[0]["id"], "--json").stdout)
+        self.assertEqual(json.loads(shown["payload"])["s3"]["object"]["key"], "bad+1")
+        self.assertEqual(shown["coordinates"]["bucket"], "b")
+        self.assertEqual(shown["coordinates"]["key"], "bad+1")
+        self.assertNotIn(TOKEN, json.dumps(shown))
+        # Fixed: the redrive sends each as the S3 event again.
+        self.s3fn.poison_keys = set()
+        out = s.cli("dlq", "redrive", "--mapping", "objects-to-fn").stdout.decode()
+        self.assertIn("redriven 2", out)
+        self.assertEqual(sorted(r["s3"]["object"]["key"] for r in self.s3fn.records()),
+                         ["bad+1", "bad+3", "ok+0", "ok+2", "ok+4"])
+        for r in self.s3fn.records():
+            self.assertEqual(r["eventSource"], "aws:s3")
+        self.assertEqual(s.dlq_entries(), [])
+
     def test_accepted_records_survive_kill9(self):
         s = self.start(mapping={"enabled": False})
         for i in range(5):

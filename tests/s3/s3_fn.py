@@ -1,6 +1,7 @@
 """A function for the S3 tests: an HTTP server on loopback that keeps every payload sluice
 sends it and answers 200, or with a partial batch response naming the records whose key is in
-`fail_keys` (each once: a retry then succeeds)."""
+`fail_keys` (each once: a retry then succeeds), or with 500 to a batch holding a key in
+`poison_keys` (until it is taken out)."""
 import http.server
 import json
 import threading
@@ -10,7 +11,9 @@ class S3Fn:
     def __init__(self):
         self.lock = threading.Lock()
         self.payloads = []
+        self.refused = []
         self.fail_keys = set()
+        self.poison_keys = set()
         fn = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -22,6 +25,13 @@ class S3Fn:
                 event = json.loads(body)
                 failures = []
                 with fn.lock:
+                    keys = {r["s3"]["object"]["key"] for r in event.get("Records", [])}
+                    if keys & fn.poison_keys:
+                        fn.refused.append(event)
+                        self.send_response(500)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     fn.payloads.append(event)
                     for r in event.get("Records", []):
                         key = r["s3"]["object"]["key"]

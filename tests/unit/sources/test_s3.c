@@ -168,13 +168,15 @@ static void test_aws_record_unchanged(void **state)
     assert_int_equal(parse_file("aws_put.json", &b, &recs), SL_S3_PARSE_RECORDS);
     size_t len;
     char *body = read_body("aws_put.json", &len);
-    json_t *orig = json_array_get(json_object_get(json_loadb(body, len, 0, NULL), "Records"), 0);
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    json_t *orig = json_array_get(json_object_get(doc, "Records"), 0);
     json_t *r = json_array_get(recs, 0);
     /* S3's own record comes out as it went in, member for member, but for the key: Lambda's
      * example encodes a space as %20, S3's notifications (and sluice) as '+'. */
     json_object_set_new(json_object_get(json_object_get(orig, "s3"), "object"), "key",
                         json_string("images/Happy+Face.jpg"));
     assert_true(json_equal(orig, r));
+    json_decref(doc);
     free(body);
     json_decref(recs);
     sl_s3_batch_release(&b);
