@@ -10,7 +10,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "s3"))
-from harness import SRC, SluiceTest, base_config, http_request, json_body, main, wait_until  # noqa: E402
+from harness import (SRC, SluiceTest, base_config, http_request, json_body, main,  # noqa: E402
+                     to_yaml, wait_until)
 from s3_fn import S3Fn  # noqa: E402
 
 CORPUS = os.path.join(SRC, "tests", "fuzz", "corpus", "s3_notification")
@@ -197,6 +198,24 @@ class S3Replay(SluiceTest):
         for r in self.s3fn.records():
             self.assertEqual(r["eventSource"], "aws:s3")
         self.assertEqual(s.dlq_entries(), [])
+
+    def test_reload_with_a_new_prefix(self):
+        s = self.start()
+        self.assertEqual(json_body(self.post(s, minio_body("b", "a%2F1", 1))[2])["accepted"], 1)
+        wait_until(lambda: len(self.s3fn.records()) == 1, what="the first record")
+        cfg = base_config(self.workdir, self.s3fn.url,
+                          source={"name": "objects", "type": "s3", "token": TOKEN, "prefix": "b/"},
+                          mapping={"name": "objects-to-fn", "source": "objects"})
+        with open(s.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        status, _, data = s.admin("POST", "/v1/reload")
+        self.assertEqual(status, 200, data)
+        # The source was made again with its route: the new prefix applies.
+        answers = [json_body(self.post(s, minio_body("b", k, i + 2))[2])
+                   for i, k in enumerate(["a%2F2", "b%2F3"])]
+        self.assertEqual([a["accepted"] for a in answers], [0, 1])
+        wait_until(lambda: len(self.s3fn.records()) == 2, what="the record after the reload")
+        self.assertEqual([r["s3"]["object"]["key"] for r in self.s3fn.records()], ["a/1", "b/3"])
 
     def test_accepted_records_survive_kill9(self):
         s = self.start(mapping={"enabled": False})
