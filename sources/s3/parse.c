@@ -280,7 +280,7 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
 
     struct sl_buf *t = &b->text;
     /* What is written into t again later is copied out of it first (t moves as it grows). */
-    char key_dec[SL_S3_MAX_KEY_BYTES], key_enc[3 * SL_S3_MAX_KEY_BYTES], made[24];
+    char key_dec[SL_S3_MAX_KEY_BYTES], key_enc[3 * SL_S3_MAX_KEY_BYTES], made[40];
     /* The key decoded: Ceph sends it as it is; MinIO (url.QueryEscape) and S3 encode it. */
     o->key = t->len;
     const char *k = json_string_value(key);
@@ -301,7 +301,7 @@ static int parse_record(struct parse_ctx *c, size_t i, json_t *rec, uint64_t non
     sl_buf_append(t, json_string_value(name), json_string_length(name));
     o->bucket_len = t->len - o->bucket;
     if (!seq_len) {
-        int m = snprintf(made, sizeof(made), "%016llX%04zX", (unsigned long long)nonce, i & 0xFFFF);
+        int m = snprintf(made, sizeof(made), "%016llX%04zX", (unsigned long long)nonce, i);
         seq = made;
         seq_len = (size_t)m;
     }
