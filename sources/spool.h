@@ -50,6 +50,12 @@ void sl_spool_destroy(struct sl_spool *sp);
  * reached). */
 int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
                  sl_store_done_cb done, void *arg);
+/* sl_spool_put for items[0..n) (n >= 1) as one store job: they commit together, in one
+ * transaction, or none does (a push that answers once for many records, such as an
+ * object-store notification). Their positions are *first_seq .. *first_seq + n - 1, in order;
+ * done fires once for all of them. */
+int sl_spool_put_many(struct sl_spool *sp, const struct sl_spool_item *items, size_t n,
+                      uint64_t *first_seq, sl_store_done_cb done, void *arg);
 /* Queues the delete of a handled row (committed with the others of this loop iteration);
  * `bytes` is what put charged (sl_spool_charge). */
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);

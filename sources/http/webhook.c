@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "sources/http/dedupe.h"
 #include "sources/http/verify.h"
 #include "sources/http/webhook_int.h"
+#include "sources/push.h"
 
 #define WEBHOOK_SCAN_CHUNK 256
 
@@ -221,21 +221,7 @@ static void webhook_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
  * why (SL_ESTORELOST: the store directory is gone until an operator acts; -ENOSPC: no space). */
 static void respond_unavailable(struct sl_http_exchange *x, int code)
 {
-#define UNAVAILABLE(msg) "{\"error\":\"spool_unavailable\",\"message\":\"" msg "\"}"
-    static const char lost[] = UNAVAILABLE(
-        "the store directory is gone: no event is accepted until an operator restores it");
-    static const char full[] =
-        UNAVAILABLE("the store has no space left (disk full or file size limit); retry later");
-    static const char other[] = UNAVAILABLE("the event could not be stored durably; retry later");
-#undef UNAVAILABLE
-    static const char *const lost_hdr[] = {"Retry-After: 30"};
-    static const char *const hdr[] = {"Retry-After: 5"};
-    if (code == SL_ESTORELOST)
-        sl_http_respond(x, 503, "application/json", lost_hdr, 1, lost, sizeof(lost) - 1);
-    else if (code == -ENOSPC)
-        sl_http_respond(x, 503, "application/json", hdr, 1, full, sizeof(full) - 1);
-    else
-        sl_http_respond(x, 503, "application/json", hdr, 1, other, sizeof(other) - 1);
+    sl_push_respond_unavailable(x, code);
 }
 
 static void webhook_free(struct webhook *h);
@@ -279,17 +265,7 @@ static void webhook_put_done(int status, void *arg)
 
 static bool webhook_authorized(const struct webhook *h, const struct sl_http_req *req)
 {
-    if (!h->cfg.token || !*h->cfg.token)
-        return true;
-    size_t len;
-    const char *auth = sl_http_header_get(req, "authorization", &len);
-    if (!auth || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    const char *given = auth + 7;
-    size_t given_len = len - 7;
-    size_t want_len = strlen(h->cfg.token);
-    /* Constant time in the token's content; the length is not secret. */
-    return given_len == want_len && CRYPTO_memcmp(given, h->cfg.token, want_len) == 0;
+    return sl_push_bearer_ok(h->cfg.token, req);
 }
 
 static bool content_is_json(const struct sl_http_req *req)
