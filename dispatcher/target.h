@@ -30,6 +30,8 @@ struct sl_outcome {
     bool reached_function;  /* false: throttled/never ran (does not consume attempts) */
     char error[256];        /* short reason, for logs and DLQ attempts */
     char function_error_type[64]; /* X-Amz-Function-Error value, or "" */
+    char executed_version[64];    /* X-Amz-Executed-Version of the response, or "" */
+    char service_error_type[64];  /* X-Amzn-ErrorType of an AWS error response, or "" */
     const char *response;         /* body (borrowed, may be NULL) */
     size_t response_len;
     json_t *failures; /* PARTIAL: array of itemIdentifier values (borrowed) */
