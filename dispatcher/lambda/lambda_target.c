@@ -576,7 +576,7 @@ int sl_target_lambda_create_conf(const struct sl_env *env, const char *name,
         target_free(t);
         return rc;
     }
-    sl_info(t->base.scope, "invokes %s in %s at %s (credentials from %s)", t->function_name,
+    sl_debug(t->base.scope, "invokes %s in %s at %s (credentials from %s)", t->function_name,
             t->region, t->endpoint, t->creds.source);
     *out = &t->base;
     return 0;
