@@ -33,6 +33,7 @@ struct sl_http_target_conf {
 };
 
 extern const struct sl_target_ops sl_target_http_ops;
+extern const struct sl_prop_table sl_http_target_props;
 
 struct curl_slist;
 
@@ -48,7 +49,6 @@ struct sl_http_request {
  * invoke: on error the callback never fires, else exactly once, on the loop. */
 int sl_target_http_send(struct sl_target *t, const struct sl_invoke *inv,
                         const struct sl_http_request *req, sl_invoke_cb cb, void *arg);
-extern const struct sl_prop_table sl_http_target_props;
 
 /* Checks bound keys (also those not made by the property table): URL scheme and syntax, bounds,
  * header names and values (no CR/LF, no framing headers). Messages never show header values.

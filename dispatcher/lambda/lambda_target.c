@@ -577,7 +577,7 @@ int sl_target_lambda_create_conf(const struct sl_env *env, const char *name,
         return rc;
     }
     sl_debug(t->base.scope, "invokes %s in %s at %s (credentials from %s)", t->function_name,
-            t->region, t->endpoint, t->creds.source);
+             t->region, t->endpoint, t->creds.source);
     *out = &t->base;
     return 0;
 }

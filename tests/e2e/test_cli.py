@@ -37,11 +37,11 @@ class Cli(SluiceTest):
         p = run("--help")
         out = p.stdout.decode()
         self.assertRegex(out, r"sources\[\]\s+http, redis, kafka\n")
-        self.assertRegex(out, r"functions\[\]\s+http\n")
+        self.assertRegex(out, r"functions\[\]\s+http, lambda\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
-        for section, types in (("sources[]", "http, redis, kafka"), ("functions[]", "http"),
+        for section, types in (("sources[]", "http, redis, kafka"), ("functions[]", "http, lambda"),
                                ("dlqs[]", "sqlite, redis, kafka")):
             for t in types.split(", "):
                 self.assertIn("\n## `%s` (type: %s)\n" % (section, t), docs)
