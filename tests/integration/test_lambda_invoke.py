@@ -192,6 +192,29 @@ class LambdaInvoke(SluiceTest):
             key = 'sluice_lambda_invocations_total{function="fn",qualifier="%s",outcome="ok"}' % q
             self.assertEqual(m[key], n)
 
+    def test_each_retry_is_routed_again(self):
+        # Version 2 is a bad deploy: every call to it fails. Retries choose again by weight, so
+        # every record ends up delivered by version 1 (20 attempts: a record would have to draw
+        # version 2 twenty times in a row to be dead-lettered, p = 2^-20).
+        srv = self.lam(broken_versions={"2"})
+        s = self.sluice(self.config(srv, function={
+            "qualifier": None,
+            "routing": [{"qualifier": "1", "weight": 0.5}, {"qualifier": "2", "weight": 0.5}]},
+            mapping={"batch": {"size": 1, "window": "0s"},
+                     "retry": {"max_attempts": 20, "backoff": {"min": "1ms", "max": "2ms"}}}))
+        ids = self.post_many(s, 30)
+        self.settle(s, srv, ids, dead_expected=[])
+        invs = srv.invocations()
+        self.assertTrue(all(i["version"] == "1" for i in invs if i["outcome"] == "ok"))
+        rerouted = [rid for rid in ids
+                    if [i["version"] for i in invs if rid in i["ids"]][:1] == ["2"]]
+        self.assertTrue(rerouted, "some record was first sent to version 2")
+        for rid in rerouted:
+            self.assertEqual([i["version"] for i in invs if rid in i["ids"]][-1], "1")
+        m = s.metrics()
+        key = 'sluice_lambda_invocations_total{function="fn",qualifier="2",outcome="function_error"}'
+        self.assertEqual(m[key], sum(1 for i in invs if i["version"] == "2"))
+
     def test_unknown_function_is_terminal(self):
         srv = self.lam()
         s = self.sluice(self.config(srv, function={"function_name": "nope", "qualifier": None},

@@ -43,8 +43,12 @@ class LambdaServer:
     """functions: {name: {qualifier: executed version}}; the name may also be given as an ARN
     arn:aws:lambda:<region>:<account>:function:<name> in requests."""
 
-    def __init__(self, secrets, region="us-east-1", functions=None, script=None):
+    def __init__(self, secrets, region="us-east-1", functions=None, script=None,
+                 broken_versions=()):
+        """broken_versions: versions whose every invocation is a function error (a bad
+        deploy)."""
         self.secrets = dict(secrets)
+        self.broken_versions = set(broken_versions)
         self.region = region
         self.functions = functions or {"fn": {"$LATEST": "$LATEST"}}
         self.lock = threading.Lock()
@@ -194,6 +198,8 @@ class LambdaServer:
                 poison.append(r.get("id"))
             elif fail == "partial":
                 partial.append(r.get("id"))
+        if version in self.broken_versions:
+            poison = [r.get("id") for r in records]
         if poison:
             entry["outcome"] = "function-error"
             entry["failed"] = poison
