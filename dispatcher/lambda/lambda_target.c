@@ -508,7 +508,7 @@ int sl_target_lambda_create_conf(const struct sl_env *env, const char *name,
     int rc = sl_lambda_target_conf_check(conf, where, err);
     if (rc < 0)
         return rc;
-    const char *region;
+    const char *region = NULL;
     rc = resolve_region(conf, where, &region, err);
     if (rc < 0)
         return rc;
