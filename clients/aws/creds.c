@@ -129,14 +129,28 @@ int sl_aws_creds_parse(const char *text, size_t len, const char *file, const cha
     return 0;
 }
 
-static int read_file(const char *path, struct sl_buf *b, struct sl_err *err)
+/* "config.yaml: functions[0]: " out of where "config.yaml: functions[0].", for messages about
+ * the section as a whole ("" for no where). */
+static void section_prefix(const char *where, char *out, size_t cap)
+{
+    size_t n = strlen(where);
+    if (n > 0 && where[n - 1] == '.')
+        n--;
+    if (n == 0)
+        out[0] = '\0';
+    else
+        snprintf(out, cap, "%.*s: ", (int)n, where);
+}
+
+static int read_creds_file(const char *path, const char *pre, struct sl_buf *b, struct sl_err *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                          "no AWS credentials: not in the configuration, not in the environment "
-                          "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), and %s cannot be read: %s",
-                          path, strerror(errno));
+                          "%sno AWS credentials: not in the configuration (access_key_id), not in "
+                          "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), and %s "
+                          "cannot be read: %s",
+                          pre, path, strerror(errno));
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
@@ -195,6 +209,8 @@ int sl_aws_creds_resolve(const struct sl_aws_creds_conf *conf, const char *where
     if (strlen(profile) > SL_AWS_PROFILE_MAX)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%sprofile: longer than %d characters",
                           where, SL_AWS_PROFILE_MAX);
+    char pre[SL_ERR_MSG_MAX / 2];
+    section_prefix(where, pre, sizeof(pre));
     char path[4096];
     const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
     if (present(file)) {
@@ -203,15 +219,22 @@ int sl_aws_creds_resolve(const struct sl_aws_creds_conf *conf, const char *where
         const char *home = getenv("HOME");
         if (!present(home))
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                              "no AWS credentials: not in the configuration, not in the "
-                              "environment, and no HOME for ~/.aws/credentials");
+                              "%sno AWS credentials: not in the configuration, not in the "
+                              "environment, and no HOME for ~/.aws/credentials",
+                              pre);
         snprintf(path, sizeof(path), "%s/.aws/credentials", home);
     }
     struct sl_buf text;
     sl_buf_init(&text);
-    int rc = read_file(path, &text, err);
+    int rc = read_creds_file(path, pre, &text, err);
     if (rc == 0)
         rc = sl_aws_creds_parse(text.data ? text.data : "", text.len, path, profile, out, err);
+    if (rc < 0 && err && pre[0] && strncmp(err->msg, pre, strlen(pre)) != 0) {
+        /* A credentials file error: name the section the credentials were for too. */
+        char msg[SL_ERR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "%s%s", pre, err->msg);
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s", msg);
+    }
     if (text.data)
         OPENSSL_cleanse(text.data, text.len);
     sl_buf_release(&text);

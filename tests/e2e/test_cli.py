@@ -176,7 +176,9 @@ class Cli(SluiceTest):
 
     def test_validate_examples(self):
         ex = os.path.join(SRC, "config", "examples")
-        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token")
+        # lambda.yaml takes its AWS credentials from the environment.
+        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token", AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+                   AWS_SECRET_ACCESS_KEY="example-secret")
         for name in sorted(os.listdir(ex)):
             p = run("validate", "-c", os.path.join(ex, name), env=env)
             self.assertEqual(p.returncode, 0, (name, p.stderr))

@@ -137,9 +137,17 @@ static void test_order_config_env_profile(void **state)
     assert_non_null(strstr(c.source, "profile ci of /tmp/sl-aws-creds-"));
     sl_aws_creds_release(&c);
 
+    /* A file error names the section too. */
+    struct sl_aws_creds_conf missing = {.profile = "nope"};
+    assert_int_equal(sl_aws_creds_resolve(&missing, "f.yaml: functions[0].", &c, &err), SL_ECONFIG);
+    assert_true(
+        strncmp(err.msg, "f.yaml: functions[0]: AWS credentials file /tmp/sl-aws-creds-", 61) == 0);
+    assert_non_null(strstr(err.msg, ": no profile [nope]"));
+
     /* no file: the message says where it looked */
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/creds", 1);
-    assert_int_equal(sl_aws_creds_resolve(&none, "", &c, &err), SL_ECONFIG);
+    assert_int_equal(sl_aws_creds_resolve(&none, "f.yaml: functions[0].", &c, &err), SL_ECONFIG);
+    assert_true(strncmp(err.msg, "f.yaml: functions[0]: no AWS credentials", 40) == 0);
     assert_non_null(strstr(err.msg, "/nonexistent/creds cannot be read"));
 }
 

@@ -388,8 +388,8 @@ static void test_config_errors_name_key_value_and_allowed(void **state)
          "functions[0].secret_access_key: set with no access_key_id"},
         {"{\"region\":\"r\",\"access_key_id\":\"A\",\"secret_access_key\":\"S3CRET x\"}",
          "functions[0].secret_access_key: has a space or a control character"},
-        {"{\"region\":\"r\"}", "no AWS credentials: not in the configuration, not in the "
-                               "environment"},
+        {"{\"region\":\"r\"}", "functions[0]: no AWS credentials: not in the configuration "
+                               "(access_key_id), not in the environment"},
         {"{\"region\":\"r\",\"bogus\":1}", "bogus"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
