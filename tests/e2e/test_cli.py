@@ -37,12 +37,12 @@ class Cli(SluiceTest):
         p = run("--help")
         out = p.stdout.decode()
         self.assertRegex(out, r"sources\[\]\s+http, redis, kafka, postgres-queue, s3\n")
-        self.assertRegex(out, r"functions\[\]\s+http\n")
+        self.assertRegex(out, r"functions\[\]\s+http, lambda\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka, postgres\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
         for section, types in (("sources[]", "http, redis, kafka, postgres-queue, s3"),
-                               ("functions[]", "http"),
+                               ("functions[]", "http, lambda"),
                                ("dlqs[]", "sqlite, redis, kafka")):
             for t in types.split(", "):
                 self.assertIn("\n## `%s` (type: %s)\n" % (section, t), docs)
@@ -177,7 +177,9 @@ class Cli(SluiceTest):
 
     def test_validate_examples(self):
         ex = os.path.join(SRC, "config", "examples")
-        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token")
+        # lambda.yaml takes its AWS credentials from the environment.
+        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token", AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+                   AWS_SECRET_ACCESS_KEY="example-secret")
         for name in sorted(os.listdir(ex)):
             p = run("validate", "-c", os.path.join(ex, name), env=env)
             self.assertEqual(p.returncode, 0, (name, p.stderr))
