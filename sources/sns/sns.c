@@ -1,0 +1,678 @@
+/* The SNS subscription source: intake (limits, parse, topic allow-list, signature, dedupe, one
+ * spool write per Notification), confirmations, replay from the spool. Messages are parse.c's,
+ * signatures verify.c's, GETs fetch.c's, records record.c's, events encode.c's. */
+#include "sources/sns/sns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "core/worker.h"
+#include "sources/http/dedupe.h"
+#include "sources/push.h"
+#include "sources/sns/fetch.h"
+#include "sources/sns/sns_int.h"
+#include "sources/sns/verify.h"
+
+#define SNS_SCAN_CHUNK  256
+#define SNS_MAX_SUB_ARN 1024 /* x-amz-sns-subscription-arn */
+
+struct sns_cfg {
+    bool verify;
+    char *certs_dir;
+    struct sl_strlist topics;
+    bool auto_confirm;
+    struct sl_strlist confirm_hosts;
+    bool allow_http;
+    uint64_t max_body_bytes;
+    int64_t lanes;
+    int64_t dedupe_window_ms;
+    int64_t dedupe_max_entries;
+};
+
+static const struct sl_prop sns_props[] = {
+    {.name = "verify",
+     .type = SL_PROP_BOOL,
+     .offset = offsetof(struct sns_cfg, verify),
+     .def = "true",
+     .desc = "Check each message's signature (SignatureVersion 1: SHA1withRSA, 2: "
+             "SHA256withRSA) against the certificate its SigningCertURL names; a message that "
+             "does not verify is answered 403 and not stored. false only for tests and trusted "
+             "networks."},
+    {.name = "certs_dir",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sns_cfg, certs_dir),
+     .flags = SL_PROP_PATH,
+     .desc = "Folder of PEM certificates (*.pem), read at start: a message is checked against "
+             "the file named as the last path segment of its SigningCertURL. The folder is the "
+             "trust decision: its certificates are not checked against a CA. Required when "
+             "verify is true."},
+    {.name = "topics",
+     .type = SL_PROP_STRING_LIST,
+     .offset = offsetof(struct sns_cfg, topics),
+     .desc = "TopicArns taken (exact match); a message of another topic is answered 403. "
+             "Unset: every topic."},
+    {.name = "auto_confirm",
+     .type = SL_PROP_BOOL,
+     .offset = offsetof(struct sns_cfg, auto_confirm),
+     .def = "false",
+     .desc = "Confirm a verified SubscriptionConfirmation by fetching its SubscribeURL when the "
+             "URL's host is on confirm_hosts; otherwise the URL is logged (info) for an "
+             "operator to open."},
+    {.name = "confirm_hosts",
+     .type = SL_PROP_STRING_LIST,
+     .offset = offsetof(struct sns_cfg, confirm_hosts),
+     .desc = "Hosts a SubscribeURL may name for auto_confirm; `*` stands for one DNS label. "
+             "Default: sns.*.amazonaws.com."},
+    {.name = "allow_http",
+     .type = SL_PROP_BOOL,
+     .offset = offsetof(struct sns_cfg, allow_http),
+     .def = "false",
+     .desc = "Let SubscribeURLs be http:// as well as https:// (for tests against a local "
+             "server)."},
+    {.name = "max_body_bytes",
+     .type = SL_PROP_SIZE,
+     .offset = offsetof(struct sns_cfg, max_body_bytes),
+     .def = "1MiB",
+     .min = 1,
+     .max = 16 * 1024 * 1024,
+     .desc = "Largest message body accepted (413 beyond it); also bounded by "
+             "server.max_body_bytes. SNS messages are at most 256KiB before JSON escaping."},
+    {.name = "lanes",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct sns_cfg, lanes),
+     .def = "16",
+     .min = 1,
+     .max = 1024,
+     .desc = "Lanes the records are spread over by a hash of MessageId (SNS standard topics "
+             "have no order)."},
+    {.name = "dedupe_window",
+     .type = SL_PROP_DURATION,
+     .offset = offsetof(struct sns_cfg, dedupe_window_ms),
+     .def = "24h",
+     .min = 0,
+     .max = 30 * 24 * 3600 * 1000LL,
+     .desc = "How long a MessageId is remembered (across restarts): SNS redelivers a message "
+             "it has no 2xx for; a repeat is answered 202 and not stored again. 0: no dedupe."},
+    {.name = "dedupe_max_entries",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct sns_cfg, dedupe_max_entries),
+     .def = "1000000",
+     .min = 1,
+     .max = 100000000,
+     .desc = "MessageIds remembered at most; beyond it the oldest are forgotten first."},
+};
+
+static const struct sl_prop_table sns_table = {
+    .name = "sources[] (type: sns)",
+    .desc = "Amazon SNS HTTP/HTTPS subscription endpoint: POST /sns/{name} on the push "
+            "listener.",
+    .props = sns_props,
+    .nprops = SL_ARRAY_LEN(sns_props),
+    .struct_size = sizeof(struct sns_cfg),
+};
+
+struct sns_source {
+    struct sl_source base;
+    struct sns_cfg cfg;
+    struct ev_loop *loop;
+    struct sl_spool *spool;
+    struct sl_http_router *router;
+    struct sl_sns_certs *certs;
+    struct sl_dedupe *dedupe; /* NULL: no dedupe */
+    struct sl_worker *worker; /* confirmations; NULL until the first */
+    char route[160];
+    size_t puts;    /* spool writes not yet confirmed: each holds s */
+    bool destroyed; /* freed when the last of them is confirmed */
+    bool started;
+    bool stopped;
+    bool paused;
+    bool backlog;         /* records in the spool not yet emitted: read them from there */
+    uint64_t emitted_seq; /* highest seq handed to the mapping */
+    ev_idle scan_watcher;
+    struct sl_buf scratch; /* the string to sign and the signature, reused */
+    struct sl_metric *m_records;
+    struct sl_metric *m_rejected;
+    struct sl_metric *m_duplicates;
+    struct sl_metric *m_confirmations;
+    struct sl_sns_pool pool;
+};
+
+/* One Notification on its way to the spool: id, NUL, attrs, NUL, body in one buffer. */
+struct sns_put {
+    struct sns_source *s;
+    struct sl_http_exchange *x;
+    uint64_t seq;
+    int64_t received_ms;
+    struct sl_dedupe_flight *flight;
+    size_t attrs_off, body_off;
+    struct sl_buf text;
+};
+
+static uint32_t lane_of(const char *id, uint32_t nlanes)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % nlanes;
+}
+
+static void sns_emit(struct sns_source *s, uint64_t seq, const char *id, int64_t received_ms,
+                     const char *attrs, const void *body, size_t body_len)
+{
+    struct sl_record *r = sl_sns_record_take(&s->pool, seq, id, received_ms, attrs, body, body_len);
+    r->lane = lane_of(id, (uint32_t)s->cfg.lanes);
+    s->emitted_seq = seq;
+    sl_source_emit(&s->base, r);
+}
+
+static int scan_row_cb(const struct sl_spool_row *row, void *arg)
+{
+    struct sns_source *s = arg;
+    sns_emit(s, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
+    return s->paused; /* the mapping may pause us from inside emit */
+}
+
+static void sns_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct sns_source *s = w->data;
+    if (s->paused || s->stopped) {
+        ev_idle_stop(loop, w);
+        return;
+    }
+    int n = sl_spool_scan(s->spool, s->base.name, s->emitted_seq, SNS_SCAN_CHUNK, scan_row_cb, s);
+    if (n < 0) {
+        sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
+        return;
+    }
+    if (n == 0) {
+        s->backlog = false;
+        ev_idle_stop(loop, w);
+    }
+}
+
+static void sns_free(struct sns_source *s);
+
+static void put_free(struct sns_put *p)
+{
+    sl_buf_release(&p->text);
+    free(p);
+}
+
+static void respond_id(struct sl_http_exchange *x, int code, const char *id)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    SL_BUF_LIT(&b, "{\"id\":");
+    sl_json_escape(&b, id, strlen(id));
+    sl_buf_putc(&b, '}');
+    sl_http_respond_json(x, code, b.data, b.len);
+    sl_buf_release(&b);
+}
+
+static void sns_put_done(int status, void *arg)
+{
+    struct sns_put *p = arg;
+    struct sns_source *s = p->s;
+    const char *id = p->text.data;
+    s->puts--;
+    if (status == SL_DEDUPE_SEEN) {
+        /* A copy stored before that this source did not see in flight: not stored again. */
+        if (!s->destroyed)
+            sl_metric_inc(s->m_duplicates);
+        respond_id(p->x, 202, id);
+    } else if (status < 0) {
+        sl_error(s->base.scope, "spool write failed: %s", sl_strerror(status));
+        if (!s->destroyed)
+            sl_metric_inc(s->m_rejected);
+        sl_push_respond_unavailable(p->x, status);
+    } else {
+        if (!s->destroyed)
+            sl_metric_inc(s->m_records);
+        respond_id(p->x, 200, id);
+        /* A source removed by a reload while the write was queued emits nothing: the row
+         * stays in the spool for the source of that name, when there is one again. */
+        if (!s->destroyed && !s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
+            sns_emit(s, p->seq, id, p->received_ms, p->text.data + p->attrs_off,
+                     p->text.data + p->body_off, p->text.len - p->body_off);
+    }
+    if (p->flight)
+        sl_dedupe_end(p->flight, status);
+    put_free(p);
+    if (s->destroyed && s->puts == 0)
+        sns_free(s);
+}
+
+static int sns_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
+{
+    struct sns_source *s = arg;
+    if (s->stopped) {
+        rej->code = "shutting_down";
+        rej->message = "sluice is shutting down";
+        rej->header = "Retry-After: 1";
+        return 503;
+    }
+    if (req->content_length > 0 && (uint64_t)req->content_length > s->cfg.max_body_bytes) {
+        sl_metric_inc(s->m_rejected);
+        rej->code = "payload_too_large";
+        rej->message = "the body is larger than this source's max_body_bytes";
+        return 413;
+    }
+    return 0;
+}
+
+static bool topic_allowed(const struct sns_source *s, const struct sl_sns_str *arn)
+{
+    if (s->cfg.topics.n == 0)
+        return true;
+    for (size_t i = 0; i < s->cfg.topics.n; i++) {
+        if (strlen(s->cfg.topics.v[i]) == arn->n && memcmp(s->cfg.topics.v[i], arn->p, arn->n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A redelivery: answered 202 with its MessageId once the first is stored, not stored again. */
+static bool sns_duplicate(struct sns_source *s, struct sl_http_exchange *x,
+                          const struct sl_sns_str *id)
+{
+    struct sl_dedupe_flight *f = sl_dedupe_in_flight(s->dedupe, id->p, id->n);
+    if (f) {
+        sl_metric_inc(s->m_duplicates);
+        sl_dedupe_wait(f, x);
+        return true;
+    }
+    char first[SL_ID_LEN + 1];
+    int found = sl_dedupe_find(s->dedupe, id->p, id->n, sl_now_ms(), first);
+    if (found < 0) {
+        /* Storing a message twice is better than losing one: it is treated as new. */
+        sl_warn(s->base.scope, "cannot read the MessageIds seen: %s", sl_strerror(found));
+        return false;
+    }
+    if (found == 0)
+        return false;
+    sl_metric_inc(s->m_duplicates);
+    respond_id(x, 202, first);
+    return true;
+}
+
+/* A confirmation GET: what it needs after the source may be gone. */
+struct confirm_job {
+    struct sl_sns_get get;
+    char scope[128];
+    char topic[SL_SNS_MAX_ARN_BYTES + 1];
+};
+
+static int confirm_run(void *arg)
+{
+    return sl_sns_get_run(&((struct confirm_job *)arg)->get);
+}
+
+static void confirm_done(int status, void *arg)
+{
+    struct confirm_job *j = arg;
+    if (status == 0)
+        sl_info(j->scope, "subscription to %s confirmed", j->topic);
+    else
+        sl_warn(j->scope, "confirming the subscription to %s failed: %s; confirm by hand: GET %s",
+                j->topic, status == SL_ECLOSED ? "cancelled" : j->get.error, j->get.url);
+    free(j->get.url);
+    sl_buf_release(&j->get.body);
+    free(j);
+}
+
+static void sns_confirm(struct sns_source *s, const struct sl_sns_msg *m)
+{
+    sl_metric_inc(s->m_confirmations);
+    char why[256];
+    if (!s->cfg.auto_confirm) {
+        sl_info(s->base.scope,
+                "subscription confirmation for %s: confirm by hand: GET %s (auto_confirm is off)",
+                m->topic_arn.p, m->subscribe_url.p);
+        return;
+    }
+    if (!sl_sns_url_allowed(m->subscribe_url.p, &s->cfg.confirm_hosts, s->cfg.allow_http, why,
+                            sizeof(why))) {
+        sl_warn(s->base.scope,
+                "subscription confirmation for %s not confirmed: SubscribeURL %s; confirm by "
+                "hand if it is genuine: GET %s",
+                m->topic_arn.p, why, m->subscribe_url.p);
+        return;
+    }
+    if (!s->worker && sl_worker_create(s->loop, "sns-confirm", &s->worker) < 0) {
+        sl_warn(s->base.scope, "cannot start the confirmation thread; confirm by hand: GET %s",
+                m->subscribe_url.p);
+        return;
+    }
+    struct confirm_job *j = SL_NEW(struct confirm_job);
+    j->get.url = sl_strdup(m->subscribe_url.p);
+    j->get.max_bytes = 64 << 10;
+    sl_buf_init(&j->get.body);
+    snprintf(j->scope, sizeof(j->scope), "%s", s->base.scope);
+    snprintf(j->topic, sizeof(j->topic), "%s", m->topic_arn.p);
+    if (sl_worker_submit(s->worker, confirm_run, confirm_done, j) < 0)
+        confirm_done(SL_ECLOSED, j);
+}
+
+static void respond_none(struct sl_http_exchange *x)
+{
+    static const char body[] = "{\"accepted\":0}";
+    sl_http_respond_json(x, 200, body, sizeof(body) - 1);
+}
+
+/* Checks the signature; false when x was answered 403. */
+static bool sns_verified(struct sns_source *s, struct sl_http_exchange *x,
+                         const struct sl_http_req *req, const struct sl_sns_msg *m)
+{
+    if (!s->cfg.verify)
+        return true;
+    enum sl_sns_verify_result vr = sl_sns_verify_precheck(m);
+    if (vr == SL_SNS_VERIFY_OK) {
+        const char *name;
+        size_t name_len;
+        sl_sns_cert_name(m->signing_cert_url.p, m->signing_cert_url.n, &name, &name_len);
+        EVP_PKEY *key = sl_sns_certs_find(s->certs, name, name_len);
+        vr = sl_sns_verify(m, key, &s->scratch);
+    }
+    if (vr == SL_SNS_VERIFY_OK)
+        return true;
+    sl_metric_inc(s->m_rejected);
+    sl_debug(s->base.scope, "message from %s refused: %s", req->peer, sl_sns_verify_reason(vr));
+    sl_http_respond_error(x, 403, sl_sns_verify_reason(vr), sl_sns_verify_message(vr));
+    return false;
+}
+
+static void sns_store(struct sns_source *s, struct sl_http_exchange *x,
+                      const struct sl_http_req *req, const struct sl_sns_msg *m)
+{
+    if (s->dedupe && sns_duplicate(s, x, &m->message_id))
+        return;
+    size_t sub_len = 0;
+    const char *sub = sl_http_header_get(req, "x-amz-sns-subscription-arn", &sub_len);
+    if (!sub || sub_len > SNS_MAX_SUB_ARN) {
+        /* SNS sends it; without it the topic stands in (docs/SNS.md). */
+        sub = m->topic_arn.p;
+        sub_len = m->topic_arn.n;
+    }
+    struct sns_put *p = SL_NEW(struct sns_put);
+    p->s = s;
+    p->x = x;
+    p->received_ms = sl_now_ms();
+    sl_buf_init(&p->text);
+    sl_buf_append(&p->text, m->message_id.p, m->message_id.n);
+    sl_buf_putc(&p->text, '\0');
+    p->attrs_off = p->text.len;
+    sl_sns_write_attrs(&p->text, sub, sub_len);
+    sl_buf_putc(&p->text, '\0');
+    p->body_off = p->text.len;
+    sl_sns_write_record(m, &p->text);
+    if (s->dedupe)
+        p->flight = sl_dedupe_begin(s->dedupe, m->message_id.p, m->message_id.n, p->text.data,
+                                    p->received_ms);
+    struct sl_spool_item it = {
+        .source = s->base.name,
+        .id = p->text.data,
+        .received_ms = p->received_ms,
+        .attrs = p->text.data + p->attrs_off,
+        .body = p->text.data + p->body_off,
+        .body_len = p->text.len - p->body_off,
+        .also = p->flight ? sl_dedupe_record_job : NULL,
+        .also_arg = p->flight,
+    };
+    int rc = sl_spool_put(s->spool, &it, &p->seq, sns_put_done, p);
+    if (rc < 0) {
+        sl_metric_inc(s->m_rejected);
+        sl_push_respond_put_error(x, rc);
+        if (p->flight)
+            sl_dedupe_end(p->flight, rc);
+        put_free(p);
+        return;
+    }
+    s->puts++;
+}
+
+static void sns_handle_post(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
+{
+    struct sns_source *s = arg;
+    if (s->stopped) {
+        static const char *const hdr[] = {"Retry-After: 1"};
+        static const char body[] =
+            "{\"error\":\"shutting_down\",\"message\":\"sluice is shutting down\"}";
+        sl_http_respond(x, 503, "application/json", hdr, 1, body, sizeof(body) - 1);
+        return;
+    }
+    if (req->body_len > s->cfg.max_body_bytes) {
+        sl_metric_inc(s->m_rejected);
+        sl_http_respond_error(x, 413, "payload_too_large",
+                              "the body is larger than this source's max_body_bytes");
+        return;
+    }
+    char why[256];
+    struct sl_sns_msg m;
+    if (sl_sns_parse(req->body, req->body_len, &m, why, sizeof(why)) < 0) {
+        sl_metric_inc(s->m_rejected);
+        sl_http_respond_error(x, 400, "invalid_message", why);
+        sl_sns_msg_release(&m);
+        return;
+    }
+    size_t hlen;
+    const char *htype = sl_http_header_get(req, "x-amz-sns-message-type", &hlen);
+    if (htype && sl_sns_type_of(htype, hlen) != (int)m.type) {
+        sl_metric_inc(s->m_rejected);
+        sl_http_respond_error(x, 400, "invalid_message",
+                              "x-amz-sns-message-type does not match the message's Type");
+        sl_sns_msg_release(&m);
+        return;
+    }
+    if (!topic_allowed(s, &m.topic_arn)) {
+        sl_metric_inc(s->m_rejected);
+        sl_http_respond_error(x, 403, "topic_not_allowed",
+                              "this source does not take messages of this TopicArn");
+        sl_sns_msg_release(&m);
+        return;
+    }
+    if (!sns_verified(s, x, req, &m)) {
+        sl_sns_msg_release(&m);
+        return;
+    }
+    switch (m.type) {
+    case SL_SNS_NOTIFICATION:
+        sns_store(s, x, req, &m);
+        break;
+    case SL_SNS_SUBSCRIPTION_CONFIRMATION:
+        sns_confirm(s, &m);
+        respond_none(x);
+        break;
+    case SL_SNS_UNSUBSCRIBE_CONFIRMATION:
+        sl_info(s->base.scope, "unsubscribed from %s", m.topic_arn.p);
+        respond_none(x);
+        break;
+    }
+    sl_sns_msg_release(&m);
+}
+
+/* Checks what the property table cannot and reads certs_dir. */
+static int sns_check_cfg(struct sns_source *s, const struct sl_config *cfg,
+                         const struct sl_cfg_typed *sec, struct sl_err *err)
+{
+    const char *file = cfg && cfg->file ? cfg->file : "config";
+    const char *path = sec->path ? sec->path : "sources[]";
+    char why[512];
+    if (s->cfg.verify && !s->cfg.certs_dir) {
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                   "%s: %s.certs_dir: required when verify is true (a folder of PEM "
+                   "certificates; verify: false only for tests and trusted networks)",
+                   file, path);
+    } else if (s->cfg.certs_dir &&
+               sl_sns_certs_load_dir(s->certs, s->cfg.certs_dir, why, sizeof(why)) < 0) {
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.certs_dir: %s", file, path, why);
+    } else {
+        return 0;
+    }
+    sl_config_err_line(cfg, err);
+    return SL_ECONFIG;
+}
+
+static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
+                      struct sl_source **out, struct sl_err *err)
+{
+    struct sns_source *s = SL_NEW(struct sns_source);
+    int rc = sl_config_bind_typed(env->cfg, sec, &sns_table, &s->cfg, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->certs = sl_sns_certs_new();
+    rc = sns_check_cfg(s, env->cfg, sec, err);
+    if (rc < 0) {
+        sl_props_release(&sns_table, &s->cfg);
+        sl_sns_certs_free(s->certs);
+        free(s);
+        return rc;
+    }
+    sl_source_init(&s->base, &sl_source_sns_ops, sec->name);
+    s->loop = env->loop;
+    s->spool = env->spool;
+    s->backlog = true;
+    sl_buf_init(&s->scratch);
+    if (s->cfg.dedupe_window_ms > 0)
+        s->dedupe = sl_dedupe_create(env->loop, env->store, sec->name, s->cfg.dedupe_window_ms,
+                                     s->cfg.dedupe_max_entries);
+    ev_idle_init(&s->scan_watcher, sns_scan_cb);
+    s->scan_watcher.data = s;
+    snprintf(s->route, sizeof(s->route), "/sns/%s", sec->name);
+    s->router = env->push;
+    if (env->push)
+        sl_http_router_add_hooked(env->push, "POST", s->route, false, sns_headers, sns_handle_post,
+                                  s);
+    struct sl_buf l;
+    sl_buf_init(&l);
+    sl_metrics_label(&l, "source", sec->name);
+    s->m_records = sl_metrics_counter(env->metrics, "sluice_sns_records_total",
+                                      "SNS notifications stored.", l.data);
+    s->m_rejected = sl_metrics_counter(env->metrics, "sluice_sns_rejected_total",
+                                       "SNS messages refused (4xx or 503).", l.data);
+    s->m_duplicates =
+        sl_metrics_counter(env->metrics, "sluice_sns_duplicates_total",
+                           "SNS redeliveries of a MessageId seen within dedupe_window.", l.data);
+    s->m_confirmations =
+        sl_metrics_counter(env->metrics, "sluice_sns_confirmations_total",
+                           "Verified SubscriptionConfirmation messages received.", l.data);
+    sl_buf_release(&l);
+    *out = &s->base;
+    return 0;
+}
+
+static int sns_start(struct sl_source *base, struct sl_err *err)
+{
+    (void)err;
+    struct sns_source *s = (struct sns_source *)base;
+    s->started = true;
+    if (!s->paused)
+        ev_idle_start(s->loop, &s->scan_watcher);
+    return 0;
+}
+
+static void sns_pause(struct sl_source *base)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    if (s->paused)
+        return;
+    s->paused = true;
+    s->backlog = true; /* intake goes on into the spool; read back on resume */
+    ev_idle_stop(s->loop, &s->scan_watcher);
+}
+
+static void sns_resume(struct sl_source *base)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    if (!s->paused)
+        return;
+    s->paused = false;
+    if (s->started && !s->stopped)
+        ev_idle_start(s->loop, &s->scan_watcher);
+}
+
+static void sns_ack(struct sl_source *base, const struct sl_record *r)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    const char *id, *attrs;
+    sl_sns_record_parts(r, &id, &attrs);
+    sl_spool_delete(s->spool, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
+}
+
+static void sns_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    s->stopped = true;
+    ev_idle_stop(s->loop, &s->scan_watcher);
+    if (cb)
+        cb(base, arg);
+}
+
+static void sns_free(struct sns_source *s)
+{
+    sl_worker_destroy(s->worker);
+    sl_dedupe_destroy(s->dedupe);
+    sl_sns_certs_free(s->certs);
+    sl_buf_release(&s->scratch);
+    sl_props_release(&sns_table, &s->cfg);
+    sl_sns_pool_release(&s->pool);
+    sl_source_release(&s->base);
+    free(s);
+}
+
+static void sns_destroy(struct sl_source *base)
+{
+    if (!base)
+        return;
+    struct sns_source *s = (struct sns_source *)base;
+    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_http_router_remove(s->router, s);
+    s->destroyed = true;
+    if (s->puts == 0)
+        sns_free(s);
+}
+
+static void sns_describe(struct sl_source *base, struct sl_jw *w)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, "type", base->ops->type);
+    sl_jw_kstr(w, "name", base->name);
+    sl_jw_kstr(w, "path", s->route);
+    sl_jw_kbool(w, "verify", s->cfg.verify);
+    sl_jw_kbool(w, "auto_confirm", s->cfg.auto_confirm);
+    sl_jw_kbool(w, "paused", s->paused);
+    sl_jw_kint(w, "lanes", s->cfg.lanes);
+    sl_jw_kint(w, "dedupe_window_ms", s->dedupe ? s->cfg.dedupe_window_ms : 0);
+    sl_jw_kint(w, "spooled", sl_spool_depth(s->spool, base->name));
+    sl_jw_obj_close(w);
+}
+
+static int64_t sns_backlog(struct sl_source *base)
+{
+    struct sns_source *s = (struct sns_source *)base;
+    return sl_spool_depth(s->spool, base->name);
+}
+
+const struct sl_source_ops sl_source_sns_ops = {
+    .type = "sns",
+    .props = &sns_table,
+    .create = sns_create,
+    .start = sns_start,
+    .pause = sns_pause,
+    .resume = sns_resume,
+    .ack = sns_ack,
+    .stop = sns_stop,
+    .destroy = sns_destroy,
+    .describe = sns_describe,
+    .encode = sl_sns_encode,
+    .backlog = sns_backlog,
+    .filter_view = sl_sns_filter_view,
+};
