@@ -102,11 +102,9 @@ int sl_sns_get_run(void *arg)
     return 0;
 }
 
-void sl_sns_get_free(struct sl_sns_get *g)
+void sl_sns_get_free_fields(struct sl_sns_get *g)
 {
-    if (!g)
-        return;
     free(g->url);
+    g->url = NULL;
     sl_buf_release(&g->body);
-    free(g);
 }

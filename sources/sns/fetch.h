@@ -1,7 +1,7 @@
 /* The GETs the SNS source makes (docs/SNS.md): a SubscriptionConfirmation's SubscribeURL (the
- * confirmation itself) and, later, certificates. URLs are checked against a host allow-list
- * first; the GET runs on a worker thread (core/worker.h) with libcurl, bounded in time and
- * size. */
+ * confirmation itself) and signing certificates (fetch_certs). URLs are checked against a host
+ * allow-list first; the GET runs on a worker thread (core/worker.h) with libcurl, bounded in time
+ * and size. */
 #ifndef SL_SOURCES_SNS_FETCH_H
 #define SL_SOURCES_SNS_FETCH_H
 
@@ -33,6 +33,7 @@ struct sl_sns_get {
 
 /* A GET job (sl_worker_fn): fills status, body, error; returns 0 on a 2xx, else -1. */
 int sl_sns_get_run(void *get);
-void sl_sns_get_free(struct sl_sns_get *g);
+/* Frees what g holds (its url and body), not g. */
+void sl_sns_get_free_fields(struct sl_sns_get *g);
 
 #endif

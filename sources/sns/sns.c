@@ -24,6 +24,9 @@
 struct sns_cfg {
     bool verify;
     char *certs_dir;
+    bool fetch_certs;
+    struct sl_strlist cert_hosts;
+    char *ca_file;
     struct sl_strlist topics;
     bool auto_confirm;
     struct sl_strlist confirm_hosts;
@@ -49,8 +52,26 @@ static const struct sl_prop sns_props[] = {
      .flags = SL_PROP_PATH,
      .desc = "Folder of PEM certificates (*.pem), read at start: a message is checked against "
              "the file named as the last path segment of its SigningCertURL. The folder is the "
-             "trust decision: its certificates are not checked against a CA. Required when "
-             "verify is true."},
+             "trust decision: its certificates are not checked against a CA. verify needs "
+             "certs_dir or fetch_certs."},
+    {.name = "fetch_certs",
+     .type = SL_PROP_BOOL,
+     .offset = offsetof(struct sns_cfg, fetch_certs),
+     .def = "false",
+     .desc = "Fetch a certificate certs_dir does not have from the SigningCertURL (https, a "
+             "host on cert_hosts, at most 64KiB), check its chain against ca_file and keep it "
+             "(up to 64 per source) for later messages."},
+    {.name = "cert_hosts",
+     .type = SL_PROP_STRING_LIST,
+     .offset = offsetof(struct sns_cfg, cert_hosts),
+     .desc = "Hosts a SigningCertURL may name for fetch_certs; `*` stands for one DNS label. "
+             "Default: sns.*.amazonaws.com."},
+    {.name = "ca_file",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sns_cfg, ca_file),
+     .flags = SL_PROP_PATH,
+     .desc = "CA bundle (PEM) a fetched certificate's chain must verify against; unset: the "
+             "system's bundle."},
     {.name = "topics",
      .type = SL_PROP_STRING_LIST,
      .offset = offsetof(struct sns_cfg, topics),
@@ -72,8 +93,8 @@ static const struct sl_prop sns_props[] = {
      .type = SL_PROP_BOOL,
      .offset = offsetof(struct sns_cfg, allow_http),
      .def = "false",
-     .desc = "Let SubscribeURLs be http:// as well as https:// (for tests against a local "
-             "server)."},
+     .desc = "Let SubscribeURLs and SigningCertURLs be http:// as well as https:// (for tests "
+             "against a local server)."},
     {.name = "max_body_bytes",
      .type = SL_PROP_SIZE,
      .offset = offsetof(struct sns_cfg, max_body_bytes),
@@ -122,9 +143,12 @@ struct sns_source {
     struct ev_loop *loop;
     struct sl_spool *spool;
     struct sl_http_router *router;
-    struct sl_sns_certs *certs;
-    struct sl_dedupe *dedupe; /* NULL: no dedupe */
-    struct sl_worker *worker; /* confirmations; NULL until the first */
+    struct sl_sns_certs *certs;   /* from certs_dir, by file name */
+    struct sl_sns_certs *fetched; /* fetched, by SigningCertURL */
+    X509_STORE *trust;            /* fetch_certs: the CA bundle */
+    struct cert_fetch *fetches;   /* in flight */
+    struct sl_dedupe *dedupe;     /* NULL: no dedupe */
+    struct sl_worker *worker;     /* confirmations and certificate GETs; NULL until the first */
     char route[160];
     size_t puts;    /* spool writes not yet confirmed: each holds s */
     bool destroyed; /* freed when the last of them is confirmed */
@@ -321,8 +345,7 @@ static void confirm_done(int status, void *arg)
     else
         sl_warn(j->scope, "confirming the subscription to %s failed: %s; confirm by hand: GET %s",
                 j->topic, status == SL_ECLOSED ? "cancelled" : j->get.error, j->get.url);
-    free(j->get.url);
-    sl_buf_release(&j->get.body);
+    sl_sns_get_free_fields(&j->get);
     free(j);
 }
 
@@ -365,40 +388,11 @@ static void respond_none(struct sl_http_exchange *x)
     sl_http_respond_json(x, 200, body, sizeof(body) - 1);
 }
 
-/* Checks the signature; false when x was answered 403. */
-static bool sns_verified(struct sns_source *s, struct sl_http_exchange *x,
-                         const struct sl_http_req *req, const struct sl_sns_msg *m)
-{
-    if (!s->cfg.verify)
-        return true;
-    enum sl_sns_verify_result vr = sl_sns_verify_precheck(m);
-    if (vr == SL_SNS_VERIFY_OK) {
-        const char *name;
-        size_t name_len;
-        sl_sns_cert_name(m->signing_cert_url.p, m->signing_cert_url.n, &name, &name_len);
-        EVP_PKEY *key = sl_sns_certs_find(s->certs, name, name_len);
-        vr = sl_sns_verify(m, key, &s->scratch);
-    }
-    if (vr == SL_SNS_VERIFY_OK)
-        return true;
-    sl_metric_inc(s->m_rejected);
-    sl_debug(s->base.scope, "message from %s refused: %s", req->peer, sl_sns_verify_reason(vr));
-    sl_http_respond_error(x, 403, sl_sns_verify_reason(vr), sl_sns_verify_message(vr));
-    return false;
-}
-
-static void sns_store(struct sns_source *s, struct sl_http_exchange *x,
-                      const struct sl_http_req *req, const struct sl_sns_msg *m)
+static void sns_store(struct sns_source *s, struct sl_http_exchange *x, const struct sl_sns_msg *m,
+                      const char *sub, size_t sub_len)
 {
     if (s->dedupe && sns_duplicate(s, x, &m->message_id))
         return;
-    size_t sub_len = 0;
-    const char *sub = sl_http_header_get(req, "x-amz-sns-subscription-arn", &sub_len);
-    if (!sub || sub_len > SNS_MAX_SUB_ARN) {
-        /* SNS sends it; without it the topic stands in (docs/SNS.md). */
-        sub = m->topic_arn.p;
-        sub_len = m->topic_arn.n;
-    }
     struct sns_put *p = SL_NEW(struct sns_put);
     p->s = s;
     p->x = x;
@@ -434,6 +428,156 @@ static void sns_store(struct sns_source *s, struct sl_http_exchange *x,
         return;
     }
     s->puts++;
+}
+
+/* A verified message: stored (Notification) or acted on (the confirmations). */
+static void sns_dispatch(struct sns_source *s, struct sl_http_exchange *x,
+                         const struct sl_sns_msg *m, const char *sub, size_t sub_len)
+{
+    switch (m->type) {
+    case SL_SNS_NOTIFICATION:
+        sns_store(s, x, m, sub, sub_len);
+        break;
+    case SL_SNS_SUBSCRIPTION_CONFIRMATION:
+        sns_confirm(s, m);
+        respond_none(x);
+        break;
+    case SL_SNS_UNSUBSCRIBE_CONFIRMATION:
+        sl_info(s->base.scope, "unsubscribed from %s", m->topic_arn.p);
+        respond_none(x);
+        break;
+    }
+}
+
+static void respond_refused(struct sns_source *s, struct sl_http_exchange *x,
+                            enum sl_sns_verify_result vr)
+{
+    sl_metric_inc(s->m_rejected);
+    sl_http_respond_error(x, 403, sl_sns_verify_reason(vr), sl_sns_verify_message(vr));
+}
+
+/* The key for m's SigningCertURL: the certs_dir file of its name, else a fetched one. */
+static EVP_PKEY *sns_key(const struct sns_source *s, const struct sl_sns_msg *m)
+{
+    const char *name;
+    size_t name_len;
+    sl_sns_cert_name(m->signing_cert_url.p, m->signing_cert_url.n, &name, &name_len);
+    EVP_PKEY *key = name_len ? sl_sns_certs_find(s->certs, name, name_len) : NULL;
+    return key ? key : sl_sns_certs_find(s->fetched, m->signing_cert_url.p, m->signing_cert_url.n);
+}
+
+/* A message waiting for its certificate: owns its parsed message. */
+struct cert_waiter {
+    struct cert_waiter *next;
+    struct sl_http_exchange *x;
+    struct sl_sns_msg m;
+    size_t sub_len;
+    char sub[]; /* the subscription ARN, NUL-terminated */
+};
+
+/* One certificate GET in flight, and the messages waiting for it. */
+struct cert_fetch {
+    struct cert_fetch *next;
+    struct sns_source *s;
+    struct sl_sns_get get;
+    struct cert_waiter *waiters;
+};
+
+static int cert_fetch_run(void *arg)
+{
+    return sl_sns_get_run(&((struct cert_fetch *)arg)->get);
+}
+
+#define SNS_MAX_FETCHED 64
+
+static void cert_fetch_done(int status, void *arg)
+{
+    struct cert_fetch *f = arg;
+    struct sns_source *s = f->s;
+    for (struct cert_fetch **pp = &s->fetches; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    char why[256] = "";
+    bool have = false;
+    if (status == 0) {
+        if (sl_sns_certs_count(s->fetched) >= SNS_MAX_FETCHED) {
+            /* SNS signs with one certificate per region at a time: a full cache is stale. */
+            sl_sns_certs_free(s->fetched);
+            s->fetched = sl_sns_certs_new();
+        }
+        have = sl_sns_certs_add_trusted(s->fetched, f->get.url, f->get.body.data, f->get.body.len,
+                                        s->trust, why, sizeof(why)) == 0;
+    } else {
+        snprintf(why, sizeof(why), "%s", status == SL_ECLOSED ? "cancelled" : f->get.error);
+    }
+    if (have)
+        sl_info(s->base.scope, "fetched the signing certificate %s", f->get.url);
+    else
+        sl_warn(s->base.scope, "cannot use the signing certificate %s: %s", f->get.url, why);
+    while (f->waiters) {
+        struct cert_waiter *w = f->waiters;
+        f->waiters = w->next;
+        if (s->destroyed || status == SL_ECLOSED) {
+            static const char *const hdr[] = {"Retry-After: 1"};
+            static const char body[] =
+                "{\"error\":\"shutting_down\",\"message\":\"the source is going away\"}";
+            sl_http_respond(w->x, 503, "application/json", hdr, 1, body, sizeof(body) - 1);
+        } else {
+            enum sl_sns_verify_result vr = sl_sns_verify(&w->m, sns_key(s, &w->m), &s->scratch);
+            if (vr == SL_SNS_VERIFY_OK)
+                sns_dispatch(s, w->x, &w->m, w->sub, w->sub_len);
+            else
+                respond_refused(s, w->x, vr);
+        }
+        sl_sns_msg_release(&w->m);
+        free(w);
+    }
+    sl_sns_get_free_fields(&f->get);
+    free(f);
+}
+
+/* Queues m (taken over) behind the GET of its certificate; false when it cannot be fetched. */
+static bool sns_fetch_cert(struct sns_source *s, struct sl_http_exchange *x, struct sl_sns_msg *m,
+                           const char *sub, size_t sub_len)
+{
+    char why[256];
+    if (!sl_sns_url_allowed(m->signing_cert_url.p, &s->cfg.cert_hosts, s->cfg.allow_http, why,
+                            sizeof(why))) {
+        sl_debug(s->base.scope, "SigningCertURL %s not fetched: %s", m->signing_cert_url.p, why);
+        return false;
+    }
+    struct cert_fetch *f = s->fetches;
+    while (f && strcmp(f->get.url, m->signing_cert_url.p) != 0)
+        f = f->next;
+    if (!f) {
+        if (!s->worker && sl_worker_create(s->loop, "sns-fetch", &s->worker) < 0)
+            return false;
+        f = SL_NEW(struct cert_fetch);
+        f->s = s;
+        f->get.url = sl_strdup(m->signing_cert_url.p);
+        f->get.max_bytes = SL_SNS_MAX_CERT_BYTES;
+        sl_buf_init(&f->get.body);
+        if (sl_worker_submit(s->worker, cert_fetch_run, cert_fetch_done, f) < 0) {
+            sl_sns_get_free_fields(&f->get);
+            free(f);
+            return false;
+        }
+        f->next = s->fetches;
+        s->fetches = f;
+    }
+    struct cert_waiter *w = sl_malloc(sizeof(*w) + sub_len + 1);
+    w->x = x;
+    w->m = *m;
+    memset(m, 0, sizeof(*m)); /* the waiter owns the document now */
+    memcpy(w->sub, sub, sub_len);
+    w->sub[sub_len] = '\0';
+    w->sub_len = sub_len;
+    w->next = f->waiters;
+    f->waiters = w;
+    return true;
 }
 
 static void sns_handle_post(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
@@ -476,23 +620,33 @@ static void sns_handle_post(struct sl_http_exchange *x, const struct sl_http_req
         sl_sns_msg_release(&m);
         return;
     }
-    if (!sns_verified(s, x, req, &m)) {
-        sl_sns_msg_release(&m);
-        return;
+    size_t sub_len = 0;
+    const char *sub = sl_http_header_get(req, "x-amz-sns-subscription-arn", &sub_len);
+    if (!sub || sub_len > SNS_MAX_SUB_ARN) {
+        /* SNS sends it with each Notification; without it the topic stands in (docs/SNS.md). */
+        sub = m.topic_arn.p;
+        sub_len = m.topic_arn.n;
     }
-    switch (m.type) {
-    case SL_SNS_NOTIFICATION:
-        sns_store(s, x, req, &m);
-        break;
-    case SL_SNS_SUBSCRIPTION_CONFIRMATION:
-        sns_confirm(s, &m);
-        respond_none(x);
-        break;
-    case SL_SNS_UNSUBSCRIBE_CONFIRMATION:
-        sl_info(s->base.scope, "unsubscribed from %s", m.topic_arn.p);
-        respond_none(x);
-        break;
+    if (s->cfg.verify) {
+        enum sl_sns_verify_result vr = sl_sns_verify_precheck(&m);
+        EVP_PKEY *key = vr == SL_SNS_VERIFY_OK ? sns_key(s, &m) : NULL;
+        if (vr == SL_SNS_VERIFY_OK && !key && s->cfg.fetch_certs) {
+            char sub_copy[SNS_MAX_SUB_ARN + 1];
+            memcpy(sub_copy, sub, sub_len); /* sub may point into m, which moves */
+            if (sns_fetch_cert(s, x, &m, sub_copy, sub_len))
+                return;
+        }
+        if (vr == SL_SNS_VERIFY_OK)
+            vr = sl_sns_verify(&m, key, &s->scratch);
+        if (vr != SL_SNS_VERIFY_OK) {
+            sl_debug(s->base.scope, "message from %s refused: %s", req->peer,
+                     sl_sns_verify_reason(vr));
+            respond_refused(s, x, vr);
+            sl_sns_msg_release(&m);
+            return;
+        }
     }
+    sns_dispatch(s, x, &m, sub, sub_len);
     sl_sns_msg_release(&m);
 }
 
@@ -503,11 +657,15 @@ static int sns_check_cfg(struct sns_source *s, const struct sl_config *cfg,
     const char *file = cfg && cfg->file ? cfg->file : "config";
     const char *path = sec->path ? sec->path : "sources[]";
     char why[512];
-    if (s->cfg.verify && !s->cfg.certs_dir) {
+    if (s->cfg.verify && !s->cfg.certs_dir && !s->cfg.fetch_certs) {
         sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                   "%s: %s.certs_dir: required when verify is true (a folder of PEM "
-                   "certificates; verify: false only for tests and trusted networks)",
+                   "%s: %s.certs_dir: required when verify is true and fetch_certs is false (a "
+                   "folder of PEM certificates; verify: false only for tests and trusted "
+                   "networks)",
                    file, path);
+    } else if (s->cfg.fetch_certs &&
+               !(s->trust = sl_sns_trust_load(s->cfg.ca_file, why, sizeof(why)))) {
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.ca_file: %s", file, path, why);
     } else if (s->cfg.certs_dir &&
                sl_sns_certs_load_dir(s->certs, s->cfg.certs_dir, why, sizeof(why)) < 0) {
         sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.certs_dir: %s", file, path, why);
@@ -528,10 +686,13 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
         return rc;
     }
     s->certs = sl_sns_certs_new();
+    s->fetched = sl_sns_certs_new();
     rc = sns_check_cfg(s, env->cfg, sec, err);
     if (rc < 0) {
+        X509_STORE_free(s->trust);
         sl_props_release(&sns_table, &s->cfg);
         sl_sns_certs_free(s->certs);
+        sl_sns_certs_free(s->fetched);
         free(s);
         return rc;
     }
@@ -620,6 +781,8 @@ static void sns_free(struct sns_source *s)
     sl_worker_destroy(s->worker);
     sl_dedupe_destroy(s->dedupe);
     sl_sns_certs_free(s->certs);
+    sl_sns_certs_free(s->fetched);
+    X509_STORE_free(s->trust);
     sl_buf_release(&s->scratch);
     sl_props_release(&sns_table, &s->cfg);
     sl_sns_pool_release(&s->pool);

@@ -67,17 +67,21 @@ void sl_sns_certs_free(struct sl_sns_certs *c)
     free(c);
 }
 
-int sl_sns_certs_add_pem(struct sl_sns_certs *c, const char *name, const void *pem, size_t len)
+static X509 *read_pem(const void *pem, size_t len)
 {
     if (len > SL_SNS_MAX_CERT_BYTES)
-        return -1;
+        return NULL;
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio)
-        return -1;
+        return NULL;
     X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
-    if (!x)
-        return -1;
+    return x;
+}
+
+/* Takes x's public key under name; frees x. */
+static int add_cert(struct sl_sns_certs *c, const char *name, X509 *x)
+{
     EVP_PKEY *key = X509_get_pubkey(x);
     X509_free(x);
     if (!key)
@@ -85,6 +89,54 @@ int sl_sns_certs_add_pem(struct sl_sns_certs *c, const char *name, const void *p
     c->v = sl_realloc(c->v, (c->n + 1) * sizeof(*c->v));
     c->v[c->n++] = (struct cert_entry){.name = sl_strdup(name), .key = key};
     return 0;
+}
+
+int sl_sns_certs_add_pem(struct sl_sns_certs *c, const char *name, const void *pem, size_t len)
+{
+    X509 *x = read_pem(pem, len);
+    return x ? add_cert(c, name, x) : -1;
+}
+
+int sl_sns_certs_add_trusted(struct sl_sns_certs *c, const char *name, const void *pem, size_t len,
+                             X509_STORE *trust, char *why, size_t why_len)
+{
+    X509 *x = read_pem(pem, len);
+    if (!x) {
+        snprintf(why, why_len, "the answer is not a PEM certificate");
+        return -1;
+    }
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int ok = ctx && X509_STORE_CTX_init(ctx, trust, x, NULL) == 1 ? X509_verify_cert(ctx) : -1;
+    if (ok != 1)
+        snprintf(why, why_len, "the certificate does not verify against the CA bundle: %s",
+                 ctx ? X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)) : "no memory");
+    X509_STORE_CTX_free(ctx);
+    if (ok != 1) {
+        X509_free(x);
+        return -1;
+    }
+    return add_cert(c, name, x);
+}
+
+size_t sl_sns_certs_count(const struct sl_sns_certs *c)
+{
+    return c ? c->n : 0;
+}
+
+X509_STORE *sl_sns_trust_load(const char *ca_file, char *why, size_t why_len)
+{
+    X509_STORE *st = X509_STORE_new();
+    if (!st) {
+        snprintf(why, why_len, "no memory");
+        return NULL;
+    }
+    int ok = ca_file ? X509_STORE_load_file(st, ca_file) : X509_STORE_set_default_paths(st);
+    if (ok != 1) {
+        snprintf(why, why_len, "cannot read the CA bundle %s", ca_file ? ca_file : "(system)");
+        X509_STORE_free(st);
+        return NULL;
+    }
+    return st;
 }
 
 static bool ends_with(const char *s, const char *suffix)

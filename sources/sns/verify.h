@@ -9,6 +9,7 @@
 #define SL_SOURCES_SNS_VERIFY_H
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -42,6 +43,16 @@ void sl_sns_certs_free(struct sl_sns_certs *c);
 int sl_sns_certs_load_dir(struct sl_sns_certs *c, const char *dir, char *why, size_t why_len);
 /* Adds a certificate (PEM) under name; returns 0 or -1 when it is not one. */
 int sl_sns_certs_add_pem(struct sl_sns_certs *c, const char *name, const void *pem, size_t len);
+/* Adds a fetched certificate (PEM) under name once its chain verifies against trust (a CA
+ * bundle: the issuers it holds, checked for validity dates and signatures). Returns 0, or -1
+ * with why set. */
+int sl_sns_certs_add_trusted(struct sl_sns_certs *c, const char *name, const void *pem, size_t len,
+                             X509_STORE *trust, char *why, size_t why_len);
+/* Certificates held. */
+size_t sl_sns_certs_count(const struct sl_sns_certs *c);
+/* The trust store of a CA bundle file (NULL: OpenSSL's default paths, the system bundle), or
+ * NULL with why set. */
+X509_STORE *sl_sns_trust_load(const char *ca_file, char *why, size_t why_len);
 /* The public key of the certificate named name (borrowed), or NULL. */
 EVP_PKEY *sl_sns_certs_find(const struct sl_sns_certs *c, const char *name, size_t len);
 

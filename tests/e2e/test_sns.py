@@ -13,8 +13,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sns"))
 from harness import SluiceTest, base_config, http_request, json_body, main, wait_until  # noqa: E402
-from sns_kit import (CERT_URL, SUB_ARN, TOPIC, ConfirmServer, SnsFn, TestCA,  # noqa: E402
-                     confirmation, headers_for, notification)
+from sns_kit import (CERT_URL, SUB_ARN, TOPIC, CertServer, ConfirmServer, SnsFn,  # noqa: E402
+                     TestCA, confirmation, headers_for, notification)
 
 MAPPING = "sns-to-fn"
 
@@ -216,6 +216,40 @@ class SnsSource(SluiceTest):
                          sorted(m["MessageId"] for m in sent))
         for r in self.fn_.records():
             self.assertEqual(r["EventSubscriptionArn"], SUB_ARN)
+
+    def test_fetched_certificates_are_checked_against_the_ca_and_kept(self):
+        good, selfsigned = "/SimpleNotificationService-fetched.pem", "/selfsigned.pem"
+        certs = CertServer({good: self.ca.signing_pem, selfsigned: self.ca.other_pem})
+        self.addCleanup(certs.stop)
+        cfg = self.config(source={"fetch_certs": True, "cert_hosts": ["127.0.0.1"],
+                                  "allow_http": True, "ca_file": self.ca.ca_file})
+        del cfg["sources"][0]["certs_dir"]
+        s = self.sluice(cfg)
+        sent = [notification(self.ca, "f%d" % i, version="12"[i % 2], cert_url=certs.base + good)
+                for i in range(4)]
+        for m in sent:
+            status, _, data = self.post(s, m)
+            self.assertEqual(status, 200, data)
+        wait_until(lambda: len(self.fn_.records()) == 4, what="4 notifications")
+        self.assertEqual(certs.count(good), 1, "fetched once, then kept")
+        # Signed with the other key, whose certificate no CA in ca_file issued.
+        bad = notification(self.ca, "x", key=self.ca.other_key, cert_url=certs.base + selfsigned)
+        status, _, data = self.post(s, bad)
+        self.assertEqual((status, json_body(data)["error"]), (403, "unknown_certificate"))
+        self.assertEqual(certs.count(selfsigned), 1)
+        s.out.wait_for(r"cannot use the signing certificate .*selfsigned.pem: the certificate "
+                       r"does not verify against the CA bundle")
+        # A host off cert_hosts is not fetched at all; a missing file is refused.
+        other_host = certs.base.replace("127.0.0.1", "localhost") + good
+        status, _, data = self.post(s, notification(self.ca, "x", cert_url=other_host))
+        self.assertEqual((status, json_body(data)["error"]), (403, "unknown_certificate"))
+        status, _, data = self.post(s, notification(self.ca, "x", cert_url=certs.base + "/no.pem"))
+        self.assertEqual((status, json_body(data)["error"]), (403, "unknown_certificate"))
+        self.assertEqual(certs.count("/no.pem"), 1)
+        wait_until(lambda: self.acked(s), what="everything acked")
+        self.assertEqual(sorted(r["Sns"]["Message"] for r in self.fn_.records()),
+                         ["f0", "f1", "f2", "f3"])
+        self.assertEqual(self.stored(s), 4)
 
 
 if __name__ == "__main__":

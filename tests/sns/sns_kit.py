@@ -36,12 +36,19 @@ class TestCA:
         openssl("x509", "-req", "-in", "signing.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", "signing.pem", "-days", "2", cwd=folder)
         openssl("genrsa", "-out", "other.key", "2048", cwd=folder)
+        # A certificate of the other key that no CA issued (self-signed).
+        openssl("req", "-x509", "-key", "other.key", "-out", "other.pem", "-days", "2",
+                "-subj", "/CN=sns.us-east-2.amazonaws.com", cwd=folder)
         self.certs_dir = os.path.join(folder, "certs")
         os.makedirs(self.certs_dir, exist_ok=True)
         with open(os.path.join(folder, "signing.pem"), "rb") as f:
             pem = f.read()
         with open(os.path.join(self.certs_dir, CERT_NAME), "wb") as f:
             f.write(pem)
+        self.signing_pem = pem
+        with open(os.path.join(folder, "other.pem"), "rb") as f:
+            self.other_pem = f.read()
+        self.ca_file = os.path.join(folder, "ca.pem")
         self.key = os.path.join(folder, "signing.key")
         self.other_key = os.path.join(folder, "other.key")
 
@@ -180,3 +187,33 @@ class ConfirmServer(_Server):
     def count(self):
         with self.lock:
             return len(self.gets)
+
+
+class CertServer(_Server):
+    """Serves certificates by path (`files`), counting the GETs of each."""
+
+    def __init__(self, files):
+        self.lock = threading.Lock()
+        self.files = files
+        self.gets = []
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with srv.lock:
+                    srv.gets.append(self.path)
+                body = srv.files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        super().__init__(Handler)
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def count(self, path):
+        with self.lock:
+            return self.gets.count(path)
