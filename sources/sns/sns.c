@@ -321,7 +321,8 @@ static bool sns_duplicate(struct sns_source *s, struct sl_http_exchange *x,
     if (found == 0)
         return false;
     sl_metric_inc(s->m_duplicates);
-    respond_id(x, 202, first);
+    /* The key is the MessageId itself: answer with it (the table keeps SL_ID_LEN bytes). */
+    respond_id(x, 202, id->p);
     return true;
 }
 
