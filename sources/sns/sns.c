@@ -521,7 +521,7 @@ static void cert_fetch_done(int status, void *arg)
     while (f->waiters) {
         struct cert_waiter *w = f->waiters;
         f->waiters = w->next;
-        if (s->destroyed || status == SL_ECLOSED) {
+        if (s->destroyed || s->stopped || status == SL_ECLOSED) {
             static const char *const hdr[] = {"Retry-After: 1"};
             static const char body[] =
                 "{\"error\":\"shutting_down\",\"message\":\"the source is going away\"}";
