@@ -8,11 +8,13 @@ redeliveries are deduped; what was answered 200 survives a kill -9; a failing fu
 records are dead-lettered (delivered + dead-lettered = produced)."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sns"))
-from harness import SluiceTest, base_config, http_request, json_body, main, wait_until  # noqa: E402
+from harness import (SLUICE, SluiceTest, base_config, http_request, json_body, main,  # noqa: E402
+                     to_yaml, wait_until)
 from sns_kit import (CERT_URL, SUB_ARN, TOPIC, CertServer, ConfirmServer, SnsFn,  # noqa: E402
                      TestCA, confirmation, headers_for, notification)
 
@@ -250,6 +252,26 @@ class SnsSource(SluiceTest):
         self.assertEqual(sorted(r["Sns"]["Message"] for r in self.fn_.records()),
                          ["f0", "f1", "f2", "f3"])
         self.assertEqual(self.stored(s), 4)
+
+    def test_config_errors_name_the_key(self):
+        cases = [({"certs_dir": None}, "sources[0].certs_dir: required when verify is true"),
+                 ({"certs_dir": os.path.join(self.workdir, "none")},
+                  "sources[0].certs_dir: cannot open"),
+                 ({"certs_dir": None, "fetch_certs": True,
+                   "ca_file": os.path.join(self.workdir, "none.pem")},
+                  "sources[0].ca_file: cannot read the CA bundle")]
+        for i, (over, want) in enumerate(cases):
+            cfg = self.config()
+            cfg["sources"][0].update({k: v for k, v in over.items() if v is not None})
+            for k in [k for k, v in over.items() if v is None]:
+                del cfg["sources"][0][k]
+            path = os.path.join(self.workdir, "bad%d.yaml" % i)
+            with open(path, "w") as f:
+                f.write(to_yaml(cfg) + "\n")
+            p = subprocess.run([SLUICE, "validate", "-c", path], capture_output=True)
+            self.assertEqual(p.returncode, 78, p.stderr)
+            self.assertIn(want, p.stderr.decode())
+            self.assertRegex(p.stderr.decode(), r"bad%d\.yaml:\d+: sources\[0\]" % i)
 
 
 if __name__ == "__main__":
