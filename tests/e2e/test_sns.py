@@ -253,6 +253,20 @@ class SnsSource(SluiceTest):
                          ["f0", "f1", "f2", "f3"])
         self.assertEqual(self.stored(s), 4)
 
+    def test_partial_batch_response_names_records_by_message_id(self):
+        s = self.start(mapping={"batch": {"size": 10, "window": "200ms"},
+                                "retry": {"report_batch_item_failures": True,
+                                          "backoff": {"min": "10ms", "max": "20ms"}}})
+        sent = [notification(self.ca, "p%d" % i) for i in range(4)]
+        self.fn_.fail_once = {sent[2]["MessageId"]}
+        for m in sent:
+            self.assertEqual(self.post(s, m)[0], 200)
+        wait_until(lambda: not self.fn_.fail_once and self.acked(s), what="the retry acked")
+        got = [r["Sns"]["MessageId"] for r in self.fn_.records()]
+        # Each once, and the failed one once more: only it was retried.
+        self.assertEqual(sorted(got), sorted([m["MessageId"] for m in sent] + [sent[2]["MessageId"]]))
+        self.assertEqual(s.dlq_entries(), [])
+
     def test_config_errors_name_the_key(self):
         cases = [({"certs_dir": None}, "sources[0].certs_dir: required when verify is true"),
                  ({"certs_dir": os.path.join(self.workdir, "none")},

@@ -128,12 +128,14 @@ class _Server:
 
 class SnsFn(_Server):
     """The function: keeps every SNS event; answers 500 to a batch holding a MessageId in
-    `poison` (until it is taken out)."""
+    `poison` (until it is taken out), and names the MessageIds in `fail_once` in a partial
+    batch response (each once: a retry then succeeds)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.payloads = []
         self.poison = set()
+        self.fail_once = set()
         fn = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -145,11 +147,17 @@ class SnsFn(_Server):
                 with fn.lock:
                     ids = {r["Sns"]["MessageId"] for r in event.get("Records", [])}
                     ok = not (ids & fn.poison)
+                    failed = sorted(ids & fn.fail_once) if ok else []
+                    fn.fail_once -= set(failed)
                     if ok:
                         fn.payloads.append(event)
+                out = json.dumps({"batchItemFailures": [{"itemIdentifier": i}
+                                                        for i in failed]}).encode()
                 self.send_response(200 if ok else 500)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
+                self.wfile.write(out)
 
         super().__init__(Handler)
         self.url = "http://127.0.0.1:%d/invoke" % self.port
