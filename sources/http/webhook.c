@@ -473,19 +473,18 @@ static int webhook_check_cfg(struct webhook *h, const struct sl_config *cfg,
 {
     struct sl_verify_err ve;
     if (sl_verifier_init(&h->verifier, &h->cfg.verify, &ve) < 0) {
-        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.verify.%s: %s",
-                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                   ve.key, ve.why);
+        char key[128];
+        snprintf(key, sizeof(key), "verify.%s", ve.key);
+        sl_config_section_error(err, cfg, sec, key, "%s", ve.why);
         sl_config_err_line(cfg, err);
         return SL_ECONFIG;
     }
     const char *hd = h->cfg.dedupe_header;
     if (hd && (!*hd || strlen(hd) > 128 || strpbrk(hd, " \t:\r\n"))) {
-        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                   "%s: %s.dedupe_header: \"%s\" is not a header name (allowed: 1 to 128 "
-                   "token characters)",
-                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                   hd);
+        sl_config_section_error(err, cfg, sec, "dedupe_header",
+                                "\"%s\" is not a header name (allowed: 1 to 128 token "
+                                "characters)",
+                                hd);
         sl_config_err_line(cfg, err);
         return SL_ECONFIG;
     }
