@@ -2,6 +2,7 @@
 
 #include "sources/http/webhook.h"
 #include "sources/kafka/kafka.h"
+#include "sources/postgres/cdc.h"
 #include "sources/redis/redis.h"
 #include "sources/source.h"
 
@@ -9,5 +10,6 @@ const struct sl_source_ops *const sl_source_types[] = {
     &sl_source_http_ops,
     &sl_source_redis_ops,
     &sl_source_kafka_ops,
+    &sl_source_pgcdc_ops, /* postgres-cdc */
     NULL,
 };

@@ -42,7 +42,14 @@ const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap)
 
 static void watch(struct sl_pg_conn *c, int events)
 {
+    if (c->hold && c->copy)
+        events &= ~EV_READ;
     int fd = PQsocket(c->pq);
+    if (events == 0) {
+        ev_io_stop(c->loop, &c->io);
+        c->fd = fd;
+        return;
+    }
     if (fd == c->fd && ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == events)
         return;
     ev_io_stop(c->loop, &c->io);
@@ -73,7 +80,7 @@ static struct pg_stmt *drop(struct sl_pg_conn *c)
     if (c->last)
         PQclear(c->last);
     c->last = NULL;
-    c->connecting = c->up = c->copy = c->sending = c->broken = false;
+    c->connecting = c->up = c->copy = c->sending = c->broken = c->hold = false;
     struct pg_stmt *q = c->head;
     c->head = c->tail = NULL;
     return q;
@@ -391,4 +398,13 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
     for (const struct pg_stmt *s = c->head; s; s = s->next)
         n++;
     return n;
+}
+
+void sl_pg_conn_hold_reads(struct sl_pg_conn *c, bool hold)
+{
+    if (c->hold == hold)
+        return;
+    c->hold = hold;
+    if (c->pq && c->up && c->copy)
+        watch(c, PQflush(c->pq) > 0 ? EV_READ | EV_WRITE : EV_READ);
 }
