@@ -124,14 +124,20 @@ class CdcDelivery(CdcTest):
     def test_transaction_kept_in_one_batch(self):
         pg = self.pg
         pg.query("CREATE TABLE t (id int PRIMARY KEY)")
-        fn = self.ddbfn()
-        self.sluice(cdc_config(self, fn, pg, mapping={"batch": {"size": 10, "window": "0s"}}))
+        fn = self.ddbfn(hold=True)
+        s = self.sluice(cdc_config(self, fn, pg, mapping={"batch": {"size": 10, "window": "0s"}}))
         self.wait_streaming()
         # Transactions of 7, 7 and 7 rows: two never fit in a batch of 10 together, and none
-        # is cut in two. Then one of 25 rows: bigger than a batch, cut in 10 + 10 + 5.
+        # is cut in two. Then one of 25 rows: bigger than a batch, cut in 10 + 10 + 5. The
+        # function holds the first batch so that the others wait in the lane together.
         for k in range(3):
             pg.query("INSERT INTO t SELECT g FROM generate_series(%s, %s) g", (k * 7, k * 7 + 6))
         pg.query("INSERT INTO t SELECT g FROM generate_series(100, 124) g")
+        lbl = '{source="orders",slot="sluice_slot"}'
+        wait_until(lambda: fn.arrived == 1 and
+                   s.metrics()["sluice_pgcdc_changes_total" + lbl] == 46,
+                   what="every change read while the first batch is held")
+        fn.release()
         wait_until(lambda: len(fn.delivered()) == 46, what="46 changes")
         sizes = [len(inv["records"]) for inv in fn.invocations()]
         self.assertEqual(sizes, [7, 7, 7, 10, 10, 5])

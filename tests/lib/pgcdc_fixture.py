@@ -38,9 +38,14 @@ class DdbFn:
     """Records every invocation (its records, their SequenceNumbers, the time it arrived).
     A record whose NewImage (or OldImage) has fail = true fails its invocation: a function
     error, or a partial batch response naming it when partial=True, until fixed is set.
-    fail_rate answers 500 at random."""
+    fail_rate answers 500 at random. hold=True keeps every invocation waiting (counted in
+    `arrived`) until release()."""
 
-    def __init__(self, partial=False, fail_rate=0.0, seed=1):
+    def __init__(self, partial=False, fail_rate=0.0, seed=1, hold=False):
+        self.gate = threading.Event()
+        if not hold:
+            self.gate.set()
+        self.arrived = 0
         self.partial = partial
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
@@ -87,6 +92,9 @@ class DdbFn:
                     failed.append(d["SequenceNumber"])
                     break
         with self.lock:
+            self.arrived += 1
+        self.gate.wait()
+        with self.lock:
             entry = {"time": now, "records": records, "failed": failed}
             if self.fail_rate and self.rng.random() < self.fail_rate:
                 entry["outcome"] = "error"
@@ -117,7 +125,11 @@ class DdbFn:
                 out.extend(inv["records"])
         return out
 
+    def release(self):
+        self.gate.set()
+
     def stop(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
