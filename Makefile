@@ -10,7 +10,7 @@ RUN_TYPE   ?= RelWithDebInfo
 # No "Entering directory" lines from the makes CMake runs.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
+.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka bench-pg-cdc docs fmt clean
 
 all: build
 
@@ -63,6 +63,7 @@ bench: build
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/dlq_admin.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/redis.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/kafka.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) /usr/bin/python3 bench/pg_cdc.py --build $(BUILD)
 	@python3 bench/table.py $(ROWS)
 
 bench-webhook: build
@@ -76,6 +77,9 @@ bench-redis: build
 
 bench-kafka: build
 	@python3 bench/kafka.py --build $(BUILD)
+
+bench-pg-cdc: build
+	@/usr/bin/python3 bench/pg_cdc.py --build $(BUILD)
 
 docs: build
 	@$(BUILD)/cli/sluice config docs > docs/CONFIGURATION.md
