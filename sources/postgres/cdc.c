@@ -74,8 +74,7 @@ struct csrc {
 
     struct sl_pgcdc_shared sh;
     struct sl_pgcdc_pool pool;
-    struct sl_pgcdc_rel *rels;    /* by relid, the latest Relation message of each */
-    struct sl_pgcdc_rel *retired; /* replaced relations (records may point to them) */
+    struct sl_pgcdc_rel *rels; /* by relid, the latest Relation message of each */
     struct sl_pgo_msg *msg;
     struct sl_buf scratch;
 
@@ -207,8 +206,7 @@ static void rel_update(struct csrc *s, const struct sl_pgo_msg *m)
     if (*pp) {
         struct sl_pgcdc_rel *old = *pp;
         *pp = old->next;
-        old->next = s->retired;
-        s->retired = old;
+        sl_pgcdc_rel_retire(old);
     }
     struct sl_pgcdc_rel *rel = sl_malloc(sizeof(*rel));
     sl_pgcdc_rel_init(rel, &s->sh, m, s->endpoint);
@@ -216,12 +214,14 @@ static void rel_update(struct csrc *s, const struct sl_pgo_msg *m)
     s->rels = rel;
 }
 
-static void rels_free(struct sl_pgcdc_rel *r)
+/* Empties the cache; relations that records still point to live on until their last one. */
+static void rels_retire(struct csrc *s)
 {
+    struct sl_pgcdc_rel *r = s->rels;
+    s->rels = NULL;
     while (r) {
         struct sl_pgcdc_rel *next = r->next;
-        sl_pgcdc_rel_release(r);
-        free(r);
+        sl_pgcdc_rel_retire(r);
         r = next;
     }
 }
@@ -303,6 +303,7 @@ static void on_change(struct csrc *s, const struct sl_pgo_msg *m, uint64_t lsn)
     struct sl_pgcdc_txn *t = s->cur;
     struct sl_pgcdc_record *cr = sl_pgcdc_record_take(&s->pool, t);
     cr->rel = rel;
+    rel->refs++;
     cr->lsn = lsn;
     cr->seqno = lsn + s->same_lsn;
     cr->body_off = (uint32_t)t->buf.len;
@@ -468,8 +469,7 @@ static void source_down(struct csrc *s, const char *why)
     bool was_streaming = s->state == CS_STREAMING;
     s->state = CS_DOWN;
     txn_discard(s);
-    rels_free(s->rels); /* the server describes every table again on the next stream */
-    s->rels = NULL;
+    rels_retire(s); /* the server describes every table again on the next stream */
     s->want_reply = false;
     ev_timer_stop(s->loop, &s->status_timer);
     sl_pg_conn_close(&s->conn);
@@ -957,8 +957,7 @@ static void cdc_destroy(struct sl_source *base)
         s->fifo_head = t->next;
         sl_pgcdc_txn_unref(t);
     }
-    rels_free(s->rels);
-    rels_free(s->retired);
+    rels_retire(s);
     sl_pgcdc_pool_release(&s->pool);
     free(s->msg);
     sl_buf_release(&s->scratch);

@@ -56,11 +56,13 @@ struct sl_pgcdc_col {
     bool key;
 };
 
-/* A table as its latest Relation message described it. Replaced ones are kept until the source
- * goes (records of earlier transactions may still point to them). */
+/* A table as its latest Relation message described it. One that a newer Relation message (or a
+ * reconnect) replaced is retired: it lives on while records point to it. */
 struct sl_pgcdc_rel {
-    struct sl_pgcdc_rel *next; /* in the cache (by relid) or on the retired list */
+    struct sl_pgcdc_rel *next; /* in the source's cache (by relid) */
     const struct sl_pgcdc_shared *sh;
+    uint32_t refs; /* live records of it */
+    bool retired;  /* out of the cache: freed with its last record */
     uint32_t relid;
     char replident;
     char *table;    /* "public.orders" */
@@ -74,6 +76,10 @@ struct sl_pgcdc_rel {
 void sl_pgcdc_rel_init(struct sl_pgcdc_rel *rel, const struct sl_pgcdc_shared *sh,
                        const struct sl_pgo_msg *m, const char *endpoint);
 void sl_pgcdc_rel_release(struct sl_pgcdc_rel *rel);
+/* Takes rel out of use: freed now, or with its last record (sl_pgcdc_rel_unref). */
+void sl_pgcdc_rel_retire(struct sl_pgcdc_rel *rel);
+/* A record of rel went; frees a retired rel with its last record. */
+void sl_pgcdc_rel_unref(struct sl_pgcdc_rel *rel);
 
 enum sl_pgcdc_event { SL_PGCDC_INSERT = 0, SL_PGCDC_MODIFY, SL_PGCDC_REMOVE };
 extern const char *const sl_pgcdc_event_names[]; /* INSERT MODIFY REMOVE */
@@ -115,9 +121,9 @@ struct sl_pgcdc_record {
     struct sl_record base;
     struct sl_pgcdc_record *next_free; /* free list, or the txn's list before COMMIT */
     struct sl_pgcdc_txn *txn;
-    const struct sl_pgcdc_rel *rel;
-    uint64_t lsn;   /* the change's LSN */
-    uint64_t seqno; /* SequenceNumber: the LSN, + n for the n-th change sharing it */
+    struct sl_pgcdc_rel *rel; /* holds a reference (refs) */
+    uint64_t lsn;             /* the change's LSN */
+    uint64_t seqno;           /* SequenceNumber: the LSN, + n for the n-th change sharing it */
     uint32_t body_off, body_len;
     uint8_t event; /* enum sl_pgcdc_event */
 };

@@ -158,6 +158,8 @@ static void cdc_release(struct sl_record *r)
     struct sl_pgcdc_record *cr = (struct sl_pgcdc_record *)r;
     struct sl_pgcdc_txn *t = cr->txn;
     struct sl_pgcdc_pool *p = t->pool;
+    sl_pgcdc_rel_unref(cr->rel);
+    cr->rel = NULL;
     cr->next_free = p->free;
     p->free = cr;
     sl_pgcdc_txn_unref(t);

@@ -77,6 +77,24 @@ void sl_pgcdc_rel_release(struct sl_pgcdc_rel *rel)
     free(rel->table_json);
 }
 
+void sl_pgcdc_rel_retire(struct sl_pgcdc_rel *rel)
+{
+    rel->retired = true;
+    rel->next = NULL;
+    if (rel->refs == 0) {
+        sl_pgcdc_rel_release(rel);
+        free(rel);
+    }
+}
+
+void sl_pgcdc_rel_unref(struct sl_pgcdc_rel *rel)
+{
+    if (rel && --rel->refs == 0 && rel->retired) {
+        sl_pgcdc_rel_release(rel);
+        free(rel);
+    }
+}
+
 /* ---- JSON text to attribute values ---- */
 
 struct jcur {

@@ -231,6 +231,7 @@ static struct sl_pgcdc_record *typed_record(struct sl_pgcdc_pool *pool, struct s
     struct sl_buf scratch;
     sl_buf_init(&scratch);
     cr->rel = rel;
+    rel->refs++;
     cr->lsn = seqno;
     cr->seqno = seqno;
     cr->body_off = (uint32_t)t->buf.len;
