@@ -344,6 +344,10 @@ static void on_message(struct csrc *s, const struct sl_pgo_frame *f)
             return;
         }
         s->cur = sl_pgcdc_txn_take(&s->pool);
+        /* Changes share an LSN only within a transaction: numbering them from each BEGIN
+         * gives a change the same SequenceNumber when it is delivered again. */
+        s->last_lsn = 0;
+        s->same_lsn = 0;
         s->cur->xid = m->xid;
         s->cur->commit_lsn = m->lsn;
         s->cur->commit_ms = (m->time_us + SL_PGO_EPOCH_US) / 1000;

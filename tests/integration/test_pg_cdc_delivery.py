@@ -3,6 +3,7 @@ DynamoDB Streams event shape for REPLICA IDENTITY DEFAULT and FULL, typed values
 transactions kept in one batch, failures retried then dead-lettered with the slot confirmed
 only past them afterwards, and clear errors for bad configurations."""
 import base64
+import io
 import json
 import os
 import sys
@@ -132,7 +133,10 @@ class CdcDelivery(CdcTest):
         # function holds the first batch so that the others wait in the lane together.
         for k in range(3):
             pg.query("INSERT INTO t SELECT g FROM generate_series(%s, %s) g", (k * 7, k * 7 + 6))
-        pg.query("INSERT INTO t SELECT g FROM generate_series(100, 124) g")
+        # COPY writes its rows as multi-row WAL records: the changes share LSNs.
+        conn = pg.connect()
+        conn.cursor().copy_from(io.StringIO("".join("%d\n" % i for i in range(100, 125))), "t")
+        conn.close()
         lbl = '{source="orders",slot="sluice_slot"}'
         wait_until(lambda: fn.arrived == 1 and
                    s.metrics()["sluice_pgcdc_changes_total" + lbl] == 46,
@@ -143,9 +147,13 @@ class CdcDelivery(CdcTest):
         self.assertEqual(sizes, [7, 7, 7, 10, 10, 5])
         ids = [int(r["dynamodb"]["Keys"]["id"]["N"]) for r in fn.delivered()]
         self.assertEqual(ids, list(range(21)) + list(range(100, 125)))
-        # A multi-row insert shares one WAL record: SequenceNumbers stay unique and ordered.
+        # SequenceNumbers stay unique and ordered where changes share an LSN.
         seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in fn.delivered()]
         self.assertEqual(seqs, sorted(set(seqs)))
+        # (WAL records are at least 24 bytes apart: numbers 1 apart are rows of one record.)
+        copy_seqs = seqs[21:]
+        self.assertTrue(any(b - a == 1 for a, b in zip(copy_seqs, copy_seqs[1:])),
+                        "COPY's rows share WAL records: consecutive numbers from one LSN")
 
     def test_failures_retried_then_dead_lettered_slot_confirmed_after(self):
         pg = self.pg

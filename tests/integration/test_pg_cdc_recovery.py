@@ -70,6 +70,7 @@ class CdcRecovery(CdcTest):
             seq = int(r["dynamodb"]["SequenceNumber"])
             if k in seen:
                 self.assertGreaterEqual(seq, confirmed, "a confirmed change came again")
+                self.assertEqual(seq, seen[k], "a change delivered again keeps its number")
             seen[k] = seq
         self.assertGreater(delivered_before, 0)
         self.assertEqual(s2.terminate(), 0)
