@@ -363,23 +363,28 @@ void sl_pgcdc_value(uint32_t type_oid, const struct sl_pgo_value *v, struct sl_b
     put_s(out, v->data, v->len);
 }
 
-/* An image: {"col":value,...}; keys_only keeps the replica identity columns. Unchanged TOASTed
- * values ('u': PostgreSQL did not send them) are left out. */
-static void put_image(const struct sl_pgcdc_rel *rel, const struct sl_pgo_tuple *t, bool keys_only,
-                      struct sl_buf *scratch, struct sl_buf *out)
+/* An image: {"col":value,...}; keys_only keeps the replica identity columns. An unchanged
+ * TOASTed value ('u': PostgreSQL did not send it) is taken from the old row when that came
+ * whole (REPLICA IDENTITY FULL), else left out. */
+static void put_image(const struct sl_pgcdc_rel *rel, const struct sl_pgo_tuple *t,
+                      const struct sl_pgo_tuple *old, bool keys_only, struct sl_buf *scratch,
+                      struct sl_buf *out)
 {
     sl_buf_putc(out, '{');
     bool first = true;
     for (uint16_t i = 0; i < t->n && i < rel->ncols; i++) {
         const struct sl_pgcdc_col *col = &rel->cols[i];
-        if ((keys_only && !col->key) || t->v[i].kind == 'u')
+        const struct sl_pgo_value *v = &t->v[i];
+        if (v->kind == 'u' && old && i < old->n)
+            v = &old->v[i];
+        if ((keys_only && !col->key) || v->kind == 'u')
             continue;
         if (!first)
             sl_buf_putc(out, ',');
         first = false;
         sl_buf_puts(out, col->name_json);
         sl_buf_putc(out, ':');
-        sl_pgcdc_value(col->type_oid, &t->v[i], scratch, out);
+        sl_pgcdc_value(col->type_oid, v, scratch, out);
     }
     sl_buf_putc(out, '}');
 }
@@ -399,15 +404,16 @@ enum sl_pgcdc_event sl_pgcdc_render(const struct sl_pgcdc_rel *rel, const struct
     SL_BUF_LIT(out, ",\"Keys\":");
     size_t start = out->len;
     /* Keys: of the new row, or of the old one for a delete. */
+    const struct sl_pgo_tuple *whole_old = m->old_kind == 'O' ? &m->oldtup : NULL;
     const struct sl_pgo_tuple *kt = ev == SL_PGCDC_REMOVE ? &m->oldtup : &m->newtup;
-    put_image(rel, kt, true, scratch, out);
+    put_image(rel, kt, ev == SL_PGCDC_REMOVE ? NULL : whole_old, true, scratch, out);
     if (ev != SL_PGCDC_REMOVE) {
         SL_BUF_LIT(out, ",\"NewImage\":");
-        put_image(rel, &m->newtup, false, scratch, out);
+        put_image(rel, &m->newtup, whole_old, false, scratch, out);
     }
-    if (full && m->old_kind == 'O') {
+    if (full && whole_old) {
         SL_BUF_LIT(out, ",\"OldImage\":");
-        put_image(rel, &m->oldtup, false, scratch, out);
+        put_image(rel, whole_old, NULL, false, scratch, out);
     }
     size_t size = out->len - start;
     SL_BUF_LIT(out, ",\"SequenceNumber\":\"");

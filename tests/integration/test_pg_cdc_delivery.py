@@ -122,6 +122,29 @@ class CdcDelivery(CdcTest):
         self.assertEqual(pg.query("SELECT tablename FROM pg_publication_tables WHERE pubname = "
                                   "'sluice_pub'"), [("acct",)])
 
+    def test_unchanged_toasted_values(self):
+        pg = self.pg
+        pg.query("CREATE TABLE docs (id int PRIMARY KEY, n int, body text)")
+        pg.query("CREATE TABLE docs_full (id int PRIMARY KEY, n int, body text)")
+        pg.query("ALTER TABLE docs_full REPLICA IDENTITY FULL")
+        fn = self.ddbfn()
+        self.sluice(cdc_config(self, fn, pg))
+        self.wait_streaming()
+        # Stored out of line (TOAST): an UPDATE that leaves it alone does not send it again.
+        big = "".join("%08x" % (i * 2654435761 % 2**32) for i in range(4000))
+        for t in ("docs", "docs_full"):
+            pg.query("INSERT INTO " + t + " VALUES (1, 0, %s)", (big,))
+            pg.query("UPDATE " + t + " SET n = 1 WHERE id = 1")
+        wait_until(lambda: len(fn.delivered()) == 4, what="four changes")
+        ins, mod, ins_f, mod_f = fn.delivered()
+        self.assertEqual(ins["dynamodb"]["NewImage"]["body"], {"S": big})
+        # DEFAULT: PostgreSQL did not send it, so the NewImage leaves it out.
+        self.assertEqual(mod["dynamodb"]["NewImage"], {"id": {"N": "1"}, "n": {"N": "1"}})
+        # FULL: taken from the old row, which came whole.
+        self.assertEqual(mod_f["dynamodb"]["NewImage"]["body"], {"S": big})
+        self.assertEqual(mod_f["dynamodb"]["OldImage"]["body"], {"S": big})
+        self.assertEqual(mod_f["dynamodb"]["OldImage"]["n"], {"N": "0"})
+
     def test_transaction_kept_in_one_batch(self):
         pg = self.pg
         pg.query("CREATE TABLE t (id int PRIMARY KEY)")
