@@ -89,8 +89,17 @@ int sl_pg_conn_flush(struct sl_pg_conn *c);
  * pressure on the stream); writes still go out. On release the owner reads what libpq already
  * holds itself (the copy callback fires only for new input). */
 void sl_pg_conn_hold_reads(struct sl_pg_conn *c, bool hold);
+/* Shutdown, when the loop no longer runs: serves the connection itself (poll) until every
+ * statement queued got its result (callbacks fire as usual) or deadline_ms (sl_mono_ms clock)
+ * passes. 0; -ETIMEDOUT (statements still pending); -ENOTCONN when the connection is down or
+ * went away (those statements got NULL). */
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms);
 /* Statements queued or on the wire. */
 size_t sl_pg_conn_pending(const struct sl_pg_conn *c);
+/* A notice processor for libpq (PQsetNoticeProcessor) that logs the server's notices at debug
+ * level, one line each, instead of libpq's default of printing them to stderr past the log
+ * ("relation ... already exists, skipping" from every CREATE ... IF NOT EXISTS). */
+void sl_pg_notice_to_log(void *arg, const char *message);
 /* libpq's error message, one line, for logs. */
 const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap);
 
