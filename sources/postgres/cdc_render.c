@@ -10,6 +10,7 @@
 #include "core/b64.h"
 #include "core/jw.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "sources/postgres/cdc_int.h"
 
 /* Type oids (pg_type.dat; stable across PostgreSQL versions). */
@@ -107,6 +108,41 @@ static void skip_ws(struct jcur *c)
         c->p++;
 }
 
+static int hexval(char ch);
+
+/* The code unit of \uXXXX at p (6 bytes), or -1. */
+static long json_u(const char *p, size_t left)
+{
+    if (left < 6 || p[0] != '\\' || p[1] != 'u')
+        return -1;
+    long v = 0;
+    for (int i = 2; i < 6; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+/* Bytes of the escape after a backslash at p (n left), or 0 when it is not one JSON allows (a
+ * \u surrogate must come in a pair, as PostgreSQL and jansson also insist). */
+static size_t json_escape_len(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (strchr("\"\\/bfnrt", *p) && *p)
+        return 1;
+    long u = json_u(p - 1, n + 1);
+    if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+        return 0;
+    if (u >= 0xD800 && u <= 0xDBFF) {
+        long lo = json_u(p + 5, n - 5 < n ? n - 5 : 0);
+        return lo >= 0xDC00 && lo <= 0xDFFF ? 11 : 0;
+    }
+    return 5;
+}
+
 /* A JSON string token at c->p; appends it verbatim (it is JSON text already). */
 static bool jstring(struct jcur *c, struct sl_buf *out)
 {
@@ -115,12 +151,24 @@ static bool jstring(struct jcur *c, struct sl_buf *out)
         return false;
     c->p++;
     while (c->p < c->end && *c->p != '"') {
-        if ((unsigned char)*c->p < 0x20)
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch < 0x20)
             return false;
-        if (*c->p == '\\') {
-            c->p++;
-            if (c->p >= c->end)
+        if (ch >= 0x80) {
+            /* Copied as it is, so it must be UTF-8 (PostgreSQL checks it in a UTF8 database;
+             * anything else falls back to S, where the escaper replaces bad bytes). */
+            size_t n = sl_utf8_multi((const unsigned char *)c->p, (size_t)(c->end - c->p));
+            if (n == 0)
                 return false;
+            c->p += n;
+            continue;
+        }
+        if (ch == '\\') {
+            size_t n = json_escape_len(c->p + 1, (size_t)(c->end - c->p - 1));
+            if (n == 0)
+                return false;
+            c->p += 1 + n;
+            continue;
         }
         c->p++;
     }
@@ -131,10 +179,17 @@ static bool jstring(struct jcur *c, struct sl_buf *out)
     return true;
 }
 
+/* A character of a number's text (strchr would also match the NUL). */
+static bool num_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' ||
+           ch == '-';
+}
+
 static bool jnumber(struct jcur *c, struct sl_buf *out)
 {
     const char *s = c->p;
-    while (c->p < c->end && (strchr("+-.eE", *c->p) || (*c->p >= '0' && *c->p <= '9')))
+    while (c->p < c->end && num_char(*c->p))
         c->p++;
     if (c->p == s)
         return false;
@@ -271,7 +326,7 @@ static bool plain_number(const char *s, size_t n)
     if (i >= n || !((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
         return false;
     for (; i < n; i++) {
-        if (!strchr("0123456789.eE+-", s[i]))
+        if (!num_char(s[i]))
             return false;
     }
     return true;

@@ -5,6 +5,7 @@
  * Input: frames, each preceded by a 2-byte big-endian length. */
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,9 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             } else if (have_rel && (m->kind == 'I' || m->kind == 'U' || m->kind == 'D')) {
                 sl_buf_reset(&out);
                 sl_pgcdc_render(&rel, m, 1, 0, &scratch, &out);
-                json_t *j = json_loadb(out.data, out.len, JSON_ALLOW_NUL, NULL);
-                if (!json_is_object(j))
+                json_error_t e;
+                json_t *j = json_loadb(out.data, out.len, JSON_ALLOW_NUL, &e);
+                if (!json_is_object(j)) {
+                    fprintf(stderr, "not a JSON object (%s at %d): %.*s\n", e.text, e.position,
+                            (int)out.len, out.data);
                     abort();
+                }
                 json_decref(j);
             }
         }

@@ -78,6 +78,12 @@ static void test_typed_values(void **state)
     assert_value(114, 't', "[1] x", "{\"S\":\"[1] x\"}");
     assert_value(114, 't', "[1,]", "{\"S\":\"[1,]\"}");
     assert_value(114, 't', "tru", "{\"S\":\"tru\"}");
+    /* Escapes: copied as they are when JSON allows them, else the text as S. */
+    assert_value(114, 't', "\"\\ud83d\\ude00 \\n\"", "{\"S\":\"\xf0\x9f\x98\x80 \\n\"}");
+    assert_value(114, 't', "\"\\uZZZZ\"", "{\"S\":\"\\\"\\\\uZZZZ\\\"\"}");
+    assert_value(114, 't', "\"\\ud800\"", "{\"S\":\"\\\"\\\\ud800\\\"\"}");
+    assert_value(114, 't', "\"\\q\"", "{\"S\":\"\\\"\\\\q\\\"\"}");
+    assert_value(114, 't', "[\"\xff\"]", "{\"S\":\"[\\\"\xef\xbf\xbd\\\"]\"}");
     /* Deeper than 64: S, never a deep recursion. */
     char deep[400];
     memset(deep, '[', 200);
