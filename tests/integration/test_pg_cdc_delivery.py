@@ -178,6 +178,27 @@ class CdcDelivery(CdcTest):
         self.assertTrue(any(b - a == 1 for a, b in zip(copy_seqs, copy_seqs[1:])),
                         "COPY's rows share WAL records: consecutive numbers from one LSN")
 
+    def test_big_transaction_emitted_in_parts(self):
+        pg = self.pg
+        pg.query("CREATE TABLE t (id int PRIMARY KEY, pad text)")
+        fn = self.ddbfn()
+        s = self.sluice(cdc_config(self, fn, pg, source={"max_transaction_bytes": "64KiB"},
+                                   mapping={"batch": {"size": 1000, "window": "0s"}}))
+        self.wait_streaming()
+        # ~2,000 rows of ~300 bytes rendered: parts of about 64 KB leave before the COMMIT.
+        pg.query("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(0, 1999) g")
+        pg.query("INSERT INTO t VALUES (5000, 'after')")
+        wait_until(lambda: len(fn.delivered()) == 2001, what="every change")
+        ids = [int(r["dynamodb"]["Keys"]["id"]["N"]) for r in fn.delivered()]
+        self.assertEqual(ids, list(range(2000)) + [5000])
+        lbl = '{source="orders",slot="sluice_slot"}'
+        self.assertGreater(s.metrics()["sluice_pgcdc_transactions_total" + lbl], 3)
+        s.out.wait_for(r"grew past max_transaction_bytes")
+        # Confirmed past both transactions once all of them are handled.
+        last = int(fn.delivered()[-1]["dynamodb"]["SequenceNumber"])
+        wait_until(lambda: self.confirmed_lsn() > last, what="confirmed past the last change")
+        self.assertEqual(s.terminate(), 0)
+
     def test_failures_retried_then_dead_lettered_slot_confirmed_after(self):
         pg = self.pg
         pg.query("CREATE TABLE jobs (id int PRIMARY KEY, fail boolean DEFAULT false)")
