@@ -1,0 +1,696 @@
+/* The schedule source (type "schedule"): fires EventBridge scheduled events on a rate() or
+ * cron() expression (docs/SCHEDULES.md).
+ *
+ * A tick is durable before it is delivered: its event goes into the spool (sources/spool.h)
+ * first and is emitted once that insert is committed, as the webhook does with a request, and
+ * a restart reads what was not acknowledged back from the spool. After each insert the tick is
+ * also kept as the source's done_ms (state.c), so a restart knows which ticks it missed while
+ * it was down and fires the latest of them (catch_up: one) or none.
+ *
+ * With `lock: {type: redis}` a tick is fired only by the process whose SET NX on the tick's
+ * key succeeds (lock.c); without it every process fires every tick. */
+#include "sources/schedule/schedule.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "sources/schedule/schedule_int.h"
+
+#define SCHEDULE_SCAN_CHUNK     64
+#define SCHEDULE_RETRY_S        1.0
+#define SCHEDULE_MAX_INPUT      (64u << 10)
+#define SCHEDULE_MAX_NAME       64
+#define SCHEDULE_MAX_CATCH_SCAN 10000000 /* ticks walked to find the latest missed one */
+
+enum { CATCH_UP_NONE = 0, CATCH_UP_ONE };
+
+struct schedule_cfg {
+    char *expression;
+    char *timezone;
+    json_t *input;
+    int catch_up;
+    char *account;
+    char *region;
+    struct sl_schedule_lock_cfg lock;
+};
+
+static const char *const catch_up_values[] = {"none", "one", NULL};
+
+#define OFF(f) offsetof(struct schedule_cfg, f)
+
+static const struct sl_prop schedule_props[] = {
+    {.name = "expression",
+     .type = SL_PROP_STRING,
+     .offset = OFF(expression),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "When it fires, in EventBridge syntax: `rate(5 minutes)` (minute(s), hour(s), "
+             "day(s); `second(s)` is a sluice extension) or `cron(0 12 * * ? *)` (minutes hours "
+             "day-of-month month day-of-week year; docs/SCHEDULES.md)."},
+    {.name = "timezone",
+     .type = SL_PROP_STRING,
+     .offset = OFF(timezone),
+     .def = "UTC",
+     .desc = "IANA time zone of cron() fields (e.g. Europe/Berlin), read from the system tz "
+             "database. Rates count from the Unix epoch whatever the zone."},
+    {.name = "input",
+     .type = SL_PROP_JSON,
+     .offset = OFF(input),
+     .desc = "A JSON object delivered as the event's `detail` (at most 64 KiB); default {}."},
+    {.name = "catch_up",
+     .type = SL_PROP_ENUM,
+     .offset = OFF(catch_up),
+     .def = "one",
+     .enum_values = catch_up_values,
+     .desc = "Ticks missed while sluice was down: `one` fires once, with the latest missed "
+             "tick's time; `none` skips them."},
+    {.name = "account",
+     .type = SL_PROP_STRING,
+     .offset = OFF(account),
+     .def = "000000000000",
+     .desc = "The event's `account` (and part of its rule ARN in `resources`)."},
+    {.name = "region",
+     .type = SL_PROP_STRING,
+     .offset = OFF(region),
+     .def = "local",
+     .desc = "The event's `region` (and part of its rule ARN in `resources`)."},
+    {.name = "lock",
+     .type = SL_PROP_OBJECT,
+     .offset = OFF(lock),
+     .sub = &sl_schedule_lock_table,
+     .desc = "One fire per tick across sluice processes (`type: redis` with the Redis "
+             "connection keys); default: every process fires."},
+};
+
+static const struct sl_prop_table schedule_table = {
+    .name = "sources[] (type: schedule)",
+    .desc = "A schedule: EventBridge scheduled events on a rate() or cron() expression "
+            "(docs/SCHEDULES.md).",
+    .props = schedule_props,
+    .nprops = SL_ARRAY_LEN(schedule_props),
+    .struct_size = sizeof(struct schedule_cfg),
+};
+
+struct schedule {
+    struct sl_source base;
+    struct schedule_cfg cfg;
+    struct sl_sched_expr expr;
+    struct sl_tz *tz;
+    char *detail; /* input as compact JSON text */
+    size_t detail_len;
+    struct ev_loop *loop;
+    struct sl_spool *spool;
+    struct sl_store *store;
+    struct sl_schedule_lock *lock; /* NULL: no lock */
+    ev_periodic tick;              /* the next tick, on the wall clock */
+    ev_timer retry;                /* a tick not fired yet (lock unreachable, spool full) */
+    ev_idle scan;                  /* reads the spooled backlog */
+    int64_t next_ms;               /* the armed tick; 0: none (nothing fires before 2200) */
+    int64_t want_ms;               /* a tick to fire; 0: none */
+    int64_t asking_ms;             /* a tick whose lock request is out; 0: none */
+    int64_t done_ms;               /* every tick up to this one was fired or skipped */
+    size_t pending;                /* store callbacks outstanding: each holds s */
+    bool started, stopped, paused, destroyed;
+    bool backlog; /* spooled ticks not yet emitted: read them from the spool */
+    uint64_t emitted_seq;
+    struct sl_metric *m_fired;
+    struct sl_metric *m_skipped;
+};
+
+struct schedule_put {
+    struct schedule *s;
+    uint64_t seq;
+    int64_t tick_ms;
+    char id[SL_ID_LEN + 1];
+    char *attrs;
+};
+
+static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
+                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
+                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
+                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
+                      key, msg);
+}
+
+static bool text_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > SCHEDULE_MAX_NAME)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == '"' || v[i] == '\\')
+            return false;
+    return true;
+}
+
+/* What the property table cannot check. */
+static int schedule_check(struct schedule *s, const struct sl_config *cfg,
+                          const struct sl_cfg_typed *sec, struct sl_err *err)
+{
+    struct schedule_cfg *c = &s->cfg;
+    char why[256] = "";
+    if (sl_sched_expr_parse(c->expression, &s->expr, why, sizeof(why)) < 0)
+        return cfg_error(err, cfg, sec, "expression", "\"%.*s\": %s", SL_SCHED_EXPR_MAX,
+                         c->expression, why);
+    if (sl_tz_load(c->timezone, &s->tz, why, sizeof(why)) < 0)
+        return cfg_error(err, cfg, sec, "timezone", "\"%.*s\": %s", SL_TZ_MAX_NAME + 8, c->timezone,
+                         why);
+    if (c->input) {
+        if (!json_is_object(c->input))
+            return cfg_error(err, cfg, sec, "input",
+                             "not a JSON object (allowed: an object, delivered as `detail`)");
+        s->detail = json_dumps(c->input, JSON_COMPACT);
+        if (!s->detail || strlen(s->detail) > SCHEDULE_MAX_INPUT)
+            return cfg_error(err, cfg, sec, "input",
+                             "longer than 64 KiB once encoded (allowed: at most 65536 bytes)");
+    } else {
+        s->detail = sl_strdup("{}");
+    }
+    s->detail_len = strlen(s->detail);
+    if (!text_ok(c->account))
+        return cfg_error(err, cfg, sec, "account",
+                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
+                         "backslashes or control characters)",
+                         SCHEDULE_MAX_NAME, c->account);
+    if (!text_ok(c->region))
+        return cfg_error(err, cfg, sec, "region",
+                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
+                         "backslashes or control characters)",
+                         SCHEDULE_MAX_NAME, c->region);
+    if (c->lock.type == SL_SCHEDULE_LOCK_REDIS) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s.lock", sec->path ? sec->path : "sources[]");
+        int rc = sl_redis_conn_cfg_check(&c->lock.conn, cfg ? cfg->file : NULL, path, err);
+        if (rc < 0)
+            return rc;
+        if (!c->lock.key) {
+            struct sl_buf k;
+            sl_buf_init(&k);
+            sl_buf_printf(&k, "sluice:schedule:%s", sec->name);
+            c->lock.key = sl_buf_steal(&k, NULL);
+        } else if (!*c->lock.key || strlen(c->lock.key) > 200) {
+            return cfg_error(err, cfg, sec, "lock.key",
+                             "\"%.*s\" is not a key prefix (allowed: 1 to 200 characters)", 200,
+                             c->lock.key);
+        }
+    }
+    return 0;
+}
+
+/* ---- firing ---- */
+
+static void schedule_free(struct schedule *s);
+static void schedule_process(struct schedule *s);
+
+static void release_one(struct schedule *s)
+{
+    s->pending--;
+    if (s->destroyed && s->pending == 0)
+        schedule_free(s);
+}
+
+static void state_done(int status, void *arg)
+{
+    struct schedule *s = arg;
+    if (status < 0 && !s->destroyed)
+        sl_error(s->base.scope, "cannot keep the last tick in the store: %s", sl_strerror(status));
+    release_one(s);
+}
+
+static void save_done(struct schedule *s, int64_t tick_ms)
+{
+    if (tick_ms > s->done_ms)
+        s->done_ms = tick_ms;
+    if (sl_schedule_state_write(s->store, s->base.name, s->done_ms, state_done, s) == 0)
+        s->pending++;
+}
+
+static void want_tick(struct schedule *s, int64_t tick_ms)
+{
+    if (tick_ms > s->done_ms && tick_ms > s->want_ms)
+        s->want_ms = tick_ms;
+}
+
+static void coords_of(struct schedule *s, uint64_t seq, int64_t tick_ms, struct sl_buf *out)
+{
+    struct sl_jw w;
+    sl_jw_init(&w, out);
+    sl_jw_obj_open(&w);
+    sl_jw_kstr(&w, "schedule", s->base.name);
+    sl_jw_key(&w, "tick");
+    sl_jw_time(&w, tick_ms);
+    sl_jw_key(&w, "spoolSeq");
+    sl_jw_uint(&w, seq);
+    sl_jw_obj_close(&w);
+}
+
+static void schedule_emit(struct schedule *s, uint64_t seq, const char *id, int64_t tick_ms,
+                          const char *attrs, const void *body, size_t body_len)
+{
+    struct sl_buf coords;
+    sl_buf_init(&coords);
+    coords_of(s, seq, tick_ms, &coords);
+    struct sl_record *r = sl_record_new(id, attrs, coords.data, body, body_len);
+    sl_buf_release(&coords);
+    r->lane = 0;
+    r->seq = seq;
+    r->time_ms = tick_ms;
+    s->emitted_seq = seq;
+    sl_source_emit(&s->base, r);
+}
+
+static void retry_later(struct schedule *s, int64_t tick_ms)
+{
+    want_tick(s, tick_ms);
+    if (!ev_is_active(&s->retry) && !s->stopped) {
+        ev_timer_set(&s->retry, SCHEDULE_RETRY_S, 0);
+        ev_timer_start(s->loop, &s->retry);
+    }
+}
+
+static void put_done(int status, void *arg)
+{
+    struct schedule_put *p = arg;
+    struct schedule *s = p->s;
+    if (!s->destroyed) {
+        if (status < 0) {
+            sl_error(s->base.scope, "cannot spool the tick: %s (retrying)", sl_strerror(status));
+            retry_later(s, p->tick_ms);
+        } else {
+            sl_metric_inc(s->m_fired);
+            save_done(s, p->tick_ms);
+            if (!s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
+                schedule_emit(s, p->seq, p->id, p->tick_ms, p->attrs, s->detail, s->detail_len);
+        }
+    }
+    free(p->attrs);
+    free(p);
+    release_one(s);
+}
+
+static void fire(struct schedule *s, int64_t tick_ms)
+{
+    struct schedule_put *p = SL_NEW(struct schedule_put);
+    p->s = s;
+    p->tick_ms = tick_ms;
+    sl_id_new(p->id);
+    p->attrs = sl_schedule_attrs(p->id, tick_ms, s->cfg.account, s->cfg.region, s->base.name);
+    struct sl_spool_item it = {
+        .source = s->base.name,
+        .id = p->id,
+        .received_ms = tick_ms,
+        .attrs = p->attrs,
+        .body = s->detail,
+        .body_len = s->detail_len,
+    };
+    int rc = sl_spool_put(s->spool, &it, &p->seq, put_done, p);
+    if (rc < 0) {
+        sl_error(s->base.scope, "cannot spool the tick: %s (retrying)", sl_strerror(rc));
+        free(p->attrs);
+        free(p);
+        retry_later(s, tick_ms);
+        return;
+    }
+    s->pending++;
+}
+
+static void lock_cb(int won, void *arg)
+{
+    struct schedule *s = arg;
+    int64_t tick_ms = s->asking_ms;
+    s->asking_ms = 0;
+    if (s->stopped)
+        return; /* not fired, not recorded: the next start sees it as missed */
+    if (won > 0) {
+        fire(s, tick_ms);
+    } else if (won == 0) {
+        sl_metric_inc(s->m_skipped);
+        sl_debug(s->base.scope, "tick fired by another process");
+        save_done(s, tick_ms);
+    } else {
+        retry_later(s, tick_ms);
+        return;
+    }
+    schedule_process(s);
+}
+
+/* Fires the tick waiting, through the lock when there is one. */
+static void schedule_process(struct schedule *s)
+{
+    if (s->stopped || s->destroyed || s->want_ms <= s->done_ms || ev_is_active(&s->retry))
+        return;
+    int64_t tick_ms = s->want_ms;
+    if (!s->lock) {
+        s->want_ms = 0;
+        fire(s, tick_ms);
+        return;
+    }
+    if (s->asking_ms)
+        return; /* the reply comes first */
+    s->want_ms = 0;
+    s->asking_ms = tick_ms;
+    sl_schedule_lock_take(s->lock, tick_ms);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    schedule_process(w->data);
+}
+
+/* The latest tick at or before now, from first (a tick at or before now); *n counts them. */
+static int64_t latest_tick(struct schedule *s, int64_t first, int64_t now, int64_t *n)
+{
+    if (s->expr.kind == SL_SCHED_RATE) {
+        int64_t p = s->expr.period_ms;
+        int64_t latest = first + (now - first) / p * p;
+        *n = (latest - first) / p + 1;
+        return latest;
+    }
+    int64_t latest = first, next;
+    *n = 1;
+    while (*n < SCHEDULE_MAX_CATCH_SCAN &&
+           sl_sched_expr_next(&s->expr, s->tz, latest, &next) == 0 && next <= now) {
+        latest = next;
+        ++*n;
+    }
+    return latest;
+}
+
+static void arm(struct schedule *s, int64_t after_ms)
+{
+    int64_t next;
+    if (sl_sched_expr_next(&s->expr, s->tz, after_ms, &next) < 0) {
+        s->next_ms = 0;
+        sl_info(s->base.scope, "%s fires no more (nothing before the year 2200)",
+                s->cfg.expression);
+        return;
+    }
+    s->next_ms = next;
+    ev_periodic_set(&s->tick, (ev_tstamp)next / 1000.0, 0, 0);
+    ev_periodic_start(s->loop, &s->tick);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_periodic *w, int revents)
+{
+    (void)revents;
+    struct schedule *s = w->data;
+    ev_periodic_stop(loop, w);
+    int64_t now = sl_now_ms();
+    int64_t n, latest = s->next_ms;
+    /* The loop was held up past later ticks too: fire the latest, as catch_up: one would. */
+    if (latest <= now)
+        latest = latest_tick(s, s->next_ms, now, &n);
+    want_tick(s, latest);
+    arm(s, latest > now ? latest : now);
+    schedule_process(s);
+}
+
+/* ---- reading the spool ---- */
+
+static int scan_row_cb(const struct sl_spool_row *row, void *arg)
+{
+    struct schedule *s = arg;
+    schedule_emit(s, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
+    return s->paused; /* the mapping may pause us from inside emit */
+}
+
+static void scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct schedule *s = w->data;
+    if (s->paused || s->stopped) {
+        ev_idle_stop(loop, w);
+        return;
+    }
+    int n =
+        sl_spool_scan(s->spool, s->base.name, s->emitted_seq, SCHEDULE_SCAN_CHUNK, scan_row_cb, s);
+    if (n < 0) {
+        sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
+        return;
+    }
+    if (n == 0) {
+        s->backlog = false;
+        ev_idle_stop(loop, w);
+    }
+}
+
+struct newest {
+    uint64_t seq;
+    int64_t tick_ms;
+};
+
+static int newest_row_cb(const struct sl_spool_row *row, void *arg)
+{
+    struct newest *nw = arg;
+    nw->seq = row->seq;
+    if (row->received_ms > nw->tick_ms)
+        nw->tick_ms = row->received_ms;
+    return 0;
+}
+
+/* The newest tick spooled and not yet acknowledged (0: none): fired, even when a crash came
+ * before its done_ms was written. */
+static int64_t spooled_newest(struct schedule *s)
+{
+    struct newest nw = {0, 0};
+    for (;;) {
+        uint64_t after = nw.seq;
+        int n = sl_spool_scan(s->spool, s->base.name, after, 256, newest_row_cb, &nw);
+        if (n <= 0)
+            break;
+    }
+    return nw.tick_ms;
+}
+
+/* ---- the source ops ---- */
+
+static int schedule_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
+                           struct sl_source **out, struct sl_err *err)
+{
+    struct schedule *s = SL_NEW(struct schedule);
+    int rc = sl_config_bind_typed(env->cfg, sec, &schedule_table, &s->cfg, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    sl_source_init(&s->base, &sl_source_schedule_ops, sec->name);
+    rc = schedule_check(s, env->cfg, sec, err);
+    if (rc == 0 && env->store)
+        rc = sl_store_exec(env->store, sl_schedule_state_schema, err);
+    if (rc < 0) {
+        schedule_free(s);
+        return rc;
+    }
+    s->loop = env->loop;
+    s->spool = env->spool;
+    s->store = env->store;
+    s->backlog = true;
+    ev_periodic_init(&s->tick, tick_cb, 0, 0, 0);
+    s->tick.data = s;
+    ev_timer_init(&s->retry, retry_cb, SCHEDULE_RETRY_S, 0);
+    s->retry.data = s;
+    ev_idle_init(&s->scan, scan_cb);
+    s->scan.data = s;
+    struct sl_buf l;
+    sl_buf_init(&l);
+    sl_metrics_label(&l, "source", sec->name);
+    s->m_fired = sl_metrics_counter(env->metrics, "sluice_schedule_fired_total",
+                                    "Schedule ticks fired (their event spooled).", l.data);
+    s->m_skipped = sl_metrics_counter(env->metrics, "sluice_schedule_skipped_total",
+                                      "Schedule ticks not fired here: another process held the "
+                                      "tick's lock, or catch_up: none skipped them.",
+                                      l.data);
+    sl_buf_release(&l);
+    *out = &s->base;
+    return 0;
+}
+
+static int schedule_start(struct sl_source *src, struct sl_err *err)
+{
+    struct schedule *s = (struct schedule *)src;
+    int64_t done = 0;
+    int found = sl_schedule_state_read(s->store, s->base.name, &done);
+    if (found < 0)
+        return sl_err_set(err, SL_ERR_FATAL, found, "%s: cannot read its last tick from the store",
+                          s->base.name);
+    int64_t spooled = spooled_newest(s);
+    if (spooled > done)
+        done = spooled;
+    int64_t now = sl_now_ms();
+    s->started = true;
+    if (!found && !spooled) {
+        /* The first start: nothing was missed. */
+        s->done_ms = now;
+        save_done(s, now);
+    } else {
+        s->done_ms = done;
+        int64_t first;
+        if (sl_sched_expr_next(&s->expr, s->tz, done, &first) == 0 && first <= now) {
+            int64_t n;
+            int64_t latest = latest_tick(s, first, now, &n);
+            char at[32];
+            sl_time_fmt_iso(latest, at, sizeof(at));
+            if (s->cfg.catch_up == CATCH_UP_ONE) {
+                sl_info(s->base.scope, "%lld tick(s) missed while down: firing the latest (%s)",
+                        (long long)n, at);
+                want_tick(s, latest);
+            } else {
+                sl_info(s->base.scope,
+                        "%lld tick(s) missed while down, up to %s: skipped (catch_up: none)",
+                        (long long)n, at);
+                for (int64_t i = 0; i < n; i++)
+                    sl_metric_inc(s->m_skipped);
+                save_done(s, latest);
+            }
+        }
+    }
+    if (s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS)
+        s->lock = sl_schedule_lock_create(s->loop, &s->cfg.lock, s->base.scope, lock_cb, s);
+    arm(s, now > s->done_ms ? now : s->done_ms);
+    if (!s->paused)
+        ev_idle_start(s->loop, &s->scan);
+    schedule_process(s);
+    return 0;
+}
+
+static void schedule_pause(struct sl_source *src)
+{
+    struct schedule *s = (struct schedule *)src;
+    if (s->paused)
+        return;
+    s->paused = true;
+    /* Ticks still go into the spool; they are read back on resume. */
+    s->backlog = true;
+    ev_idle_stop(s->loop, &s->scan);
+}
+
+static void schedule_resume(struct sl_source *src)
+{
+    struct schedule *s = (struct schedule *)src;
+    if (!s->paused)
+        return;
+    s->paused = false;
+    if (s->started && !s->stopped)
+        ev_idle_start(s->loop, &s->scan);
+}
+
+static void schedule_ack(struct sl_source *src, const struct sl_record *r)
+{
+    struct schedule *s = (struct schedule *)src;
+    const struct sl_text_record *t = sl_record_text(r);
+    size_t alen = t && t->attrs ? strlen(t->attrs) : 2;
+    sl_spool_delete(s->spool, r->seq, sl_spool_charge(alen, r->body_len));
+}
+
+static void schedule_stop(struct sl_source *src, sl_source_stopped_cb cb, void *arg)
+{
+    struct schedule *s = (struct schedule *)src;
+    s->stopped = true;
+    ev_periodic_stop(s->loop, &s->tick);
+    ev_timer_stop(s->loop, &s->retry);
+    ev_idle_stop(s->loop, &s->scan);
+    if (cb)
+        cb(src, arg);
+}
+
+static void schedule_free(struct schedule *s)
+{
+    sl_schedule_lock_destroy(s->lock);
+    sl_tz_destroy(s->tz);
+    free(s->detail);
+    sl_props_release(&schedule_table, &s->cfg);
+    sl_source_release(&s->base);
+    free(s);
+}
+
+static void schedule_destroy(struct sl_source *src)
+{
+    if (!src)
+        return;
+    struct schedule *s = (struct schedule *)src;
+    if (s->loop) {
+        ev_periodic_stop(s->loop, &s->tick);
+        ev_timer_stop(s->loop, &s->retry);
+        ev_idle_stop(s->loop, &s->scan);
+    }
+    sl_schedule_lock_destroy(s->lock);
+    s->lock = NULL;
+    s->destroyed = true;
+    if (s->pending == 0)
+        schedule_free(s);
+}
+
+static void put_iso(struct sl_jw *w, const char *key, int64_t ms)
+{
+    sl_jw_key(w, key);
+    if (ms > 0)
+        sl_jw_time(w, ms);
+    else
+        sl_jw_null(w);
+}
+
+static void schedule_describe(struct sl_source *src, struct sl_jw *w)
+{
+    struct schedule *s = (struct schedule *)src;
+    sl_jw_obj_open(w);
+    sl_jw_kstr(w, "type", src->ops->type);
+    sl_jw_kstr(w, "name", src->name);
+    sl_jw_kstr(w, "expression", s->cfg.expression);
+    sl_jw_kstr(w, "timezone", s->cfg.timezone);
+    sl_jw_kstr(w, "catch_up", catch_up_values[s->cfg.catch_up]);
+    sl_jw_kstr(w, "lock", s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS ? "redis" : "none");
+    put_iso(w, "next_fire", s->next_ms);
+    put_iso(w, "last_tick", s->done_ms);
+    sl_jw_kbool(w, "paused", s->paused);
+    sl_jw_kint(w, "spooled", s->spool ? sl_spool_depth(s->spool, src->name) : 0);
+    sl_jw_obj_close(w);
+}
+
+static int64_t schedule_backlog(struct sl_source *src)
+{
+    struct schedule *s = (struct schedule *)src;
+    return sl_spool_depth(s->spool, src->name);
+}
+
+static bool schedule_ready(struct sl_source *src, char *why, size_t n)
+{
+    struct schedule *s = (struct schedule *)src;
+    if (!s->lock || sl_schedule_lock_up(s->lock))
+        return true;
+    snprintf(why, n, "the lock's Redis is unreachable: ticks wait for it");
+    return false;
+}
+
+const struct sl_source_ops sl_source_schedule_ops = {
+    .type = "schedule",
+    .props = &schedule_table,
+    .create = schedule_create,
+    .start = schedule_start,
+    .pause = schedule_pause,
+    .resume = schedule_resume,
+    .ack = schedule_ack,
+    .stop = schedule_stop,
+    .destroy = schedule_destroy,
+    .describe = schedule_describe,
+    .encode = sl_schedule_encode,
+    .backlog = schedule_backlog,
+    .filter_view = sl_schedule_filter_view,
+    .ready = schedule_ready,
+};
