@@ -61,7 +61,8 @@ static const struct sl_prop schedule_props[] = {
     {.name = "input",
      .type = SL_PROP_JSON,
      .offset = OFF(input),
-     .desc = "A JSON object delivered as the event's `detail` (at most 64 KiB); default {}."},
+     .desc = "A JSON object delivered as the event's `detail` (at most 64 KiB), or its JSON "
+             "text (in YAML, the text keeps numbers and booleans typed); default {}."},
     {.name = "catch_up",
      .type = SL_PROP_ENUM,
      .offset = OFF(catch_up),
@@ -171,10 +172,18 @@ static int schedule_check(struct schedule *s, const struct sl_config *cfg,
         return cfg_error(err, cfg, sec, "timezone", "\"%.*s\": %s", SL_TZ_MAX_NAME + 8, c->timezone,
                          why);
     if (c->input) {
-        if (!json_is_object(c->input))
+        /* YAML makes every scalar a string: JSON text keeps numbers and booleans typed. */
+        json_t *obj = json_is_string(c->input)
+                          ? json_loads(json_string_value(c->input), JSON_REJECT_DUPLICATES, NULL)
+                          : json_incref(c->input);
+        if (!json_is_object(obj)) {
+            json_decref(obj);
             return cfg_error(err, cfg, sec, "input",
-                             "not a JSON object (allowed: an object, delivered as `detail`)");
-        s->detail = json_dumps(c->input, JSON_COMPACT);
+                             "not a JSON object (allowed: an object, or the text of one, "
+                             "delivered as `detail`)");
+        }
+        s->detail = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
         if (!s->detail || strlen(s->detail) > SCHEDULE_MAX_INPUT)
             return cfg_error(err, cfg, sec, "input",
                              "longer than 64 KiB once encoded (allowed: at most 65536 bytes)");
