@@ -36,19 +36,19 @@ class Cli(SluiceTest):
     def test_help_lists_the_types_of_the_registries(self):
         p = run("--help")
         out = p.stdout.decode()
-        self.assertRegex(out, r"sources\[\]\s+http, redis, kafka\n")
+        self.assertRegex(out, r"sources\[\]\s+http, redis, kafka, schedule\n")
         self.assertRegex(out, r"functions\[\]\s+http\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
-        for section, types in (("sources[]", "http, redis, kafka"), ("functions[]", "http"),
+        for section, types in (("sources[]", "http, redis, kafka, schedule"), ("functions[]", "http"),
                                ("dlqs[]", "sqlite, redis, kafka")):
             for t in types.split(", "):
                 self.assertIn("\n## `%s` (type: %s)\n" % (section, t), docs)
         # The same names the validator accepts.
         path = self.write("types.yaml", "sources:\n  - {name: s, type: nope}\n")
         err = run("validate", "-c", path).stderr.decode()
-        self.assertIn("(allowed: http, redis, kafka)", err)
+        self.assertIn("(allowed: http, redis, kafka, schedule)", err)
 
     def test_exit_codes_and_json(self):
         bad = self.write("bad.yaml", "log: {level: loud}\n")
