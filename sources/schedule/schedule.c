@@ -117,7 +117,8 @@ struct schedule {
     int64_t done_ms;               /* every tick up to this one was fired or skipped */
     size_t pending;                /* store callbacks outstanding: each holds s */
     bool started, stopped, paused, destroyed;
-    bool backlog; /* spooled ticks not yet emitted: read them from the spool */
+    bool backlog;     /* spooled ticks not yet emitted: read them from the spool */
+    bool put_failing; /* the last spool write failed (logged once until one succeeds) */
     uint64_t emitted_seq;
     struct sl_metric *m_fired;
     struct sl_metric *m_skipped;
@@ -292,15 +293,26 @@ static void retry_later(struct schedule *s, int64_t tick_ms)
     }
 }
 
+/* The spool is full (the function has been failing for long) or the store is lost: the tick
+ * waits, and is retried every second; a newer tick replaces it. */
+static void put_failed(struct schedule *s, int64_t tick_ms, int code)
+{
+    if (!s->put_failing)
+        sl_error(s->base.scope, "cannot spool the tick: %s (retrying every second)",
+                 code == SL_EFULL ? "the spool is over its quota" : sl_strerror(code));
+    s->put_failing = true;
+    retry_later(s, tick_ms);
+}
+
 static void put_done(int status, void *arg)
 {
     struct schedule_put *p = arg;
     struct schedule *s = p->s;
     if (!s->destroyed) {
         if (status < 0) {
-            sl_error(s->base.scope, "cannot spool the tick: %s (retrying)", sl_strerror(status));
-            retry_later(s, p->tick_ms);
+            put_failed(s, p->tick_ms, status);
         } else {
+            s->put_failing = false;
             sl_metric_inc(s->m_fired);
             save_done(s, p->tick_ms);
             if (!s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
@@ -329,10 +341,9 @@ static void fire(struct schedule *s, int64_t tick_ms)
     };
     int rc = sl_spool_put(s->spool, &it, &p->seq, put_done, p);
     if (rc < 0) {
-        sl_error(s->base.scope, "cannot spool the tick: %s (retrying)", sl_strerror(rc));
         free(p->attrs);
         free(p);
-        retry_later(s, tick_ms);
+        put_failed(s, tick_ms, rc);
         return;
     }
     s->pending++;
@@ -564,8 +575,7 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
                 sl_info(s->base.scope,
                         "%lld tick(s) missed while down, up to %s: skipped (catch_up: none)",
                         (long long)n, at);
-                for (int64_t i = 0; i < n; i++)
-                    sl_metric_inc(s->m_skipped);
+                sl_metric_add(s->m_skipped, (double)n);
                 save_done(s, latest);
             }
         }

@@ -194,6 +194,27 @@ class Schedule(SluiceTest):
         keys = r.client().cmd("KEYS", "sluice:schedule:tick:*")
         self.assertGreaterEqual(len(keys), len(shared))
 
+    def test_ticks_wait_while_the_lock_is_unreachable(self):
+        r = RedisServer(self.workdir).start()
+        self._procs.append(r)
+        fn = self.event_fn()
+        lock = {"type": "redis", "host": "127.0.0.1", "port": r.port,
+                "connect_timeout": "200ms", "command_timeout": "500ms"}
+        s = self.sluice(config(self.workdir, fn.url, source={"lock": lock}))
+        wait_until(lambda: len(fn.payloads) >= 1, what="a tick with the lock")
+        r.stop()
+        wait_until(lambda: s.admin("GET", "/readyz")[0] == 503, what="not ready without the lock")
+        body = s.admin("GET", "/readyz")[2].decode()
+        self.assertIn("the lock's Redis is unreachable", body)
+        # Nothing fires while no process can take a tick's lock.
+        n = len(fn.payloads)
+        down_at = time.time()
+        wait_until(lambda: time.time() >= down_at + 2.5, what="ticks while Redis is down")
+        self.assertEqual(len(fn.payloads), n, "no tick fired without the lock")
+        r.start()
+        wait_until(lambda: s.admin("GET", "/readyz")[0] == 200, what="ready again")
+        wait_until(lambda: len(fn.payloads) >= n + 2, what="ticks after Redis is back")
+
     def test_function_failures_are_retried_then_dead_lettered(self):
         fn = self.event_fn()
         fn.failing = True
