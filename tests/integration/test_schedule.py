@@ -169,6 +169,30 @@ class Schedule(SluiceTest):
         skipped = s2.metrics().get('sluice_schedule_skipped_total{source="tick"}')
         self.assertEqual(skipped, int(m.group(1)))
 
+    def test_fired_ticks_survive_kill9(self):
+        """A tick fired but not yet delivered (the function failing) is delivered after a
+        crash and restart, with the same id."""
+        fn = self.event_fn()
+        fn.failing = True
+        cfg = config(self.workdir, fn.url, source={"catch_up": "none"}, mapping={
+            "retry": {"max_attempts": 10000, "backoff": {"min": "50ms", "max": "100ms"}}})
+        s = self.sluice(cfg)
+        # The first tick blocks the lane while it fails; later ones wait in the spool.
+        wait_until(lambda: s.metrics().get('sluice_schedule_fired_total{source="tick"}', 0) >= 3,
+                   what="3 ticks fired")
+        s.kill9()
+        db = sqlite3.connect(os.path.join(self.workdir, "data", "sluice.db"))
+        pending = {row[0] for row in db.execute("SELECT id FROM spool WHERE source = 'tick'")}
+        db.close()
+        self.assertGreaterEqual(len(pending), 3)
+        self.assertLessEqual({e["id"] for e in fn.events()}, pending, "attempted, not acked")
+        with fn.lock:
+            fn.failing = False
+            fn.payloads.clear()
+        self.sluice(cfg, name="sluice2")
+        wait_until(lambda: set(pending) <= {e["id"] for e in fn.events()},
+                   what="the ticks fired before the crash to be delivered")
+
     def test_two_processes_fire_each_tick_once_with_a_redis_lock(self):
         r = RedisServer(self.workdir).start()
         self._procs.append(r)
