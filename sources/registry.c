@@ -7,9 +7,5 @@
 #include "sources/source.h"
 
 const struct sl_source_ops *const sl_source_types[] = {
-    &sl_source_http_ops,
-    &sl_source_redis_ops,
-    &sl_source_kafka_ops,
-    &sl_source_schedule_ops,
-    NULL,
+    &sl_source_http_ops, &sl_source_redis_ops, &sl_source_kafka_ops, &sl_source_schedule_ops, NULL,
 };
