@@ -8,7 +8,10 @@
  * it was down and fires the latest of them (catch_up: one) or none.
  *
  * With `lock: {type: redis}` a tick is fired only by the process whose SET NX on the tick's
- * key succeeds (lock.c); without it every process fires every tick. */
+ * key succeeds (lock.c); without it every process fires every tick.
+ *
+ * A tick allocates (its event's attributes, a text record): ticks come once a second at most,
+ * so the record pool the webhook keeps for its request rates is not worth having here. */
 #include "sources/schedule/schedule.h"
 
 #include <stdarg.h>
@@ -22,11 +25,11 @@
 #include "core/time.h"
 #include "sources/schedule/schedule_int.h"
 
-#define SCHEDULE_SCAN_CHUNK     64
-#define SCHEDULE_RETRY_S        1.0
-#define SCHEDULE_MAX_INPUT      (64u << 10)
-#define SCHEDULE_MAX_NAME       64
-#define SCHEDULE_MAX_CATCH_SCAN 10000000 /* ticks walked to find the latest missed one */
+#define SCHEDULE_SCAN_CHUNK 64
+#define SCHEDULE_RETRY_S    1.0
+#define SCHEDULE_MAX_INPUT  (64u << 10)
+#define SCHEDULE_MAX_NAME   64
+#define SCHEDULE_MAX_COUNT  100000 /* missed ticks counted, at most */
 
 enum { CATCH_UP_NONE = 0, CATCH_UP_ONE };
 
@@ -114,6 +117,7 @@ struct schedule {
     int64_t next_ms;               /* the armed tick; 0: none (nothing fires before 2200) */
     int64_t want_ms;               /* a tick to fire; 0: none */
     int64_t asking_ms;             /* a tick whose lock request is out; 0: none */
+    int64_t won_ms;                /* the latest tick whose lock this process took */
     int64_t done_ms;               /* every tick up to this one was fired or skipped */
     size_t pending;                /* store callbacks outstanding: each holds s */
     bool started, stopped, paused, destroyed;
@@ -356,7 +360,11 @@ static void lock_cb(int won, void *arg)
     s->asking_ms = 0;
     if (s->stopped)
         return; /* not fired, not recorded: the next start sees it as missed */
+    /* Our own key (a spool write of a tick we won failed and is retried) is ours still. */
+    if (won == 0 && tick_ms == s->won_ms)
+        won = 1;
     if (won > 0) {
+        s->won_ms = tick_ms;
         fire(s, tick_ms);
     } else if (won == 0) {
         sl_metric_inc(s->m_skipped);
@@ -395,6 +403,10 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* The latest tick at or before now, from first (a tick at or before now); *n counts them. */
+/* The latest tick at or before now, from first (a tick at or before now); *n counts the ticks
+ * from first to it, or is SCHEDULE_MAX_COUNT when there are at least that many. A cron's
+ * latest tick is looked for in windows before now that double until one holds a tick, so a
+ * long downtime costs a few searches, not one per missed tick. */
 static int64_t latest_tick(struct schedule *s, int64_t first, int64_t now, int64_t *n)
 {
     if (s->expr.kind == SL_SCHED_RATE) {
@@ -404,11 +416,18 @@ static int64_t latest_tick(struct schedule *s, int64_t first, int64_t now, int64
         return latest;
     }
     int64_t latest = first, next;
-    *n = 1;
-    while (*n < SCHEDULE_MAX_CATCH_SCAN &&
-           sl_sched_expr_next(&s->expr, s->tz, latest, &next) == 0 && next <= now) {
+    for (int64_t w = 60 * 1000; now - w > latest; w *= 2) {
+        if (sl_sched_expr_next(&s->expr, s->tz, now - w, &next) == 0 && next <= now) {
+            latest = next;
+            break;
+        }
+    }
+    while (sl_sched_expr_next(&s->expr, s->tz, latest, &next) == 0 && next <= now)
         latest = next;
-        ++*n;
+    *n = 1;
+    for (int64_t t = first; *n < SCHEDULE_MAX_COUNT && t < latest; ++*n) {
+        if (sl_sched_expr_next(&s->expr, s->tz, t, &t) < 0)
+            break;
     }
     return latest;
 }
@@ -567,14 +586,15 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
             int64_t latest = latest_tick(s, first, now, &n);
             char at[32];
             sl_time_fmt_iso(latest, at, sizeof(at));
+            const char *more = n >= SCHEDULE_MAX_COUNT ? " or more" : "";
             if (s->cfg.catch_up == CATCH_UP_ONE) {
-                sl_info(s->base.scope, "%lld tick(s) missed while down: firing the latest (%s)",
-                        (long long)n, at);
+                sl_info(s->base.scope, "%lld%s tick(s) missed while down: firing the latest (%s)",
+                        (long long)n, more, at);
                 want_tick(s, latest);
             } else {
                 sl_info(s->base.scope,
-                        "%lld tick(s) missed while down, up to %s: skipped (catch_up: none)",
-                        (long long)n, at);
+                        "%lld%s tick(s) missed while down, up to %s: skipped (catch_up: none)",
+                        (long long)n, more, at);
                 sl_metric_add(s->m_skipped, (double)n);
                 save_done(s, latest);
             }
