@@ -14,7 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, main, wait_until  # noqa: E402
+from harness import SluiceTest, main, to_yaml, wait_until  # noqa: E402
 from redis_fixture import RedisServer  # noqa: E402
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -258,6 +258,21 @@ class Schedule(SluiceTest):
             self.assertEqual(attempts[rid], 2, "max_attempts 2, then the DLQ")
         entry = json.loads(s.cli("dlq", "show", entries[0]["id"], "--json").stdout)
         self.assertIn('"schedule"', json.dumps(entry))
+
+    def test_reload_changes_the_schedule(self):
+        fn = self.event_fn()
+        cfg = config(self.workdir, fn.url, source={"input": '{"v": 1}'})
+        s = self.sluice(cfg)
+        wait_until(lambda: fn.events(), what="an event of the first config")
+        cfg["sources"][0]["input"] = '{"v": 2}'
+        with open(s.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        status, _, data = s.admin("POST", "/v1/reload")
+        self.assertEqual(status, 200, data)
+        wait_until(lambda: sum(e["detail"] == {"v": 2} for e in fn.events()) >= 2,
+                   what="events of the reloaded config")
+        counts = collections.Counter(e["time"] for e in fn.events())
+        self.assertEqual([t for t, n in counts.items() if n > 1], [], "no tick fired twice")
 
     def test_bad_expression_is_a_clear_config_error(self):
         fn = self.event_fn()
