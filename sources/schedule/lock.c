@@ -3,13 +3,13 @@
  * (https://redis.io/commands/set/): the one whose SET succeeds fires, the others skip the
  * tick. Keys name the tick, not the process, and ticks are the same in every process (rates
  * count from the epoch), so a process that starts late or catches up after a restart asks for
- * the same keys: it does not fire a tick again while that key lives (ttl). */
+ * the same keys: it does not fire a tick again while that key lives (ttl). The owner (the
+ * value) names the process durably, so a process that took a tick and crashed before spooling
+ * it still holds that tick after its restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/id.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "sources/schedule/schedule_int.h"
@@ -60,10 +60,11 @@ struct sl_schedule_lock {
     struct sl_redis_conn conn;
     ev_timer reconnect;
     ev_timer fail; /* fails a request that could not be sent, from the loop */
-    char owner[SL_ID_LEN + 32];
+    char *owner;
     sl_schedule_lock_cb cb;
     void *arg;
-    uint64_t req; /* bumped per request: a reply to a dropped one is ignored */
+    uint64_t req;    /* bumped per request: a reply to a dropped one is ignored */
+    bool set_failed; /* the request's SET got an error reply */
     bool busy;
     bool logged_down;
 };
@@ -73,6 +74,8 @@ static void fail_cb(struct ev_loop *loop, ev_timer *w, int revents);
 struct lock_req {
     struct sl_schedule_lock *l;
     uint64_t req;
+    bool decides; /* this reply gives the outcome (the GET; the SET when no GET was sent) */
+    bool get;     /* the GET's reply, else the SET's */
 };
 
 static void lock_connect(struct sl_schedule_lock *l)
@@ -111,8 +114,8 @@ static void state_cb(struct sl_redis_conn *c, bool up, const char *why, void *ar
 
 struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
                                                  const struct sl_schedule_lock_cfg *cfg,
-                                                 const char *scope, sl_schedule_lock_cb cb,
-                                                 void *arg)
+                                                 const char *scope, const char *owner,
+                                                 sl_schedule_lock_cb cb, void *arg)
 {
     struct sl_schedule_lock *l = SL_NEW(struct sl_schedule_lock);
     l->loop = loop;
@@ -120,9 +123,12 @@ struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
     l->scope = scope;
     l->cb = cb;
     l->arg = arg;
-    char id[SL_ID_LEN + 1];
-    sl_id_new(id);
-    snprintf(l->owner, sizeof(l->owner), "%ld:%s", (long)getpid(), id);
+    l->owner = sl_strdup(owner);
+    char where[300];
+    struct sl_redis_conn_opts eo;
+    sl_redis_conn_opts_from_cfg(&cfg->conn, &eo);
+    sl_redis_conn_endpoint(&eo, where, sizeof(where));
+    sl_info(scope, "lock: Redis %s, keys %s:<tick ms>, owner %s", where, cfg->key, owner);
     struct sl_redis_conn_opts o;
     sl_redis_conn_opts_from_cfg(&cfg->conn, &o);
     sl_redis_conn_init(&l->conn, loop, &o, state_cb, l);
@@ -144,23 +150,28 @@ static void reply_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
     (void)c;
     struct lock_req *r = priv;
     struct sl_schedule_lock *l = r->l;
-    bool current = r->req == l->req;
+    bool current = r->req == l->req, decides = r->decides, get = r->get;
     free(r);
     if (!current)
         return; /* dropped by destroy */
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        sl_warn(l->scope, "lock: %s", reply->str);
+        l->set_failed = true;
+    }
+    if (!decides)
+        return;
     l->busy = false;
     int won;
-    if (!reply) {
-        won = -1; /* the connection went before the reply came */
-    } else if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0) {
+    if (!reply || l->set_failed)
+        won = -1; /* the connection went before the reply came, or Redis refused */
+    else if (get && reply->type == REDIS_REPLY_STRING) /* who holds the tick */
+        won = reply->len == strlen(l->owner) && memcmp(reply->str, l->owner, reply->len) == 0;
+    else if (!get && reply->type == REDIS_REPLY_STATUS) /* SET's OK */
         won = 1;
-    } else if (reply->type == REDIS_REPLY_NIL) {
+    else if (!get && reply->type == REDIS_REPLY_NIL) /* SET's nil: another holds it */
         won = 0;
-    } else {
-        sl_warn(l->scope, "lock: SET failed: %s",
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        won = -1;
-    }
+    else
+        won = -1; /* GET's nil: the key expired already; ask again */
     l->cb(won, l->arg);
 }
 
@@ -173,23 +184,42 @@ static void fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
     l->cb(-1, l->arg);
 }
 
-void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms)
+static struct lock_req *lock_req_new(struct sl_schedule_lock *l, bool get)
 {
-    char key[512], ttl[32];
-    const char *prefix = l->cfg->key;
-    int klen = snprintf(key, sizeof(key), "%s:%lld", prefix, (long long)tick_ms);
-    int tlen = snprintf(ttl, sizeof(ttl), "%lld", (long long)l->cfg->ttl_ms);
-    const char *argv[] = {"SET", key, l->owner, "NX", "PX", ttl};
-    size_t lens[] = {3, (size_t)klen, strlen(l->owner), 2, 2, (size_t)tlen};
-    l->busy = true;
-    l->req++;
     struct lock_req *r = SL_NEW(struct lock_req);
     r->l = l;
     r->req = l->req;
-    if (sl_redis_conn_cmd(&l->conn, 0, reply_cb, r, 6, argv, lens) < 0) {
+    r->decides = get;
+    r->get = get;
+    return r;
+}
+
+/* SET NX and a GET, pipelined: the GET tells who holds the tick, this process included when it
+ * took the tick before (a retried spool write, or a restart that catches up a tick it took but
+ * had not spooled: the owner is the same across restarts). */
+void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms)
+{
+    char key[512], ttl[32];
+    int klen = snprintf(key, sizeof(key), "%s:%lld", l->cfg->key, (long long)tick_ms);
+    int tlen = snprintf(ttl, sizeof(ttl), "%lld", (long long)l->cfg->ttl_ms);
+    const char *set[] = {"SET", key, l->owner, "NX", "PX", ttl};
+    size_t set_lens[] = {3, (size_t)klen, strlen(l->owner), 2, 2, (size_t)tlen};
+    const char *get[] = {"GET", key};
+    size_t get_lens[] = {3, (size_t)klen};
+    l->busy = true;
+    l->set_failed = false;
+    l->req++;
+    struct lock_req *r = lock_req_new(l, false);
+    if (sl_redis_conn_cmd(&l->conn, 0, reply_cb, r, 6, set, set_lens) < 0) {
         free(r);
         /* Not connected: say so from the loop, not from inside this call. */
         ev_timer_start(l->loop, &l->fail);
+        return;
+    }
+    struct lock_req *g = lock_req_new(l, true);
+    if (sl_redis_conn_cmd(&l->conn, 0, reply_cb, g, 2, get, get_lens) < 0) {
+        free(g);
+        r->decides = true; /* the SET's reply decides alone */
     }
 }
 
@@ -201,5 +231,6 @@ void sl_schedule_lock_destroy(struct sl_schedule_lock *l)
     ev_timer_stop(l->loop, &l->fail);
     l->req++; /* replies delivered by the close below are stale */
     sl_redis_conn_release(&l->conn);
+    free(l->owner);
     free(l);
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/id.h"
 #include "core/log.h"
@@ -117,7 +118,6 @@ struct schedule {
     int64_t next_ms;               /* the armed tick; 0: none (nothing fires before 2200) */
     int64_t want_ms;               /* a tick to fire; 0: none */
     int64_t asking_ms;             /* a tick whose lock request is out; 0: none */
-    int64_t won_ms;                /* the latest tick whose lock this process took */
     int64_t done_ms;               /* every tick up to this one was fired or skipped */
     size_t pending;                /* store callbacks outstanding: each holds s */
     bool started, stopped, paused, destroyed;
@@ -360,11 +360,7 @@ static void lock_cb(int won, void *arg)
     s->asking_ms = 0;
     if (s->stopped)
         return; /* not fired, not recorded: the next start sees it as missed */
-    /* Our own key (a spool write of a tick we won failed and is retried) is ours still. */
-    if (won == 0 && tick_ms == s->won_ms)
-        won = 1;
     if (won > 0) {
-        s->won_ms = tick_ms;
         fire(s, tick_ms);
     } else if (won == 0) {
         sl_metric_inc(s->m_skipped);
@@ -600,8 +596,18 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
             }
         }
     }
-    if (s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS)
-        s->lock = sl_schedule_lock_create(s->loop, &s->cfg.lock, s->base.scope, lock_cb, s);
+    if (s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS) {
+        /* One process owns a store (its lock file), so host and store name it across
+         * restarts: a tick it took and had not spooled before a crash is still its own. */
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        struct sl_buf owner;
+        sl_buf_init(&owner);
+        sl_buf_printf(&owner, "%s:%s", host, s->store ? sl_store_dir(s->store) : "");
+        s->lock =
+            sl_schedule_lock_create(s->loop, &s->cfg.lock, s->base.scope, owner.data, lock_cb, s);
+        sl_buf_release(&owner);
+    }
     arm(s, now > s->done_ms ? now : s->done_ms);
     if (!s->paused)
         ev_idle_start(s->loop, &s->scan);

@@ -49,12 +49,14 @@ extern const struct sl_prop_table sl_schedule_lock_table;
 typedef void (*sl_schedule_lock_cb)(int won, void *arg);
 
 struct sl_schedule_lock;
+/* owner names this process durably (the same after a restart): the value of the keys it sets. */
 struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
                                                  const struct sl_schedule_lock_cfg *cfg,
-                                                 const char *scope, sl_schedule_lock_cb cb,
-                                                 void *arg);
-/* Asks for tick_ms: `SET <key>:<tick_ms> <owner> NX PX <ttl>`. cb fires exactly once per call
- * (possibly later), never from inside this call. One request at a time. */
+                                                 const char *scope, const char *owner,
+                                                 sl_schedule_lock_cb cb, void *arg);
+/* Asks for tick_ms: `SET <key>:<tick_ms> <owner> NX PX <ttl>` then `GET <key>:<tick_ms>`: won
+ * when the key holds our owner. cb fires exactly once per call (possibly later), never from
+ * inside this call. One request at a time. */
 void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms);
 bool sl_schedule_lock_up(const struct sl_schedule_lock *l);
 /* Drops the connection; a request in flight gets no callback. */

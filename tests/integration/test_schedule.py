@@ -218,6 +218,39 @@ class Schedule(SluiceTest):
         keys = r.client().cmd("KEYS", "sluice:schedule:tick:*")
         self.assertGreaterEqual(len(keys), len(shared))
 
+    def test_a_tick_key_belongs_to_its_owner(self):
+        """A key that names a process (host and store, as after that process took the tick and
+        restarted) lets that process fire the tick and no other; a key of a third owner fires
+        nowhere."""
+        r = RedisServer(self.workdir).start()
+        self._procs.append(r)
+        fn = self.event_fn()
+        lock = {"type": "redis", "host": "127.0.0.1", "port": r.port}
+        a = self.sluice(config(self.workdir, fn.url, store="a",
+                               source={"lock": lock, "input": '{"p": "a"}'}), name="a")
+        b = self.sluice(config(self.workdir, fn.url, store="b",
+                               source={"lock": lock, "input": '{"p": "b"}'}), name="b")
+        owner_a = a.out.wait_for(r"lock: Redis \S+, keys .*, owner (\S+)").group(1)
+        c = r.client()
+        start = int(time.time()) + 2
+        mine = list(range(start, start + 4, 2))           # held by a
+        theirs = list(range(start + 1, start + 5, 2))     # held by a third process
+        for t in mine:
+            self.assertEqual(c.cmd("SET", "sluice:schedule:tick:%d" % (t * 1000), owner_a,
+                                   "PX", "60000"), "OK")
+        for t in theirs:
+            c.cmd("SET", "sluice:schedule:tick:%d" % (t * 1000), "elsewhere:/x", "PX", "60000")
+        wait_until(lambda: any(tick_seconds(e) > theirs[-1] + 1 for e in fn.events()),
+                   what="ticks past the held ones")
+        fired = collections.defaultdict(list)
+        for e in fn.events():
+            fired[tick_seconds(e)].append(e["detail"]["p"])
+        for t in mine:
+            self.assertEqual(fired[t], ["a"], "tick %d is a's" % t)
+        for t in theirs:
+            self.assertEqual(fired[t], [], "tick %d is held elsewhere" % t)
+        self.assertIsNotNone(b)
+
     def test_ticks_wait_while_the_lock_is_unreachable(self):
         r = RedisServer(self.workdir).start()
         self._procs.append(r)
