@@ -10,7 +10,7 @@ RUN_TYPE   ?= RelWithDebInfo
 # No "Entering directory" lines from the makes CMake runs.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka docs fmt clean
+.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka bench-pg docs fmt clean
 
 all: build
 
@@ -56,6 +56,8 @@ fuzz: deps
 # Benchmarks print ratios against raw baselines measured in the same run (bench/), then one
 # table of every row (bench/RESULTS.md keeps the latest, with the machine).
 ROWS = $(abspath $(BUILD))/bench-rows.jsonl
+# The PostgreSQL benchmark uses psycopg2, which install-deps installs for Debian's interpreter.
+PG_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
 bench: build
 	@rm -f $(ROWS)
@@ -63,6 +65,7 @@ bench: build
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/dlq_admin.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/redis.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/kafka.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) $(PG_PYTHON) bench/pg_queue.py --build $(BUILD)
 	@python3 bench/table.py $(ROWS)
 
 bench-webhook: build
@@ -76,6 +79,9 @@ bench-redis: build
 
 bench-kafka: build
 	@python3 bench/kafka.py --build $(BUILD)
+
+bench-pg: build
+	@$(PG_PYTHON) bench/pg_queue.py --build $(BUILD)
 
 docs: build
 	@$(BUILD)/cli/sluice config docs > docs/CONFIGURATION.md

@@ -17,6 +17,7 @@
 #include "dlq/sqlite/sqlite.h"
 #include "mappings/filter.h"
 #include "mappings/redrive.h"
+#include "sources/http/dedupe.h"
 #include "sources/http/webhook.h"
 #include "sources/spool.h"
 
@@ -168,10 +169,12 @@ static double store_ok_read(void *arg)
  * cli/mapstate.c: mapping_state) as they are in this version; a change to one of them is a new
  * step here, which brings older stores forward when `sluice run` starts.
  *   1: spool and dlq_entries. Stores from before versions (0) have the same tables.
- *   2: mapping_state (the Enabled flag an operator set). */
+ *   2: mapping_state (the Enabled flag an operator set).
+ *   3: webhook_dedupe (the delivery ids of webhooks, sources/http/dedupe.c). */
 static const struct sl_store_migration store_steps[] = {
     {.version = 1, .sql = NULL},
     {.version = 2, .sql = sl_mapstate_schema},
+    {.version = 3, .sql = sl_webhook_dedupe_schema},
 };
 static const struct sl_store_schema store_schema = {
     .version = (int)SL_ARRAY_LEN(store_steps),
@@ -215,7 +218,11 @@ static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
                         "1 while the store directory and database file are those opened at "
                         "start, 0 once they were deleted or replaced (the store is lost).",
                         NULL, store_ok_read, app->store);
-    return sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
+    rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
+    if (rc < 0)
+        return rc;
+    /* A new store is stamped with the latest version: its tables are created as they are now. */
+    return sl_store_exec(app->store, sl_webhook_dedupe_schema, err);
 }
 
 struct sl_env sl_app_env(const struct sl_app *app)
@@ -320,6 +327,46 @@ static int app_build_dlqs(struct sl_app *app, bool open, struct sl_err *err)
     return 0;
 }
 
+/* The `timeout` key of a function section, read through its type's property table (0: the
+ * type has no such key, or the section is invalid, which is reported elsewhere). */
+static int64_t function_timeout_ms(const struct sl_config *cfg, const char *name)
+{
+    const struct sl_cfg_typed *fsec = name ? sl_config_find(&cfg->functions, name) : NULL;
+    const struct sl_target_ops *ops = fsec && fsec->type ? sl_target_find_type(fsec->type) : NULL;
+    const struct sl_prop *row = NULL;
+    for (size_t i = 0; ops && ops->props && i < ops->props->nprops; i++) {
+        const struct sl_prop *p = &ops->props->props[i];
+        if (p->name && strcmp(p->name, "timeout") == 0 && p->type == SL_PROP_DURATION)
+            row = p;
+    }
+    if (!row)
+        return 0;
+    /* Bound quietly: sluice validate reports the section's own errors once, elsewhere. */
+    struct sl_config quiet = *cfg;
+    quiet.diags = NULL;
+    void *tmp = sl_calloc(1, ops->props->struct_size);
+    struct sl_err e;
+    sl_err_clear(&e);
+    int64_t ms = 0;
+    if (sl_config_bind_typed(&quiet, fsec, ops->props, tmp, &e) == 0) {
+        ms = *(const int64_t *)((const char *)tmp + row->offset);
+        sl_props_release(ops->props, tmp);
+    }
+    free(tmp);
+    return ms;
+}
+
+/* A source's own rule about the function of the mapping that reads it (check_mapping). */
+static int app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc,
+                             struct sl_err *err)
+{
+    struct sl_source *s = app_source(app, mc->source);
+    if (!s || !s->ops->check_mapping || !mc->function)
+        return 0;
+    return s->ops->check_mapping(s, &app->cfg, mc, function_timeout_ms(&app->cfg, mc->function),
+                                 err);
+}
+
 static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
@@ -343,6 +390,9 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
                 break;
             }
         }
+        int crc = app_report(app, app_check_mapping(app, mc, err), err);
+        if (crc < 0)
+            return crc;
         if (!create) {
             /* validate: compile the filters to report their errors, then drop them. */
             struct sl_filter *f = NULL;

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "dispatcher/http/http_target.h"
+#include "dispatcher/lambda/lambda_target.h"
 
-const struct sl_target_ops *const sl_target_types[] = {&sl_target_http_ops, NULL};
+const struct sl_target_ops *const sl_target_types[] = {&sl_target_http_ops, &sl_target_lambda_ops,
+                                                       NULL};
 
 const struct sl_target_ops *sl_target_find_type(const char *type)
 {

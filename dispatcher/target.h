@@ -29,7 +29,9 @@ struct sl_outcome {
     bool function_error;    /* the function ran and failed (X-Amz-Function-Error or the like) */
     bool reached_function;  /* false: throttled/never ran (does not consume attempts) */
     char error[256];        /* short reason, for logs and DLQ attempts */
-    char function_error_type[64]; /* X-Amz-Function-Error value, or "" */
+    char function_error_type[64]; /* X-Amz-Function-Error value (lambda: the errorType), or "" */
+    char executed_version[64];    /* X-Amz-Executed-Version of the response, or "" */
+    char service_error_type[64];  /* X-Amzn-ErrorType of an AWS error response, or "" */
     const char *response;         /* body (borrowed, may be NULL) */
     size_t response_len;
     json_t *failures; /* PARTIAL: array of itemIdentifier values (borrowed) */

@@ -3,11 +3,12 @@
 
 #include "dlq/dlq.h"
 #include "dlq/kafka/kafka.h"
+#include "dlq/postgres/postgres.h"
 #include "dlq/redis/redis.h"
 #include "dlq/sqlite/sqlite.h"
 
 const struct sl_dlq_ops *const sl_dlq_types[] = {&sl_dlq_sqlite_ops, &sl_dlq_redis_ops,
-                                                 &sl_dlq_kafka_ops, NULL};
+                                                 &sl_dlq_kafka_ops, &sl_dlq_postgres_ops, NULL};
 
 void sl_dlq_init(struct sl_dlq *d, const struct sl_dlq_ops *ops, const struct sl_env *env,
                  const char *name)

@@ -102,6 +102,13 @@ struct sl_source_ops {
      * sql, and when apply is true runs it on the server in one transaction. Blocking. */
     int (*init)(const struct sl_config *cfg, const struct sl_cfg_typed *sec, bool apply,
                 struct sl_buf *sql, struct sl_err *err);
+    /* Optional: checks the mapping mc that reads this source against its function, whose
+     * `timeout` key is function_timeout_ms (0: its type has none), for `sluice run`, `sluice
+     * validate` and reloads (SQS's rule: a queue's visibility timeout not shorter than the
+     * function's timeout). Returns 0, or SL_ECONFIG with err naming the key path. */
+    int (*check_mapping)(struct sl_source *s, const struct sl_config *cfg,
+                         const struct sl_cfg_mapping *mc, int64_t function_timeout_ms,
+                         struct sl_err *err);
 };
 
 /* Every source starts with the module header (core/module.h; scope "source:http:orders"). */

@@ -28,11 +28,12 @@ struct sl_spool {
 
 struct spool_put {
     struct sl_spool *sp;
-    uint64_t seq;
+    uint64_t seq; /* the first item's; the others follow */
     size_t charge;
-    struct sl_spool_item it; /* strings point into the same allocation */
     sl_store_done_cb done;
     void *arg;
+    size_t n;
+    struct sl_spool_item it[]; /* strings point into the same allocation */
 };
 
 /* A change to this table is a new step of the store's schema (cli/app.c, store_schema). */
@@ -105,15 +106,27 @@ static int spool_put_job(struct sl_store_conn *c, void *arg)
     sqlite3_stmt *q = sl_store_stmt(c, sql_insert);
     if (!q)
         return SL_ESTORE;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)p->seq);
-    sqlite3_bind_text(q, 2, p->it.source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, p->it.id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, p->it.received_ms);
-    sqlite3_bind_text(q, 5, p->it.attrs, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(q, 6, p->it.body_len ? p->it.body : "", (int)p->it.body_len, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+    /* One job: every item commits with the others or none does (the job's SAVEPOINT). */
+    for (size_t i = 0; i < p->n; i++) {
+        const struct sl_spool_item *it = &p->it[i];
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)(p->seq + i));
+        sqlite3_bind_text(q, 2, it->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, it->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, it->received_ms);
+        sqlite3_bind_text(q, 5, it->attrs, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 6, it->body_len ? it->body : "", (int)it->body_len, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            return SL_ESTORE;
+        /* The item's own extra write (a webhook's delivery id), in the same savepoint. */
+        if (it->also) {
+            int rc2 = it->also(c, it->also_arg);
+            if (rc2 < 0)
+                return rc2;
+        }
+    }
+    return 0;
 }
 
 static void spool_put_done(int status, void *arg)
@@ -126,39 +139,60 @@ static void spool_put_done(int status, void *arg)
     free(p);
 }
 
-int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
-                 sl_store_done_cb done, void *arg)
+static char *copy_str(char **cur, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *out = memcpy(*cur, s, n);
+    *cur += n;
+    return out;
+}
+
+int sl_spool_put_many(struct sl_spool *sp, const struct sl_spool_item *items, size_t n,
+                      uint64_t *first_seq, sl_store_done_cb done, void *arg)
 {
     if (sl_store_lost(sp->st))
         return SL_ESTORELOST;
-    size_t attrs_len = strlen(it->attrs);
-    size_t charge = sl_spool_charge(attrs_len, it->body_len);
+    size_t charge = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_spool_item *it = &items[i];
+        size_t attrs_len = strlen(it->attrs);
+        charge += sl_spool_charge(attrs_len, it->body_len);
+        bytes += strlen(it->source) + strlen(it->id) + attrs_len + it->body_len + 3;
+    }
     if (sp->used + charge > sp->max)
         return SL_EFULL;
-    size_t src_len = strlen(it->source), id_len = strlen(it->id);
-    struct spool_put *p = sl_malloc(sizeof(*p) + src_len + id_len + attrs_len + it->body_len + 3);
-    char *cur = (char *)(p + 1);
+    struct spool_put *p = sl_malloc(sizeof(*p) + n * sizeof(p->it[0]) + bytes);
+    char *cur = (char *)(p->it + n);
     p->sp = sp;
     p->seq = sp->next_seq;
     p->charge = charge;
     p->done = done;
     p->arg = arg;
-    p->it = *it;
-    p->it.source = memcpy(cur, it->source, src_len + 1);
-    cur += src_len + 1;
-    p->it.id = memcpy(cur, it->id, id_len + 1);
-    cur += id_len + 1;
-    p->it.attrs = memcpy(cur, it->attrs, attrs_len + 1);
-    cur += attrs_len + 1;
-    p->it.body = it->body_len ? memcpy(cur, it->body, it->body_len) : cur;
+    p->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct sl_spool_item *it = &p->it[i];
+        *it = items[i];
+        it->source = copy_str(&cur, items[i].source);
+        it->id = copy_str(&cur, items[i].id);
+        it->attrs = copy_str(&cur, items[i].attrs);
+        it->body = it->body_len ? memcpy(cur, items[i].body, it->body_len) : cur;
+        cur += it->body_len;
+    }
     int rc = sl_store_submit(sp->st, spool_put_job, spool_put_done, p);
     if (rc < 0) {
         free(p);
         return rc;
     }
     sp->used += charge;
-    *seq = sp->next_seq++;
+    *first_seq = sp->next_seq;
+    sp->next_seq += n;
     return 0;
+}
+
+int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
+                 sl_store_done_cb done, void *arg)
+{
+    return sl_spool_put_many(sp, it, 1, seq, done, arg);
 }
 
 static int spool_del_job(struct sl_store_conn *c, void *arg)

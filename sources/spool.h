@@ -20,6 +20,11 @@ struct sl_spool_item {
     const char *attrs; /* JSON object text */
     const void *body;
     size_t body_len;
+    /* NULL, or a write run in the insert's savepoint right after it (on the store's writer
+     * thread): the row and what it writes commit together or not at all (a webhook's delivery
+     * id, sources/http/dedupe.c). also_arg must stay valid until the put's done fires. */
+    sl_store_job_fn also;
+    void *also_arg;
 };
 
 /* A row read back (borrowed for the duration of the callback). */
@@ -45,6 +50,12 @@ void sl_spool_destroy(struct sl_spool *sp);
  * reached). */
 int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *seq,
                  sl_store_done_cb done, void *arg);
+/* sl_spool_put for items[0..n) (n >= 1) as one store job: they commit together, in one
+ * transaction, or none does (a push that answers once for many records, such as an
+ * object-store notification). Their positions are *first_seq .. *first_seq + n - 1, in order;
+ * done fires once for all of them. */
+int sl_spool_put_many(struct sl_spool *sp, const struct sl_spool_item *items, size_t n,
+                      uint64_t *first_seq, sl_store_done_cb done, void *arg);
 /* Queues the delete of a handled row (committed with the others of this loop iteration);
  * `bytes` is what put charged (sl_spool_charge). */
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);

@@ -1,11 +1,14 @@
 #include "clients/postgres/conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
+#include "core/time.h"
 
 struct pg_stmt {
     struct pg_stmt *next;
@@ -38,6 +41,17 @@ const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap)
     for (size_t n = strlen(buf); n > 0 && buf[n - 1] == ' ';)
         buf[--n] = '\0';
     return buf;
+}
+
+void sl_pg_notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    char line[400];
+    snprintf(line, sizeof(line), "%s", message ? message : "");
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    sl_debug("postgres", "server notice: %s", line);
 }
 
 static void watch(struct sl_pg_conn *c, int events)
@@ -171,6 +185,11 @@ static void connected(struct sl_pg_conn *c)
 
 static void poll_connect(struct sl_pg_conn *c)
 {
+    /* PQconnectPoll may close the socket and open another (the next host or address of the
+     * conninfo, a retry without SSL), which the kernel often gives the same number: epoll then
+     * no longer watches it, and libev cannot tell. While connecting, the watcher is armed anew
+     * after every call. */
+    ev_io_stop(c->loop, &c->io);
     switch (PQconnectPoll(c->pq)) {
     case PGRES_POLLING_READING:
         watch(c, EV_READ);
@@ -326,6 +345,7 @@ int sl_pg_conn_connect(struct sl_pg_conn *c, char *why, size_t why_cap)
         c->pq = NULL;
         return -ECONNREFUSED;
     }
+    PQsetNoticeProcessor(c->pq, sl_pg_notice_to_log, NULL);
     c->gen++;
     c->connecting = true;
     arm(c, c->o.connect_timeout_ms);
@@ -391,4 +411,34 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
     for (const struct pg_stmt *s = c->head; s; s = s->next)
         n++;
     return n;
+}
+
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)
+{
+    /* What the loop would do, by hand: poll the socket for what the watcher waits for and run
+     * the same handler; results and failures reach their callbacks as usual. */
+    while (c->head && c->up && !c->copy) {
+        if (c->broken) {
+            fail_pq(c, "sending a statement");
+            break;
+        }
+        int64_t left = deadline_ms - sl_mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (ev_is_active(&c->io) && (c->io.events & EV_WRITE))
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n <= 0)
+            continue;
+        int revents = 0;
+        if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+            revents |= EV_READ;
+        if (p.revents & POLLOUT)
+            revents |= EV_WRITE;
+        io_cb(c->loop, &c->io, revents);
+    }
+    return c->up && !c->head ? 0 : c->up ? -ETIMEDOUT : -ENOTCONN;
 }

@@ -84,8 +84,17 @@ int sl_pg_conn_query(struct sl_pg_conn *c, const char *sql, int nparams, const c
  * libpq holds unsent bytes). Returns 0, or -EIO when the connection failed (the state callback
  * fires). */
 int sl_pg_conn_flush(struct sl_pg_conn *c);
+/* Shutdown, when the loop no longer runs: serves the connection itself (poll) until every
+ * statement queued got its result (callbacks fire as usual) or deadline_ms (sl_mono_ms clock)
+ * passes. 0; -ETIMEDOUT (statements still pending); -ENOTCONN when the connection is down or
+ * went away (those statements got NULL). */
+int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms);
 /* Statements queued or on the wire. */
 size_t sl_pg_conn_pending(const struct sl_pg_conn *c);
+/* A notice processor for libpq (PQsetNoticeProcessor) that logs the server's notices at debug
+ * level, one line each, instead of libpq's default of printing them to stderr past the log
+ * ("relation ... already exists, skipping" from every CREATE ... IF NOT EXISTS). */
+void sl_pg_notice_to_log(void *arg, const char *message);
 /* libpq's error message, one line, for logs. */
 const char *sl_pg_conn_error(const struct sl_pg_conn *c, char *buf, size_t cap);
 

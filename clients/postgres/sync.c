@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clients/postgres/conn.h"
+
 static void one_line(const char *m, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", m && *m ? m : "unknown error");
@@ -27,8 +29,10 @@ PGconn *sl_pg_connect_blocking(const struct sl_pg_conn_cfg *c, const char *appli
     if (!c->password)
         kw[3] = NULL;
     PGconn *pq = PQconnectdbParams(kw, val, 1);
-    if (pq && PQstatus(pq) == CONNECTION_OK)
+    if (pq && PQstatus(pq) == CONNECTION_OK) {
+        PQsetNoticeProcessor(pq, sl_pg_notice_to_log, NULL);
         return pq;
+    }
     char m[400];
     one_line(pq ? PQerrorMessage(pq) : "out of memory", m, sizeof(m));
     char where[160];

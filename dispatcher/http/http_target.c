@@ -46,8 +46,11 @@ struct sl_http_call {
     bool too_large;
     bool has_function_error;
     bool has_retry_after;
+    bool custom; /* the easy handle holds a sl_http_request's URL and headers */
     char function_error[64];
     char retry_after[64];
+    char executed_version[64];
+    char service_error_type[64];
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -168,6 +171,7 @@ static size_t header_fn(char *line, size_t size, size_t n, void *userp)
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 1xx): forget the previous one's headers. */
         c->has_function_error = c->has_retry_after = false;
+        c->executed_version[0] = c->service_error_type[0] = '\0';
         return len;
     }
     const char *colon = memchr(line, ':', len);
@@ -182,6 +186,13 @@ static size_t header_fn(char *line, size_t size, size_t n, void *userp)
     } else if (header_is(line, name_len, "Retry-After")) {
         copy_value(v, vlen, c->retry_after, sizeof(c->retry_after));
         c->has_retry_after = true;
+    } else if (header_is(line, name_len, "X-Amz-Executed-Version")) {
+        copy_value(v, vlen, c->executed_version, sizeof(c->executed_version));
+    } else if (header_is(line, name_len, "X-Amzn-ErrorType")) {
+        /* "InvalidSignatureException:http://internal..." : the name before the colon. */
+        const char *colon2 = memchr(v, ':', vlen);
+        copy_value(v, colon2 ? (size_t)(colon2 - v) : vlen, c->service_error_type,
+                   sizeof(c->service_error_type));
     }
     return len;
 }
@@ -336,6 +347,10 @@ static void call_outcome(struct sl_http_call *c, CURLcode res, const char *cance
     } else {
         sl_outcome_classify(o, (int)status, fe, ra, body, body_len, &inv, NULL);
     }
+    if (!cancelled && status > 0) {
+        memcpy(o->executed_version, c->executed_version, sizeof(o->executed_version));
+        memcpy(o->service_error_type, c->service_error_type, sizeof(o->service_error_type));
+    }
     o->duration_ms = sl_mono_ms() - c->start_ms;
 }
 
@@ -458,8 +473,8 @@ static struct sl_http_call *call_take(struct sl_http_target *t)
     return c;
 }
 
-static int http_invoke(struct sl_target *base, const struct sl_invoke *inv, sl_invoke_cb cb,
-                       void *arg)
+int sl_target_http_send(struct sl_target *base, const struct sl_invoke *inv,
+                        const struct sl_http_request *req, sl_invoke_cb cb, void *arg)
 {
     struct sl_http_target *t = (struct sl_http_target *)base;
     if (!t || !inv || !cb || (inv->len > 0 && !inv->payload) || inv->timeout_ms < 0)
@@ -476,10 +491,20 @@ static int http_invoke(struct sl_target *base, const struct sl_invoke *inv, sl_i
     c->timeout_ms = inv->timeout_ms > 0 ? inv->timeout_ms : t->timeout_ms;
     c->too_large = false;
     c->has_function_error = c->has_retry_after = false;
+    c->executed_version[0] = c->service_error_type[0] = '\0';
     c->errbuf[0] = '\0';
     sl_buf_reset(&c->body);
 
     CURLcode rc = CURLE_OK;
+    if (req || c->custom) {
+        /* A pooled handle keeps what it was last given: put back the target's own URL and
+         * headers after a request that brought its own. */
+        const char *url = req && req->url ? req->url : t->url;
+        const struct curl_slist *h = req && req->headers ? req->headers : t->headers;
+        rc |= curl_easy_setopt(c->easy, CURLOPT_URL, url);
+        rc |= curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, h);
+        c->custom = req != NULL;
+    }
     rc |= curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, inv->payload ? inv->payload : "");
     rc |= curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)inv->len);
     rc |= curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
@@ -496,6 +521,12 @@ static int http_invoke(struct sl_target *base, const struct sl_invoke *inv, sl_i
     }
     inflight_link(t, c);
     return 0;
+}
+
+static int http_invoke(struct sl_target *base, const struct sl_invoke *inv, sl_invoke_cb cb,
+                       void *arg)
+{
+    return sl_target_http_send(base, inv, NULL, cb, arg);
 }
 
 static size_t http_inflight(const struct sl_target *base)

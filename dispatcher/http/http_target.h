@@ -35,6 +35,21 @@ struct sl_http_target_conf {
 extern const struct sl_target_ops sl_target_http_ops;
 extern const struct sl_prop_table sl_http_target_props;
 
+struct curl_slist;
+
+/* One request with its own URL and headers, for targets that speak HTTP through this one's
+ * transport (connections, timeouts, Retry-After, classification), e.g. the lambda target that
+ * signs each request. */
+struct sl_http_request {
+    const char *url;                  /* NULL: the target's URL */
+    const struct curl_slist *headers; /* NULL: the target's headers; borrowed until the callback */
+};
+
+/* ops->invoke with a request of its own (NULL: the target's URL and headers). Same rules as
+ * invoke: on error the callback never fires, else exactly once, on the loop. */
+int sl_target_http_send(struct sl_target *t, const struct sl_invoke *inv,
+                        const struct sl_http_request *req, sl_invoke_cb cb, void *arg);
+
 /* Checks bound keys (also those not made by the property table): URL scheme and syntax, bounds,
  * header names and values (no CR/LF, no framing headers). Messages never show header values.
  * They start with `where` and the key: "config.yaml: functions[0].url: ..." for where

@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,10 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "sources/http/dedupe.h"
+#include "sources/http/verify.h"
 #include "sources/http/webhook_int.h"
+#include "sources/push.h"
 
 #define WEBHOOK_SCAN_CHUNK 256
 
@@ -19,6 +21,10 @@ struct webhook_cfg {
     char *token;
     uint64_t max_body_bytes;
     struct sl_strlist keep_headers;
+    struct sl_verify_cfg verify;
+    char *dedupe_header;
+    int64_t dedupe_window_ms;
+    int64_t dedupe_max_entries;
 };
 
 static const char *const default_keep[] = {"content-type", "user-agent", "x-request-id", NULL};
@@ -42,6 +48,34 @@ static const struct sl_prop webhook_props[] = {
      .offset = offsetof(struct webhook_cfg, keep_headers),
      .desc = "Request headers copied into the event (case-insensitive); default: content-type, "
              "user-agent, x-request-id. Authorization and Proxy-Authorization are never copied."},
+    {.name = "verify",
+     .type = SL_PROP_OBJECT,
+     .offset = offsetof(struct webhook_cfg, verify),
+     .sub = &sl_verify_table,
+     .desc = "Signature check of each push: `type` (github, stripe, standard-webhooks, "
+             "hmac-sha256) and its secret(s); a push that fails it gets 401 "
+             "(docs/WEBHOOKS.md)."},
+    {.name = "dedupe_header",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct webhook_cfg, dedupe_header),
+     .desc = "Request header holding the delivery id redeliveries repeat; default: the verify "
+             "type's (X-GitHub-Delivery, webhook-id, the Stripe event's id), none without one."},
+    {.name = "dedupe_window",
+     .type = SL_PROP_DURATION,
+     .offset = offsetof(struct webhook_cfg, dedupe_window_ms),
+     .def = "24h",
+     .min = 0,
+     .max = 30 * 24 * 3600 * 1000LL,
+     .desc = "How long a delivery id is remembered (across restarts): a push repeating one is "
+             "answered 202 with the first delivery's id and not stored again. 0: no dedupe."},
+    {.name = "dedupe_max_entries",
+     .type = SL_PROP_INT,
+     .offset = offsetof(struct webhook_cfg, dedupe_max_entries),
+     .def = "1000000",
+     .min = 1,
+     .max = 100000000,
+     .desc = "Delivery ids remembered at most for this hook; beyond it the oldest are "
+             "forgotten first."},
 };
 
 static const struct sl_prop_table webhook_table = {
@@ -69,7 +103,10 @@ struct webhook {
     ev_idle scan_watcher; /* reads the backlog in chunks without starving the loop */
     struct sl_metric *m_accepted;
     struct sl_metric *m_rejected;
+    struct sl_metric *m_duplicates;
     struct sl_webhook_pool pool; /* typed records (record.c) */
+    struct sl_verifier verifier;
+    struct sl_dedupe *dedupe; /* NULL: no dedupe */
 };
 
 struct webhook_put {
@@ -82,6 +119,7 @@ struct webhook_put {
     char *attrs;
     void *body;
     size_t body_len;
+    struct sl_dedupe_flight *flight; /* its delivery id, or NULL */
 };
 
 /* Credentials never reach events or DLQ entries, whatever keep_headers says. */
@@ -183,21 +221,7 @@ static void webhook_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
  * why (SL_ESTORELOST: the store directory is gone until an operator acts; -ENOSPC: no space). */
 static void respond_unavailable(struct sl_http_exchange *x, int code)
 {
-#define UNAVAILABLE(msg) "{\"error\":\"spool_unavailable\",\"message\":\"" msg "\"}"
-    static const char lost[] = UNAVAILABLE(
-        "the store directory is gone: no event is accepted until an operator restores it");
-    static const char full[] =
-        UNAVAILABLE("the store has no space left (disk full or file size limit); retry later");
-    static const char other[] = UNAVAILABLE("the event could not be stored durably; retry later");
-#undef UNAVAILABLE
-    static const char *const lost_hdr[] = {"Retry-After: 30"};
-    static const char *const hdr[] = {"Retry-After: 5"};
-    if (code == SL_ESTORELOST)
-        sl_http_respond(x, 503, "application/json", lost_hdr, 1, lost, sizeof(lost) - 1);
-    else if (code == -ENOSPC)
-        sl_http_respond(x, 503, "application/json", hdr, 1, full, sizeof(full) - 1);
-    else
-        sl_http_respond(x, 503, "application/json", hdr, 1, other, sizeof(other) - 1);
+    sl_push_respond_unavailable(x, code);
 }
 
 static void webhook_free(struct webhook *h);
@@ -207,7 +231,14 @@ static void webhook_put_done(int status, void *arg)
     struct webhook_put *p = arg;
     struct webhook *h = p->h;
     h->puts--;
-    if (status < 0) {
+    if (status == SL_DEDUPE_SEEN) {
+        /* A copy stored before, which this hook did not see in flight: not stored again. */
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", sl_dedupe_flight_id(p->flight));
+        if (!h->destroyed)
+            sl_metric_inc(h->m_duplicates);
+        sl_http_respond_json(p->x, 202, body, (size_t)n);
+    } else if (status < 0) {
         sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
         if (!h->destroyed)
             sl_metric_inc(h->m_rejected);
@@ -223,6 +254,8 @@ static void webhook_put_done(int status, void *arg)
         if (!h->destroyed && !h->backlog && !h->paused && !h->stopped && p->seq > h->emitted_seq)
             webhook_emit(h, p->seq, p->id, p->received_ms, p->attrs, p->body, p->body_len);
     }
+    if (p->flight)
+        sl_dedupe_end(p->flight, status);
     free(p->attrs);
     free(p->body);
     free(p);
@@ -232,17 +265,7 @@ static void webhook_put_done(int status, void *arg)
 
 static bool webhook_authorized(const struct webhook *h, const struct sl_http_req *req)
 {
-    if (!h->cfg.token || !*h->cfg.token)
-        return true;
-    size_t len;
-    const char *auth = sl_http_header_get(req, "authorization", &len);
-    if (!auth || len < 7 || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    const char *given = auth + 7;
-    size_t given_len = len - 7;
-    size_t want_len = strlen(h->cfg.token);
-    /* Constant time in the token's content; the length is not secret. */
-    return given_len == want_len && CRYPTO_memcmp(given, h->cfg.token, want_len) == 0;
+    return sl_push_bearer_ok(h->cfg.token, req);
 }
 
 static bool content_is_json(const struct sl_http_req *req)
@@ -281,12 +304,107 @@ static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_h
         rej->header = "WWW-Authenticate: Bearer";
         return 401;
     }
+    if (!sl_verifier_headers_present(&h->verifier, req)) {
+        sl_metric_inc(h->m_rejected);
+        rej->code = sl_verify_reason(SL_VERIFY_MISSING);
+        rej->message = sl_verify_message(SL_VERIFY_MISSING);
+        return 401;
+    }
     if (req->content_length > 0 && (uint64_t)req->content_length > h->cfg.max_body_bytes) {
         sl_metric_inc(h->m_rejected);
         rej->code = "payload_too_large";
         rej->message = "the body is larger than this hook's max_body_bytes";
         return 413;
     }
+    return 0;
+}
+
+/* The header holding a delivery id: the configured one, else the verify type's. */
+static const char *delivery_header(const struct webhook *h)
+{
+    if (h->cfg.dedupe_header)
+        return h->cfg.dedupe_header;
+    return h->cfg.verify.type == SL_VERIFY_GITHUB ? "x-github-delivery" : "webhook-id";
+}
+
+static void respond_long_id(struct webhook *h, struct sl_http_exchange *x)
+{
+    sl_metric_inc(h->m_rejected);
+    sl_http_respond_error(x, 400, "delivery_id_too_long",
+                          "the delivery id is longer than 256 bytes");
+}
+
+/* A redelivery: answered as its first delivery was (202 with that id, once it is stored), and
+ * not stored again. */
+static bool webhook_duplicate(struct webhook *h, struct sl_http_exchange *x, const char *key,
+                              size_t key_len)
+{
+    struct sl_dedupe_flight *f = sl_dedupe_in_flight(h->dedupe, key, key_len);
+    if (f) {
+        sl_metric_inc(h->m_duplicates);
+        sl_dedupe_wait(f, x);
+        return true;
+    }
+    char first[SL_ID_LEN + 1];
+    int found = sl_dedupe_find(h->dedupe, key, key_len, sl_now_ms(), first);
+    if (found < 0) {
+        /* Storing a push twice is better than losing one: it is treated as new. */
+        sl_warn(h->base.scope, "cannot read the delivery ids: %s", sl_strerror(found));
+        return false;
+    }
+    if (found == 0)
+        return false;
+    sl_metric_inc(h->m_duplicates);
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", first);
+    sl_http_respond_json(x, 202, body, (size_t)n);
+    return true;
+}
+
+/* Checks a JSON body is JSON, and finds the delivery id when this hook dedupes (from a header,
+ * or the Stripe event's id in the body) into key (SL_DEDUPE_KEY_MAX bytes; *key_len 0: none).
+ * -1 when x was answered (400). */
+static int webhook_check_body(struct webhook *h, struct sl_http_exchange *x,
+                              const struct sl_http_req *req, char *key, size_t *key_len)
+{
+    bool body_id = h->dedupe && !h->cfg.dedupe_header && h->cfg.verify.type == SL_VERIFY_STRIPE;
+    size_t len = 0;
+    if (h->dedupe && !body_id) {
+        const char *v = sl_http_header_get(req, delivery_header(h), &len);
+        if (v && len > SL_DEDUPE_KEY_MAX) {
+            respond_long_id(h, x);
+            return -1;
+        }
+        if (v)
+            memcpy(key, v, len);
+        else
+            len = 0;
+    }
+    bool is_json = content_is_json(req);
+    if (is_json || body_id) {
+        json_error_t jerr;
+        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
+        if (!doc && is_json) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
+                     jerr.position);
+            sl_metric_inc(h->m_rejected);
+            sl_http_respond_error(x, 400, "invalid_json", msg);
+            return -1;
+        }
+        const char *id = body_id ? json_string_value(json_object_get(doc, "id")) : NULL;
+        if (id && strlen(id) > SL_DEDUPE_KEY_MAX) {
+            json_decref(doc);
+            respond_long_id(h, x);
+            return -1;
+        }
+        if (id) {
+            len = strlen(id);
+            memcpy(key, id, len);
+        }
+        json_decref(doc);
+    }
+    *key_len = len;
     return 0;
 }
 
@@ -314,19 +432,19 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
                               "the body is larger than this hook's max_body_bytes");
         return;
     }
-    if (content_is_json(req)) {
-        json_error_t jerr;
-        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
-        if (!doc) {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
-                     jerr.position);
-            sl_metric_inc(h->m_rejected);
-            sl_http_respond_error(x, 400, "invalid_json", msg);
-            return;
-        }
-        json_decref(doc);
+    enum sl_verify_result vr = sl_verifier_check(&h->verifier, req, sl_now_ms() / 1000);
+    if (vr != SL_VERIFY_OK) {
+        sl_metric_inc(h->m_rejected);
+        sl_debug(h->base.scope, "push from %s refused: %s", req->peer, sl_verify_reason(vr));
+        sl_http_respond_error(x, 401, sl_verify_reason(vr), sl_verify_message(vr));
+        return;
     }
+    char key[SL_DEDUPE_KEY_MAX + 1];
+    size_t key_len = 0;
+    if (webhook_check_body(h, x, req, key, &key_len) < 0)
+        return;
+    if (key_len > 0 && webhook_duplicate(h, x, key, key_len))
+        return;
     struct webhook_put *p = SL_NEW(struct webhook_put);
     p->h = h;
     p->x = x;
@@ -335,6 +453,8 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
     p->attrs = sl_webhook_attrs(req, header_kept, h);
     p->body = sl_memdup(req->body_len ? req->body : "", req->body_len);
     p->body_len = req->body_len;
+    if (key_len > 0)
+        p->flight = sl_dedupe_begin(h->dedupe, key, key_len, p->id, p->received_ms);
     struct sl_spool_item it = {
         .source = h->base.name,
         .id = p->id,
@@ -342,6 +462,8 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
         .attrs = p->attrs,
         .body = p->body,
         .body_len = p->body_len,
+        .also = p->flight ? sl_dedupe_record_job : NULL,
+        .also_arg = p->flight,
     };
     int rc = sl_spool_put(h->spool, &it, &p->seq, webhook_put_done, p);
     if (rc >= 0)
@@ -358,6 +480,8 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
             /* A lost store was logged once, when it was noticed. */
             respond_unavailable(x, rc);
         }
+        if (p->flight)
+            sl_dedupe_end(p->flight, rc);
         free(p->attrs);
         free(p->body);
         free(p);
@@ -366,7 +490,41 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
 
 static void webhook_release_cfg(struct webhook *h)
 {
+    sl_verifier_release(&h->verifier);
     sl_props_release(&webhook_table, &h->cfg);
+}
+
+/* Checks what the property table cannot: the verify object's keys as a whole. */
+static int webhook_check_cfg(struct webhook *h, const struct sl_config *cfg,
+                             const struct sl_cfg_typed *sec, struct sl_err *err)
+{
+    struct sl_verify_err ve;
+    if (sl_verifier_init(&h->verifier, &h->cfg.verify, &ve) < 0) {
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.verify.%s: %s",
+                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
+                   ve.key, ve.why);
+        sl_config_err_line(cfg, err);
+        return SL_ECONFIG;
+    }
+    const char *hd = h->cfg.dedupe_header;
+    if (hd && (!*hd || strlen(hd) > 128 || strpbrk(hd, " \t:\r\n"))) {
+        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                   "%s: %s.dedupe_header: \"%s\" is not a header name (allowed: 1 to 128 "
+                   "token characters)",
+                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
+                   hd);
+        sl_config_err_line(cfg, err);
+        return SL_ECONFIG;
+    }
+    return 0;
+}
+
+/* Whether pushes to this hook carry a delivery id to dedupe on. */
+static bool webhook_has_delivery_id(const struct webhook *h)
+{
+    int t = h->cfg.verify.type;
+    return h->cfg.dedupe_header || t == SL_VERIFY_GITHUB || t == SL_VERIFY_STRIPE ||
+           t == SL_VERIFY_STDWH;
 }
 
 static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
@@ -378,7 +536,16 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
         free(h);
         return rc;
     }
+    rc = webhook_check_cfg(h, env->cfg, sec, err);
+    if (rc < 0) {
+        webhook_release_cfg(h);
+        free(h);
+        return rc;
+    }
     sl_source_init(&h->base, &sl_source_http_ops, sec->name);
+    if (h->cfg.dedupe_window_ms > 0 && webhook_has_delivery_id(h))
+        h->dedupe = sl_dedupe_create(env->loop, env->store, sec->name, h->cfg.dedupe_window_ms,
+                                     h->cfg.dedupe_max_entries);
     sl_webhook_pool_init(&h->pool, sec->name);
     h->loop = env->loop;
     h->spool = env->spool;
@@ -398,6 +565,11 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
                                            "Webhook requests stored and answered 202.", l.data);
         h->m_rejected = sl_metrics_counter(env->metrics, "sluice_webhook_rejected_total",
                                            "Webhook requests refused (4xx or 503).", l.data);
+        h->m_duplicates = sl_metrics_counter(
+            env->metrics, "sluice_webhook_duplicates_total",
+            "Webhook redeliveries of a delivery id seen within dedupe_window: answered 202, "
+            "not stored again.",
+            l.data);
         sl_buf_release(&l);
     }
     *out = &h->base;
@@ -407,7 +579,7 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
 bool sl_webhook_has_auth(const struct sl_source *s)
 {
     const struct webhook *h = (const struct webhook *)s;
-    return h->cfg.token && *h->cfg.token;
+    return (h->cfg.token && *h->cfg.token) || h->cfg.verify.type != SL_VERIFY_NONE;
 }
 
 bool sl_webhook_keeps_header(const struct sl_source *s, const char *name)
@@ -477,6 +649,7 @@ static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg
 
 static void webhook_free(struct webhook *h)
 {
+    sl_dedupe_destroy(h->dedupe);
     webhook_release_cfg(h);
     sl_webhook_pool_release(&h->pool);
     sl_source_release(&h->base);
@@ -503,6 +676,8 @@ static void webhook_describe(struct sl_source *s, struct sl_jw *w)
     sl_jw_kstr(w, "name", s->name);
     sl_jw_kstr(w, "path", h->route);
     sl_jw_kbool(w, "auth", h->cfg.token && *h->cfg.token);
+    sl_jw_kstr(w, "verify", sl_verify_type_name(h->cfg.verify.type));
+    sl_jw_kint(w, "dedupe_window_ms", h->dedupe ? h->cfg.dedupe_window_ms : 0);
     sl_jw_kbool(w, "paused", h->paused);
     sl_jw_kint(w, "spooled", sl_spool_depth(h->spool, s->name));
     sl_jw_obj_close(w);

@@ -1,11 +1,11 @@
 /* The schedule lock: several sluice processes with the same schedule fire each tick once in
  * total. Before firing a tick a process runs `SET <key>:<tick ms> <owner> NX PX <ttl>`
  * (https://redis.io/commands/set/) and a GET of the key: the process whose owner the key holds
- * fires, the others skip the tick. Keys name the tick, not the process, and ticks are the same in every process (rates
- * count from the epoch), so a process that starts late or catches up after a restart asks for
- * the same keys: it does not fire a tick again while that key lives (ttl). The owner (the
- * value) names the process durably, so a process that took a tick and crashed before spooling
- * it still holds that tick after its restart. */
+ * fires, the others skip the tick. Keys name the tick, not the process, and ticks are the same in
+ * every process (rates count from the epoch), so a process that starts late or catches up after a
+ * restart asks for the same keys: it does not fire a tick again while that key lives (ttl). The
+ * owner (the value) names the process durably, so a process that took a tick and crashed before
+ * spooling it still holds that tick after its restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

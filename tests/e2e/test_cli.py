@@ -36,19 +36,20 @@ class Cli(SluiceTest):
     def test_help_lists_the_types_of_the_registries(self):
         p = run("--help")
         out = p.stdout.decode()
-        self.assertRegex(out, r"sources\[\]\s+http, redis, kafka, schedule\n")
-        self.assertRegex(out, r"functions\[\]\s+http\n")
-        self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka\n")
+        self.assertRegex(out, r"sources\[\]\s+http, redis, kafka, postgres-queue, s3, schedule\n")
+        self.assertRegex(out, r"functions\[\]\s+http, lambda\n")
+        self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka, postgres\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
-        for section, types in (("sources[]", "http, redis, kafka, schedule"), ("functions[]", "http"),
+        for section, types in (("sources[]", "http, redis, kafka, postgres-queue, s3, schedule"),
+                               ("functions[]", "http, lambda"),
                                ("dlqs[]", "sqlite, redis, kafka")):
             for t in types.split(", "):
                 self.assertIn("\n## `%s` (type: %s)\n" % (section, t), docs)
         # The same names the validator accepts.
         path = self.write("types.yaml", "sources:\n  - {name: s, type: nope}\n")
         err = run("validate", "-c", path).stderr.decode()
-        self.assertIn("(allowed: http, redis, kafka, schedule)", err)
+        self.assertIn("(allowed: http, redis, kafka, postgres-queue, s3, schedule)", err)
 
     def test_exit_codes_and_json(self):
         bad = self.write("bad.yaml", "log: {level: loud}\n")
@@ -176,7 +177,9 @@ class Cli(SluiceTest):
 
     def test_validate_examples(self):
         ex = os.path.join(SRC, "config", "examples")
-        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token")
+        # lambda.yaml takes its AWS credentials from the environment.
+        env = dict(os.environ, SLUICE_ADMIN_TOKEN="example-token", AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+                   AWS_SECRET_ACCESS_KEY="example-secret")
         for name in sorted(os.listdir(ex)):
             p = run("validate", "-c", os.path.join(ex, name), env=env)
             self.assertEqual(p.returncode, 0, (name, p.stderr))

@@ -1,0 +1,46 @@
+/* Weighted choice among qualifiers with a small fast generator. */
+#include "dispatcher/lambda/route.h"
+
+#include <errno.h>
+#include <math.h>
+
+int sl_lambda_router_init(struct sl_lambda_router *r, const double *weights, size_t n,
+                          uint64_t seed)
+{
+    if (!r || !weights || n == 0 || n > SL_LAMBDA_ROUTES_MAX)
+        return -EINVAL;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(weights[i] > 0) || !isfinite(weights[i]))
+            return -EINVAL;
+        sum += weights[i];
+        r->cum[i] = sum;
+    }
+    r->n = n;
+    /* splitmix64 of the seed: any seed, 0 included, gives a non-zero state. */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    r->state = z ? z : 1;
+    return 0;
+}
+
+size_t sl_lambda_router_pick(struct sl_lambda_router *r)
+{
+    if (r->n <= 1)
+        return 0;
+    /* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift generators"). */
+    uint64_t x = r->state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->state = x;
+    uint64_t v = x * 0x2545F4914F6CDD1Dull;
+    double u = (double)(v >> 11) * (1.0 / 9007199254740992.0) * r->cum[r->n - 1];
+    for (size_t i = 0; i < r->n - 1; i++) {
+        if (u < r->cum[i])
+            return i;
+    }
+    return r->n - 1;
+}
