@@ -3,9 +3,9 @@
  *
  * A tick is durable before it is delivered: its event goes into the spool (sources/spool.h)
  * first and is emitted once that insert is committed, as the webhook does with a request, and
- * a restart reads what was not acknowledged back from the spool. After each insert the tick is
- * also kept as the source's done_ms (state.c), so a restart knows which ticks it missed while
- * it was down and fires the latest of them (catch_up: one) or none.
+ * a restart reads what was not acknowledged back from the spool. With the insert, in the same
+ * savepoint, the tick is kept as the source's done_ms (state.c), so a restart knows which ticks
+ * it missed while it was down and fires the latest of them (catch_up: one) or none.
  *
  * With `lock: {type: redis}` a tick is fired only by the process whose SET NX on the tick's
  * key succeeds (lock.c); without it every process fires every tick.
@@ -130,6 +130,7 @@ struct schedule {
 
 struct schedule_put {
     struct schedule *s;
+    struct sl_schedule_state_row state; /* done_ms = the tick, written with the spool row */
     uint64_t seq;
     int64_t tick_ms;
     char id[SL_ID_LEN + 1];
@@ -318,7 +319,8 @@ static void put_done(int status, void *arg)
         } else {
             s->put_failing = false;
             sl_metric_inc(s->m_fired);
-            save_done(s, p->tick_ms);
+            if (p->tick_ms > s->done_ms)
+                s->done_ms = p->tick_ms; /* written with the row */
             if (!s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
                 schedule_emit(s, p->seq, p->id, p->tick_ms, p->attrs, s->detail, s->detail_len);
         }
@@ -335,6 +337,8 @@ static void fire(struct schedule *s, int64_t tick_ms)
     p->tick_ms = tick_ms;
     sl_id_new(p->id);
     p->attrs = sl_schedule_attrs(p->id, tick_ms, s->cfg.account, s->cfg.region, s->base.name);
+    p->state.source = s->base.name;
+    p->state.done_ms = tick_ms > s->done_ms ? tick_ms : s->done_ms;
     struct sl_spool_item it = {
         .source = s->base.name,
         .id = p->id,
@@ -342,6 +346,8 @@ static void fire(struct schedule *s, int64_t tick_ms)
         .attrs = p->attrs,
         .body = s->detail,
         .body_len = s->detail_len,
+        .also = sl_schedule_state_put,
+        .also_arg = &p->state,
     };
     int rc = sl_spool_put(s->spool, &it, &p->seq, put_done, p);
     if (rc < 0) {
@@ -500,8 +506,9 @@ static int newest_row_cb(const struct sl_spool_row *row, void *arg)
     return 0;
 }
 
-/* The newest tick spooled and not yet acknowledged (0: none): fired, even when a crash came
- * before its done_ms was written. */
+/* The newest tick spooled and not yet acknowledged (0: none). Its done_ms was written with
+ * it; the spool is read too so that a schedule_state row removed by hand does not make spooled
+ * ticks look missed (and fire again). */
 static int64_t spooled_newest(struct schedule *s)
 {
     struct newest nw = {0, 0};

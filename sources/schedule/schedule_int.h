@@ -27,6 +27,13 @@ bool sl_schedule_filter_view(const struct sl_record *r, struct sl_fview *out);
 extern const char sl_schedule_state_schema[];
 /* 1 and *done_ms when the source has a row, 0 when not, or a negative code. Loop thread. */
 int sl_schedule_state_read(struct sl_store *st, const char *source, int64_t *done_ms);
+/* A row to write: in a spool item's `also` (sl_schedule_state_put, on the store's writer
+ * thread, in the insert's savepoint) or through sl_schedule_state_write. */
+struct sl_schedule_state_row {
+    const char *source;
+    int64_t done_ms;
+};
+int sl_schedule_state_put(struct sl_store_conn *c, void *arg);
 /* Queues the write of done_ms (committed after every write queued before it). */
 int sl_schedule_state_write(struct sl_store *st, const char *source, int64_t done_ms,
                             sl_store_done_cb done, void *arg);
