@@ -14,7 +14,6 @@
  * so the record pool the webhook keeps for its request rates is not worth having here. */
 #include "sources/schedule/schedule.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,86 +27,11 @@
 
 #define SCHEDULE_SCAN_CHUNK 64
 #define SCHEDULE_RETRY_S    1.0
-#define SCHEDULE_MAX_INPUT  (64u << 10)
-#define SCHEDULE_MAX_NAME   64
 #define SCHEDULE_MAX_COUNT  100000 /* missed ticks counted, at most */
-
-enum { CATCH_UP_NONE = 0, CATCH_UP_ONE };
-
-struct schedule_cfg {
-    char *expression;
-    char *timezone;
-    json_t *input;
-    int catch_up;
-    char *account;
-    char *region;
-    struct sl_schedule_lock_cfg lock;
-};
-
-static const char *const catch_up_values[] = {"none", "one", NULL};
-
-#define OFF(f) offsetof(struct schedule_cfg, f)
-
-static const struct sl_prop schedule_props[] = {
-    {.name = "expression",
-     .type = SL_PROP_STRING,
-     .offset = OFF(expression),
-     .flags = SL_PROP_REQUIRED,
-     .desc = "When it fires, in EventBridge syntax: `rate(5 minutes)` (minute(s), hour(s), "
-             "day(s); `second(s)` is a sluice extension) or `cron(0 12 * * ? *)` (minutes hours "
-             "day-of-month month day-of-week year; docs/SCHEDULES.md)."},
-    {.name = "timezone",
-     .type = SL_PROP_STRING,
-     .offset = OFF(timezone),
-     .def = "UTC",
-     .desc = "IANA time zone of cron() fields (e.g. Europe/Berlin), read from the system tz "
-             "database. Rates count from the Unix epoch whatever the zone."},
-    {.name = "input",
-     .type = SL_PROP_JSON,
-     .offset = OFF(input),
-     .desc = "A JSON object delivered as the event's `detail` (at most 64 KiB), or its JSON "
-             "text (in YAML, the text keeps numbers and booleans typed); default {}."},
-    {.name = "catch_up",
-     .type = SL_PROP_ENUM,
-     .offset = OFF(catch_up),
-     .def = "one",
-     .enum_values = catch_up_values,
-     .desc = "Ticks missed while sluice was down: `one` fires once, with the latest missed "
-             "tick's time; `none` skips them."},
-    {.name = "account",
-     .type = SL_PROP_STRING,
-     .offset = OFF(account),
-     .def = "000000000000",
-     .desc = "The event's `account` (and part of its rule ARN in `resources`)."},
-    {.name = "region",
-     .type = SL_PROP_STRING,
-     .offset = OFF(region),
-     .def = "local",
-     .desc = "The event's `region` (and part of its rule ARN in `resources`)."},
-    {.name = "lock",
-     .type = SL_PROP_OBJECT,
-     .offset = OFF(lock),
-     .sub = &sl_schedule_lock_table,
-     .desc = "One fire per tick across sluice processes (`type: redis` with the Redis "
-             "connection keys); default: every process fires."},
-};
-
-static const struct sl_prop_table schedule_table = {
-    .name = "sources[] (type: schedule)",
-    .desc = "A schedule: EventBridge scheduled events on a rate() or cron() expression "
-            "(docs/SCHEDULES.md).",
-    .props = schedule_props,
-    .nprops = SL_ARRAY_LEN(schedule_props),
-    .struct_size = sizeof(struct schedule_cfg),
-};
 
 struct schedule {
     struct sl_source base;
-    struct schedule_cfg cfg;
-    struct sl_sched_expr expr;
-    struct sl_tz *tz;
-    char *detail; /* input as compact JSON text */
-    size_t detail_len;
+    struct sl_schedule_conf conf; /* its config, expression, zone and detail (conf.c) */
     struct ev_loop *loop;
     struct sl_spool *spool;
     struct sl_store *store;
@@ -136,96 +60,6 @@ struct schedule_put {
     char id[SL_ID_LEN + 1];
     char *attrs;
 };
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
-                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                      key, msg);
-}
-
-static bool text_ok(const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n > SCHEDULE_MAX_NAME)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == '"' || v[i] == '\\')
-            return false;
-    return true;
-}
-
-/* What the property table cannot check. */
-static int schedule_check(struct schedule *s, const struct sl_config *cfg,
-                          const struct sl_cfg_typed *sec, struct sl_err *err)
-{
-    struct schedule_cfg *c = &s->cfg;
-    char why[256] = "";
-    if (sl_sched_expr_parse(c->expression, &s->expr, why, sizeof(why)) < 0)
-        return cfg_error(err, cfg, sec, "expression", "\"%.*s\": %s", SL_SCHED_EXPR_MAX,
-                         c->expression, why);
-    if (sl_tz_load(c->timezone, &s->tz, why, sizeof(why)) < 0)
-        return cfg_error(err, cfg, sec, "timezone", "\"%.*s\": %s", SL_TZ_MAX_NAME + 8, c->timezone,
-                         why);
-    if (c->input) {
-        /* YAML makes every scalar a string: JSON text keeps numbers and booleans typed. */
-        json_t *obj = json_is_string(c->input)
-                          ? json_loads(json_string_value(c->input), JSON_REJECT_DUPLICATES, NULL)
-                          : json_incref(c->input);
-        if (!json_is_object(obj)) {
-            json_decref(obj);
-            return cfg_error(err, cfg, sec, "input",
-                             "not a JSON object (allowed: an object, or the text of one, "
-                             "delivered as `detail`)");
-        }
-        s->detail = json_dumps(obj, JSON_COMPACT);
-        json_decref(obj);
-        if (!s->detail || strlen(s->detail) > SCHEDULE_MAX_INPUT)
-            return cfg_error(err, cfg, sec, "input",
-                             "longer than 64 KiB once encoded (allowed: at most 65536 bytes)");
-    } else {
-        s->detail = sl_strdup("{}");
-    }
-    s->detail_len = strlen(s->detail);
-    if (!text_ok(c->account))
-        return cfg_error(err, cfg, sec, "account",
-                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
-                         "backslashes or control characters)",
-                         SCHEDULE_MAX_NAME, c->account);
-    if (!text_ok(c->region))
-        return cfg_error(err, cfg, sec, "region",
-                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
-                         "backslashes or control characters)",
-                         SCHEDULE_MAX_NAME, c->region);
-    if (c->lock.type == SL_SCHEDULE_LOCK_REDIS) {
-        char path[256];
-        snprintf(path, sizeof(path), "%s.lock", sec->path ? sec->path : "sources[]");
-        int rc = sl_redis_conn_cfg_check(&c->lock.conn, cfg ? cfg->file : NULL, path, err);
-        if (rc < 0)
-            return rc;
-        if (!c->lock.key) {
-            struct sl_buf k;
-            sl_buf_init(&k);
-            sl_buf_printf(&k, "sluice:schedule:%s", sec->name);
-            c->lock.key = sl_buf_steal(&k, NULL);
-        } else if (!*c->lock.key || strlen(c->lock.key) > 200) {
-            return cfg_error(err, cfg, sec, "lock.key",
-                             "\"%.*s\" is not a key prefix (allowed: 1 to 200 characters)", 200,
-                             c->lock.key);
-        }
-    }
-    return 0;
-}
 
 /* ---- firing ---- */
 
@@ -322,7 +156,8 @@ static void put_done(int status, void *arg)
             if (p->tick_ms > s->done_ms)
                 s->done_ms = p->tick_ms; /* written with the row */
             if (!s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
-                schedule_emit(s, p->seq, p->id, p->tick_ms, p->attrs, s->detail, s->detail_len);
+                schedule_emit(s, p->seq, p->id, p->tick_ms, p->attrs, s->conf.detail,
+                              s->conf.detail_len);
         }
     }
     free(p->attrs);
@@ -336,7 +171,8 @@ static void fire(struct schedule *s, int64_t tick_ms)
     p->s = s;
     p->tick_ms = tick_ms;
     sl_id_new(p->id);
-    p->attrs = sl_schedule_attrs(p->id, tick_ms, s->cfg.account, s->cfg.region, s->base.name);
+    p->attrs =
+        sl_schedule_attrs(p->id, tick_ms, s->conf.cfg.account, s->conf.cfg.region, s->base.name);
     p->state.source = s->base.name;
     p->state.done_ms = tick_ms > s->done_ms ? tick_ms : s->done_ms;
     struct sl_spool_item it = {
@@ -344,8 +180,8 @@ static void fire(struct schedule *s, int64_t tick_ms)
         .id = p->id,
         .received_ms = tick_ms,
         .attrs = p->attrs,
-        .body = s->detail,
-        .body_len = s->detail_len,
+        .body = s->conf.detail,
+        .body_len = s->conf.detail_len,
         .also = sl_schedule_state_put,
         .also_arg = &p->state,
     };
@@ -411,24 +247,24 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * long downtime costs a few searches, not one per missed tick. */
 static int64_t latest_tick(struct schedule *s, int64_t first, int64_t now, int64_t *n)
 {
-    if (s->expr.kind == SL_SCHED_RATE) {
-        int64_t p = s->expr.period_ms;
+    if (s->conf.expr.kind == SL_SCHED_RATE) {
+        int64_t p = s->conf.expr.period_ms;
         int64_t latest = first + (now - first) / p * p;
         *n = (latest - first) / p + 1;
         return latest;
     }
     int64_t latest = first, next;
     for (int64_t w = 60 * 1000; now - w > latest; w *= 2) {
-        if (sl_sched_expr_next(&s->expr, s->tz, now - w, &next) == 0 && next <= now) {
+        if (sl_sched_expr_next(&s->conf.expr, s->conf.tz, now - w, &next) == 0 && next <= now) {
             latest = next;
             break;
         }
     }
-    while (sl_sched_expr_next(&s->expr, s->tz, latest, &next) == 0 && next <= now)
+    while (sl_sched_expr_next(&s->conf.expr, s->conf.tz, latest, &next) == 0 && next <= now)
         latest = next;
     *n = 1;
     for (int64_t t = first; *n < SCHEDULE_MAX_COUNT && t < latest; ++*n) {
-        if (sl_sched_expr_next(&s->expr, s->tz, t, &t) < 0)
+        if (sl_sched_expr_next(&s->conf.expr, s->conf.tz, t, &t) < 0)
             break;
     }
     return latest;
@@ -437,10 +273,10 @@ static int64_t latest_tick(struct schedule *s, int64_t first, int64_t now, int64
 static void arm(struct schedule *s, int64_t after_ms)
 {
     int64_t next;
-    if (sl_sched_expr_next(&s->expr, s->tz, after_ms, &next) < 0) {
+    if (sl_sched_expr_next(&s->conf.expr, s->conf.tz, after_ms, &next) < 0) {
         s->next_ms = 0;
         sl_info(s->base.scope, "%s fires no more (nothing before the year 2200)",
-                s->cfg.expression);
+                s->conf.cfg.expression);
         return;
     }
     s->next_ms = next;
@@ -527,14 +363,13 @@ static int schedule_create(const struct sl_env *env, const struct sl_cfg_typed *
                            struct sl_source **out, struct sl_err *err)
 {
     struct schedule *s = SL_NEW(struct schedule);
-    int rc = sl_config_bind_typed(env->cfg, sec, &schedule_table, &s->cfg, err);
+    int rc = sl_schedule_conf_bind(env->cfg, sec, &s->conf, err);
     if (rc < 0) {
         free(s);
         return rc;
     }
     sl_source_init(&s->base, &sl_source_schedule_ops, sec->name);
-    rc = schedule_check(s, env->cfg, sec, err);
-    if (rc == 0 && env->store)
+    if (env->store)
         rc = sl_store_exec(env->store, sl_schedule_state_schema, err);
     if (rc < 0) {
         schedule_free(s);
@@ -584,13 +419,13 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
     } else {
         s->done_ms = done;
         int64_t first;
-        if (sl_sched_expr_next(&s->expr, s->tz, done, &first) == 0 && first <= now) {
+        if (sl_sched_expr_next(&s->conf.expr, s->conf.tz, done, &first) == 0 && first <= now) {
             int64_t n;
             int64_t latest = latest_tick(s, first, now, &n);
             char at[32];
             sl_time_fmt_iso(latest, at, sizeof(at));
             const char *more = n >= SCHEDULE_MAX_COUNT ? " or more" : "";
-            if (s->cfg.catch_up == CATCH_UP_ONE) {
+            if (s->conf.cfg.catch_up == SL_SCHEDULE_CATCH_UP_ONE) {
                 sl_info(s->base.scope, "%lld%s tick(s) missed while down: firing the latest (%s)",
                         (long long)n, more, at);
                 want_tick(s, latest);
@@ -603,7 +438,7 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
             }
         }
     }
-    if (s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS) {
+    if (s->conf.cfg.lock.type == SL_SCHEDULE_LOCK_REDIS) {
         /* One process owns a store (its lock file), so host and store name it across
          * restarts: a tick it took and had not spooled before a crash is still its own. */
         char host[256] = "";
@@ -611,8 +446,8 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
         struct sl_buf owner;
         sl_buf_init(&owner);
         sl_buf_printf(&owner, "%s:%s", host, s->store ? sl_store_dir(s->store) : "");
-        s->lock =
-            sl_schedule_lock_create(s->loop, &s->cfg.lock, s->base.scope, owner.data, lock_cb, s);
+        s->lock = sl_schedule_lock_create(s->loop, &s->conf.cfg.lock, s->base.scope, owner.data,
+                                          lock_cb, s);
         sl_buf_release(&owner);
     }
     arm(s, now > s->done_ms ? now : s->done_ms);
@@ -665,9 +500,7 @@ static void schedule_stop(struct sl_source *src, sl_source_stopped_cb cb, void *
 static void schedule_free(struct schedule *s)
 {
     sl_schedule_lock_destroy(s->lock);
-    sl_tz_destroy(s->tz);
-    free(s->detail);
-    sl_props_release(&schedule_table, &s->cfg);
+    sl_schedule_conf_release(&s->conf);
     sl_source_release(&s->base);
     free(s);
 }
@@ -704,10 +537,10 @@ static void schedule_describe(struct sl_source *src, struct sl_jw *w)
     sl_jw_obj_open(w);
     sl_jw_kstr(w, "type", src->ops->type);
     sl_jw_kstr(w, "name", src->name);
-    sl_jw_kstr(w, "expression", s->cfg.expression);
-    sl_jw_kstr(w, "timezone", s->cfg.timezone);
-    sl_jw_kstr(w, "catch_up", catch_up_values[s->cfg.catch_up]);
-    sl_jw_kstr(w, "lock", s->cfg.lock.type == SL_SCHEDULE_LOCK_REDIS ? "redis" : "none");
+    sl_jw_kstr(w, "expression", s->conf.cfg.expression);
+    sl_jw_kstr(w, "timezone", s->conf.cfg.timezone);
+    sl_jw_kstr(w, "catch_up", sl_schedule_catch_up_values[s->conf.cfg.catch_up]);
+    sl_jw_kstr(w, "lock", s->conf.cfg.lock.type == SL_SCHEDULE_LOCK_REDIS ? "redis" : "none");
     put_iso(w, "next_fire", s->next_ms);
     put_iso(w, "last_tick", s->done_ms);
     sl_jw_kbool(w, "paused", s->paused);
@@ -732,7 +565,7 @@ static bool schedule_ready(struct sl_source *src, char *why, size_t n)
 
 const struct sl_source_ops sl_source_schedule_ops = {
     .type = "schedule",
-    .props = &schedule_table,
+    .props = &sl_schedule_table,
     .create = schedule_create,
     .start = schedule_start,
     .pause = schedule_pause,

@@ -69,4 +69,36 @@ bool sl_schedule_lock_up(const struct sl_schedule_lock *l);
 /* Drops the connection; a request in flight gets no callback. */
 void sl_schedule_lock_destroy(struct sl_schedule_lock *l);
 
+/* ---- the configuration (conf.c) ---- */
+
+enum { SL_SCHEDULE_CATCH_UP_NONE = 0, SL_SCHEDULE_CATCH_UP_ONE };
+extern const char *const sl_schedule_catch_up_values[];
+
+struct sl_schedule_cfg {
+    char *expression;
+    char *timezone;
+    json_t *input;
+    int catch_up;
+    char *account;
+    char *region;
+    struct sl_schedule_lock_cfg lock;
+};
+
+extern const struct sl_prop_table sl_schedule_table;
+
+/* The bound keys and what they give. */
+struct sl_schedule_conf {
+    struct sl_schedule_cfg cfg;
+    struct sl_sched_expr expr;
+    struct sl_tz *tz;
+    char *detail; /* input as compact JSON text ("{}" without one) */
+    size_t detail_len;
+};
+
+/* Binds sec and checks it; errors name the file, the key path, the value and what is allowed.
+ * On error c needs no release. */
+int sl_schedule_conf_bind(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
+                          struct sl_schedule_conf *c, struct sl_err *err);
+void sl_schedule_conf_release(struct sl_schedule_conf *c);
+
 #endif
