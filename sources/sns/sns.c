@@ -14,11 +14,11 @@
 #include "core/worker.h"
 #include "sources/http/dedupe.h"
 #include "sources/push.h"
+#include "sources/push_reader.h"
 #include "sources/sns/fetch.h"
 #include "sources/sns/sns_int.h"
 #include "sources/sns/verify.h"
 
-#define SNS_SCAN_CHUNK  256
 #define SNS_MAX_SUB_ARN 1024 /* x-amz-sns-subscription-arn */
 
 struct sns_cfg {
@@ -150,15 +150,10 @@ struct sns_source {
     struct sl_dedupe *dedupe;     /* NULL: no dedupe */
     struct sl_worker *worker;     /* confirmations and certificate GETs; NULL until the first */
     char route[160];
-    size_t puts;    /* spool writes not yet confirmed: each holds s */
-    bool destroyed; /* freed when the last of them is confirmed */
-    bool started;
-    bool stopped;
-    bool paused;
-    bool backlog;         /* records in the spool not yet emitted: read them from there */
-    uint64_t emitted_seq; /* highest seq handed to the mapping */
-    ev_idle scan_watcher;
-    struct sl_buf scratch; /* the string to sign and the signature, reused */
+    size_t puts;              /* spool writes not yet confirmed: each holds s */
+    bool destroyed;           /* freed when the last of them is confirmed */
+    struct sl_push_reader rd; /* hands the spooled records to the mapping */
+    struct sl_buf scratch;    /* the string to sign and the signature, reused */
     struct sl_metric *m_records;
     struct sl_metric *m_rejected;
     struct sl_metric *m_duplicates;
@@ -185,39 +180,13 @@ static uint32_t lane_of(const char *id, uint32_t nlanes)
     return h % nlanes;
 }
 
-static void sns_emit(struct sns_source *s, uint64_t seq, const char *id, int64_t received_ms,
-                     const char *attrs, const void *body, size_t body_len)
+static void sns_emit(void *owner, const struct sl_spool_row *row)
 {
-    struct sl_record *r = sl_sns_record_take(&s->pool, seq, id, received_ms, attrs, body, body_len);
-    r->lane = lane_of(id, (uint32_t)s->cfg.lanes);
-    s->emitted_seq = seq;
+    struct sns_source *s = owner;
+    struct sl_record *r = sl_sns_record_take(&s->pool, row->seq, row->id, row->received_ms,
+                                             row->attrs, row->body, row->body_len);
+    r->lane = lane_of(row->id, (uint32_t)s->cfg.lanes);
     sl_source_emit(&s->base, r);
-}
-
-static int scan_row_cb(const struct sl_spool_row *row, void *arg)
-{
-    struct sns_source *s = arg;
-    sns_emit(s, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
-    return s->paused; /* the mapping may pause us from inside emit */
-}
-
-static void sns_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    struct sns_source *s = w->data;
-    if (s->paused || s->stopped) {
-        ev_idle_stop(loop, w);
-        return;
-    }
-    int n = sl_spool_scan(s->spool, s->base.name, s->emitted_seq, SNS_SCAN_CHUNK, scan_row_cb, s);
-    if (n < 0) {
-        sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
-        return;
-    }
-    if (n == 0) {
-        s->backlog = false;
-        ev_idle_stop(loop, w);
-    }
 }
 
 static void sns_free(struct sns_source *s);
@@ -261,9 +230,15 @@ static void sns_put_done(int status, void *arg)
         respond_id(p->x, 200, id);
         /* A source removed by a reload while the write was queued emits nothing: the row
          * stays in the spool for the source of that name, when there is one again. */
-        if (!s->destroyed && !s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
-            sns_emit(s, p->seq, id, p->received_ms, p->text.data + p->attrs_off,
-                     p->text.data + p->body_off, p->text.len - p->body_off);
+        if (!s->destroyed)
+            sl_push_reader_committed(&s->rd, &(struct sl_spool_row){
+                                                 .seq = p->seq,
+                                                 .id = id,
+                                                 .received_ms = p->received_ms,
+                                                 .attrs = p->text.data + p->attrs_off,
+                                                 .body = p->text.data + p->body_off,
+                                                 .body_len = p->text.len - p->body_off,
+                                             });
     }
     if (p->flight)
         sl_dedupe_end(p->flight, status);
@@ -275,7 +250,7 @@ static void sns_put_done(int status, void *arg)
 static int sns_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
 {
     struct sns_source *s = arg;
-    if (s->stopped) {
+    if (s->rd.stopped) {
         rej->code = "shutting_down";
         rej->message = "sluice is shutting down";
         rej->header = "Retry-After: 1";
@@ -521,7 +496,7 @@ static void cert_fetch_done(int status, void *arg)
     while (f->waiters) {
         struct cert_waiter *w = f->waiters;
         f->waiters = w->next;
-        if (s->destroyed || s->stopped || status == SL_ECLOSED) {
+        if (s->destroyed || s->rd.stopped || status == SL_ECLOSED) {
             static const char *const hdr[] = {"Retry-After: 1"};
             static const char body[] =
                 "{\"error\":\"shutting_down\",\"message\":\"the source is going away\"}";
@@ -584,7 +559,7 @@ static bool sns_fetch_cert(struct sns_source *s, struct sl_http_exchange *x, str
 static void sns_handle_post(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sns_source *s = arg;
-    if (s->stopped) {
+    if (s->rd.stopped) {
         static const char *const hdr[] = {"Retry-After: 1"};
         static const char body[] =
             "{\"error\":\"shutting_down\",\"message\":\"sluice is shutting down\"}";
@@ -700,13 +675,11 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     sl_source_init(&s->base, &sl_source_sns_ops, sec->name);
     s->loop = env->loop;
     s->spool = env->spool;
-    s->backlog = true;
+    sl_push_reader_init(&s->rd, &s->base, env->loop, env->spool, sns_emit, s);
     sl_buf_init(&s->scratch);
     if (s->cfg.dedupe_window_ms > 0)
         s->dedupe = sl_dedupe_create(env->loop, env->store, sec->name, s->cfg.dedupe_window_ms,
                                      s->cfg.dedupe_max_entries);
-    ev_idle_init(&s->scan_watcher, sns_scan_cb);
-    s->scan_watcher.data = s;
     snprintf(s->route, sizeof(s->route), "/sns/%s", sec->name);
     s->router = env->push;
     if (env->push)
@@ -733,31 +706,18 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
 static int sns_start(struct sl_source *base, struct sl_err *err)
 {
     (void)err;
-    struct sns_source *s = (struct sns_source *)base;
-    s->started = true;
-    if (!s->paused)
-        ev_idle_start(s->loop, &s->scan_watcher);
+    sl_push_reader_start(&((struct sns_source *)base)->rd);
     return 0;
 }
 
 static void sns_pause(struct sl_source *base)
 {
-    struct sns_source *s = (struct sns_source *)base;
-    if (s->paused)
-        return;
-    s->paused = true;
-    s->backlog = true; /* intake goes on into the spool; read back on resume */
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_pause(&((struct sns_source *)base)->rd);
 }
 
 static void sns_resume(struct sl_source *base)
 {
-    struct sns_source *s = (struct sns_source *)base;
-    if (!s->paused)
-        return;
-    s->paused = false;
-    if (s->started && !s->stopped)
-        ev_idle_start(s->loop, &s->scan_watcher);
+    sl_push_reader_resume(&((struct sns_source *)base)->rd);
 }
 
 static void sns_ack(struct sl_source *base, const struct sl_record *r)
@@ -770,9 +730,7 @@ static void sns_ack(struct sl_source *base, const struct sl_record *r)
 
 static void sns_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
 {
-    struct sns_source *s = (struct sns_source *)base;
-    s->stopped = true;
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_stop(&((struct sns_source *)base)->rd);
     if (cb)
         cb(base, arg);
 }
@@ -796,7 +754,7 @@ static void sns_destroy(struct sl_source *base)
     if (!base)
         return;
     struct sns_source *s = (struct sns_source *)base;
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_release(&s->rd);
     sl_http_router_remove(s->router, s);
     s->destroyed = true;
     if (s->puts == 0)
@@ -812,7 +770,7 @@ static void sns_describe(struct sl_source *base, struct sl_jw *w)
     sl_jw_kstr(w, "path", s->route);
     sl_jw_kbool(w, "verify", s->cfg.verify);
     sl_jw_kbool(w, "auto_confirm", s->cfg.auto_confirm);
-    sl_jw_kbool(w, "paused", s->paused);
+    sl_jw_kbool(w, "paused", s->rd.paused);
     sl_jw_kint(w, "lanes", s->cfg.lanes);
     sl_jw_kint(w, "dedupe_window_ms", s->dedupe ? s->cfg.dedupe_window_ms : 0);
     sl_jw_kint(w, "spooled", sl_spool_depth(s->spool, base->name));
