@@ -9,6 +9,7 @@
 
 #include "cli/admin.h"
 #include "cli/app.h"
+#include "cli/esm.h"
 #include "cli/mapstate.h"
 #include "cli/reload.h"
 #include "cli/buildinfo.h"
@@ -320,6 +321,8 @@ void sl_admin_routes(struct sl_app *app, struct sl_http_router *r)
     sl_admin_add(app, r, "POST", "/v1/mappings/", true, mapping_control_cb, true);
     sl_admin_add(app, r, "POST", "/v1/reload", false, sl_reload_http, true);
     sl_admin_dlq_routes(app, r);
+    if (app->esm)
+        sl_esm_routes(app, r);
     /* The status page: no data in it, so no token to load it. */
     sl_admin_page_routes(app, r);
 }

@@ -69,6 +69,7 @@ struct sl_app {
     ev_signal sigterm;
     ev_signal sighup;           /* reloads the configuration (cli/reload.h) */
     struct sl_reload *reload;   /* the reload being applied, or NULL */
+    struct sl_esm *esm;         /* the ESM API's mappings (cli/esm.h), or NULL */
     struct sl_config **retired; /* earlier configurations, borrowed by what did not change */
     size_t nretired;
     ev_timer drain_timer;
