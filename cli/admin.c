@@ -19,7 +19,7 @@
 #include "core/procmetrics.h"
 #include "core/time.h"
 
-static bool admin_authorized(struct sl_app *app, const struct sl_http_req *req)
+bool sl_admin_authorized(const struct sl_app *app, const struct sl_http_req *req)
 {
     const char *token = app->cfg.admin.token;
     if (!token || !*token)
@@ -41,7 +41,7 @@ struct admin_route {
 static void guarded_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct admin_route *r = arg;
-    if (!admin_authorized(r->app, req)) {
+    if (!sl_admin_authorized(r->app, req)) {
         static const char *const hdr[] = {"WWW-Authenticate: Bearer"};
         static const char body[] =
             "{\"error\":\"unauthorized\",\"message\":\"missing or wrong admin token\"}";

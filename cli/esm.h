@@ -67,6 +67,15 @@ void sl_esm_after_reload(struct sl_app *app);
 /* The routes, on the admin router. */
 void sl_esm_routes(struct sl_app *app, struct sl_http_router *r);
 
+/* esm_sigv4.c: with admin.aws_credentials, requests must be signed (SigV4) by one of those keys
+ * with an x-amz-date at most this far from the clock (AWS's own bound). */
+#define SL_ESM_SIGV4_SKEW_MS (5 * 60 * 1000)
+struct sl_http_req;
+struct sl_esm_error;
+/* 0 when req is signed by a configured key; else -1 with e set (403 and AWS's error type). */
+int sl_esm_sigv4_check(const struct sl_app *app, const struct sl_http_req *req,
+                       struct sl_esm_error *e);
+
 /* esm_doc.c: the Lambda document <-> the sluice mapping. */
 
 /* Errors carry Lambda's type (e.g. "InvalidParameterValueException") and HTTP status. */

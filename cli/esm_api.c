@@ -464,9 +464,28 @@ static void list(struct sl_http_exchange *x, const struct sl_http_req *req, stru
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
+/* SigV4 when keys are configured, else the admin token as on every admin route. */
+static bool authorized(struct sl_http_exchange *x, const struct sl_http_req *req,
+                       struct sl_app *app)
+{
+    struct sl_esm_error e;
+    if (app->cfg.admin.aws_credentials.n > 0) {
+        if (sl_esm_sigv4_check(app, req, &e) == 0)
+            return true;
+        respond_esm_error(x, &e);
+        return false;
+    }
+    if (sl_admin_authorized(app, req))
+        return true;
+    respond_error(x, 401, "UnrecognizedClientException", "missing or wrong admin token");
+    return false;
+}
+
 static void esm_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct sl_app *app = arg;
+    if (!authorized(x, req, app))
+        return;
     const char *rest = req->path + strlen(PREFIX);
     size_t rlen = req->path_len - strlen(PREFIX);
     if (rlen > 0 && *rest == '/') {
@@ -504,7 +523,8 @@ void sl_esm_routes(struct sl_app *app, struct sl_http_router *r)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        sl_admin_add(app, r, methods[i], PREFIX, false, esm_cb, true);
-        sl_admin_add(app, r, methods[i], PREFIX "/", true, esm_cb, true);
+        /* Guarded in esm_cb: by SigV4 or by the token. */
+        sl_admin_add(app, r, methods[i], PREFIX, false, esm_cb, false);
+        sl_admin_add(app, r, methods[i], PREFIX "/", true, esm_cb, false);
     }
 }

@@ -41,9 +41,15 @@ struct sl_cfg_listener {
     int64_t max_connections_per_ip; /* per client address (server only; 0: unlimited) */
 };
 
+/* A key pair that may sign requests to the ESM API (SigV4). */
+struct sl_cfg_aws_key {
+    char *access_key_id;
+    char *secret_access_key; /* secret */
+};
 struct sl_cfg_admin {
-    struct sl_cfg_listener listener; /* keys inlined: admin.listen, admin.max_connections... */
-    char *token;                     /* secret; when set, Authorization: Bearer is required */
+    struct sl_cfg_listener listener;   /* keys inlined: admin.listen, admin.max_connections... */
+    char *token;                       /* secret; when set, Authorization: Bearer is required */
+    struct sl_objlist aws_credentials; /* struct sl_cfg_aws_key: SigV4 on the ESM API */
 };
 
 struct sl_cfg_store {
