@@ -128,7 +128,9 @@ int sl_esm_merge(struct sl_app *app, struct sl_config *cfg, bool strict, struct 
             rc = sl_config_add_mapping(cfg, sec, path, &ee);
             json_decref(sec);
         }
-        if (rc < 0 && strict) {
+        /* One that ran is kept running or the change is refused; one that already could not
+         * run (its source gone while sluice was stopped) stays out until fixed or deleted. */
+        if (rc < 0 && strict && !e->problem[0]) {
             *err = ee;
             return rc;
         }

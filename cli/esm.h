@@ -52,8 +52,9 @@ extern const char sl_esm_schema[];
 int sl_esm_open(struct sl_app *app, struct sl_err *err);
 void sl_esm_release(struct sl_app *app);
 /* Adds the API's mappings to a configuration the file gave (a reload's next one). With
- * strict, a clash (name, source) or a missing reference is an error (the reload is refused);
- * else that mapping is left out and its problem kept. */
+ * strict, a clash (name, source) or a missing reference of a mapping that runs is an error (the
+ * reload is refused); else, and for one that already could not run, that mapping is left out
+ * and its problem kept. */
 int sl_esm_merge(struct sl_app *app, struct sl_config *cfg, bool strict, struct sl_err *err);
 void sl_esm_entry_free(struct sl_esm_entry *e);
 /* Writes the entry's row with doc (remove: deletes it); cb once committed (0) or failed. */

@@ -190,6 +190,31 @@ class EsmApi(SluiceTest):
         ids = self.post_many(s, 2, hook="a")
         wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids), what="still delivering")
 
+    def test_a_mapping_whose_source_left_the_file_does_not_run(self):
+        fn = self.fn()
+        cfg = self.config(fn)
+        s = self.sluice(cfg)
+        gone = self.create(s, "a")["UUID"]
+        kept = self.create(s, "b")["UUID"]
+        self.wait_state(s, gone, "Enabled")
+        self.wait_state(s, kept, "Enabled")
+        self.assertEqual(s.terminate(), 0)
+        cfg["sources"] = [src for src in cfg["sources"] if src["name"] != "a"]
+        s = self.sluice(cfg)
+        doc = self.get(s, gone)
+        self.assertEqual((doc["State"], doc["StateTransitionReason"]),
+                         ("Disabled", "ESM_CONFIG_NOT_VALID"))
+        self.assertRegex(doc["LastProcessingResult"], r'^PROBLEM: .*source "a"')
+        self.assertEqual(self.get(s, kept)["State"], "Enabled")
+        # The others still change, and the broken one can be deleted.
+        status, _, _ = self.call(s, "PUT", PATH + "/" + kept, {"BatchSize": 3})
+        self.assertEqual(status, 202)
+        self.wait_state(s, kept, "Enabled")
+        self.assertEqual(self.call(s, "DELETE", PATH + "/" + gone)[0], 202)
+        wait_until(lambda: s.admin("GET", PATH + "/" + gone)[0] == 404, what="deleted")
+        ids = self.post_many(s, 2, hook="b")
+        wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids), what="b delivers")
+
 
 if __name__ == "__main__":
     main()
