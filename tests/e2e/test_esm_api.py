@@ -2,12 +2,15 @@
 (pages), get, update, disable, enable and delete mappings of configured webhook sources to a
 real function (sluice-fn); records flow while enabled and wait while disabled; the mappings
 survive a restart; Lambda's status codes, error types and messages. Real binary."""
+import datetime
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import (SluiceTest, base_config, free_port, json_body, main, to_yaml,  # noqa: E402
                      wait_until)
+import sigv4  # noqa: E402
 
 PATH = "/2015-03-31/event-source-mappings"
 ARN = "arn:sluice:http:local:000000000000:source/%s"
@@ -214,6 +217,50 @@ class EsmApi(SluiceTest):
         wait_until(lambda: s.admin("GET", PATH + "/" + gone)[0] == 404, what="deleted")
         ids = self.post_many(s, 2, hook="b")
         wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids), what="b delivers")
+
+    def test_sigv4_is_verified_when_keys_are_set(self):
+        fn = self.fn()
+        cfg = self.config(fn)
+        cfg["admin"]["aws_credentials"] = [{"access_key_id": "AKIDONE", "secret_access_key": "s1"},
+                                           {"access_key_id": "AKIDTWO", "secret_access_key": "s2"}]
+        s = self.sluice(cfg)
+        host = "127.0.0.1:%d" % s.admin_port
+
+        def signed(method, path, body, key="AKIDTWO", secret="s2", skew=0, tamper=None):
+            when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+                seconds=skew)
+            amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+            payload = json.dumps(body).encode() if body is not None else b""
+            path_only, _, query = path.partition("?")
+            headers = {"Host": host, "X-Amz-Date": amz_date}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            headers["Authorization"] = sigv4.sign(method, path_only, query, headers, payload,
+                                                  key, secret, "eu-west-1", "lambda", amz_date)
+            return s.admin(method, path, tamper if tamper is not None else
+                           (payload if body is not None else None), headers)
+
+        body = {"EventSourceArn": ARN % "a", "FunctionName": "fn"}
+        status, _, data = signed("POST", PATH, body)
+        self.assertEqual(status, 202, data)
+        status, _, data = signed("GET", PATH + "?MaxItems=5&FunctionName=fn", None)
+        self.assertEqual((status, len(json_body(data)["EventSourceMappings"])), (200, 1), data)
+        refused = [
+            ("unknown key", signed("GET", PATH, None, key="AKIDNONE", secret="s2"),
+             "UnrecognizedClientException"),
+            ("other key's secret", signed("GET", PATH, None, secret="s1"),
+             "InvalidSignatureException"),
+            ("6 minutes old", signed("GET", PATH, None, skew=-360), "InvalidSignatureException"),
+            ("6 minutes ahead", signed("GET", PATH, None, skew=360), "InvalidSignatureException"),
+            ("body changed after signing",
+             signed("POST", PATH, dict(body, BatchSize=5), tamper=json.dumps(
+                 dict(body, BatchSize=6)).encode()), "InvalidSignatureException"),
+            ("unsigned", s.admin("GET", PATH), "MissingAuthenticationTokenException"),
+        ]
+        for what, (status, hdrs, data), etype in refused:
+            self.assertEqual((status, hdrs.get("x-amzn-errortype")), (403, etype), what)
+        # Within the bound: accepted.
+        self.assertEqual(signed("GET", PATH, None, skew=-240)[0], 200)
 
 
 if __name__ == "__main__":
