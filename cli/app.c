@@ -370,6 +370,11 @@ static int app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc
                                  err);
 }
 
+int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, struct sl_err *err)
+{
+    return app_check_mapping(app, mc, err);
+}
+
 static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;

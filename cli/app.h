@@ -117,6 +117,10 @@ int sl_app_run(struct sl_app *app);
 int sl_app_close(struct sl_app *app);
 void sl_app_release(struct sl_app *app);
 
+/* A source's own rule about a mapping that reads it (e.g. a queue's visibility timeout against
+ * the function's timeout), as the file's mappings are checked: for the ESM API's (cli/esm.h). */
+int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, struct sl_err *err);
+
 /* What every source, function and DLQ sink is created with. */
 struct sl_env sl_app_env(const struct sl_app *app);
 

@@ -203,6 +203,8 @@ static int check_section(struct sl_app *app, const struct sl_esm_entry *cand,
         const struct sl_cfg_mapping *mc = sl_config_mapping(&cfg, cand->name);
         rc = sl_filter_compile(mc ? mc->filters : NULL, "FilterCriteria", &f, &err);
         sl_filter_destroy(f);
+        if (rc == 0 && mc)
+            rc = sl_app_check_mapping(app, mc, &err);
     }
     json_decref(sec);
     sl_config_release(&cfg);
