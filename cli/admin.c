@@ -9,6 +9,7 @@
 
 #include "cli/admin.h"
 #include "cli/app.h"
+#include "cli/esm.h"
 #include "cli/mapstate.h"
 #include "cli/reload.h"
 #include "cli/buildinfo.h"
@@ -18,7 +19,7 @@
 #include "core/procmetrics.h"
 #include "core/time.h"
 
-static bool admin_authorized(struct sl_app *app, const struct sl_http_req *req)
+bool sl_admin_authorized(const struct sl_app *app, const struct sl_http_req *req)
 {
     const char *token = app->cfg.admin.token;
     if (!token || !*token)
@@ -40,7 +41,7 @@ struct admin_route {
 static void guarded_cb(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct admin_route *r = arg;
-    if (!admin_authorized(r->app, req)) {
+    if (!sl_admin_authorized(r->app, req)) {
         static const char *const hdr[] = {"WWW-Authenticate: Bearer"};
         static const char body[] =
             "{\"error\":\"unauthorized\",\"message\":\"missing or wrong admin token\"}";
@@ -320,6 +321,8 @@ void sl_admin_routes(struct sl_app *app, struct sl_http_router *r)
     sl_admin_add(app, r, "POST", "/v1/mappings/", true, mapping_control_cb, true);
     sl_admin_add(app, r, "POST", "/v1/reload", false, sl_reload_http, true);
     sl_admin_dlq_routes(app, r);
+    if (app->esm)
+        sl_esm_routes(app, r);
     /* The status page: no data in it, so no token to load it. */
     sl_admin_page_routes(app, r);
 }

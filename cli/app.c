@@ -1,4 +1,5 @@
 #include "cli/app.h"
+#include "cli/esm.h"
 #include "cli/mapstate.h"
 #include "cli/reload.h"
 
@@ -170,11 +171,13 @@ static double store_ok_read(void *arg)
  * step here, which brings older stores forward when `sluice run` starts.
  *   1: spool and dlq_entries. Stores from before versions (0) have the same tables.
  *   2: mapping_state (the Enabled flag an operator set).
- *   3: webhook_dedupe (the delivery ids of webhooks, sources/http/dedupe.c). */
+ *   3: webhook_dedupe (the delivery ids of webhooks, sources/http/dedupe.c).
+ *   4: esm_mappings (the mappings made through the ESM API, cli/esm.c). */
 static const struct sl_store_migration store_steps[] = {
     {.version = 1, .sql = NULL},
     {.version = 2, .sql = sl_mapstate_schema},
     {.version = 3, .sql = sl_webhook_dedupe_schema},
+    {.version = 4, .sql = sl_esm_schema},
 };
 static const struct sl_store_schema store_schema = {
     .version = (int)SL_ARRAY_LEN(store_steps),
@@ -367,6 +370,11 @@ static int app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc
                                  err);
 }
 
+int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, struct sl_err *err)
+{
+    return app_check_mapping(app, mc, err);
+}
+
 static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
@@ -482,6 +490,9 @@ static int app_init(struct sl_app *app, const char *config_path, enum sl_app_mod
     app->push_router = sl_http_router_create();
     app->admin_router = sl_http_router_create();
     if (mode != SL_APP_VALIDATE && (rc = app_open_store(app, mode == SL_APP_SERVE, err)) < 0)
+        return rc;
+    /* The mappings made through the ESM API join the file's before anything is built. */
+    if (mode == SL_APP_SERVE && (rc = sl_esm_open(app, err)) < 0)
         return rc;
     if ((rc = app_build_sources(app, err)) < 0 || (rc = app_build_targets(app, err)) < 0 ||
         (rc = app_build_dlqs(app, mode != SL_APP_VALIDATE, err)) < 0 ||
@@ -829,6 +840,7 @@ void sl_app_release(struct sl_app *app)
         ev_loop_destroy(app->loop);
     sl_config_release(&app->cfg);
     sl_reload_release(app);
+    sl_esm_release(app);
     sl_watchdog_stop(app->watchdog);
     memset(app, 0, sizeof(*app));
 }

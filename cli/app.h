@@ -69,6 +69,7 @@ struct sl_app {
     ev_signal sigterm;
     ev_signal sighup;           /* reloads the configuration (cli/reload.h) */
     struct sl_reload *reload;   /* the reload being applied, or NULL */
+    struct sl_esm *esm;         /* the ESM API's mappings (cli/esm.h), or NULL */
     struct sl_config **retired; /* earlier configurations, borrowed by what did not change */
     size_t nretired;
     ev_timer drain_timer;
@@ -115,6 +116,10 @@ int sl_app_run(struct sl_app *app);
  * thread: the caller must _exit without sl_app_release. Runs once (release calls it if needed). */
 int sl_app_close(struct sl_app *app);
 void sl_app_release(struct sl_app *app);
+
+/* A source's own rule about a mapping that reads it (e.g. a queue's visibility timeout against
+ * the function's timeout), as the file's mappings are checked: for the ESM API's (cli/esm.h). */
+int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, struct sl_err *err);
 
 /* What every source, function and DLQ sink is created with. */
 struct sl_env sl_app_env(const struct sl_app *app);

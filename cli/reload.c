@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/app.h"
+#include "cli/esm.h"
 #include "cli/mapstate.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -573,6 +574,7 @@ static void finish(struct sl_reload *rl)
     if (rc < 0)
         sl_warn(scope, "cannot send READY=1 to $NOTIFY_SOCKET: %s", sl_strerror(rc));
     answer(cb, arg, nerr ? 500 : 200, body);
+    sl_esm_after_reload(app);
 }
 
 /* Steps run from the loop, never from inside a mapping's callback. */
@@ -610,6 +612,93 @@ static void drained_cb(struct sl_mapping *m, void *arg)
     sl_info(scope, "mapping %s drained", sl_mapping_name(m));
     if (rl->draining > 0)
         rl->draining--;
+}
+
+/* Applies a validated configuration (owned from here): drain what changed or went, then start
+ * what is new. */
+static void reload_apply(struct sl_app *app, struct sl_config *next, sl_reload_done_cb cb,
+                         void *arg)
+{
+    char key[256];
+    int rc;
+    if (fixed_changed(&app->cfg, next, key, sizeof(key))) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%s cannot change while running: restart to apply", key);
+        sl_config_release(next);
+        free(next);
+        refuse(app, cb, arg, 400, "restart_required", msg, key);
+        return;
+    }
+    struct sl_reload *rl = SL_NEW(struct sl_reload);
+    rl->app = app;
+    rl->next = next;
+    rl->cb = cb;
+    rl->arg = arg;
+    rl->changes = json_array();
+    rl->lines = json_array();
+    rl->errors = json_array();
+    ev_timer_init(&rl->step, step_cb, 0., 0.005);
+    rl->step.data = rl;
+    ev_timer_init(&rl->deadline, deadline_cb, (double)app->cfg.drain_timeout_ms / 1000.0, 0.);
+    rl->deadline.data = rl;
+    if (plan(rl) == 0) {
+        sl_info(scope, "no changes");
+        reload_free(rl);
+        answer(cb, arg, 200, json_pack("{s:s, s:[]}", "status", "unchanged", "changes"));
+        rc = sl_notify("READY=1");
+        if (rc < 0)
+            sl_warn(scope, "cannot send READY=1 to $NOTIFY_SOCKET: %s", sl_strerror(rc));
+        sl_esm_after_reload(app);
+        return;
+    }
+    /* A DLQ purge or redrive uses the functions and sinks it found at its start. */
+    bool tasks = false;
+    for (size_t i = 0; i < SL_DLQ_TASKS_MAX; i++)
+        tasks = tasks || (app->dlq_tasks.slots[i].seq && app->dlq_tasks.slots[i].running);
+    if (tasks && (rl->ntgts || rl->ndlqs)) {
+        reload_free(rl);
+        refuse(app, cb, arg, 409, "dlq_task_running",
+               "a DLQ redrive or purge is running and the new file changes a function or a DLQ: "
+               "reload once it has finished",
+               NULL);
+        return;
+    }
+    size_t i;
+    json_t *line;
+    json_array_foreach(rl->lines, i, line) sl_info(scope, "%s", json_string_value(line));
+    app->reload = rl;
+    rl->deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
+    ev_timer_start(app->loop, &rl->deadline);
+    rl->draining = rl->nmaps;
+    for (i = 0; i < rl->nmaps; i++)
+        sl_mapping_drain(rl->maps[i], drained_cb, rl);
+    ev_timer_start(app->loop, &rl->step);
+}
+
+void sl_reload_mappings(struct sl_app *app, sl_reload_done_cb cb, void *arg)
+{
+    if (app->state != SL_APP_RUNNING) {
+        answer(cb, arg, 503,
+               json_pack("{s:s, s:s}", "error", "shutting_down", "message", "sluice is stopping"));
+        return;
+    }
+    if (app->reload) {
+        answer(cb, arg, 409,
+               json_pack("{s:s, s:s}", "error", "reload_in_progress", "message",
+                         "a reload is being applied; try again once it has finished"));
+        return;
+    }
+    struct sl_config *next = SL_NEW(struct sl_config);
+    struct sl_err err;
+    sl_err_clear(&err);
+    if (sl_config_copy(&app->cfg, next, &err) < 0 || sl_esm_merge(app, next, true, &err) < 0) {
+        sl_config_release(next);
+        free(next);
+        refuse(app, cb, arg, 400, "invalid_config", err.msg, NULL);
+        return;
+    }
+    sl_info(scope, "applying a change of the event source mappings API");
+    reload_apply(app, next, cb, arg);
 }
 
 void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg)
@@ -653,57 +742,15 @@ void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg)
         refuse(app, cb, arg, 400, "invalid_config", err.msg, key);
         return;
     }
-    if (fixed_changed(&app->cfg, next, key, sizeof(key))) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "%s cannot change while running: restart to apply", key);
+    /* The mappings made through the ESM API run on with the file's (cli/esm.h). */
+    sl_err_clear(&err);
+    if (sl_esm_merge(app, next, true, &err) < 0) {
         sl_config_release(next);
         free(next);
-        refuse(app, cb, arg, 400, "restart_required", msg, key);
+        refuse(app, cb, arg, 400, "invalid_config", err.msg, NULL);
         return;
     }
-    struct sl_reload *rl = SL_NEW(struct sl_reload);
-    rl->app = app;
-    rl->next = next;
-    rl->cb = cb;
-    rl->arg = arg;
-    rl->changes = json_array();
-    rl->lines = json_array();
-    rl->errors = json_array();
-    ev_timer_init(&rl->step, step_cb, 0., 0.005);
-    rl->step.data = rl;
-    ev_timer_init(&rl->deadline, deadline_cb, (double)app->cfg.drain_timeout_ms / 1000.0, 0.);
-    rl->deadline.data = rl;
-    if (plan(rl) == 0) {
-        sl_info(scope, "no changes");
-        reload_free(rl);
-        answer(cb, arg, 200, json_pack("{s:s, s:[]}", "status", "unchanged", "changes"));
-        rc = sl_notify("READY=1");
-        if (rc < 0)
-            sl_warn(scope, "cannot send READY=1 to $NOTIFY_SOCKET: %s", sl_strerror(rc));
-        return;
-    }
-    /* A DLQ purge or redrive uses the functions and sinks it found at its start. */
-    bool tasks = false;
-    for (size_t i = 0; i < SL_DLQ_TASKS_MAX; i++)
-        tasks = tasks || (app->dlq_tasks.slots[i].seq && app->dlq_tasks.slots[i].running);
-    if (tasks && (rl->ntgts || rl->ndlqs)) {
-        reload_free(rl);
-        refuse(app, cb, arg, 409, "dlq_task_running",
-               "a DLQ redrive or purge is running and the new file changes a function or a DLQ: "
-               "reload once it has finished",
-               NULL);
-        return;
-    }
-    size_t i;
-    json_t *line;
-    json_array_foreach(rl->lines, i, line) sl_info(scope, "%s", json_string_value(line));
-    app->reload = rl;
-    rl->deadline_ms = sl_mono_ms() + app->cfg.drain_timeout_ms;
-    ev_timer_start(app->loop, &rl->deadline);
-    rl->draining = rl->nmaps;
-    for (i = 0; i < rl->nmaps; i++)
-        sl_mapping_drain(rl->maps[i], drained_cb, rl);
-    ev_timer_start(app->loop, &rl->step);
+    reload_apply(app, next, cb, arg);
 }
 
 static void http_done_cb(int status, const char *body, size_t len, void *arg)

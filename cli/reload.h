@@ -23,6 +23,9 @@ typedef void (*sl_reload_done_cb)(int status, const char *body, size_t len, void
 /* Starts a reload of the file the process was started with. cb (may be NULL) fires once,
  * possibly before this returns. */
 void sl_reload_start(struct sl_app *app, sl_reload_done_cb cb, void *arg);
+/* The same with the running file's configuration and the ESM API's mappings as they are now
+ * (cli/esm.h): what an API create, update or delete applies. */
+void sl_reload_mappings(struct sl_app *app, sl_reload_done_cb cb, void *arg);
 struct sl_http_exchange;
 struct sl_http_req;
 /* POST /v1/reload on the admin API (arg: the app): answers once the reload is applied. */

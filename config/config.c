@@ -70,6 +70,7 @@ void sl_config_release(struct sl_config *cfg)
     sl_props_release(&sl_config_root_table, cfg);
     free(cfg->file);
     free(cfg->dir);
+    free(cfg->text);
     json_decref(cfg->lines);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -408,6 +409,9 @@ static int load_text(const char *text, size_t len, bool json, const char *name, 
         cfg->dir = dir ? sl_strdup(dir) : NULL;
         cfg->lines = json_incref(lines);
         cfg->diags = diags;
+        cfg->text = sl_strndup(text, len);
+        cfg->text_len = len;
+        cfg->text_json = json;
         attach_typed(&cfg->functions, root, "functions");
         attach_typed(&cfg->sources, root, "sources");
         attach_typed(&cfg->dlqs, root, "dlqs");
@@ -555,4 +559,64 @@ int sl_config_section_error(struct sl_err *err, const struct sl_config *cfg,
     return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
                       cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "", key,
                       msg);
+}
+
+int sl_config_copy(const struct sl_config *src, struct sl_config *dst, struct sl_err *err)
+{
+    if (!src->text)
+        return sl_cfg_errf(err, src->file, NULL, "no configuration text to copy");
+    return load_text(src->text, src->text_len, src->text_json, src->file, src->dir, NULL, dst, err);
+}
+
+int sl_config_add_mapping(struct sl_config *cfg, json_t *section, const char *path,
+                          struct sl_err *err)
+{
+    const struct sl_prop_table *t = NULL;
+    for (size_t i = 0; i < sl_config_root_table.nprops; i++) {
+        if (strcmp(sl_config_root_table.props[i].name, "mappings") == 0)
+            t = sl_config_root_table.props[i].sub;
+    }
+    if (!t)
+        return sl_cfg_errf(err, NULL, path, "no mappings table");
+    struct sl_cfg_mapping m;
+    memset(&m, 0, sizeof(m));
+    struct sl_prop_ctx ctx = {.file = NULL, .path = path, .dir = cfg->dir};
+    int rc = sl_props_bind(t, section, &m, &ctx, err);
+    if (rc < 0)
+        return rc;
+    if (!valid_name(m.name)) {
+        rc = name_error(NULL, path, m.name, err);
+    } else {
+        for (size_t i = 0; rc == 0 && i < cfg->mappings.n; i++) {
+            const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+            if (o->name && strcmp(o->name, m.name) == 0)
+                rc = sl_cfg_errf(err, NULL, path, "the name \"%s\" is already used by %s", m.name,
+                                 o->path ? o->path : "another mapping");
+        }
+    }
+    if (rc < 0) {
+        sl_props_release(t, &m);
+        return rc;
+    }
+    size_t n = cfg->mappings.n;
+    cfg->mappings.items = sl_realloc(cfg->mappings.items, (n + 1) * sizeof(m));
+    m.path = sl_strdup(path);
+    SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, n)[0] = m;
+    cfg->mappings.n = n + 1;
+    /* The file's checks, without the diagnostics collector (its errors are the caller's). */
+    struct sl_cfg_diags *diags = cfg->diags;
+    const char *file = cfg->file;
+    cfg->diags = NULL;
+    cfg->file = NULL;
+    rc = check_mapping(cfg, n, err);
+    cfg->diags = diags;
+    cfg->file = (char *)file;
+    if (rc < 0) {
+        struct sl_cfg_mapping *last = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, n);
+        free(last->path);
+        last->path = NULL;
+        sl_props_release(t, last);
+        cfg->mappings.n = n;
+    }
+    return rc;
 }

@@ -41,9 +41,15 @@ struct sl_cfg_listener {
     int64_t max_connections_per_ip; /* per client address (server only; 0: unlimited) */
 };
 
+/* A key pair that may sign requests to the ESM API (SigV4). */
+struct sl_cfg_aws_key {
+    char *access_key_id;
+    char *secret_access_key; /* secret */
+};
 struct sl_cfg_admin {
-    struct sl_cfg_listener listener; /* keys inlined: admin.listen, admin.max_connections... */
-    char *token;                     /* secret; when set, Authorization: Bearer is required */
+    struct sl_cfg_listener listener;   /* keys inlined: admin.listen, admin.max_connections... */
+    char *token;                       /* secret; when set, Authorization: Bearer is required */
+    struct sl_objlist aws_credentials; /* struct sl_cfg_aws_key: SigV4 on the ESM API */
 };
 
 struct sl_cfg_store {
@@ -119,6 +125,11 @@ struct sl_config {
     /* Set by sl_config_load_opts with opts->diags (sluice validate), borrowed: typed sections
      * (sl_config_bind_typed) and the app's own checks add every error there and go on. */
     struct sl_cfg_diags *diags;
+    /* The text it was bound from (before interpolation) and whether it is JSON: what
+     * sl_config_copy binds again. */
+    char *text;
+    size_t text_len;
+    bool text_json;
 };
 
 struct sl_config_opts {
@@ -147,6 +158,14 @@ void sl_config_err_line(const struct sl_config *cfg, struct sl_err *err);
 int sl_config_load_text(const char *text, size_t len, bool json, const char *name,
                         struct sl_config *cfg, struct sl_err *err);
 void sl_config_release(struct sl_config *cfg);
+/* Binds the text src was loaded from again into dst (same file name, same folder): a deep copy
+ * of what the file gave, without the mappings added since (sl_config_add_mapping). */
+int sl_config_copy(const struct sl_config *src, struct sl_config *dst, struct sl_err *err);
+/* Binds one mapping section (a JSON object in the config's shape) and appends it to cfg, with
+ * the checks a mapping of the file gets (its source, function and dlq exist; a unique name);
+ * `path` names it in messages (e.g. "event-source-mappings/<uuid>"). 0, or SL_ECONFIG. */
+int sl_config_add_mapping(struct sl_config *cfg, json_t *section, const char *path,
+                          struct sl_err *err);
 
 /* An error a module finds in its section beyond what its table checks: sets err to
  * "file: path.key: msg" (pass it to sl_config_err_line for the line) and returns SL_ECONFIG. */

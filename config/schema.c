@@ -125,6 +125,29 @@ static const struct sl_prop_table server_table = {
     .struct_size = sizeof(struct sl_cfg_listener),
 };
 
+static const struct sl_prop aws_key_props[] = {
+    {.name = "access_key_id",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_cfg_aws_key, access_key_id),
+     .flags = SL_PROP_REQUIRED,
+     .desc = "The access key id a client signs with (the Credential= of its Authorization "
+             "header)."},
+    {.name = "secret_access_key",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_cfg_aws_key, secret_access_key),
+     .flags = SL_PROP_REQUIRED | SL_PROP_SECRET,
+     .desc = "Its secret key; use ${VAR} to read it from the environment."},
+};
+
+static const struct sl_prop_table aws_key_table = {
+    .name = "admin.aws_credentials[]",
+    .desc = "A key pair that may sign requests to the event-source-mapping API "
+            "(docs/ESM_API.md).",
+    .props = aws_key_props,
+    .nprops = SL_ARRAY_LEN(aws_key_props),
+    .struct_size = sizeof(struct sl_cfg_aws_key),
+};
+
 static const struct sl_prop admin_props[] = {
     SL_LISTENER_PROPS(offsetof(struct sl_cfg_admin, listener), "127.0.0.1:8081", "64KiB",
                       "admin API"),
@@ -134,6 +157,14 @@ static const struct sl_prop admin_props[] = {
      .flags = SL_PROP_SECRET,
      .desc = "When set, every admin request must carry `Authorization: Bearer <token>`; "
              "use ${VAR} to read it from the environment."},
+    {.name = "aws_credentials",
+     .type = SL_PROP_OBJECT_LIST,
+     .def = "[]",
+     .offset = offsetof(struct sl_cfg_admin, aws_credentials),
+     .sub = &aws_key_table,
+     .desc = "When set, requests to the event-source-mapping API (/2015-03-31/...) must be "
+             "signed with AWS Signature Version 4 by one of these keys instead of carrying the "
+             "token, as the AWS SDKs and CLI sign them (docs/ESM_API.md)."},
 };
 
 static const struct sl_prop_table admin_table = {

@@ -1,0 +1,357 @@
+/* The Lambda event-source-mapping document and the sluice mapping it stands for (cli/esm.h).
+ * Field names, ranges and defaults follow the AWS Lambda API reference
+ * (CreateEventSourceMapping, UpdateEventSourceMapping); docs/ESM_API.md says how each maps. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/esm.h"
+
+/* Every field a Create takes; `update` when an Update takes it too. */
+struct field {
+    const char *name;
+    const char *member; /* the member name Lambda's validation messages use */
+    bool update;
+};
+
+static const struct field fields[] = {
+    {"EventSourceArn", "eventSourceArn", false},
+    {"FunctionName", "functionName", true},
+    {"Enabled", "enabled", true},
+    {"BatchSize", "batchSize", true},
+    {"MaximumBatchingWindowInSeconds", "maximumBatchingWindowInSeconds", true},
+    {"MaximumRetryAttempts", "maximumRetryAttempts", true},
+    {"MaximumRecordAgeInSeconds", "maximumRecordAgeInSeconds", true},
+    {"BisectBatchOnFunctionError", "bisectBatchOnFunctionError", true},
+    {"FunctionResponseTypes", "functionResponseTypes", true},
+    {"FilterCriteria", "filterCriteria", true},
+    {"DestinationConfig", "destinationConfig", true},
+    {"ScalingConfig", "scalingConfig", true},
+    {"StartingPosition", "startingPosition", false},
+    {"StartingPositionTimestamp", "startingPositionTimestamp", false},
+};
+
+/* Create-only fields Lambda names that sluice does not take at all. */
+static const char *const create_only[] = {"Topics", "Queues", "SelfManagedEventSource", "Tags"};
+
+static int invalid(struct sl_esm_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int invalid(struct sl_esm_error *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    e->status = 400;
+    e->type = "InvalidParameterValueException";
+    return -1;
+}
+
+/* Lambda's wording for a value out of its range (the API's request validation). */
+static int out_of_range(struct sl_esm_error *e, const struct field *f, json_t *v, long long lo,
+                        long long hi)
+{
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+    if (n < lo)
+        return invalid(e,
+                       "1 validation error detected: Value '%lld' at '%s' failed to satisfy "
+                       "constraint: Member must have value greater than or equal to %lld",
+                       n, f->member, lo);
+    return invalid(e,
+                   "1 validation error detected: Value '%lld' at '%s' failed to satisfy "
+                   "constraint: Member must have value less than or equal to %lld",
+                   n, f->member, hi);
+}
+
+static int check_int(struct sl_esm_error *e, const struct field *f, json_t *v, long long lo,
+                     long long hi)
+{
+    if (!json_is_integer(v))
+        return invalid(e, "%s must be an integer", f->name);
+    long long n = (long long)json_integer_value(v);
+    return n < lo || n > hi ? out_of_range(e, f, v, lo, hi) : 0;
+}
+
+static int check_string(struct sl_esm_error *e, const struct field *f, json_t *v, size_t max)
+{
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return invalid(e, "%s must be a non-empty string", f->name);
+    if (json_string_length(v) > max)
+        return invalid(e,
+                       "1 validation error detected: Value at '%s' failed to satisfy "
+                       "constraint: Member must have length less than or equal to %zu",
+                       f->member, max);
+    return 0;
+}
+
+/* FilterCriteria: {"Filters":[{"Pattern":"<JSON text>"}]}, at most 10 (Lambda's quota). */
+static int check_filters(struct sl_esm_error *e, json_t *v)
+{
+    json_t *filters = json_is_object(v) ? json_object_get(v, "Filters") : NULL;
+    if (!json_is_object(v) || (filters && !json_is_array(filters)))
+        return invalid(e, "FilterCriteria must be {\"Filters\":[{\"Pattern\":\"...\"}]}");
+    if (json_array_size(filters) > 10)
+        return invalid(e, "FilterCriteria: at most 10 filters (%zu given)",
+                       json_array_size(filters));
+    size_t i;
+    json_t *f;
+    json_array_foreach(filters, i, f)
+    {
+        json_t *p = json_object_get(f, "Pattern");
+        if (!json_is_string(p) || json_string_length(p) > 4096)
+            return invalid(e,
+                           "FilterCriteria.Filters[%zu].Pattern must be a string of at most "
+                           "4096 characters (a JSON filter pattern)",
+                           i);
+    }
+    return 0;
+}
+
+static int check_field(struct sl_esm_error *e, const struct field *f, json_t *v)
+{
+    const char *n = f->name;
+    if (strcmp(n, "EventSourceArn") == 0)
+        return check_string(e, f, v, 1024);
+    if (strcmp(n, "FunctionName") == 0)
+        return check_string(e, f, v, 140);
+    if (strcmp(n, "Enabled") == 0 || strcmp(n, "BisectBatchOnFunctionError") == 0)
+        return json_is_boolean(v) ? 0 : invalid(e, "%s must be true or false", n);
+    if (strcmp(n, "BatchSize") == 0)
+        return check_int(e, f, v, 1, 10000);
+    if (strcmp(n, "MaximumBatchingWindowInSeconds") == 0)
+        return check_int(e, f, v, 0, 300);
+    if (strcmp(n, "MaximumRetryAttempts") == 0)
+        return check_int(e, f, v, -1, 10000);
+    if (strcmp(n, "MaximumRecordAgeInSeconds") == 0) {
+        int rc = check_int(e, f, v, -1, 604800);
+        if (rc == 0 && json_integer_value(v) >= 0 && json_integer_value(v) < 60)
+            return out_of_range(e, f, v, 60, 604800);
+        return rc;
+    }
+    if (strcmp(n, "FunctionResponseTypes") == 0) {
+        if (!json_is_array(v) || json_array_size(v) > 1)
+            return invalid(e, "FunctionResponseTypes must be [] or [\"ReportBatchItemFailures\"]");
+        json_t *t = json_array_get(v, 0);
+        if (t && (!json_is_string(t) || strcmp(json_string_value(t), "ReportBatchItemFailures")))
+            return invalid(e, "FunctionResponseTypes must be [] or [\"ReportBatchItemFailures\"]");
+        return 0;
+    }
+    if (strcmp(n, "FilterCriteria") == 0)
+        return check_filters(e, v);
+    if (strcmp(n, "DestinationConfig") == 0) {
+        json_t *on = json_is_object(v) ? json_object_get(v, "OnFailure") : NULL;
+        json_t *dest = json_is_object(on) ? json_object_get(on, "Destination") : NULL;
+        if (!json_is_object(v) || json_object_get(v, "OnSuccess") || (on && !json_is_object(on)) ||
+            (dest && !json_is_string(dest)) ||
+            (dest && (json_string_length(dest) == 0 || json_string_length(dest) > 350)))
+            return invalid(e, "DestinationConfig must be {\"OnFailure\":{\"Destination\":\"<dlq "
+                              "name or arn:sluice:dlq:<region>:<account>:<name>>\"}} (OnSuccess "
+                              "is not supported)");
+        return 0;
+    }
+    if (strcmp(n, "ScalingConfig") == 0) {
+        json_t *mc = json_is_object(v) ? json_object_get(v, "MaximumConcurrency") : NULL;
+        if (!json_is_object(v))
+            return invalid(e, "ScalingConfig must be {\"MaximumConcurrency\": 2..1000}");
+        static const struct field mcf = {"MaximumConcurrency", "scalingConfig.maximumConcurrency",
+                                         true};
+        return mc ? check_int(e, &mcf, mc, 2, 1000) : 0;
+    }
+    if (strcmp(n, "StartingPosition") == 0) {
+        const char *s = json_string_value(v);
+        if (!s || (strcmp(s, "LATEST") && strcmp(s, "TRIM_HORIZON") && strcmp(s, "AT_TIMESTAMP")))
+            return invalid(e, "StartingPosition must be LATEST, TRIM_HORIZON or AT_TIMESTAMP");
+        return 0;
+    }
+    if (strcmp(n, "StartingPositionTimestamp") == 0)
+        return json_is_number(v) ? 0
+                                 : invalid(e, "StartingPositionTimestamp must be a number of "
+                                              "seconds since the epoch");
+    return 0;
+}
+
+static const struct field *find_field(const char *name)
+{
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(fields[i].name, name) == 0)
+            return &fields[i];
+    }
+    return NULL;
+}
+
+int sl_esm_doc_apply(json_t *doc, json_t *body, bool create, struct sl_esm_error *e)
+{
+    if (!json_is_object(body))
+        return invalid(e, "the request body must be a JSON object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        const struct field *f = find_field(key);
+        if (f && !create && !f->update)
+            return invalid(e,
+                           "%s cannot be updated: it is set when the event source mapping "
+                           "is created (delete it and create another)",
+                           key);
+        for (size_t i = 0; !f && i < sizeof(create_only) / sizeof(create_only[0]); i++) {
+            if (strcmp(key, create_only[i]) == 0)
+                return create ? invalid(e,
+                                        "%s is not supported by sluice: a Kafka or MQ source "
+                                        "and its topics are set in the configuration file; "
+                                        "name that source in EventSourceArn",
+                                        key)
+                              : invalid(e,
+                                        "%s cannot be updated: it is set when the event source "
+                                        "mapping is created",
+                                        key);
+        }
+        if (!f)
+            return invalid(e, "%s is not a field sluice supports (see docs/ESM_API.md)", key);
+        if (json_is_null(v))
+            continue;
+        if (check_field(e, f, v) < 0)
+            return -1;
+    }
+    if (create) {
+        if (!json_is_string(json_object_get(body, "EventSourceArn")))
+            return invalid(e, "EventSourceArn is required: the ARN of a sluice source, "
+                              "arn:sluice:<type>:<region>:<account>:source/<name>, or its name");
+        if (!json_is_string(json_object_get(body, "FunctionName")))
+            return invalid(e, "FunctionName is required: a sluice function's name or ARN");
+        /* Lambda's defaults for streams, except MaximumRetryAttempts: sluice's default of 3
+         * attempts (retry.max_attempts) rather than retrying until the record expires. */
+        json_object_set_new(doc, "Enabled", json_true());
+        json_object_set_new(doc, "BatchSize", json_integer(100));
+        json_object_set_new(doc, "MaximumBatchingWindowInSeconds", json_integer(0));
+        json_object_set_new(doc, "MaximumRetryAttempts", json_integer(2));
+        json_object_set_new(doc, "MaximumRecordAgeInSeconds", json_integer(-1));
+        json_object_set_new(doc, "BisectBatchOnFunctionError", json_false());
+        json_object_set_new(doc, "FunctionResponseTypes", json_array());
+    }
+    json_object_foreach(body, key, v)
+    {
+        if (json_is_null(v))
+            json_object_del(doc, key);
+        else
+            json_object_set(doc, key, v);
+    }
+    return 0;
+}
+
+/* The last part of an ARN after `marker`, or of the whole string when it is no ARN. */
+static void arn_name(const char *s, const char *marker, char *out, size_t cap)
+{
+    const char *p = s;
+    if (s && strncmp(s, "arn:", 4) == 0) {
+        const char *m = marker ? strstr(s, marker) : NULL;
+        if (m) {
+            p = m + strlen(marker);
+        } else {
+            const char *c = strrchr(s, ':'), *sl = strrchr(s, '/');
+            p = (sl && sl > c ? sl : c) + 1;
+        }
+    }
+    snprintf(out, cap, "%s", p ? p : "");
+    /* A function qualifier (":live") is not a sluice function's. */
+    if (marker && strcmp(marker, ":function:") == 0) {
+        char *q = strchr(out, ':');
+        if (q)
+            *q = '\0';
+    }
+}
+
+void sl_esm_doc_names(const json_t *doc, char *source, size_t scap, char *function, size_t fcap)
+{
+    arn_name(json_string_value(json_object_get(doc, "EventSourceArn")), ":source/", source, scap);
+    arn_name(json_string_value(json_object_get(doc, "FunctionName")), ":function:", function, fcap);
+}
+
+static const char *dlq_name(const json_t *doc, char *out, size_t cap)
+{
+    json_t *d = json_object_get(
+        json_object_get(json_object_get(doc, "DestinationConfig"), "OnFailure"), "Destination");
+    if (!json_is_string(d))
+        return NULL;
+    arn_name(json_string_value(d), NULL, out, cap);
+    return out;
+}
+
+json_t *sl_esm_section(const struct sl_esm_entry *e)
+{
+    const json_t *doc = e->doc;
+    char source[256], function[256], dlq[256];
+    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+    json_int_t retries = json_integer_value(json_object_get(doc, "MaximumRetryAttempts"));
+    json_int_t age = json_integer_value(json_object_get(doc, "MaximumRecordAgeInSeconds"));
+    json_t *types = json_object_get(doc, "FunctionResponseTypes");
+    char window[32], agetext[32];
+    snprintf(window, sizeof(window), "%llds",
+             (long long)json_integer_value(json_object_get(doc, "MaximumBatchingWindowInSeconds")));
+    snprintf(agetext, sizeof(agetext), "%llds", (long long)(age > 0 ? age : 0));
+    json_t *retry = json_pack("{s:I, s:s, s:b, s:b}", "max_attempts",
+                              (json_int_t)(retries < 0 ? 10000 : retries + 1), "max_record_age",
+                              agetext, "bisect_on_error",
+                              json_is_true(json_object_get(doc, "BisectBatchOnFunctionError")),
+                              "report_batch_item_failures", json_array_size(types) > 0);
+    json_t *sec = json_pack(
+        "{s:s, s:s, s:s, s:b, s:{s:I, s:s}, s:o}", "name", e->name, "source", source, "function",
+        function, "enabled", !json_is_false(json_object_get(doc, "Enabled")), "batch", "size",
+        json_integer_value(json_object_get(doc, "BatchSize")), "window", window, "retry", retry);
+    if (dlq_name(doc, dlq, sizeof(dlq)))
+        json_object_set_new(sec, "dlq", json_string(dlq));
+    json_t *mc = json_object_get(json_object_get(doc, "ScalingConfig"), "MaximumConcurrency");
+    if (json_is_integer(mc))
+        json_object_set(sec, "max_concurrency", mc);
+    json_t *filters = json_object_get(json_object_get(doc, "FilterCriteria"), "Filters");
+    if (json_array_size(filters) > 0) {
+        json_t *patterns = json_array();
+        size_t i;
+        json_t *f;
+        json_array_foreach(filters, i, f)
+            json_array_append(patterns, json_object_get(f, "Pattern"));
+        json_object_set_new(sec, "filters", patterns);
+    }
+    return sec;
+}
+
+json_t *sl_esm_describe(const struct sl_esm_entry *e, const char *state, const char *reason,
+                        const char *last_result)
+{
+    const json_t *doc = e->doc;
+    char source[256], function[256], arn[512];
+    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+    json_t *out = json_object();
+    json_object_set_new(out, "UUID", json_string(e->uuid));
+    snprintf(arn, sizeof(arn), "arn:sluice:lambda:local:000000000000:event-source-mapping:%s",
+             e->uuid);
+    json_object_set_new(out, "EventSourceMappingArn", json_string(arn));
+    static const char *const copied[] = {
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "EventSourceArn",
+        "FilterCriteria",
+        "MaximumRecordAgeInSeconds",
+        "BisectBatchOnFunctionError",
+        "MaximumRetryAttempts",
+        "FunctionResponseTypes",
+        "ScalingConfig",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+    };
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+        json_t *v = json_object_get(doc, copied[i]);
+        if (v)
+            json_object_set(out, copied[i], v);
+    }
+    snprintf(arn, sizeof(arn), "arn:sluice:lambda:local:000000000000:function:%s", function);
+    json_object_set_new(out, "FunctionArn", json_string(arn));
+    json_object_set_new(out, "LastModified", json_real((double)e->modified_ms / 1000.0));
+    json_object_set_new(out, "LastProcessingResult", json_string(last_result));
+    json_object_set_new(out, "State", json_string(state));
+    json_object_set_new(out, "StateTransitionReason", json_string(reason));
+    json_t *dc = json_object_get(doc, "DestinationConfig");
+    json_object_set_new(out, "DestinationConfig",
+                        dc ? json_deep_copy(dc) : json_pack("{s:{}}", "OnFailure"));
+    return out;
+}
