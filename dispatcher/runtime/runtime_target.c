@@ -828,6 +828,22 @@ int sl_target_runtime_create_conf(const struct sl_env *env, const char *name,
         target_free(t);
         return rc;
     }
+    /* A program named by a path is checked now, so that a typo is a config error rather than
+     * a retry loop (a bare name is searched in PATH when started). */
+    if (strchr(t->argv[0], '/')) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s%s%s", t->argv[0][0] == '/' ? "" : t->task_root,
+                 t->argv[0][0] == '/' ? "" : "/", t->argv[0]);
+        if (access(path, X_OK) != 0) {
+            int e = errno;
+            rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                            "%scommand: \"%.200s\" in task_root \"%.200s\": %s (allowed: an "
+                            "executable file, or a program name found in PATH)",
+                            where, t->argv[0], t->task_root, strerror(e));
+            target_free(t);
+            return rc;
+        }
+    }
     sl_debug(t->base.scope, "runs %s in %s (at most %zu environments)", t->argv[0], t->task_root,
              t->max_envs);
     *out = &t->base;

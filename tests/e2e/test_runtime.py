@@ -191,6 +191,13 @@ class Runtime(SluiceTest):
         self.assertIn("functions[0].environment", text)
         self.assertIn("AWS_LAMBDA_FUNCTION_NAME is set by sluice", text)
 
+    def test_missing_program_is_a_config_error(self):
+        s = self.sluice(self.config(function={"command": ["./no-such-bootstrap"]}), start=False)
+        p = s.cli("run", check=False)
+        text = (p.stdout + p.stderr).decode()
+        self.assertEqual(p.returncode, 78, text)
+        self.assertRegex(text, r'functions\[0\]\.command: "\./no-such-bootstrap" in task_root '
+                               r'"[^"]+": No such file or directory')
 
 if __name__ == "__main__":
     main()
