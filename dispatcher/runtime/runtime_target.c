@@ -23,6 +23,9 @@
 #define RT_ERROR_BODY    (64 * 1024) /* /error bodies parsed for errorType and errorMessage */
 #define RT_ENV_FIXED     16          /* Lambda variables and the passed-through ones */
 #define RT_REQUEST_LIMIT (60 * 1000)
+/* Lambda's message for a response over the limit. */
+#define RT_OVERSIZE_MSG                                                                            \
+    "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 
 enum env_state {
     ENV_STARTING, /* spawned, no /next yet */
@@ -62,6 +65,7 @@ struct rt_env {
     struct rt_call *call;
     ev_timer deadline_w, idle_w;
     bool timed_out;
+    bool oversize; /* its /response announced more than the Runtime API takes */
     char init_type[64];
     char init_msg[160];
 };
@@ -230,7 +234,8 @@ static void env_exit_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         call_function_error(c, type, msg, NULL, 0);
     }
-    env_free(e);
+    if (!t->closing) /* else destroy(), called back, has freed every environment */
+        env_free(e);
     t->busy--;
     if (t->free_pending && t->busy == 0)
         target_free(t);
@@ -247,6 +252,18 @@ static void env_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct rt_call *c = e->call;
     if (!c)
         return;
+    if (e->oversize) {
+        /* Lambda's error for it; the environment stays (the runtime got its 413). */
+        e->oversize = false;
+        t->busy++;
+        call_function_error(c, "Function.ResponseSizeTooLarge", RT_OVERSIZE_MSG, NULL, 0);
+        t->busy--;
+        if (t->free_pending && t->busy == 0)
+            target_free(t);
+        else if (!t->closing)
+            kick(t);
+        return;
+    }
     t->timeouts++;
     e->timed_out = true;
     env_kill(e, "missed its deadline");
@@ -323,8 +340,12 @@ static void api_next(struct sl_http_exchange *x, const struct sl_http_req *req, 
     if (e->call && e->call->delivered) {
         /* Asked for the next event without answering this one. */
         t->busy++;
-        call_function_error(e->call, "Runtime.NoResponse",
-                            "the runtime asked for the next event without answering", NULL, 0);
+        bool big = e->oversize; /* its /response got 413: the 0 s timer has not run yet */
+        e->oversize = false;
+        call_function_error(e->call, big ? "Function.ResponseSizeTooLarge" : "Runtime.NoResponse",
+                            big ? RT_OVERSIZE_MSG
+                                : "the runtime asked for the next event without answering",
+                            NULL, 0);
         t->busy--;
         if (t->free_pending && t->busy == 0) {
             target_free(t);
@@ -388,6 +409,24 @@ static void api_done(struct rt_target *t, struct sl_http_exchange *x)
         target_free(t);
 }
 
+/* A /response whose announced body is over the limit gets 413 before it is read; the call
+ * fails from the loop (this hook may not run callbacks that could destroy the server). */
+static int api_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
+{
+    struct rt_env *e = env_of(arg);
+    if (req->content_length <= SL_RUNTIME_MAX_RESPONSE)
+        return 0;
+    if (e->call && e->call->delivered && !e->oversize) {
+        e->oversize = true;
+        ev_timer_stop(e->t->loop, &e->deadline_w);
+        ev_timer_set(&e->deadline_w, 0., 0.);
+        ev_timer_start(e->t->loop, &e->deadline_w);
+    }
+    rej->code = "RequestEntityTooLarge";
+    rej->message = "the response is over 6291556 bytes";
+    return 413;
+}
+
 /* POST .../invocation/{id}/response and .../invocation/{id}/error. */
 static void api_invocation(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
@@ -403,7 +442,9 @@ static void api_invocation(struct sl_http_exchange *x, const struct sl_http_req 
     if (!c)
         return;
     t->busy++;
-    if (strcmp(slash, "/response") == 0) {
+    if (req->body_len > SL_RUNTIME_MAX_RESPONSE) { /* a chunked body one byte over */
+        call_function_error(c, "Function.ResponseSizeTooLarge", RT_OVERSIZE_MSG, NULL, 0);
+    } else if (strcmp(slash, "/response") == 0) {
         struct sl_outcome o;
         sl_outcome_classify(&o, 200, NULL, NULL, req->body, req->body_len, &c->inv, NULL);
         call_finish(c, &o);
@@ -460,11 +501,15 @@ static struct rt_env *env_spawn(struct rt_target *t, struct sl_err *err)
     e->deadline_w.data = e->idle_w.data = e;
     e->router = sl_http_router_create();
     sl_http_router_add(e->router, "GET", RT_PREFIX "invocation/next", false, api_next, e);
-    sl_http_router_add(e->router, "POST", RT_PREFIX "invocation/", true, api_invocation, e);
+    sl_http_router_add_hooked(e->router, "POST", RT_PREFIX "invocation/", true, api_headers,
+                              api_invocation, e);
     sl_http_router_add(e->router, "POST", RT_PREFIX "init/error", false, api_init_error, e);
     struct sl_http_limits lim = {
         .max_connections = 16,
-        .max_body_bytes = SL_RUNTIME_MAX_RESPONSE,
+        /* Above what the Runtime API takes, so that api_headers sees an announced length over
+         * the limit first (it answers 413 and fails the invocation: the server's own 413 would
+         * not tell us); a chunked body is bounded by this and checked in api_invocation. */
+        .max_body_bytes = 2 * (size_t)SL_RUNTIME_MAX_RESPONSE,
         .request_timeout_ms = RT_REQUEST_LIMIT,
         /* A warm runtime's keep-alive connection sits idle between invocations. */
         .idle_timeout_ms = t->idle_timeout_ms + RT_REQUEST_LIMIT,

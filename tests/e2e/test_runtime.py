@@ -135,6 +135,17 @@ class Runtime(SluiceTest):
         self.assertEqual(last["functionError"], "Sandbox.Timedout", last)
         self.assertIn("Task timed out after 1.00 seconds", last["error"])
 
+    def test_oversize_response_is_a_function_error(self):
+        s = self.sluice(self.config(mapping={
+            "batch": {"size": 1, "window": "0s"},
+            "retry": {"max_attempts": 1, "backoff": {"min": "10ms", "max": "20ms"}}}))
+        ids = self.post_many(s, 3, make=lambda i: {"n": i, "fail": "huge" if i == 1 else 0})
+        self.settle(s, ids, dead_expected=[ids[1]])
+        last = self.last_attempt(s, ids[1])["attempts"][-1]
+        self.assertEqual(last["functionError"], "Function.ResponseSizeTooLarge", last)
+        # The environment was not killed for it: it served the next record too.
+        self.assertEqual(len(self.pids()), 1)
+
     def test_init_error_is_reported(self):
         s = self.sluice(self.config(function={"handler": "init-error"}, mapping={
             "batch": {"size": 1, "window": "0s"},
