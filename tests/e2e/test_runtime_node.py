@@ -56,7 +56,7 @@ class NodeRuntime(SluiceTest):
 
     def test_batches_partial_failures_and_throws(self):
         s = self.sluice(self.config(mapping={
-            "batch": {"size": 4, "window": "50ms"},
+            "batch": {"size": 4, "window": "60s"},
             "retry": {"max_attempts": 2, "report_batch_item_failures": True,
                       "backoff": {"min": "10ms", "max": "20ms"}}}))
         kinds = {3: "partial", 9: "throw"}
