@@ -7,7 +7,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, base_config, main, wait_until  # noqa: E402
+from harness import EXIT_ABANDONED, SluiceTest, base_config, main, wait_until  # noqa: E402
 
 M = "orders-to-fn"
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime")
@@ -192,6 +192,23 @@ class Runtime(SluiceTest):
         self.assertTrue(any(alive(p) for p in pids))
         self.assertEqual(s.terminate(), 0)
         self.assertFalse(any(alive(p) for p in pids))
+
+    def test_stop_mid_invocation_cancels_and_loses_nothing(self):
+        # The handler sleeps on its first sight of record 0; sluice is stopped meanwhile
+        # (drain deadline 1 s): the invocation is cancelled, the runtime killed, the record
+        # left unacknowledged, and the next run delivers it.
+        cfg = self.config(function={"timeout": "60s", "shutdown_grace": "200ms"})
+        cfg["shutdown"] = {"drain_timeout": "1s"}
+        s = self.sluice(cfg)
+        ids = self.post_many(s, 1, make=lambda i: {"n": i, "fail": "sleep"})
+        wait_until(lambda: os.path.exists(os.path.join(self.state, "slept-" + ids[0])),
+                   what="the handler sleeping on the record")
+        pids = self.pids()
+        self.assertEqual(s.terminate(expect=EXIT_ABANDONED), EXIT_ABANDONED)
+        self.assertFalse(any(alive(p) for p in pids), "environments stopped with sluice")
+        self.assertEqual(self.delivered(), [])
+        s2 = self.sluice(cfg, name="again")
+        self.settle(s2, ids, dead_expected=[])
 
     def test_bad_config_is_named(self):
         s = self.sluice(self.config(function={"environment": {"AWS_LAMBDA_FUNCTION_NAME": "x"}}),
