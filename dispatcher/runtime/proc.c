@@ -46,6 +46,8 @@ int sl_rt_proc_spawn(char *const argv[], char *const envp[], const char *dir, st
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
     if (dir)
         posix_spawn_file_actions_addchdir_np(&fa, dir);
+    /* Nothing else of sluice's (or what sluice inherited without close-on-exec). */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     sigset_t none, defs;
     sigemptyset(&none);
     sigemptyset(&defs);

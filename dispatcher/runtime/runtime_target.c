@@ -23,6 +23,7 @@
 #define RT_ERROR_BODY    (64 * 1024) /* /error bodies parsed for errorType and errorMessage */
 #define RT_ENV_FIXED     16          /* Lambda variables and the passed-through ones */
 #define RT_REQUEST_LIMIT (60 * 1000)
+#define RT_POOL_MAX      64
 /* Lambda's message for a response over the limit. */
 #define RT_OVERSIZE_MSG                                                                            \
     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
@@ -82,6 +83,8 @@ struct rt_target {
     struct rt_env *envs;
     size_t nenvs;
     struct rt_call *qhead, *qtail;
+    struct rt_call *pool; /* finished calls kept for reuse */
+    size_t npool;
     size_t nqueued, ninflight;
     unsigned seq;
     uint64_t invocations, started, timeouts;
@@ -95,6 +98,29 @@ static void kick(struct rt_target *t);
 static void env_kill(struct rt_env *e, const char *why);
 
 /* ---- Calls -------------------------------------------------------------------------------- */
+
+/* Calls are kept for reuse (up to RT_POOL_MAX): no allocation per invocation once warm. */
+static struct rt_call *call_take(struct rt_target *t)
+{
+    struct rt_call *c = t->pool;
+    if (!c)
+        return SL_NEW(struct rt_call);
+    t->pool = c->next;
+    t->npool--;
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+static void call_recycle(struct rt_target *t, struct rt_call *c)
+{
+    if (t->closing || t->npool >= RT_POOL_MAX) {
+        free(c);
+        return;
+    }
+    c->next = t->pool;
+    t->pool = c;
+    t->npool++;
+}
 
 /* Ends a call: its callback runs with o. The env (if any) is left for the caller to handle. */
 static void call_finish(struct rt_call *c, struct sl_outcome *o)
@@ -110,7 +136,7 @@ static void call_finish(struct rt_call *c, struct sl_outcome *o)
     t->ninflight--;
     sl_invoke_cb cb = c->cb;
     void *arg = c->arg;
-    free(c);
+    call_recycle(t, c);
     t->busy++;
     cb(o, arg);
     t->busy--;
@@ -632,7 +658,7 @@ static int runtime_invoke(struct sl_target *base, const struct sl_invoke *inv, s
         return -EINVAL;
     if (t->closing)
         return SL_ECLOSED;
-    struct rt_call *c = SL_NEW(struct rt_call);
+    struct rt_call *c = call_take(t);
     c->t = t;
     c->cb = cb;
     c->arg = arg;
@@ -698,6 +724,11 @@ static void target_free(struct rt_target *t)
     while (t->envs)
         env_free(t->envs);
     ev_timer_stop(t->loop, &t->kick_w);
+    struct rt_call *c;
+    while ((c = t->pool)) {
+        t->pool = c->next;
+        free(c);
+    }
     free_strv(t->argv);
     free_strv(t->envp);
     free(t->function_name);
