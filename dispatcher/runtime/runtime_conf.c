@@ -19,8 +19,9 @@ static const struct sl_prop runtime_props[] = {
      .type = SL_PROP_STRING_LIST,
      .offset = offsetof(struct sl_runtime_target_conf, command),
      .flags = SL_PROP_REQUIRED,
-     .desc = "The runtime to start, as an argv list, e.g. [\"npx\", \"aws-lambda-ric\", "
-             "\"index.handler\"] or [\"./bootstrap\"] (run in task_root, found in PATH)."},
+     .desc = "The runtime to start, as an argv list, e.g. [\"npx\", \"aws-lambda-ric\"] (it "
+             "reads the handler from _HANDLER) or [\"./bootstrap\"]; run in task_root, a bare "
+             "name found in PATH."},
     {.name = "handler",
      .type = SL_PROP_STRING,
      .offset = offsetof(struct sl_runtime_target_conf, handler),

@@ -25,7 +25,7 @@ class NodeRuntime(SluiceTest):
 
     def config(self, handler="index.handler", mapping=None):
         cfg = base_config(self.workdir, "http://unused", mapping=mapping)
-        cfg["functions"] = [{"name": "fn", "type": "runtime", "command": [RIC, handler],
+        cfg["functions"] = [{"name": "fn", "type": "runtime", "command": [RIC],
                              "handler": handler, "task_root": RUNTIME_DIR, "timeout": "20s",
                              "max_concurrency": 2, "environment": {"STATE_DIR": self.state}}]
         return cfg
