@@ -10,7 +10,7 @@ RUN_TYPE   ?= RelWithDebInfo
 # No "Entering directory" lines from the makes CMake runs.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka bench-pg docs fmt clean
+.PHONY: all deps build install run test test-fast fuzz bench bench-webhook bench-dlq bench-redis bench-kafka bench-pg bench-pg-cdc docs fmt clean
 
 all: build
 
@@ -66,6 +66,7 @@ bench: build
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/redis.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) python3 bench/kafka.py --build $(BUILD)
 	@SLUICE_BENCH_ROWS=$(ROWS) $(PG_PYTHON) bench/pg_queue.py --build $(BUILD)
+	@SLUICE_BENCH_ROWS=$(ROWS) $(PG_PYTHON) bench/pg_cdc.py --build $(BUILD)
 	@python3 bench/table.py $(ROWS)
 
 bench-webhook: build
@@ -82,6 +83,9 @@ bench-kafka: build
 
 bench-pg: build
 	@$(PG_PYTHON) bench/pg_queue.py --build $(BUILD)
+
+bench-pg-cdc: build
+	@$(PG_PYTHON) bench/pg_cdc.py --build $(BUILD)
 
 docs: build
 	@$(BUILD)/cli/sluice config docs > docs/CONFIGURATION.md

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,4 +542,17 @@ int sl_config_bind_typed(const struct sl_config *cfg, const struct sl_cfg_typed 
     int rc = sl_props_bind(t, own, out, &ctx, err);
     json_decref(own);
     return rc;
+}
+
+int sl_config_section_error(struct sl_err *err, const struct sl_config *cfg,
+                            const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
+                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "", key,
+                      msg);
 }

@@ -148,6 +148,12 @@ int sl_config_load_text(const char *text, size_t len, bool json, const char *nam
                         struct sl_config *cfg, struct sl_err *err);
 void sl_config_release(struct sl_config *cfg);
 
+/* An error a module finds in its section beyond what its table checks: sets err to
+ * "file: path.key: msg" (pass it to sl_config_err_line for the line) and returns SL_ECONFIG. */
+int sl_config_section_error(struct sl_err *err, const struct sl_config *cfg,
+                            const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Binds a typed section's own keys with a module's table, tolerating "name" and "type"; key
  * paths in errors start at the section's path ("sources[0].token"). sec->raw is not modified.
  * On success release `out` with sl_props_release(t, out). */

@@ -256,6 +256,21 @@ void sl_mapping_sync_source(struct sl_mapping *m)
         m->s->ops->resume(m->s);
 }
 
+/* Do the records of the group r starts (sl_record.group, queued after it) fit in b? */
+static bool group_fits(const struct sl_record *r, const struct sl_batch *b,
+                       const struct sl_cfg_batch *bc)
+{
+    if (b->n + r->group > (size_t)bc->size)
+        return false;
+    size_t bytes = b->bytes;
+    for (uint32_t i = 0; r && i < r->group; i++, r = r->next) {
+        bytes += r->bytes;
+        if (bytes > bc->max_bytes)
+            return false;
+    }
+    return true;
+}
+
 /* Takes the next batch from the lane's queue if one is due; arms the window timer if not. */
 static struct sl_batch *lane_take_batch(struct sl_lane *lane, int64_t now)
 {
@@ -275,6 +290,8 @@ static struct sl_batch *lane_take_batch(struct sl_lane *lane, int64_t now)
         struct sl_record *r = lane->head;
         if (b->n > 0 && b->bytes + r->bytes > bc->max_bytes)
             break;
+        if (b->n > 0 && r->group > 1 && !group_fits(r, b, bc))
+            break; /* the group starts the next batch, whole */
         lane->head = r->next;
         if (!lane->head)
             lane->tail = NULL;

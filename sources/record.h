@@ -77,6 +77,11 @@ struct sl_record {
     /* Set by the source when the record must not be delivered but dead-lettered at once, with
      * this condition (sources/conditions.h). NULL normally. Must be a static string. */
     const char *dead_letter;
+    /* Set by the source on the first record of records that belong together (a database
+     * transaction): how many they are, this one included; 0 or 1 on every other record. The
+     * mapping cuts a batch before such a record rather than split the group over two batches,
+     * unless the group alone exceeds the batch size or bytes (then it is split as usual). */
+    uint32_t group;
 
     /* Mapping-side state. */
     struct sl_record *all_prev, *all_next; /* the mapping's list of live records, oldest first */

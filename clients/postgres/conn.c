@@ -56,7 +56,14 @@ void sl_pg_notice_to_log(void *arg, const char *message)
 
 static void watch(struct sl_pg_conn *c, int events)
 {
+    if (c->hold && c->copy)
+        events &= ~EV_READ;
     int fd = PQsocket(c->pq);
+    if (events == 0) {
+        ev_io_stop(c->loop, &c->io);
+        c->fd = fd;
+        return;
+    }
     if (fd == c->fd && ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == events)
         return;
     ev_io_stop(c->loop, &c->io);
@@ -87,7 +94,7 @@ static struct pg_stmt *drop(struct sl_pg_conn *c)
     if (c->last)
         PQclear(c->last);
     c->last = NULL;
-    c->connecting = c->up = c->copy = c->sending = c->broken = false;
+    c->connecting = c->up = c->copy = c->sending = c->broken = c->hold = false;
     struct pg_stmt *q = c->head;
     c->head = c->tail = NULL;
     return q;
@@ -411,6 +418,15 @@ size_t sl_pg_conn_pending(const struct sl_pg_conn *c)
     for (const struct pg_stmt *s = c->head; s; s = s->next)
         n++;
     return n;
+}
+
+void sl_pg_conn_hold_reads(struct sl_pg_conn *c, bool hold)
+{
+    if (c->hold == hold)
+        return;
+    c->hold = hold;
+    if (c->pq && c->up && c->copy)
+        watch(c, PQflush(c->pq) > 0 ? EV_READ | EV_WRITE : EV_READ);
 }
 
 int sl_pg_conn_drain(struct sl_pg_conn *c, int64_t deadline_ms)

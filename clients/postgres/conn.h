@@ -52,6 +52,7 @@ struct sl_pg_conn {
     bool copy;    /* in copy mode (after PGRES_COPY_BOTH) */
     bool sending; /* the statement at the head is on the wire */
     bool broken;  /* sending failed: the timer reports it on the next loop turn */
+    bool hold;    /* copy mode: the owner reads nothing for now (sl_pg_conn_hold_reads) */
     int fd;
     ev_io io;
     ev_timer timer; /* connect deadline, then the head statement's deadline */
@@ -84,6 +85,10 @@ int sl_pg_conn_query(struct sl_pg_conn *c, const char *sql, int nparams, const c
  * libpq holds unsent bytes). Returns 0, or -EIO when the connection failed (the state callback
  * fires). */
 int sl_pg_conn_flush(struct sl_pg_conn *c);
+/* Copy mode: while hold is true the socket is not read (the server's sends block: back
+ * pressure on the stream); writes still go out. On release the owner reads what libpq already
+ * holds itself (the copy callback fires only for new input). */
+void sl_pg_conn_hold_reads(struct sl_pg_conn *c, bool hold);
 /* Shutdown, when the loop no longer runs: serves the connection itself (poll) until every
  * statement queued got its result (callbacks fire as usual) or deadline_ms (sl_mono_ms clock)
  * passes. 0; -ETIMEDOUT (statements still pending); -ENOTCONN when the connection is down or

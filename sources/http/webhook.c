@@ -14,8 +14,7 @@
 #include "sources/http/verify.h"
 #include "sources/http/webhook_int.h"
 #include "sources/push.h"
-
-#define WEBHOOK_SCAN_CHUNK 256
+#include "sources/push_reader.h"
 
 struct webhook_cfg {
     char *token;
@@ -93,14 +92,9 @@ struct webhook {
     struct sl_spool *spool;
     struct sl_http_router *router; /* where its route is (removed on destroy) */
     char route[160];
-    size_t puts;    /* spool writes not yet confirmed: each holds h */
-    bool destroyed; /* freed when the last of them is confirmed */
-    bool started;
-    bool stopped;
-    bool paused;
-    bool backlog;         /* records in the spool not yet emitted: read them from there */
-    uint64_t emitted_seq; /* highest seq handed to the mapping */
-    ev_idle scan_watcher; /* reads the backlog in chunks without starving the loop */
+    size_t puts;              /* spool writes not yet confirmed: each holds h */
+    bool destroyed;           /* freed when the last of them is confirmed */
+    struct sl_push_reader rd; /* hands the spooled records to the mapping */
     struct sl_metric *m_accepted;
     struct sl_metric *m_rejected;
     struct sl_metric *m_duplicates;
@@ -180,41 +174,13 @@ char *sl_webhook_attrs(const struct sl_http_req *req,
     return sl_buf_steal(&b, NULL);
 }
 
-static void webhook_emit(struct webhook *h, uint64_t seq, const char *id, int64_t received_ms,
-                         const char *attrs, const void *body, size_t body_len)
+static void webhook_emit(void *owner, const struct sl_spool_row *row)
 {
-    struct sl_record *r =
-        sl_webhook_record_take(&h->pool, seq, id, received_ms, attrs, body, body_len);
+    struct webhook *h = owner;
+    struct sl_record *r = sl_webhook_record_take(&h->pool, row->seq, row->id, row->received_ms,
+                                                 row->attrs, row->body, row->body_len);
     r->lane = 0;
-    h->emitted_seq = seq;
     sl_source_emit(&h->base, r);
-}
-
-static int scan_row_cb(const struct sl_spool_row *row, void *arg)
-{
-    struct webhook *h = arg;
-    webhook_emit(h, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
-    return h->paused; /* the mapping may pause us from inside emit */
-}
-
-static void webhook_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    struct webhook *h = w->data;
-    if (h->paused || h->stopped) {
-        ev_idle_stop(loop, w);
-        return;
-    }
-    int n =
-        sl_spool_scan(h->spool, h->base.name, h->emitted_seq, WEBHOOK_SCAN_CHUNK, scan_row_cb, h);
-    if (n < 0) {
-        sl_error(h->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
-        return;
-    }
-    if (n == 0) {
-        /* Every commit whose callback has fired is visible and now emitted. */
-        h->backlog = false;
-        ev_idle_stop(loop, w);
-    }
 }
 
 /* 503 spool_unavailable with Retry-After, for a record the spool did not store: `code` says
@@ -251,8 +217,15 @@ static void webhook_put_done(int status, void *arg)
         sl_http_respond_json(p->x, 202, body, (size_t)n);
         /* A hook removed by a reload while the write was queued emits nothing: the row stays
          * in the spool for the hook of that name, when there is one again. */
-        if (!h->destroyed && !h->backlog && !h->paused && !h->stopped && p->seq > h->emitted_seq)
-            webhook_emit(h, p->seq, p->id, p->received_ms, p->attrs, p->body, p->body_len);
+        if (!h->destroyed)
+            sl_push_reader_committed(&h->rd, &(struct sl_spool_row){
+                                                 .seq = p->seq,
+                                                 .id = p->id,
+                                                 .received_ms = p->received_ms,
+                                                 .attrs = p->attrs,
+                                                 .body = p->body,
+                                                 .body_len = p->body_len,
+                                             });
     }
     if (p->flight)
         sl_dedupe_end(p->flight, status);
@@ -291,7 +264,7 @@ static bool content_is_json(const struct sl_http_req *req)
 static int webhook_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
 {
     struct webhook *h = arg;
-    if (h->stopped) {
+    if (h->rd.stopped) {
         rej->code = "shutting_down";
         rej->message = "sluice is shutting down";
         rej->header = STOPPED_RETRY_AFTER;
@@ -411,7 +384,7 @@ static int webhook_check_body(struct webhook *h, struct sl_http_exchange *x,
 static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct webhook *h = arg;
-    if (h->stopped) {
+    if (h->rd.stopped) {
         static const char *const hdr[] = {STOPPED_RETRY_AFTER};
         static const char body[] =
             "{\"error\":\"shutting_down\",\"message\":\"sluice is shutting down\"}";
@@ -500,19 +473,18 @@ static int webhook_check_cfg(struct webhook *h, const struct sl_config *cfg,
 {
     struct sl_verify_err ve;
     if (sl_verifier_init(&h->verifier, &h->cfg.verify, &ve) < 0) {
-        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.verify.%s: %s",
-                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                   ve.key, ve.why);
+        char key[128];
+        snprintf(key, sizeof(key), "verify.%s", ve.key);
+        sl_config_section_error(err, cfg, sec, key, "%s", ve.why);
         sl_config_err_line(cfg, err);
         return SL_ECONFIG;
     }
     const char *hd = h->cfg.dedupe_header;
     if (hd && (!*hd || strlen(hd) > 128 || strpbrk(hd, " \t:\r\n"))) {
-        sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                   "%s: %s.dedupe_header: \"%s\" is not a header name (allowed: 1 to 128 "
-                   "token characters)",
-                   cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                   hd);
+        sl_config_section_error(err, cfg, sec, "dedupe_header",
+                                "\"%s\" is not a header name (allowed: 1 to 128 token "
+                                "characters)",
+                                hd);
         sl_config_err_line(cfg, err);
         return SL_ECONFIG;
     }
@@ -549,9 +521,7 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
     sl_webhook_pool_init(&h->pool, sec->name);
     h->loop = env->loop;
     h->spool = env->spool;
-    h->backlog = true;
-    ev_idle_init(&h->scan_watcher, webhook_scan_cb);
-    h->scan_watcher.data = h;
+    sl_push_reader_init(&h->rd, &h->base, env->loop, env->spool, webhook_emit, h);
     snprintf(h->route, sizeof(h->route), "/hooks/%s", sec->name);
     h->router = env->push;
     if (env->push)
@@ -602,32 +572,19 @@ void sl_webhook_kept_headers(const struct sl_source *s, struct sl_buf *out)
 
 static int webhook_start(struct sl_source *s, struct sl_err *err)
 {
-    struct webhook *h = (struct webhook *)s;
-    h->started = true;
-    if (!h->paused)
-        ev_idle_start(h->loop, &h->scan_watcher);
+    (void)err;
+    sl_push_reader_start(&((struct webhook *)s)->rd);
     return 0;
 }
 
 static void webhook_pause(struct sl_source *s)
 {
-    struct webhook *h = (struct webhook *)s;
-    if (h->paused)
-        return;
-    h->paused = true;
-    /* New requests are still accepted into the spool; they are read back on resume. */
-    h->backlog = true;
-    ev_idle_stop(h->loop, &h->scan_watcher);
+    sl_push_reader_pause(&((struct webhook *)s)->rd);
 }
 
 static void webhook_resume(struct sl_source *s)
 {
-    struct webhook *h = (struct webhook *)s;
-    if (!h->paused)
-        return;
-    h->paused = false;
-    if (h->started && !h->stopped)
-        ev_idle_start(h->loop, &h->scan_watcher);
+    sl_push_reader_resume(&((struct webhook *)s)->rd);
 }
 
 static void webhook_ack(struct sl_source *s, const struct sl_record *r)
@@ -640,9 +597,7 @@ static void webhook_ack(struct sl_source *s, const struct sl_record *r)
 
 static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
 {
-    struct webhook *h = (struct webhook *)s;
-    h->stopped = true;
-    ev_idle_stop(h->loop, &h->scan_watcher);
+    sl_push_reader_stop(&((struct webhook *)s)->rd);
     if (cb)
         cb(s, arg);
 }
@@ -661,7 +616,7 @@ static void webhook_destroy(struct sl_source *s)
     if (!s)
         return;
     struct webhook *h = (struct webhook *)s;
-    ev_idle_stop(h->loop, &h->scan_watcher);
+    sl_push_reader_release(&h->rd);
     sl_http_router_remove(h->router, h);
     h->destroyed = true;
     if (h->puts == 0)
@@ -678,7 +633,7 @@ static void webhook_describe(struct sl_source *s, struct sl_jw *w)
     sl_jw_kbool(w, "auth", h->cfg.token && *h->cfg.token);
     sl_jw_kstr(w, "verify", sl_verify_type_name(h->cfg.verify.type));
     sl_jw_kint(w, "dedupe_window_ms", h->dedupe ? h->cfg.dedupe_window_ms : 0);
-    sl_jw_kbool(w, "paused", h->paused);
+    sl_jw_kbool(w, "paused", h->rd.paused);
     sl_jw_kint(w, "spooled", sl_spool_depth(h->spool, s->name));
     sl_jw_obj_close(w);
 }

@@ -33,6 +33,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/presleep.h"
 #include "core/time.h"
 #include "core/units.h"
 #include "sources/postgres/queue_int.h"
@@ -83,8 +84,7 @@ struct qsrc {
     struct sl_backoff backoff;
     uint64_t rng;
     ev_timer retry_timer, poll_timer, renew_timer, metrics_timer;
-    ev_prepare ack_prepare; /* before the loop sleeps: deletes out, then the next claim */
-    ev_idle ack_idle;       /* see wake_before_sleep() */
+    struct sl_presleep acks; /* before the loop sleeps: deletes out, then the next claim */
     char endpoint[300];
     char app_name[64];
     struct sl_pgq_held held;
@@ -368,33 +368,18 @@ static void flush_acks(struct qsrc *s)
 
 /* What handled rows allow, once per loop iteration: the deletes of every row handled in it,
  * then the next claim if acks made room for one. */
-static void before_sleep(struct qsrc *s)
+static void before_sleep(void *arg)
 {
-    ev_prepare_stop(s->loop, &s->ack_prepare);
-    ev_idle_stop(s->loop, &s->ack_idle);
+    struct qsrc *s = arg;
     flush_acks(s);
     claim_next(s);
 }
 
-/* libev runs a prepare watcher started from within another prepare watcher (a row handled in
- * the mapping's before-sleep pass) only in the next iteration, after sleeping: the idle watcher
- * keeps the loop from sleeping until then. */
 static void wake_before_sleep(struct qsrc *s)
 {
     if (s->closing)
         return;
-    ev_prepare_start(s->loop, &s->ack_prepare);
-    ev_idle_start(s->loop, &s->ack_idle);
-}
-
-static void ack_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    before_sleep(w->data);
-}
-
-static void ack_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    before_sleep(w->data);
+    sl_presleep_arm(&s->acks);
 }
 
 /* ---- renewing the visibility of held rows (ak) ---- */
@@ -854,10 +839,7 @@ static int pgq_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     s->renew_timer.data = s;
     ev_init(&s->metrics_timer, metrics_timer_cb);
     s->metrics_timer.data = s;
-    ev_prepare_init(&s->ack_prepare, ack_prepare_cb);
-    s->ack_prepare.data = s;
-    ev_idle_init(&s->ack_idle, ack_idle_cb);
-    s->ack_idle.data = s;
+    sl_presleep_init(&s->acks, s->loop, before_sleep, s);
     char arn[700];
     snprintf(arn, sizeof(arn), "postgres://%s/%s", s->endpoint, s->cfg.table);
     sl_pgq_pool_init(&s->pool, arn, s->cfg.table, (uint32_t)s->cfg.lanes);
@@ -939,8 +921,7 @@ static int pgq_close(struct sl_source *base, int64_t deadline_ms)
     s->stop_cb = NULL; /* the mapping is gone */
     ev_timer_stop(s->loop, &s->retry_timer);
     stop_activity(s);
-    ev_prepare_stop(s->loop, &s->ack_prepare);
-    ev_idle_stop(s->loop, &s->ack_idle);
+    sl_presleep_disarm(&s->acks);
     s->closing = true;
     flush_acks(s);
     if (s->acks_out > 0)
@@ -974,8 +955,7 @@ static void pgq_destroy(struct sl_source *base)
     s->closing = true;
     ev_timer_stop(s->loop, &s->retry_timer);
     stop_activity(s);
-    ev_prepare_stop(s->loop, &s->ack_prepare);
-    ev_idle_stop(s->loop, &s->ack_idle);
+    sl_presleep_disarm(&s->acks);
     sl_pg_conn_release(&s->cl);
     sl_pg_conn_release(&s->ak);
     sl_pgq_held_release(&s->held);

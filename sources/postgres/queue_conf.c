@@ -1,7 +1,6 @@
 /* The postgres-queue source's keys (they also make its section of docs/CONFIGURATION.md), the
  * checks a property table cannot express, the SQL it runs (made once from the keys), the check
  * of a table's columns against the mapping, and what `sluice init` creates. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,23 +165,6 @@ void sl_pgq_cfg_release(struct sl_pgq_cfg *c)
     sl_props_release(&sl_pgq_source_table, c);
 }
 
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
-                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                      key, msg);
-}
-
 bool sl_pgq_name_ok(const char *s, size_t n)
 {
     if (n == 0 || n > SL_PGQ_NAME_MAX || (s[0] >= '0' && s[0] <= '9') || s[0] == '$')
@@ -269,24 +251,26 @@ static int check_columns_cfg(const struct sl_config *cfg, const struct sl_cfg_ty
         snprintf(key, sizeof(key), "columns.%s", col_keys[i].key);
         if (*v && !**v) {
             if (!col_keys[i].optional)
-                return cfg_error(err, cfg, sec, key,
-                                 "\"\" is empty (allowed: a column name; this column is "
-                                 "required)");
+                return sl_config_section_error(
+                    err, cfg, sec, key,
+                    "\"\" is empty (allowed: a column name; this column is "
+                    "required)");
             free(*v);
             *v = NULL;
             continue;
         }
         if (*v && !sl_pgq_name_ok(*v, strlen(*v)))
-            return cfg_error(err, cfg, sec, key,
-                             "\"%s\" is not a column name (allowed: 1 to 63 characters of A-Z "
-                             "a-z 0-9 _ $, not starting with a digit or $%s)",
-                             *v, col_keys[i].optional ? "; \"\" for none" : "");
+            return sl_config_section_error(
+                err, cfg, sec, key,
+                "\"%s\" is not a column name (allowed: 1 to 63 characters of A-Z "
+                "a-z 0-9 _ $, not starting with a digit or $%s)",
+                *v, col_keys[i].optional ? "; \"\" for none" : "");
         for (size_t k = 0; *v && k < i; k++) {
             const char *o = col_get(cols, k);
             if (o && strcmp(o, *v) == 0)
-                return cfg_error(err, cfg, sec, key,
-                                 "\"%s\" is columns.%s too (allowed: a column of its own)", *v,
-                                 col_keys[k].key);
+                return sl_config_section_error(
+                    err, cfg, sec, key, "\"%s\" is columns.%s too (allowed: a column of its own)",
+                    *v, col_keys[k].key);
         }
     }
     return 0;
@@ -313,24 +297,26 @@ int sl_pgq_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
         return rc;
     const char *path = sec->path ? sec->path : "sources[]";
     if (!sl_pgq_table_ok(c->table)) {
-        rc = cfg_error(err, cfg, sec, "table",
-                       "\"%s\" is not a table name (allowed: name or schema.name, each 1 to 63 "
-                       "characters of A-Z a-z 0-9 _ $, not starting with a digit or $)",
-                       c->table ? c->table : "");
+        rc = sl_config_section_error(
+            err, cfg, sec, "table",
+            "\"%s\" is not a table name (allowed: name or schema.name, each 1 to 63 "
+            "characters of A-Z a-z 0-9 _ $, not starting with a digit or $)",
+            c->table ? c->table : "");
         goto fail;
     }
     if (c->archive_table) {
         if (!sl_pgq_table_ok(c->archive_table)) {
-            rc = cfg_error(err, cfg, sec, "archive_table",
-                           "\"%s\" is not a table name (allowed: name or schema.name, each 1 to "
-                           "63 characters of A-Z a-z 0-9 _ $, not starting with a digit or $)",
-                           c->archive_table);
+            rc = sl_config_section_error(
+                err, cfg, sec, "archive_table",
+                "\"%s\" is not a table name (allowed: name or schema.name, each 1 to "
+                "63 characters of A-Z a-z 0-9 _ $, not starting with a digit or $)",
+                c->archive_table);
             goto fail;
         }
         if (strcmp(c->archive_table, c->table) == 0) {
-            rc = cfg_error(err, cfg, sec, "archive_table",
-                           "\"%s\" is the queue table itself (allowed: another table)",
-                           c->archive_table);
+            rc = sl_config_section_error(
+                err, cfg, sec, "archive_table",
+                "\"%s\" is the queue table itself (allowed: another table)", c->archive_table);
             goto fail;
         }
     }
@@ -341,25 +327,27 @@ int sl_pgq_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
     if (c->metrics_interval_ms != 0 && c->metrics_interval_ms < 100) {
         char v[32];
         snprintf(v, sizeof(v), "%lldms", (long long)c->metrics_interval_ms);
-        rc = cfg_error(err, cfg, sec, "metrics_interval",
-                       "%s is out of range (allowed: 0 (off), or 100ms..1h)", v);
+        rc = sl_config_section_error(err, cfg, sec, "metrics_interval",
+                                     "%s is out of range (allowed: 0 (off), or 100ms..1h)", v);
         goto fail;
     }
     if (c->channel && !sl_pgq_name_ok(c->channel, strlen(c->channel))) {
-        rc = cfg_error(err, cfg, sec, "channel",
-                       "\"%s\" is not a channel name (allowed: 1 to 63 characters of A-Z a-z 0-9 "
-                       "_ $, not starting with a digit or $)",
-                       c->channel);
+        rc = sl_config_section_error(
+            err, cfg, sec, "channel",
+            "\"%s\" is not a channel name (allowed: 1 to 63 characters of A-Z a-z 0-9 "
+            "_ $, not starting with a digit or $)",
+            c->channel);
         goto fail;
     }
     if (!c->channel) {
         char ch[128];
         snprintf(ch, sizeof(ch), "sluice_%s", table_name(c->table));
         if (strlen(ch) > SL_PGQ_NAME_MAX) {
-            rc = cfg_error(err, cfg, sec, "channel",
-                           "missing, and the default \"%s\" is longer than 63 characters "
-                           "(allowed: set a channel name of 1 to 63 characters)",
-                           ch);
+            rc = sl_config_section_error(
+                err, cfg, sec, "channel",
+                "missing, and the default \"%s\" is longer than 63 characters "
+                "(allowed: set a channel name of 1 to 63 characters)",
+                ch);
             goto fail;
         }
         c->channel = sl_strdup(ch);

@@ -1,6 +1,5 @@
 /* The redis source's keys (they also make its section of docs/CONFIGURATION.md) and the checks
  * a property table cannot express. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,23 +141,6 @@ void sl_redis_cfg_release(struct sl_redis_cfg *c)
     sl_props_release(&sl_redis_source_table, c);
 }
 
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
-                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                      key, msg);
-}
-
 static bool name_ok(const char *s)
 {
     return s && *s && strlen(s) <= REDIS_NAME_MAX;
@@ -173,38 +155,40 @@ int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
         return rc;
     *start_ms = 0;
     if (c->streams.n == 0) {
-        rc = cfg_error(err, cfg, sec, "streams",
-                       "no streams given (allowed: a list of 1 or more stream keys)");
+        rc = sl_config_section_error(err, cfg, sec, "streams",
+                                     "no streams given (allowed: a list of 1 or more stream keys)");
         goto fail;
     }
     for (size_t i = 0; i < c->streams.n; i++) {
         if (!name_ok(c->streams.v[i])) {
             char key[64];
             snprintf(key, sizeof(key), "streams[%zu]", i);
-            rc = cfg_error(err, cfg, sec, key,
-                           "\"%s\" is not a stream key (allowed: 1 to 200 characters)",
-                           c->streams.v[i]);
+            rc = sl_config_section_error(
+                err, cfg, sec, key, "\"%s\" is not a stream key (allowed: 1 to 200 characters)",
+                c->streams.v[i]);
             goto fail;
         }
         for (size_t k = 0; k < i; k++) {
             if (strcmp(c->streams.v[k], c->streams.v[i]) == 0) {
                 char key[64];
                 snprintf(key, sizeof(key), "streams[%zu]", i);
-                rc = cfg_error(err, cfg, sec, key,
-                               "\"%s\" is listed twice (allowed: distinct streams)",
-                               c->streams.v[i]);
+                rc = sl_config_section_error(err, cfg, sec, key,
+                                             "\"%s\" is listed twice (allowed: distinct streams)",
+                                             c->streams.v[i]);
                 goto fail;
             }
         }
     }
     if (c->group && !name_ok(c->group)) {
-        rc = cfg_error(err, cfg, sec, "group",
-                       "\"%s\" is not a group name (allowed: 1 to 200 characters)", c->group);
+        rc = sl_config_section_error(err, cfg, sec, "group",
+                                     "\"%s\" is not a group name (allowed: 1 to 200 characters)",
+                                     c->group);
         goto fail;
     }
     if (c->consumer && !name_ok(c->consumer)) {
-        rc = cfg_error(err, cfg, sec, "consumer",
-                       "\"%s\" is not a consumer name (allowed: 1 to 200 characters)", c->consumer);
+        rc = sl_config_section_error(err, cfg, sec, "consumer",
+                                     "\"%s\" is not a consumer name (allowed: 1 to 200 characters)",
+                                     c->consumer);
         goto fail;
     }
     rc = sl_redis_conn_cfg_check(&c->conn, cfg ? cfg->file : NULL,
@@ -213,43 +197,47 @@ int sl_redis_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
         goto fail;
     if (c->starting_position == SL_REDIS_START_AT) {
         if (!c->starting_timestamp || !*c->starting_timestamp) {
-            rc = cfg_error(err, cfg, sec, "starting_timestamp",
-                           "missing: `starting_position: at` needs it (allowed: an RFC 3339 "
-                           "time, or a time ago like -1h)");
+            rc = sl_config_section_error(
+                err, cfg, sec, "starting_timestamp",
+                "missing: `starting_position: at` needs it (allowed: an RFC 3339 "
+                "time, or a time ago like -1h)");
             goto fail;
         }
         int64_t now = sl_now_ms();
         if (sl_time_parse(c->starting_timestamp, now, start_ms) < 0 || *start_ms < 0) {
-            rc = cfg_error(err, cfg, sec, "starting_timestamp",
-                           "\"%s\" is not a time (allowed: an RFC 3339 time like "
-                           "2026-01-02T03:04:05Z, or a time ago like -1h)",
-                           c->starting_timestamp);
+            rc = sl_config_section_error(err, cfg, sec, "starting_timestamp",
+                                         "\"%s\" is not a time (allowed: an RFC 3339 time like "
+                                         "2026-01-02T03:04:05Z, or a time ago like -1h)",
+                                         c->starting_timestamp);
             goto fail;
         }
         if (*start_ms > now + 1000) {
-            rc = cfg_error(err, cfg, sec, "starting_timestamp",
-                           "\"%s\" is in the future (allowed: a past time)", c->starting_timestamp);
+            rc = sl_config_section_error(err, cfg, sec, "starting_timestamp",
+                                         "\"%s\" is in the future (allowed: a past time)",
+                                         c->starting_timestamp);
             goto fail;
         }
     } else if (c->starting_timestamp) {
-        rc = cfg_error(err, cfg, sec, "starting_timestamp",
-                       "set, but starting_position is not `at` (allowed: only with "
-                       "starting_position: at)");
+        rc = sl_config_section_error(err, cfg, sec, "starting_timestamp",
+                                     "set, but starting_position is not `at` (allowed: only with "
+                                     "starting_position: at)");
         goto fail;
     }
     if (c->data_encoding == SL_REDIS_DATA_FIELD) {
         if (!c->data_field || !*c->data_field) {
-            rc = cfg_error(err, cfg, sec, "data_field",
-                           "%s: `data_encoding: field` needs it (allowed: the name of the field "
-                           "whose value is the data)",
-                           c->data_field ? "\"\" is empty" : "missing");
+            rc = sl_config_section_error(
+                err, cfg, sec, "data_field",
+                "%s: `data_encoding: field` needs it (allowed: the name of the field "
+                "whose value is the data)",
+                c->data_field ? "\"\" is empty" : "missing");
             goto fail;
         }
     } else if (c->data_field) {
-        rc = cfg_error(err, cfg, sec, "data_field",
-                       "\"%s\" is set, but data_encoding is not `field` (allowed: only with "
-                       "data_encoding: field)",
-                       c->data_field);
+        rc = sl_config_section_error(
+            err, cfg, sec, "data_field",
+            "\"%s\" is set, but data_encoding is not `field` (allowed: only with "
+            "data_encoding: field)",
+            c->data_field);
         goto fail;
     }
     /* Derived defaults. */

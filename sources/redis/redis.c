@@ -20,6 +20,7 @@
 #include "core/conditions.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/presleep.h"
 #include "core/time.h"
 #include "clients/redis/conn.h"
 #include "sources/redis/redis_int.h"
@@ -76,8 +77,7 @@ struct rsrc {
     struct sl_backoff backoff;
     uint64_t rng;
     ev_timer retry_timer, claim_timer, heartbeat_timer, metrics_timer;
-    ev_prepare ack_prepare; /* before the loop sleeps: XACKs out, then the next read */
-    ev_idle ack_idle;       /* see wake_before_sleep() */
+    struct sl_presleep acks; /* before the loop sleeps: XACKs out, then the next read */
     char endpoint[300];
     struct sl_redis_pool pool; /* free records */
     struct sl_metric *m_reconnects, *m_connected, *m_poison;
@@ -633,31 +633,16 @@ static void unthrottle(struct rsrc *s);
 /* What handled entries allow, once per loop iteration: one XACK per stream for every id that
  * became ackable, then the next read sized by all the room they made (an ack that sent a read
  * at once would size it by the first record of a batch). */
-static void before_sleep(struct rsrc *s)
+static void before_sleep(void *arg)
 {
-    ev_prepare_stop(s->loop, &s->ack_prepare);
-    ev_idle_stop(s->loop, &s->ack_idle);
+    struct rsrc *s = arg;
     flush_acks(s);
     unthrottle(s);
 }
 
-/* libev runs a prepare watcher started from within another prepare watcher (an entry handled
- * in the mapping's before-sleep pass, say a DLQ write confirmed inside put()) only in the next
- * iteration, after sleeping: the idle watcher keeps the loop from sleeping until then. */
 static void wake_before_sleep(struct rsrc *s)
 {
-    ev_prepare_start(s->loop, &s->ack_prepare);
-    ev_idle_start(s->loop, &s->ack_idle);
-}
-
-static void ack_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    before_sleep(w->data);
-}
-
-static void ack_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    before_sleep(w->data);
+    sl_presleep_arm(&s->acks);
 }
 
 /* ---- metrics (ctl) ---- */
@@ -915,10 +900,7 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     s->heartbeat_timer.data = s;
     ev_init(&s->metrics_timer, metrics_timer_cb);
     s->metrics_timer.data = s;
-    ev_prepare_init(&s->ack_prepare, ack_prepare_cb);
-    s->ack_prepare.data = s;
-    ev_idle_init(&s->ack_idle, ack_idle_cb);
-    s->ack_idle.data = s;
+    sl_presleep_init(&s->acks, s->loop, before_sleep, s);
     sl_redis_pool_init(&s->pool, s->cfg.group, s->cfg.consumer);
     s->pool.body = (struct sl_redis_body_spec){
         .encoding = s->cfg.data_encoding,
@@ -1042,8 +1024,7 @@ static void redis_destroy(struct sl_source *base)
     struct rsrc *s = (struct rsrc *)base;
     ev_timer_stop(s->loop, &s->retry_timer);
     stop_activity(s);
-    ev_prepare_stop(s->loop, &s->ack_prepare);
-    ev_idle_stop(s->loop, &s->ack_idle);
+    sl_presleep_disarm(&s->acks);
     /* Last acks: queued and written now (best effort, non-blocking); Redis applies them. */
     flush_acks(s);
     sl_redis_conn_flush(&s->ctl);

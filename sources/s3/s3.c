@@ -12,9 +12,8 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "sources/push.h"
+#include "sources/push_reader.h"
 #include "sources/s3/s3_int.h"
-
-#define S3_SCAN_CHUNK 256
 
 struct s3_cfg {
     char *token;
@@ -82,14 +81,9 @@ struct s3_source {
     struct sl_spool *spool;
     struct sl_http_router *router;
     char route[160];
-    size_t puts;    /* spool writes not yet confirmed: each holds s */
-    bool destroyed; /* freed when the last of them is confirmed */
-    bool started;
-    bool stopped;
-    bool paused;
-    bool backlog;         /* records in the spool not yet emitted: read them from there */
-    uint64_t emitted_seq; /* highest seq handed to the mapping */
-    ev_idle scan_watcher;
+    size_t puts;              /* spool writes not yet confirmed: each holds s */
+    bool destroyed;           /* freed when the last of them is confirmed */
+    struct sl_push_reader rd; /* hands the spooled records to the mapping */
     uint64_t rng;
     struct sl_s3_batch parsed; /* reused for every request */
     struct sl_metric *m_records;
@@ -110,39 +104,13 @@ struct s3_put {
     struct sl_buf text;
 };
 
-static void s3_emit(struct s3_source *s, uint64_t seq, const char *id, int64_t received_ms,
-                    const char *attrs, const void *body, size_t body_len)
+static void s3_emit(void *owner, const struct sl_spool_row *row)
 {
-    struct sl_record *r = sl_s3_record_take(&s->pool, seq, id, received_ms, attrs, body, body_len);
-    r->lane = sl_s3_lane(attrs, strlen(attrs), (uint32_t)s->cfg.lanes);
-    s->emitted_seq = seq;
+    struct s3_source *s = owner;
+    struct sl_record *r = sl_s3_record_take(&s->pool, row->seq, row->id, row->received_ms,
+                                            row->attrs, row->body, row->body_len);
+    r->lane = sl_s3_lane(row->attrs, strlen(row->attrs), (uint32_t)s->cfg.lanes);
     sl_source_emit(&s->base, r);
-}
-
-static int scan_row_cb(const struct sl_spool_row *row, void *arg)
-{
-    struct s3_source *s = arg;
-    s3_emit(s, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
-    return s->paused; /* the mapping may pause us from inside emit */
-}
-
-static void s3_scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    struct s3_source *s = w->data;
-    if (s->paused || s->stopped) {
-        ev_idle_stop(loop, w);
-        return;
-    }
-    int n = sl_spool_scan(s->spool, s->base.name, s->emitted_seq, S3_SCAN_CHUNK, scan_row_cb, s);
-    if (n < 0) {
-        sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
-        return;
-    }
-    if (n == 0) {
-        s->backlog = false;
-        ev_idle_stop(loop, w);
-    }
 }
 
 static void s3_free(struct s3_source *s);
@@ -172,12 +140,16 @@ static void s3_put_done(int status, void *arg)
         sl_http_respond_json(p->x, 200, body, (size_t)n);
         /* A source removed by a reload while the write was queued emits nothing: the rows
          * stay in the spool for the source of that name, when there is one again. */
-        for (size_t i = 0; i < p->n; i++) {
-            uint64_t seq = p->first_seq + i;
-            if (s->destroyed || s->backlog || s->paused || s->stopped || seq <= s->emitted_seq)
-                break;
+        for (size_t i = 0; i < p->n && !s->destroyed; i++) {
             const struct sl_spool_item *it = &p->items[i];
-            s3_emit(s, seq, it->id, p->received_ms, it->attrs, it->body, it->body_len);
+            sl_push_reader_committed(&s->rd, &(struct sl_spool_row){
+                                                 .seq = p->first_seq + i,
+                                                 .id = it->id,
+                                                 .received_ms = p->received_ms,
+                                                 .attrs = it->attrs,
+                                                 .body = it->body,
+                                                 .body_len = it->body_len,
+                                             });
         }
     }
     put_free(p);
@@ -190,7 +162,7 @@ static void s3_put_done(int status, void *arg)
 static int s3_headers(const struct sl_http_req *req, void *arg, struct sl_http_reject *rej)
 {
     struct s3_source *s = arg;
-    if (s->stopped) {
+    if (s->rd.stopped) {
         rej->code = "shutting_down";
         rej->message = "sluice is shutting down";
         rej->header = STOPPED_RETRY_AFTER;
@@ -234,7 +206,7 @@ static void respond_none(struct sl_http_exchange *x, size_t filtered)
 static void s3_handle_post(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
     struct s3_source *s = arg;
-    if (s->stopped) {
+    if (s->rd.stopped) {
         static const char *const hdr[] = {STOPPED_RETRY_AFTER};
         static const char body[] =
             "{\"error\":\"shutting_down\",\"message\":\"sluice is shutting down\"}";
@@ -351,11 +323,9 @@ static int s3_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     sl_source_init(&s->base, &sl_source_s3_ops, sec->name);
     s->loop = env->loop;
     s->spool = env->spool;
-    s->backlog = true;
+    sl_push_reader_init(&s->rd, &s->base, env->loop, env->spool, s3_emit, s);
     s->rng = sl_random_u64() | 1;
     sl_s3_batch_init(&s->parsed);
-    ev_idle_init(&s->scan_watcher, s3_scan_cb);
-    s->scan_watcher.data = s;
     snprintf(s->route, sizeof(s->route), "/s3/%s", sec->name);
     s->router = env->push;
     if (env->push) {
@@ -384,31 +354,18 @@ static int s3_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
 static int s3_start(struct sl_source *base, struct sl_err *err)
 {
     (void)err;
-    struct s3_source *s = (struct s3_source *)base;
-    s->started = true;
-    if (!s->paused)
-        ev_idle_start(s->loop, &s->scan_watcher);
+    sl_push_reader_start(&((struct s3_source *)base)->rd);
     return 0;
 }
 
 static void s3_pause(struct sl_source *base)
 {
-    struct s3_source *s = (struct s3_source *)base;
-    if (s->paused)
-        return;
-    s->paused = true;
-    s->backlog = true; /* intake goes on into the spool; read back on resume */
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_pause(&((struct s3_source *)base)->rd);
 }
 
 static void s3_resume(struct sl_source *base)
 {
-    struct s3_source *s = (struct s3_source *)base;
-    if (!s->paused)
-        return;
-    s->paused = false;
-    if (s->started && !s->stopped)
-        ev_idle_start(s->loop, &s->scan_watcher);
+    sl_push_reader_resume(&((struct s3_source *)base)->rd);
 }
 
 static void s3_ack(struct sl_source *base, const struct sl_record *r)
@@ -421,9 +378,7 @@ static void s3_ack(struct sl_source *base, const struct sl_record *r)
 
 static void s3_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
 {
-    struct s3_source *s = (struct s3_source *)base;
-    s->stopped = true;
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_stop(&((struct s3_source *)base)->rd);
     if (cb)
         cb(base, arg);
 }
@@ -442,7 +397,7 @@ static void s3_destroy(struct sl_source *base)
     if (!base)
         return;
     struct s3_source *s = (struct s3_source *)base;
-    ev_idle_stop(s->loop, &s->scan_watcher);
+    sl_push_reader_release(&s->rd);
     sl_http_router_remove(s->router, s);
     s->destroyed = true;
     if (s->puts == 0)
@@ -457,7 +412,7 @@ static void s3_describe(struct sl_source *base, struct sl_jw *w)
     sl_jw_kstr(w, "name", base->name);
     sl_jw_kstr(w, "path", s->route);
     sl_jw_kbool(w, "auth", s->cfg.token && *s->cfg.token);
-    sl_jw_kbool(w, "paused", s->paused);
+    sl_jw_kbool(w, "paused", s->rd.paused);
     sl_jw_kint(w, "lanes", s->cfg.lanes);
     sl_jw_kint(w, "spooled", sl_spool_depth(s->spool, base->name));
     sl_jw_obj_close(w);

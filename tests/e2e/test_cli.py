@@ -15,6 +15,10 @@ def run(*args, env=None):
                           timeout=60, env=env)
 
 
+# The source types of the registry, in its order (sources/registry.c).
+SOURCE_TYPES = "http, redis, kafka, postgres-queue, s3, postgres-cdc, schedule"
+
+
 class Cli(SluiceTest):
     def write(self, name, text):
         path = os.path.join(self.workdir, name)
@@ -36,12 +40,12 @@ class Cli(SluiceTest):
     def test_help_lists_the_types_of_the_registries(self):
         p = run("--help")
         out = p.stdout.decode()
-        self.assertRegex(out, r"sources\[\]\s+http, redis, kafka, postgres-queue, s3\n")
+        self.assertRegex(out, r"sources\[\]\s+%s\n" % SOURCE_TYPES)
         self.assertRegex(out, r"functions\[\]\s+http, lambda, runtime\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka, postgres\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()
-        for section, types in (("sources[]", "http, redis, kafka, postgres-queue, s3"),
+        for section, types in (("sources[]", SOURCE_TYPES),
                                ("functions[]", "http, lambda"),
                                ("dlqs[]", "sqlite, redis, kafka")):
             for t in types.split(", "):
@@ -49,7 +53,7 @@ class Cli(SluiceTest):
         # The same names the validator accepts.
         path = self.write("types.yaml", "sources:\n  - {name: s, type: nope}\n")
         err = run("validate", "-c", path).stderr.decode()
-        self.assertIn("(allowed: http, redis, kafka, postgres-queue, s3)", err)
+        self.assertIn("(allowed: %s)" % SOURCE_TYPES, err)
 
     def test_exit_codes_and_json(self):
         bad = self.write("bad.yaml", "log: {level: loud}\n")

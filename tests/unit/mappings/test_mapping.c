@@ -564,6 +564,39 @@ static void test_batches_by_size_in_order(void **state)
     fx_release(&f);
 }
 
+/* Records a source marks as a group (sl_record.group: a database transaction) are not split
+ * over two batches when the group fits in one; a group bigger than a batch is split as usual. */
+static void test_groups_kept_in_one_batch(void **state)
+{
+    struct fx f;
+    fx_init(&f, verdict_ok);
+    fx_start(&f); /* batch size 4 */
+    const int groups[] = {3, 3, 6, 1};
+    int seq = 0;
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        for (int i = 0; i < groups[g]; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "%d", seq);
+            struct sl_record *r = sl_record_new(id, NULL, NULL, "x", 1);
+            r->seq = (uint64_t)seq++;
+            r->time_ms = 1;
+            r->group = i == 0 ? (uint32_t)groups[g] : 0;
+            f.emitted++;
+            sl_source_emit(&f.src.base, r);
+        }
+    }
+    fx_settle(&f);
+    assert_int_equal(f.tgt.calls, 4);
+    assert_int_equal(f.tgt.sizes[0], 3);
+    assert_int_equal(f.tgt.sizes[1], 3);
+    assert_int_equal(f.tgt.sizes[2], 4); /* the group of 6 is bigger than a batch */
+    assert_int_equal(f.tgt.sizes[3], 3);
+    for (int i = 0; i < seq; i++)
+        assert_int_equal(f.src.ack_order[i], i);
+    assert_accounting(&f, NULL, 0);
+    fx_release(&f);
+}
+
 static void test_retries_exhaust_into_dlq(void **state)
 {
     struct fx f;
@@ -996,6 +1029,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_by_size_in_order),
+        cmocka_unit_test(test_groups_kept_in_one_batch),
         cmocka_unit_test(test_retries_exhaust_into_dlq),
         cmocka_unit_test(test_bisect_isolates_poison),
         cmocka_unit_test(test_entry_keeps_uncounted_attempts_apart),
