@@ -22,6 +22,7 @@
 #include "core/jw.h"
 #include "dispatcher/http/http_target.h"
 #include "dispatcher/lambda/lambda_target.h"
+#include "dispatcher/runtime/runtime_target.h"
 #include "dispatcher/target.h"
 
 /* ---- The test server ----------------------------------------------------------------------
@@ -816,7 +817,9 @@ static void test_registry(void **state)
     assert_ptr_equal(sl_target_types[0], &sl_target_http_ops);
     assert_ptr_equal(sl_target_find_type("lambda"), &sl_target_lambda_ops);
     assert_ptr_equal(sl_target_types[1], &sl_target_lambda_ops);
-    assert_null(sl_target_types[2]);
+    assert_ptr_equal(sl_target_find_type("runtime"), &sl_target_runtime_ops);
+    assert_ptr_equal(sl_target_types[2], &sl_target_runtime_ops);
+    assert_null(sl_target_types[3]);
     assert_string_equal(sl_target_http_ops.type, "http");
     assert_ptr_equal(sl_target_http_ops.props, &sl_http_target_props);
 }
