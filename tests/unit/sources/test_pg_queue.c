@@ -218,7 +218,8 @@ static void test_encoder_sqs_shape(void **state)
     json_t *recs = json_object_get(doc, "Records");
     assert_int_equal(json_array_size(recs), 1);
     json_t *rec = json_array_get(recs, 0);
-    /* REFERENCE.md 2.1, field for field, in order. */
+    /* The SQS event record of the Lambda docs ("Using Lambda with Amazon SQS"), field for field,
+     * in order. */
     static const char *const keys[] = {"messageId",  "receiptHandle",     "body",
                                        "attributes", "messageAttributes", "md5OfMessageAttributes",
                                        "md5OfBody",  "eventSource",       "eventSourceARN",
