@@ -1,0 +1,99 @@
+/* admin.esm_store: where the mappings made through the ESM API are kept (cli/esm.h). Unset, in
+ * this process's own SQLite store (cli/esm.c); `type: postgres`, in a table every sluice process
+ * sharing it reads (cli/esm_store_pg.c). The key is bound here rather than in config/schema.c
+ * because its connection keys are the clients' (clients/postgres/conf.h), which the config
+ * library does not link. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/esm.h"
+#include "core/mem.h"
+
+#define OFF(f) offsetof(struct sl_esm_store_cfg, f)
+
+static const char *const store_types[] = {"local", "postgres", NULL};
+
+static const struct sl_prop store_props[] = {
+    {.name = "type",
+     .type = SL_PROP_ENUM,
+     .offset = OFF(type),
+     .def = "local",
+     .enum_values = store_types,
+     .desc = "`local`: each process keeps its own API mappings in its store (table "
+             "esm_mappings); `postgres`: they live in the table sluice_esm_mappings of "
+             "`postgres`, shared by every process configured so, and each process runs every "
+             "one of them (docs/ESM_API.md)."},
+    /* Bound by sl_esm_store_bind with sl_pg_conn_table when the type asks for it: a table row
+     * would bind its required conninfo for type local too. */
+    {.name = "postgres",
+     .type = SL_PROP_JSON,
+     .offset = OFF(postgres_raw),
+     .desc = "With `type: postgres`: the server, with the keys of `admin.esm_store.postgres` "
+             "below (conninfo, password, connect_timeout, command_timeout, as for a PostgreSQL "
+             "source)."},
+    {.name = "poll",
+     .type = SL_PROP_DURATION,
+     .offset = OFF(poll_ms),
+     .def = "30s",
+     .min = 1000,
+     .max = 3600 * 1000LL,
+     .desc = "How often the shared table is read again even without a notification (a "
+             "fallback: changes are announced with NOTIFY and applied at once)."},
+};
+
+const struct sl_prop_table sl_esm_store_table = {
+    .name = "admin.esm_store",
+    .desc = "The shared engine of the event-source-mapping API's mappings (docs/ESM_API.md). "
+            "Read at start only.",
+    .props = store_props,
+    .nprops = SL_ARRAY_LEN(store_props),
+    .struct_size = sizeof(struct sl_esm_store_cfg),
+};
+
+int sl_esm_store_bind(const struct sl_config *cfg, struct sl_esm_store_cfg *out, struct sl_err *err)
+{
+    const char *file = cfg->file ? cfg->file : "config";
+    struct sl_prop_ctx ctx = {.file = cfg->file, .path = "admin.esm_store", .dir = cfg->dir};
+    json_t *node = cfg->admin.esm_store ? cfg->admin.esm_store : NULL;
+    if (node && !json_is_object(node))
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "%s: admin.esm_store: expected a mapping ({type: local} or {type: "
+                          "postgres, postgres: {conninfo: ...}})",
+                          file);
+    int rc = sl_props_bind(&sl_esm_store_table, node, out, &ctx, err);
+    if (rc < 0 || out->type != SL_ESM_STORE_POSTGRES)
+        return rc;
+    if (!out->postgres_raw)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "%s: admin.esm_store.postgres: missing (required with type: postgres; "
+                          "its keys: conninfo, password, connect_timeout, command_timeout)",
+                          file);
+    struct sl_prop_ctx pctx = {
+        .file = cfg->file, .path = "admin.esm_store.postgres", .dir = cfg->dir};
+    rc = sl_props_bind(&sl_pg_conn_table, out->postgres_raw, &out->postgres, &pctx, err);
+    if (rc < 0)
+        return rc;
+    return sl_pg_conn_cfg_check(&out->postgres, file, "admin.esm_store.postgres", err);
+}
+
+void sl_esm_store_release(struct sl_esm_store_cfg *c)
+{
+    sl_props_release(&sl_pg_conn_table, &c->postgres);
+    sl_props_release(&sl_esm_store_table, c);
+}
+
+int sl_esm_store_check(const struct sl_config *cfg, struct sl_err *err)
+{
+    struct sl_esm_store_cfg c;
+    memset(&c, 0, sizeof(c));
+    int rc = sl_esm_store_bind(cfg, &c, err);
+    sl_esm_store_release(&c);
+    return rc;
+}
+
+void sl_esm_rows_free(struct sl_esm_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(rows[i].doc);
+    free(rows);
+}
