@@ -144,6 +144,40 @@ class EsmSharedPg(common.PgQueueTest):
         self.assertEqual(self.listed(s), [])  # nothing half made
         self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 1)
 
+    def test_store_lost_while_running(self):
+        """PostgreSQL goes away: changes answer 500 and change nothing, the mapping known runs
+        on; once it is back both processes reconnect and a change reaches the other again."""
+        pg = self.pg()
+        fn = self.sfn()
+        cfg = self.configs(pg, fn)
+        self.init(cfg["a"])
+        a = self.sluice(cfg["a"], name="a")
+        b = self.sluice(cfg["b"], name="b")
+        status, _, data = a.admin("POST", PATH, {"EventSourceArn": "orders",
+                                                 "FunctionName": "fn", "BatchSize": 10})
+        self.assertEqual(status, 202, data)
+        uuid = json_body(data)["UUID"]
+        wait_until(lambda: self.state_is(b, uuid, "Enabled"), what="B runs A's mapping")
+
+        pg.stop()
+        a.out.wait_for(r"shared ESM store at .* is unreachable")
+        status, hdrs, data = a.admin("PUT", PATH + "/" + uuid, {"BatchSize": 7})
+        self.assertEqual((status, hdrs.get("x-amzn-errortype")), (500, "ServiceException"), data)
+        for s in (a, b):
+            self.assertEqual(self.get(s, uuid)[1]["BatchSize"], 10)
+            self.assertEqual(s.admin("GET", "/v1/mappings/esm-" + uuid)[0], 200)
+
+        pg.start()
+        for s in (a, b):
+            s.out.wait_for(r"shared ESM store at .* is reachable again")
+        wait_until(lambda: a.admin("PUT", PATH + "/" + uuid, {"BatchSize": 7})[0] == 202,
+                   what="A writes again")
+        wait_until(lambda: self.state_is(b, uuid, "Enabled", BatchSize=7),
+                   what="B applied A's update after the outage")
+        ids = self.produce(pg, 4)
+        self.wait_empty(pg, what="the mapping delivers after the outage")
+        self.assertEqual(sorted(set(fn.delivered())), sorted(ids))
+
     def test_store_down_at_start_is_a_clear_error(self):
         pg = self.pg()
         fn = self.sfn()
