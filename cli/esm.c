@@ -109,9 +109,14 @@ int sl_esm_open(struct sl_app *app, struct sl_err *err)
     app->esm = esm;
     esm->store_cfg = SL_NEW(struct sl_esm_store_cfg);
     int rc = sl_esm_store_bind(&app->cfg, esm->store_cfg, err);
+    static const struct sl_esm_shared_ops *const engines[] = {
+        [SL_ESM_STORE_POSTGRES] = &sl_esm_pg_ops,
+        [SL_ESM_STORE_REDIS] = &sl_esm_redis_ops,
+    };
     if (rc == 0)
-        rc = esm->store_cfg->type == SL_ESM_STORE_POSTGRES ? open_shared(app, &sl_esm_pg_ops, err)
-                                                           : open_local(app, err);
+        rc = esm->store_cfg->type == SL_ESM_STORE_LOCAL
+                 ? open_local(app, err)
+                 : open_shared(app, engines[esm->store_cfg->type], err);
     if (rc < 0)
         return rc;
     return sl_esm_merge(app, &app->cfg, false, err);

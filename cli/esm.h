@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "clients/postgres/conf.h"
+#include "clients/redis/conf.h"
 #include "config/config.h"
 #include "core/err.h"
 
@@ -85,12 +86,15 @@ void sl_esm_routes(struct sl_app *app, struct sl_http_router *r);
 /* ---- shared engines (admin.esm_store) ---------------------------------------------------------
  */
 
-enum sl_esm_store_type { SL_ESM_STORE_LOCAL, SL_ESM_STORE_POSTGRES };
+enum sl_esm_store_type { SL_ESM_STORE_LOCAL, SL_ESM_STORE_POSTGRES, SL_ESM_STORE_REDIS };
 
 struct sl_esm_store_cfg {
     int type;             /* enum sl_esm_store_type */
     json_t *postgres_raw; /* admin.esm_store.postgres as written */
     struct sl_pg_conn_cfg postgres;
+    json_t *redis_raw; /* admin.esm_store.redis as written */
+    struct sl_redis_conn_cfg redis;
+    char *key; /* redis: the prefix of its keys and the channel */
     int64_t poll_ms;
 };
 
@@ -106,6 +110,7 @@ int sl_esm_store_check(const struct sl_config *cfg, struct sl_err *err);
 struct sl_esm_row {
     char uuid[SL_ESM_UUID_LEN + 1];
     json_t *doc;
+    int64_t created_ms;
     int64_t modified_ms;
     uint64_t version;
 };
@@ -132,6 +137,7 @@ struct sl_esm_shared_ops {
     void (*close)(struct sl_esm_shared *s);
 };
 extern const struct sl_esm_shared_ops sl_esm_pg_ops;
+extern const struct sl_esm_shared_ops sl_esm_redis_ops;
 
 /* The engine's whole set, read again: entries made, changed or deleted by another process are
  * applied through a reload as this process's own changes are. */

@@ -11,7 +11,7 @@
 
 #define OFF(f) offsetof(struct sl_esm_store_cfg, f)
 
-static const char *const store_types[] = {"local", "postgres", NULL};
+static const char *const store_types[] = {"local", "postgres", "redis", NULL};
 
 static const struct sl_prop store_props[] = {
     {.name = "type",
@@ -22,7 +22,7 @@ static const struct sl_prop store_props[] = {
      .desc = "`local`: each process keeps its own API mappings in its store (table "
              "esm_mappings); `postgres`: they live in the table sluice_esm_mappings of "
              "`postgres`, shared by every process configured so, and each process runs every "
-             "one of them (docs/ESM_API.md)."},
+             "one of them; `redis`: likewise in hashes of `redis` under `key` (docs/ESM_API.md)."},
     /* Bound by sl_esm_store_bind with sl_pg_conn_table when the type asks for it: a table row
      * would bind its required conninfo for type local too. */
     {.name = "postgres",
@@ -31,6 +31,19 @@ static const struct sl_prop store_props[] = {
      .desc = "With `type: postgres`: the server, with the keys of `admin.esm_store.postgres` "
              "below (conninfo, password, connect_timeout, command_timeout, as for a PostgreSQL "
              "source)."},
+    {.name = "redis",
+     .type = SL_PROP_JSON,
+     .offset = OFF(redis_raw),
+     .desc = "With `type: redis`: the server, with the keys of `admin.esm_store.redis` below "
+             "(host, port, unix_socket, password, db, connect_timeout, command_timeout, as for a "
+             "Redis source)."},
+    {.name = "key",
+     .type = SL_PROP_STRING,
+     .offset = OFF(key),
+     .def = "sluice:esm",
+     .desc = "With `type: redis`: the prefix of its keys (`<key>:docs`, `<key>:pairs`, "
+             "`<key>:pair_of`, `<key>:version`) and the channel changes are published on "
+             "(`<key>`)."},
     {.name = "poll",
      .type = SL_PROP_DURATION,
      .offset = OFF(poll_ms),
@@ -38,7 +51,7 @@ static const struct sl_prop store_props[] = {
      .min = 1000,
      .max = 3600 * 1000LL,
      .desc = "How often the shared table is read again even without a notification (a "
-             "fallback: changes are announced with NOTIFY and applied at once)."},
+             "fallback: changes are announced with NOTIFY or PUBLISH and applied at once)."},
 };
 
 const struct sl_prop_table sl_esm_store_table = {
@@ -61,24 +74,35 @@ int sl_esm_store_bind(const struct sl_config *cfg, struct sl_esm_store_cfg *out,
                           "postgres, postgres: {conninfo: ...}})",
                           file);
     int rc = sl_props_bind(&sl_esm_store_table, node, out, &ctx, err);
-    if (rc < 0 || out->type != SL_ESM_STORE_POSTGRES)
+    if (rc < 0 || out->type == SL_ESM_STORE_LOCAL)
         return rc;
-    if (!out->postgres_raw)
+    bool pg = out->type == SL_ESM_STORE_POSTGRES;
+    const char *path = pg ? "admin.esm_store.postgres" : "admin.esm_store.redis";
+    json_t *raw = pg ? out->postgres_raw : out->redis_raw;
+    if (!raw)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                          "%s: admin.esm_store.postgres: missing (required with type: postgres; "
-                          "its keys: conninfo, password, connect_timeout, command_timeout)",
-                          file);
-    struct sl_prop_ctx pctx = {
-        .file = cfg->file, .path = "admin.esm_store.postgres", .dir = cfg->dir};
-    rc = sl_props_bind(&sl_pg_conn_table, out->postgres_raw, &out->postgres, &pctx, err);
-    if (rc < 0)
-        return rc;
-    return sl_pg_conn_cfg_check(&out->postgres, file, "admin.esm_store.postgres", err);
+                          "%s: %s: missing (required with type: %s; its keys: %s)", file, path,
+                          store_types[out->type],
+                          pg ? "conninfo, password, connect_timeout, command_timeout"
+                             : "host, port, unix_socket, password, db, connect_timeout, "
+                               "command_timeout");
+    struct sl_prop_ctx sub = {.file = cfg->file, .path = path, .dir = cfg->dir};
+    if (pg) {
+        rc = sl_props_bind(&sl_pg_conn_table, raw, &out->postgres, &sub, err);
+        return rc < 0 ? rc : sl_pg_conn_cfg_check(&out->postgres, file, path, err);
+    }
+    if (!out->key || !*out->key || strlen(out->key) > 200)
+        return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
+                          "%s: admin.esm_store.key: \"%.40s\" (allowed: 1 to 200 characters)", file,
+                          out->key ? out->key : "");
+    rc = sl_props_bind(&sl_redis_conn_table, raw, &out->redis, &sub, err);
+    return rc < 0 ? rc : sl_redis_conn_cfg_check(&out->redis, file, path, err);
 }
 
 void sl_esm_store_release(struct sl_esm_store_cfg *c)
 {
     sl_props_release(&sl_pg_conn_table, &c->postgres);
+    sl_props_release(&sl_redis_conn_table, &c->redis);
     sl_props_release(&sl_esm_store_table, c);
 }
 

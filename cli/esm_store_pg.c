@@ -41,7 +41,7 @@ static const char schema_sql[] =
     "CREATE SEQUENCE IF NOT EXISTS " TABLE "_version";
 
 static const char select_sql[] =
-    "SELECT uuid, doc, modified_ms, version FROM " TABLE " ORDER BY created_ms, uuid";
+    "SELECT uuid, doc, modified_ms, version, created_ms FROM " TABLE " ORDER BY created_ms, uuid";
 
 static const char insert_sql[] =
     "WITH w AS (INSERT INTO " TABLE " (uuid, source, function, doc, created_ms, modified_ms, "
@@ -92,6 +92,7 @@ static struct sl_esm_row *rows_from(const PGresult *res, size_t *n)
         r->doc = doc;
         r->modified_ms = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         r->version = strtoull(PQgetvalue(res, i, 3), NULL, 10);
+        r->created_ms = strtoll(PQgetvalue(res, i, 4), NULL, 10);
     }
     *n = k;
     return rows;
