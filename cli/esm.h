@@ -8,6 +8,7 @@
 #ifndef SL_CLI_ESM_H
 #define SL_CLI_ESM_H
 
+#include <ev.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -138,6 +139,28 @@ struct sl_esm_shared_ops {
 };
 extern const struct sl_esm_shared_ops sl_esm_pg_ops;
 extern const struct sl_esm_shared_ops sl_esm_redis_ops;
+
+/* esm_store.c: what every shared engine does alike. One read of the whole set at a time (one
+ * asked for meanwhile runs once it is done: a change may have committed after its snapshot), a
+ * read every poll, a reconnect timer, one log line per outage. An engine embeds it first. */
+struct sl_esm_watch {
+    struct sl_app *app;
+    char endpoint[160];
+    ev_timer poll, reconnect;
+    bool reading, again, down, closing;
+    int (*read)(struct sl_esm_watch *w);     /* sends a read: 0 (sl_esm_watch_rows follows) */
+    void (*connect)(struct sl_esm_watch *w); /* the reconnect timer fired */
+};
+void sl_esm_watch_init(struct sl_esm_watch *w, struct sl_app *app, int64_t poll_ms,
+                       int (*read)(struct sl_esm_watch *), void (*connect)(struct sl_esm_watch *));
+void sl_esm_watch_read(struct sl_esm_watch *w);
+/* A read's answer: rows/n (ok false: it failed, or the connection went). */
+void sl_esm_watch_rows(struct sl_esm_watch *w, bool ok, struct sl_esm_row *rows, size_t n);
+/* Connected (again): logs the end of an outage, reads what changed meanwhile. */
+void sl_esm_watch_up(struct sl_esm_watch *w);
+/* Lost, or a connect failed: logs the outage once, connects again in a second. */
+void sl_esm_watch_down(struct sl_esm_watch *w, const char *why);
+void sl_esm_watch_stop(struct sl_esm_watch *w);
 
 /* The engine's whole set, read again: entries made, changed or deleted by another process are
  * applied through a reload as this process's own changes are. */

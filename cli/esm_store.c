@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/app.h"
 #include "cli/esm.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #define OFF(f) offsetof(struct sl_esm_store_cfg, f)
@@ -120,4 +122,93 @@ void sl_esm_rows_free(struct sl_esm_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         json_decref(rows[i].doc);
     free(rows);
+}
+
+/* ---- what every shared engine does alike ------------------------------------------------------
+ */
+
+#define RECONNECT_S 1.0
+
+static const char scope[] = "esm";
+
+static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sl_esm_watch_read(t->data);
+}
+
+static void reconnect_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sl_esm_watch *w = t->data;
+    w->connect(w);
+}
+
+void sl_esm_watch_init(struct sl_esm_watch *w, struct sl_app *app, int64_t poll_ms,
+                       int (*read)(struct sl_esm_watch *), void (*connect)(struct sl_esm_watch *))
+{
+    w->app = app;
+    w->read = read;
+    w->connect = connect;
+    ev_init(&w->reconnect, reconnect_cb);
+    w->reconnect.data = w;
+    ev_timer_init(&w->poll, poll_cb, (double)poll_ms / 1000.0, (double)poll_ms / 1000.0);
+    w->poll.data = w;
+    ev_timer_start(app->loop, &w->poll);
+}
+
+void sl_esm_watch_read(struct sl_esm_watch *w)
+{
+    if (w->reading) {
+        w->again = true;
+        return;
+    }
+    if (w->read(w) == 0)
+        w->reading = true;
+}
+
+void sl_esm_watch_rows(struct sl_esm_watch *w, bool ok, struct sl_esm_row *rows, size_t n)
+{
+    w->reading = false;
+    if (w->closing)
+        return;
+    if (ok) {
+        sl_debug(scope, "read %zu rows of the shared store", n);
+        sl_esm_sync(w->app, rows, n);
+    }
+    if (w->again) {
+        w->again = false;
+        sl_esm_watch_read(w);
+    }
+}
+
+void sl_esm_watch_up(struct sl_esm_watch *w)
+{
+    if (w->down)
+        sl_info(scope, "the shared ESM store at %s is reachable again", w->endpoint);
+    w->down = false;
+    w->reading = false; /* a read on the connection that went got its NULL */
+    sl_esm_watch_read(w);
+}
+
+void sl_esm_watch_down(struct sl_esm_watch *w, const char *why)
+{
+    if (!w->down)
+        sl_warn(scope,
+                "the shared ESM store at %s is unreachable: %s (API changes answer 500 until it "
+                "is back; the mappings known run on; retrying every second)",
+                w->endpoint, why ? why : "");
+    w->down = true;
+    w->reading = false;
+    ev_timer_set(&w->reconnect, RECONNECT_S, 0);
+    ev_timer_start(w->app->loop, &w->reconnect);
+}
+
+void sl_esm_watch_stop(struct sl_esm_watch *w)
+{
+    w->closing = true;
+    ev_timer_stop(w->app->loop, &w->reconnect);
+    ev_timer_stop(w->app->loop, &w->poll);
 }

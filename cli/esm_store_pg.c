@@ -23,7 +23,6 @@
 
 #define TABLE        "sluice_esm_mappings"
 #define CHANNEL      "sluice_esm_mappings"
-#define RECONNECT_S  1.0
 #define SQLSTATE_DUP "23505" /* unique_violation */
 
 static const char scope[] = "esm";
@@ -59,15 +58,8 @@ static const char delete_sql[] = "WITH w AS (DELETE FROM " TABLE " WHERE uuid = 
 static const char other_sql[] = "SELECT uuid FROM " TABLE " WHERE source = $1 AND function = $2";
 
 struct sl_esm_shared {
-    struct sl_app *app;
+    struct sl_esm_watch w; /* first: the engine is its watch */
     struct sl_pg_conn conn;
-    char endpoint[160];
-    ev_timer reconnect;
-    ev_timer poll;
-    bool reading;
-    bool again; /* a read was asked for while one ran */
-    bool logged_down;
-    bool closing;
 };
 
 /* ---- reading the table ---------------------------------------------------------------------- */
@@ -98,54 +90,34 @@ static struct sl_esm_row *rows_from(const PGresult *res, size_t *n)
     return rows;
 }
 
-static void read_all(struct sl_esm_shared *s);
-
 static void read_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
 {
     (void)c;
     struct sl_esm_shared *s = priv;
-    s->reading = false;
-    if (!res || s->closing)
-        return; /* the connection went: the reconnect reads again */
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        sl_error(scope, "reading " TABLE " at %s: %s", s->endpoint, PQresultErrorMessage(res));
-    } else {
-        size_t n;
-        struct sl_esm_row *rows = rows_from(res, &n);
-        sl_debug(scope, "read %zu rows of " TABLE, n);
-        sl_esm_sync(s->app, rows, n);
-        sl_esm_rows_free(rows, n);
-    }
-    if (s->again) {
-        s->again = false;
-        read_all(s);
-    }
+    size_t n = 0;
+    struct sl_esm_row *rows = NULL;
+    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (res && !ok)
+        sl_error(scope, "reading " TABLE " at %s: %s", s->w.endpoint, PQresultErrorMessage(res));
+    if (ok)
+        rows = rows_from(res, &n);
+    sl_esm_watch_rows(&s->w, ok, rows, n);
+    sl_esm_rows_free(rows, n);
 }
 
-static void read_all(struct sl_esm_shared *s)
+static int send_read(struct sl_esm_watch *w)
 {
-    if (s->reading) {
-        s->again = true; /* a change may have committed after that read's snapshot */
-        return;
-    }
+    struct sl_esm_shared *s = (struct sl_esm_shared *)w;
     if (!s->conn.up)
-        return;
-    if (sl_pg_conn_query(&s->conn, select_sql, 0, NULL, NULL, read_cb, s) == 0)
-        s->reading = true;
+        return -ENOTCONN;
+    return sl_pg_conn_query(&s->conn, select_sql, 0, NULL, NULL, read_cb, s);
 }
 
 static void notify_cb(struct sl_pg_conn *c, const PGnotify *n, void *arg)
 {
     (void)c;
     (void)n;
-    read_all(arg);
-}
-
-static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    read_all(w->data);
+    sl_esm_watch_read(arg);
 }
 
 /* ---- the connection ------------------------------------------------------------------------- */
@@ -156,47 +128,26 @@ static void listen_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
     struct sl_esm_shared *s = priv;
     if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
         sl_error(scope, "LISTEN " CHANNEL " at %s: %s (changes are seen at the next poll)",
-                 s->endpoint, PQresultErrorMessage(res));
+                 s->w.endpoint, PQresultErrorMessage(res));
 }
 
-static void pg_connect(struct sl_esm_shared *s)
+static void pg_connect(struct sl_esm_watch *w)
 {
+    struct sl_esm_shared *s = (struct sl_esm_shared *)w;
     char why[256];
-    if (sl_pg_conn_connect(&s->conn, why, sizeof(why)) < 0) {
-        sl_warn(scope, "cannot connect to PostgreSQL at %s: %s (retrying)", s->endpoint, why);
-        ev_timer_set(&s->reconnect, RECONNECT_S, 0);
-        ev_timer_start(s->conn.loop, &s->reconnect);
-    }
-}
-
-static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    pg_connect(w->data);
+    if (sl_pg_conn_connect(&s->conn, why, sizeof(why)) < 0)
+        sl_esm_watch_down(w, why);
 }
 
 static void state_cb(struct sl_pg_conn *c, bool up, const char *why, void *arg)
 {
     struct sl_esm_shared *s = arg;
-    if (up) {
-        if (s->logged_down)
-            sl_info(scope, "the shared ESM store at %s is reachable again", s->endpoint);
-        s->logged_down = false;
-        s->reading = false;
-        sl_pg_conn_query(c, "LISTEN " CHANNEL, 0, NULL, NULL, listen_cb, s);
-        read_all(s); /* what changed while it was down */
+    if (!up) {
+        sl_esm_watch_down(&s->w, why);
         return;
     }
-    if (!s->logged_down)
-        sl_warn(scope,
-                "the shared ESM store at %s is unreachable: %s (API changes answer 500 until it "
-                "is back; the mappings known run on)",
-                s->endpoint, why ? why : "");
-    s->logged_down = true;
-    s->reading = false;
-    ev_timer_set(&s->reconnect, RECONNECT_S, 0);
-    ev_timer_start(s->conn.loop, &s->reconnect);
+    sl_pg_conn_query(c, "LISTEN " CHANNEL, 0, NULL, NULL, listen_cb, s);
+    sl_esm_watch_up(&s->w); /* reads what changed while it was down */
 }
 
 /* At start, blocking: the table exists and its rows are read before anything is built, so a
@@ -238,8 +189,7 @@ static int pg_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
                           "%s (sluice does not start without it: its mappings would be missing)",
                           why.msg);
     struct sl_esm_shared *s = SL_NEW(struct sl_esm_shared);
-    s->app = app;
-    memcpy(s->endpoint, where, sizeof(where));
+    memcpy(s->w.endpoint, where, sizeof(where));
     struct sl_pg_conn_opts o = {
         .conninfo = cfg->postgres.conninfo,
         .password = cfg->postgres.password,
@@ -249,12 +199,8 @@ static int pg_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
     };
     sl_pg_conn_init(&s->conn, app->loop, &o, state_cb, s);
     sl_pg_conn_on_notify(&s->conn, notify_cb);
-    ev_init(&s->reconnect, reconnect_cb);
-    s->reconnect.data = s;
-    ev_timer_init(&s->poll, poll_cb, (double)cfg->poll_ms / 1000.0, (double)cfg->poll_ms / 1000.0);
-    s->poll.data = s;
-    ev_timer_start(app->loop, &s->poll);
-    pg_connect(s);
+    sl_esm_watch_init(&s->w, app, cfg->poll_ms, send_read, pg_connect);
+    pg_connect(&s->w);
     sl_info(scope, "API mappings shared through PostgreSQL at %s (table " TABLE ")", where);
     *out = s;
     return 0;
@@ -272,7 +218,7 @@ struct write {
 
 static void write_end(struct write *w, int status, uint64_t version, const char *other)
 {
-    if (!w->s->closing)
+    if (!w->s->w.closing)
         w->cb(status, version, other, w->arg);
     free(w->source);
     free(w->function);
@@ -302,7 +248,7 @@ static void written_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
                 write_end(w, -EEXIST, 0, NULL);
             return;
         }
-        sl_error(scope, "writing to " TABLE " at %s: %s", w->s->endpoint,
+        sl_error(scope, "writing to " TABLE " at %s: %s", w->s->w.endpoint,
                  PQresultErrorMessage(res));
         write_end(w, -EIO, 0, NULL);
         return;
@@ -349,14 +295,12 @@ static int pg_save(struct sl_esm_shared *s, const char *uuid, const char *source
 
 static void pg_refresh(struct sl_esm_shared *s)
 {
-    read_all(s);
+    sl_esm_watch_read(&s->w);
 }
 
 static void pg_close(struct sl_esm_shared *s)
 {
-    s->closing = true;
-    ev_timer_stop(s->conn.loop, &s->reconnect);
-    ev_timer_stop(s->conn.loop, &s->poll);
+    sl_esm_watch_stop(&s->w);
     sl_pg_conn_release(&s->conn);
     free(s);
 }

@@ -20,8 +20,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define RECONNECT_S 1.0
-
 static const char scope[] = "esm";
 
 /* KEYS: docs, pairs, pair_of, version. ARGV: uuid, pair, doc, ms, channel. {0, other UUID} when
@@ -66,14 +64,10 @@ static const char delete_lua[] = "local old = redis.call('HGET', KEYS[3], ARGV[1
                                  "return {1, 0}";
 
 struct sl_esm_shared {
-    struct sl_app *app;
+    struct sl_esm_watch w;     /* first: the engine is its watch */
     struct sl_redis_conn conn; /* commands */
     struct sl_redis_conn sub;  /* SUBSCRIBE only */
-    char endpoint[160];
     char *channel, *docs, *pairs, *pair_of, *version;
-    ev_timer reconnect;
-    ev_timer poll;
-    bool reading, again, logged_down, closing;
 };
 
 /* ---- reading the hash ----------------------------------------------------------------------- */
@@ -132,47 +126,27 @@ static struct sl_esm_row *rows_from(const redisReply *rep, size_t *n)
     return rows;
 }
 
-static void read_all(struct sl_esm_shared *s);
-
 static void read_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
 {
     (void)c;
     struct sl_esm_shared *s = priv;
-    s->reading = false;
-    if (!reply || s->closing)
-        return; /* the connection went: the reconnect reads again */
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        sl_error(scope, "reading %s at %s: %s", s->docs, s->endpoint,
+    size_t n = 0;
+    struct sl_esm_row *rows = NULL;
+    bool ok = reply && reply->type == REDIS_REPLY_ARRAY;
+    if (reply && !ok)
+        sl_error(scope, "reading %s at %s: %s", s->docs, s->w.endpoint,
                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-    } else {
-        size_t n;
-        struct sl_esm_row *rows = rows_from(reply, &n);
-        sl_debug(scope, "read %zu rows of %s", n, s->docs);
-        sl_esm_sync(s->app, rows, n);
-        sl_esm_rows_free(rows, n);
-    }
-    if (s->again) {
-        s->again = false;
-        read_all(s);
-    }
+    if (ok)
+        rows = rows_from(reply, &n);
+    sl_esm_watch_rows(&s->w, ok, rows, n);
+    sl_esm_rows_free(rows, n);
 }
 
-static void read_all(struct sl_esm_shared *s)
+static int send_read(struct sl_esm_watch *w)
 {
-    if (s->reading) {
-        s->again = true;
-        return;
-    }
+    struct sl_esm_shared *s = (struct sl_esm_shared *)w;
     const char *argv[] = {"HGETALL", s->docs};
-    if (s->conn.up && sl_redis_conn_cmd(&s->conn, 0, read_cb, s, 2, argv, NULL) == 0)
-        s->reading = true;
-}
-
-static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    read_all(w->data);
+    return sl_redis_conn_cmd(&s->conn, 0, read_cb, s, 2, argv, NULL);
 }
 
 /* ---- the connections ------------------------------------------------------------------------ */
@@ -180,22 +154,15 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void connect_one(struct sl_esm_shared *s, struct sl_redis_conn *c)
 {
     char why[256];
-    if (c->ac || sl_redis_conn_connect(c, why, sizeof(why)) == 0)
-        return;
-    sl_warn(scope, "cannot connect to Redis at %s: %s (retrying)", s->endpoint, why);
-    ev_timer_set(&s->reconnect, RECONNECT_S, 0);
-    ev_timer_start(s->conn.loop, &s->reconnect);
+    if (!c->ac && sl_redis_conn_connect(c, why, sizeof(why)) < 0)
+        sl_esm_watch_down(&s->w, why);
 }
 
-static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void redis_connect(struct sl_esm_watch *w)
 {
-    (void)loop;
-    (void)revents;
-    struct sl_esm_shared *s = w->data;
-    if (!s->conn.up)
-        connect_one(s, &s->conn);
-    if (!s->sub.up)
-        connect_one(s, &s->sub);
+    struct sl_esm_shared *s = (struct sl_esm_shared *)w;
+    connect_one(s, &s->conn);
+    connect_one(s, &s->sub);
 }
 
 /* Every message of the subscription (hiredis keeps this callback for the channel): the
@@ -205,38 +172,24 @@ static void message_cb(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     struct sl_esm_shared *s = priv;
     redisReply *reply = r;
-    if (!reply || s->closing || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
+    if (!reply || s->w.closing || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
         return; /* NULL: the connection went, the state callback reconnects */
-    read_all(s);
+    sl_esm_watch_read(&s->w);
 }
 
 static void state_cb(struct sl_redis_conn *c, bool up, const char *why, void *arg)
 {
     struct sl_esm_shared *s = arg;
-    if (up) {
-        if (c == &s->sub) {
-            /* On the context itself, not sl_redis_conn_cmd: a subscription's callback fires
-             * for every message, and the conn's command FIFO expects one reply per command. */
-            redisAsyncCommand(c->ac, message_cb, s, "SUBSCRIBE %s", s->channel);
-        } else {
-            read_all(s);
-        }
-        if (s->logged_down && s->conn.up && s->sub.up) {
-            sl_info(scope, "the shared ESM store at %s is reachable again", s->endpoint);
-            s->logged_down = false;
-        }
+    if (!up) {
+        sl_esm_watch_down(&s->w, why);
         return;
     }
-    if (c == &s->conn)
-        s->reading = false;
-    if (!s->logged_down)
-        sl_warn(scope,
-                "the shared ESM store at %s is unreachable: %s (API changes answer 500 until it "
-                "is back; the mappings known run on)",
-                s->endpoint, why ? why : "");
-    s->logged_down = true;
-    ev_timer_set(&s->reconnect, RECONNECT_S, 0);
-    ev_timer_start(s->conn.loop, &s->reconnect);
+    /* On the context itself, not sl_redis_conn_cmd: a subscription's callback fires for every
+     * message, and the conn's command FIFO expects one reply per command. */
+    if (c == &s->sub)
+        redisAsyncCommand(c->ac, message_cb, s, "SUBSCRIBE %s", s->channel);
+    if (s->conn.up && s->sub.up)
+        sl_esm_watch_up(&s->w); /* reads what changed while it was down */
 }
 
 /* ---- opening: blocking, at start ------------------------------------------------------------ */
@@ -318,8 +271,7 @@ static int redis_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
     struct sl_redis_conn_opts o;
     sl_redis_conn_opts_from_cfg(&cfg->redis, &o);
     struct sl_esm_shared *s = SL_NEW(struct sl_esm_shared);
-    sl_redis_conn_endpoint(&o, s->endpoint, sizeof(s->endpoint));
-    s->app = app;
+    sl_redis_conn_endpoint(&o, s->w.endpoint, sizeof(s->w.endpoint));
     s->channel = key_join(cfg->key, "");
     s->docs = key_join(cfg->key, "docs");
     s->pairs = key_join(cfg->key, "pairs");
@@ -332,7 +284,7 @@ static int redis_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
         sl_err_set(err, SL_ERR_FATAL, rc,
                    "admin.esm_store: the shared store of the event-source-mapping API: Redis at "
                    "%s: %s (sluice does not start without it: its mappings would be missing)",
-                   s->endpoint, why.msg);
+                   s->w.endpoint, why.msg);
         free(s->channel), free(s->docs), free(s->pairs), free(s->pair_of), free(s->version);
         free(s);
         return rc;
@@ -340,14 +292,9 @@ static int redis_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
     sl_redis_conn_init(&s->conn, app->loop, &o, state_cb, s);
     o.db = 0; /* a subscription is not per database */
     sl_redis_conn_init(&s->sub, app->loop, &o, state_cb, s);
-    ev_init(&s->reconnect, reconnect_cb);
-    s->reconnect.data = s;
-    ev_timer_init(&s->poll, poll_cb, (double)cfg->poll_ms / 1000.0, (double)cfg->poll_ms / 1000.0);
-    s->poll.data = s;
-    ev_timer_start(app->loop, &s->poll);
-    connect_one(s, &s->conn);
-    connect_one(s, &s->sub);
-    sl_info(scope, "API mappings shared through Redis at %s (hash %s, channel %s)", s->endpoint,
+    sl_esm_watch_init(&s->w, app, cfg->poll_ms, send_read, redis_connect);
+    redis_connect(&s->w);
+    sl_info(scope, "API mappings shared through Redis at %s (hash %s, channel %s)", s->w.endpoint,
             s->docs, s->channel);
     *out = s;
     return 0;
@@ -379,11 +326,11 @@ static void written_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
         if (what == 0 && v->type == REDIS_REPLY_STRING)
             other = v->str;
     } else if (reply) {
-        sl_error(scope, "writing to %s at %s: %s", w->s->docs, w->s->endpoint,
+        sl_error(scope, "writing to %s at %s: %s", w->s->docs, w->s->w.endpoint,
                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
         status = -EIO;
     }
-    if (!w->s->closing)
+    if (!w->s->w.closing)
         w->cb(status, version, other, w->arg);
     free(w);
 }
@@ -423,14 +370,12 @@ static int redis_save(struct sl_esm_shared *s, const char *uuid, const char *sou
 
 static void redis_refresh(struct sl_esm_shared *s)
 {
-    read_all(s);
+    sl_esm_watch_read(&s->w);
 }
 
 static void redis_close(struct sl_esm_shared *s)
 {
-    s->closing = true;
-    ev_timer_stop(s->conn.loop, &s->reconnect);
-    ev_timer_stop(s->conn.loop, &s->poll);
+    sl_esm_watch_stop(&s->w);
     sl_redis_conn_release(&s->sub);
     sl_redis_conn_release(&s->conn);
     free(s->channel), free(s->docs), free(s->pairs), free(s->pair_of), free(s->version);

@@ -26,17 +26,8 @@ def esm_store(pg, **kw):
                  "postgres": {"conninfo": pg.dsn(), "connect_timeout": "2s"}}, **kw)
 
 
-class EsmSharedPg(common.PgQueueTest):
-    def configs(self, pg, fn):
-        """Configs of processes "a" and "b": own store dirs, the same shared ESM store, no
-        mappings of the file; each invokes the function on its own path (/a, /b)."""
-        out = {}
-        for name in ("a", "b"):
-            cfg = self.config(pg, fn, name=name)
-            cfg["mappings"] = []
-            cfg["admin"]["esm_store"] = esm_store(pg)
-            out[name] = cfg
-        return out
+class EsmCalls:
+    """The API calls and checks the shared-store tests make (PostgreSQL and Redis)."""
 
     def get(self, s, uuid):
         status, _, data = s.admin("GET", PATH + "/" + uuid)
@@ -52,6 +43,56 @@ class EsmSharedPg(common.PgQueueTest):
         return status == 200 and doc["State"] == state and all(
             doc.get(k) == v for k, v in fields.items())
 
+    def create_seen(self, a, b, **fields):
+        """Creates a mapping of orders to fn on a; returns its UUID once b runs it."""
+        status, _, data = a.admin("POST", PATH, dict({"EventSourceArn": "orders",
+                                                      "FunctionName": "fn"}, **fields))
+        self.assertEqual(status, 202, data)
+        uuid = json_body(data)["UUID"]
+        wait_until(lambda: self.state_is(b, uuid, "Enabled"), what="B runs A's mapping")
+        wait_until(lambda: self.state_is(a, uuid, "Enabled"), what="A runs its mapping")
+        return uuid
+
+    def duplicate_refused(self, s, other):
+        status, hdrs, data = s.admin("POST", PATH, {"EventSourceArn": "orders",
+                                                    "FunctionName": "fn"})
+        self.assertEqual((status, hdrs.get("x-amzn-errortype")),
+                         (409, "ResourceConflictException"), data)
+        self.assertIn(other, json_body(data)["message"])
+
+    def deleted_everywhere(self, a, b, uuid):
+        """Deletes on a; returns once b stopped the mapping."""
+        status, _, data = a.admin("DELETE", PATH + "/" + uuid)
+        self.assertEqual(status, 202, data)
+        wait_until(lambda: self.get(b, uuid)[0] == 404, what="B dropped the mapping")
+        wait_until(lambda: b.admin("GET", "/v1/mappings/esm-" + uuid)[0] == 404,
+                   what="B stopped the mapping")
+        self.assertEqual(self.listed(b), [])
+
+    def down_at_start(self, cfg, where):
+        """sluice run with cfg (its shared store unreachable) exits with a clear error."""
+        s = harness.Sluice(self.workdir, cfg, name="down")
+        p = subprocess.run([harness.SLUICE, "run", "-c", s.config_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode()
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertIn("admin.esm_store", out)
+        self.assertIn(where, out)
+        self.assertIn("sluice does not start without it", out)
+
+
+class EsmSharedPg(EsmCalls, common.PgQueueTest):
+    def configs(self, pg, fn):
+        """Configs of processes "a" and "b": own store dirs, the same shared ESM store, no
+        mappings of the file; each invokes the function on its own path (/a, /b)."""
+        out = {}
+        for name in ("a", "b"):
+            cfg = self.config(pg, fn, name=name)
+            cfg["mappings"] = []
+            cfg["admin"]["esm_store"] = esm_store(pg)
+            out[name] = cfg
+        return out
+
     def paths(self, fn, ids):
         """The paths (processes) that delivered each of ids."""
         got = {}
@@ -60,32 +101,25 @@ class EsmSharedPg(common.PgQueueTest):
                 got.setdefault(i, set()).add(path)
         return got
 
-    def test_two_processes_share_create_update_delete(self):
+    def two_processes(self):
         pg = self.pg()
         fn = self.sfn()
         cfg = self.configs(pg, fn)
         self.init(cfg["a"])
-        a = self.sluice(cfg["a"], name="a")
-        b = self.sluice(cfg["b"], name="b")
+        return pg, fn, cfg, self.sluice(cfg["a"], name="a"), self.sluice(cfg["b"], name="b")
+
+    def test_two_processes_share_create_update_delete(self):
+        pg, fn, cfg, a, b = self.two_processes()
 
         # Create on A: B starts it (its running mapping's state) and answers Get and List alike.
-        status, _, data = a.admin("POST", PATH, {"EventSourceArn": "orders",
-                                                 "FunctionName": "fn", "BatchSize": 10})
-        self.assertEqual(status, 202, data)
-        uuid = json_body(data)["UUID"]
-        wait_until(lambda: self.state_is(b, uuid, "Enabled"), what="B runs A's mapping")
-        wait_until(lambda: self.state_is(a, uuid, "Enabled"), what="A runs its mapping")
+        uuid = self.create_seen(a, b, BatchSize=10)
         self.assertEqual(b.admin("GET", "/v1/mappings/esm-" + uuid)[0], 200)
         self.assertEqual([m["UUID"] for m in self.listed(b)], [uuid])
         self.assertEqual(self.listed(a), self.listed(b))
         self.assertEqual(self.get(a, uuid), self.get(b, uuid))
 
         # A duplicate on B: Lambda's 409, naming A's mapping.
-        status, hdrs, data = b.admin("POST", PATH, {"EventSourceArn": "orders",
-                                                    "FunctionName": "fn"})
-        self.assertEqual((status, hdrs.get("x-amzn-errortype")),
-                         (409, "ResourceConflictException"), data)
-        self.assertIn(uuid, json_body(data)["message"])
+        self.duplicate_refused(b, uuid)
         self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 1)
 
         # Events flow through B: with A stopped, B alone reads the queue.
@@ -114,12 +148,7 @@ class EsmSharedPg(common.PgQueueTest):
         b = self.sluice(cfg["b"], name="b2")
         wait_until(lambda: self.state_is(b, uuid, "Enabled", BatchSize=5),
                    what="B runs the updated mapping after its restart")
-        status, _, data = a.admin("DELETE", PATH + "/" + uuid)
-        self.assertEqual(status, 202, data)
-        wait_until(lambda: self.get(b, uuid)[0] == 404, what="B dropped the mapping")
-        wait_until(lambda: b.admin("GET", "/v1/mappings/esm-" + uuid)[0] == 404,
-                   what="B stopped the mapping")
-        self.assertEqual(self.listed(b), [])
+        self.deleted_everywhere(a, b, uuid)
         self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 0)
 
     def test_duplicate_caught_by_the_table(self):
@@ -130,34 +159,21 @@ class EsmSharedPg(common.PgQueueTest):
         cfg = self.configs(pg, fn)["a"]
         self.init(cfg)
         s = self.sluice(cfg, name="a")
-        s.out.wait_for(r"read 0 rows of " + TABLE)  # its first read is done: it knows of none
+        s.out.wait_for(r"read 0 rows of the shared store")  # its first read is done: it knows of none
         other = str(uuidlib.uuid4())
         pg.query("INSERT INTO " + TABLE + " (uuid, source, function, doc, created_ms, "
                  "modified_ms, version) VALUES (%s, 'orders', 'fn', "
                  "'{\"EventSourceArn\":\"orders\",\"FunctionName\":\"fn\"}', 1, 1, "
                  "nextval('" + TABLE + "_version'))", (other,))
-        status, hdrs, data = s.admin("POST", PATH, {"EventSourceArn": "orders",
-                                                    "FunctionName": "fn"})
-        self.assertEqual((status, hdrs.get("x-amzn-errortype")),
-                         (409, "ResourceConflictException"), data)
-        self.assertIn(other, json_body(data)["message"])
+        self.duplicate_refused(s, other)
         self.assertEqual(self.listed(s), [])  # nothing half made
         self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 1)
 
     def test_store_lost_while_running(self):
         """PostgreSQL goes away: changes answer 500 and change nothing, the mapping known runs
         on; once it is back both processes reconnect and a change reaches the other again."""
-        pg = self.pg()
-        fn = self.sfn()
-        cfg = self.configs(pg, fn)
-        self.init(cfg["a"])
-        a = self.sluice(cfg["a"], name="a")
-        b = self.sluice(cfg["b"], name="b")
-        status, _, data = a.admin("POST", PATH, {"EventSourceArn": "orders",
-                                                 "FunctionName": "fn", "BatchSize": 10})
-        self.assertEqual(status, 202, data)
-        uuid = json_body(data)["UUID"]
-        wait_until(lambda: self.state_is(b, uuid, "Enabled"), what="B runs A's mapping")
+        pg, fn, cfg, a, b = self.two_processes()
+        uuid = self.create_seen(a, b, BatchSize=10)
 
         pg.stop()
         a.out.wait_for(r"shared ESM store at .* is unreachable")
@@ -189,14 +205,7 @@ class EsmSharedPg(common.PgQueueTest):
         down = copy.deepcopy(cfg)
         down["admin"]["esm_store"]["postgres"]["conninfo"] = "host=127.0.0.1 port=%d " \
             "dbname=postgres user=postgres" % port
-        s = harness.Sluice(self.workdir, down, name="down")
-        p = subprocess.run([harness.SLUICE, "run", "-c", s.config_path], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
-        out = p.stdout.decode()
-        self.assertNotEqual(p.returncode, 0, out)
-        self.assertIn("admin.esm_store", out)
-        self.assertIn("127.0.0.1:%d" % port, out)
-        self.assertIn("sluice does not start without it", out)
+        self.down_at_start(down, "127.0.0.1:%d" % port)
 
     def test_config_errors_name_the_key(self):
         pg = self.pg()
