@@ -61,6 +61,32 @@ class EsmSharedRedis(EsmCalls, SluiceTest):
         finally:
             c.close()
 
+    def test_store_lost_while_running(self):
+        """Redis goes away: changes answer 500, the mapping known runs on; once it is back
+        (empty: no persistence here) both processes reconnect and resubscribe, see the mapping
+        gone, and a mapping made again reaches the other."""
+        r = self.redis()
+        fn = self.fn()
+        a = self.sluice(self.config(fn, r.port, "a"), name="a")
+        b = self.sluice(self.config(fn, r.port, "b"), name="b")
+        uuid = self.create_seen(a, b, BatchSize=10)
+
+        r.stop()
+        a.out.wait_for(r"shared ESM store at .* is unreachable")
+        status, hdrs, data = a.admin("PUT", PATH + "/" + uuid, {"BatchSize": 7})
+        self.assertEqual((status, hdrs.get("x-amzn-errortype")), (500, "ServiceException"), data)
+        ids = self.post_many(b, 2)
+        wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids),
+                   what="B delivers while Redis is down")
+
+        r.start()
+        for s in (a, b):
+            s.out.wait_for(r"shared ESM store at .* is reachable again")
+            wait_until(lambda: self.get(s, uuid)[0] == 404, what="the lost mapping dropped")
+        again = self.create_seen(b, a)
+        self.assertNotEqual(again, uuid)
+        self.assertEqual([m["UUID"] for m in self.listed(a)], [again])
+
     def test_duplicate_caught_by_the_script(self):
         """A mapping this process has not seen (written without a PUBLISH, the poll an hour
         away) still makes a duplicate create a 409: the script checks the pair."""
