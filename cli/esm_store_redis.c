@@ -264,6 +264,16 @@ static char *key_join(const char *key, const char *part)
     return out;
 }
 
+static void engine_free(struct sl_esm_shared *s)
+{
+    free(s->channel);
+    free(s->docs);
+    free(s->pairs);
+    free(s->pair_of);
+    free(s->version);
+    free(s);
+}
+
 static int redis_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
                       struct sl_esm_shared **out, struct sl_esm_row **rows, size_t *n,
                       struct sl_err *err)
@@ -285,8 +295,7 @@ static int redis_open(struct sl_app *app, const struct sl_esm_store_cfg *cfg,
                    "admin.esm_store: the shared store of the event-source-mapping API: Redis at "
                    "%s: %s (sluice does not start without it: its mappings would be missing)",
                    s->w.endpoint, why.msg);
-        free(s->channel), free(s->docs), free(s->pairs), free(s->pair_of), free(s->version);
-        free(s);
+        engine_free(s);
         return rc;
     }
     sl_redis_conn_init(&s->conn, app->loop, &o, state_cb, s);
@@ -378,8 +387,7 @@ static void redis_close(struct sl_esm_shared *s)
     sl_esm_watch_stop(&s->w);
     sl_redis_conn_release(&s->sub);
     sl_redis_conn_release(&s->conn);
-    free(s->channel), free(s->docs), free(s->pairs), free(s->pair_of), free(s->version);
-    free(s);
+    engine_free(s);
 }
 
 const struct sl_esm_shared_ops sl_esm_redis_ops = {
