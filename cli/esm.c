@@ -15,6 +15,17 @@
 
 static const char scope[] = "esm";
 
+/* A write to a shared engine (admin.esm_store). */
+struct shared_job {
+    struct sl_app *app;
+    struct sl_esm_entry *e;
+    json_t *doc; /* the document to write (a reference), also for a delete: its names */
+    bool remove;
+    sl_esm_saved_cb cb;
+    void *arg;
+    struct shared_job *next; /* held: the next one */
+};
+
 const char sl_esm_schema[] = "CREATE TABLE IF NOT EXISTS esm_mappings ("
                              " uuid TEXT PRIMARY KEY,"
                              " name TEXT NOT NULL UNIQUE," /* the sluice mapping: esm-<uuid> */
@@ -129,6 +140,11 @@ void sl_esm_release(struct sl_app *app)
         return;
     if (esm->shared)
         esm->shared->close(esm->sh);
+    for (struct shared_job *j = esm->held, *next; j; j = next) {
+        next = j->next; /* the API call waiting for it is abandoned with the listener */
+        json_decref(j->doc);
+        free(j);
+    }
     for (size_t i = 0; i < esm->n; i++)
         sl_esm_entry_free(esm->v[i]);
     if (esm->store_cfg)
@@ -394,13 +410,6 @@ static void save_done(int status, void *arg)
 
 /* ---- a shared engine ----------------------------------------------------------------------- */
 
-struct shared_job {
-    struct sl_app *app;
-    struct sl_esm_entry *e;
-    sl_esm_saved_cb cb;
-    void *arg;
-};
-
 static void shared_done(int status, uint64_t version, const char *other, void *arg)
 {
     struct shared_job *j = arg;
@@ -413,6 +422,7 @@ static void shared_done(int status, uint64_t version, const char *other, void *a
         sl_error(scope, "event source mapping %s: cannot write its row to the shared store: %s",
                  e->uuid, sl_strerror(status));
     j->cb(status, other, j->arg); /* may free e (a create that failed) */
+    json_decref(j->doc);
     free(j);
     struct sl_esm *esm = app->esm;
     if (esm && esm->stale) {
@@ -421,24 +431,61 @@ static void shared_done(int status, uint64_t version, const char *other, void *a
     }
 }
 
+static int shared_send(struct shared_job *j)
+{
+    struct sl_esm *esm = j->app->esm;
+    struct sl_esm_entry *e = j->e;
+    char source[256], function[256];
+    sl_esm_doc_names(j->doc, source, sizeof(source), function, sizeof(function));
+    char *text = j->remove ? NULL : json_dumps(j->doc, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = esm->shared->save(esm->sh, e->uuid, source, function, text, e->modified_ms, e->saving,
+                               shared_done, j);
+    free(text);
+    return rc;
+}
+
 static int save_shared(struct sl_app *app, struct sl_esm_entry *e, const json_t *doc, bool remove,
                        sl_esm_saved_cb cb, void *arg)
 {
     struct sl_esm *esm = app->esm;
-    char source[256], function[256];
-    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
-    char *text = remove ? NULL : json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     struct shared_job *j = SL_NEW(struct shared_job);
-    *j = (struct shared_job){.app = app, .e = e, .cb = cb, .arg = arg};
+    *j = (struct shared_job){.app = app,
+                             .e = e,
+                             .doc = json_incref((json_t *)doc),
+                             .remove = remove,
+                             .cb = cb,
+                             .arg = arg};
     e->writing = true;
-    int rc = esm->shared->save(esm->sh, e->uuid, source, function, text, e->modified_ms, e->saving,
-                               shared_done, j);
-    free(text);
+    int rc = shared_send(j);
+    /* The first connection is still being made (just after the start): the write waits for
+     * it rather than failing, as it would during an outage (the engine's watch is down). */
+    if (rc == -ENOTCONN && !((struct sl_esm_watch *)esm->sh)->down) {
+        struct shared_job **tail = &esm->held;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = j;
+        return 0;
+    }
     if (rc < 0) {
         e->writing = false;
+        json_decref(j->doc);
         free(j);
     }
     return rc;
+}
+
+void sl_esm_held_go(struct sl_app *app, bool up)
+{
+    struct sl_esm *esm = app->esm;
+    struct shared_job *j = esm ? esm->held : NULL;
+    if (esm)
+        esm->held = NULL;
+    while (j) {
+        struct shared_job *next = j->next;
+        if (!up || shared_send(j) < 0)
+            shared_done(-ENOTCONN, 0, NULL, j);
+        j = next;
+    }
 }
 
 int sl_esm_save(struct sl_app *app, struct sl_esm_entry *e, const json_t *doc, bool remove,

@@ -23,6 +23,7 @@ struct sl_http_router;
 struct sl_esm_shared;
 struct sl_esm_shared_ops;
 struct sl_esm_store_cfg;
+struct shared_job;
 
 #define SL_ESM_UUID_LEN 36
 #define SL_ESM_MAX      1000 /* mappings made through the API, per process */
@@ -55,6 +56,7 @@ struct sl_esm {
     struct sl_esm_store_cfg *store_cfg;     /* admin.esm_store, bound */
     const struct sl_esm_shared_ops *shared; /* the shared engine, or NULL: the local store */
     struct sl_esm_shared *sh;
+    struct shared_job *held; /* writes waiting for the engine's first connection */
 };
 
 /* The store table, as the schema's step 4 creates it. */
@@ -161,6 +163,8 @@ void sl_esm_watch_up(struct sl_esm_watch *w);
 /* Lost, or a connect failed: logs the outage once, connects again in a second. */
 void sl_esm_watch_down(struct sl_esm_watch *w, const char *why);
 void sl_esm_watch_stop(struct sl_esm_watch *w);
+/* esm.c: the writes held for the first connection go out (up) or fail (-ENOTCONN). */
+void sl_esm_held_go(struct sl_app *app, bool up);
 
 /* The engine's whole set, read again: entries made, changed or deleted by another process are
  * applied through a reload as this process's own changes are. */

@@ -190,6 +190,7 @@ void sl_esm_watch_up(struct sl_esm_watch *w)
         sl_info(scope, "the shared ESM store at %s is reachable again", w->endpoint);
     w->down = false;
     w->reading = false; /* a read on the connection that went got its NULL */
+    sl_esm_held_go(w->app, true);
     sl_esm_watch_read(w);
 }
 
@@ -202,6 +203,7 @@ void sl_esm_watch_down(struct sl_esm_watch *w, const char *why)
                 w->endpoint, why ? why : "");
     w->down = true;
     w->reading = false;
+    sl_esm_held_go(w->app, false);
     ev_timer_set(&w->reconnect, RECONNECT_S, 0);
     ev_timer_start(w->app->loop, &w->reconnect);
 }

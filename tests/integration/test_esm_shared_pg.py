@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid as uuidlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -150,6 +151,32 @@ class EsmSharedPg(EsmCalls, common.PgQueueTest):
                    what="B runs the updated mapping after its restart")
         self.deleted_everywhere(a, b, uuid)
         self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 0)
+
+    def test_concurrent_creates_of_one_pair(self):
+        """The same create sent to A and B at once: one mapping, the other call a 409 naming
+        it, whichever process answers which."""
+        pg, fn, cfg, a, b = self.two_processes()
+        out = {}
+        go = threading.Barrier(2)
+
+        def create(s):
+            go.wait()
+            out[s] = s.admin("POST", PATH, {"EventSourceArn": "orders", "FunctionName": "fn"})
+
+        threads = [threading.Thread(target=create, args=(s,)) for s in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        statuses = sorted(out[s][0] for s in (a, b))
+        self.assertEqual(statuses, [202, 409], out)
+        made = next(json_body(d)["UUID"] for st, _, d in out.values() if st == 202)
+        refused = next(json_body(d) for st, _, d in out.values() if st == 409)
+        self.assertIn(made, refused["message"])
+        self.assertEqual(pg.scalar("SELECT count(*) FROM " + TABLE), 1)
+        for s in (a, b):
+            wait_until(lambda: self.state_is(s, made, "Enabled"), what="both run the one made")
+            self.assertEqual([m["UUID"] for m in self.listed(s)], [made])
 
     def test_duplicate_caught_by_the_table(self):
         """A row this process has not seen yet (written without a notification, the poll an
