@@ -38,6 +38,7 @@ struct sl_schedule_lock_pg {
     char endpoint[256];
     char *sql_create, *sql_take, *sql_cleanup;
     int64_t cleaned_ms; /* the tick of the last delete of old rows */
+    bool need_create;   /* send the table's creation before the next take */
     bool closing;
 };
 
@@ -66,9 +67,7 @@ static void state_cb(struct sl_pg_conn *c, bool up, const char *why, void *arg)
     (void)c;
     struct sl_schedule_lock_pg *l = arg;
     sl_schedule_lock_state(&l->base, up, why);
-    /* Queued first: the takes sent after it find the table. */
-    if (up)
-        sl_pg_conn_query(&l->conn, l->sql_create, 0, NULL, NULL, chore_cb, l);
+    l->need_create = true;
 }
 
 static void take_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
@@ -80,8 +79,10 @@ static void take_cb(struct sl_pg_conn *c, PGresult *res, void *priv)
     int won = -1; /* the connection went before the result came, or PostgreSQL refused */
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         won = strcmp(PQgetvalue(res, 0, 0), l->base.owner) == 0;
-    else if (res)
+    else if (res) {
         sl_warn(l->base.scope, "lock: %s", PQresultErrorMessage(res));
+        l->need_create = true; /* the table may have gone (dropped, or never made) */
+    }
     l->base.cb(won, l->base.arg);
 }
 
@@ -91,6 +92,10 @@ static void pg_lock_take(struct sl_schedule_lock *base, int64_t tick_ms)
     char tick[32];
     snprintf(tick, sizeof(tick), "%lld", (long long)tick_ms);
     const char *values[] = {base->cfg->key, tick, base->owner};
+    /* Queued first: the take sent after it finds the table. */
+    if (l->need_create &&
+        sl_pg_conn_query(&l->conn, l->sql_create, 0, NULL, NULL, chore_cb, l) == 0)
+        l->need_create = false;
     if (sl_pg_conn_query(&l->conn, l->sql_take, 3, values, NULL, take_cb, l) < 0) {
         sl_schedule_lock_fail_later(base); /* not connected */
         return;
@@ -127,14 +132,19 @@ static void build_sql(struct sl_schedule_lock_pg *l)
     const char *t = l->base.cfg->table;
     struct sl_buf b;
     sl_buf_init(&b);
-    /* Two processes creating the table at once can both fail IF NOT EXISTS's check and collide
-     * on the catalog: the advisory lock (held to the end of the transaction) serialises them. */
-    sl_buf_printf(&b,
-                  "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice schedule lock table "
-                  "%s')); CREATE TABLE IF NOT EXISTS \"%s\" (schedule text NOT NULL, tick bigint "
-                  "NOT NULL, owner text NOT NULL, fired_at timestamptz NOT NULL DEFAULT now(), "
-                  "PRIMARY KEY (schedule, tick)); COMMIT",
-                  t, t);
+    /* Two processes creating the table at once can both pass IF NOT EXISTS's check and collide
+     * on the catalog: the advisory lock, held to the end of the transaction, serialises them.
+     * Both statements in one simple query run as one implicit transaction; no explicit BEGIN,
+     * which an error would leave open and aborted for the takes that follow
+     * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT).
+     */
+    sl_buf_printf(
+        &b,
+        "SELECT pg_advisory_xact_lock(hashtext('sluice schedule lock table %s')); "
+        "CREATE TABLE IF NOT EXISTS \"%s\" (schedule text NOT NULL, tick bigint NOT NULL, "
+        "owner text NOT NULL, fired_at timestamptz NOT NULL DEFAULT now(), "
+        "PRIMARY KEY (schedule, tick))",
+        t, t);
     l->sql_create = sl_buf_steal(&b, NULL);
     sl_buf_init(&b);
     sl_buf_printf(&b,

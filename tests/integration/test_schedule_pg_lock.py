@@ -118,6 +118,18 @@ class SchedulePgLock(SluiceTest):
         ticks = [sched.tick_seconds(e) for e in fn.events()]
         self.assertEqual(len(ticks), len(set(ticks)), "each tick once")
 
+    def test_a_dropped_table_is_made_again(self):
+        fn = self.event_fn()
+        s = self.sluice(sched.config(self.workdir, fn.url, source={"lock": self.lock()}))
+        wait_until(lambda: len(fn.payloads) >= 1, what="a tick with the lock")
+        self.pg.query("DROP TABLE %s" % TABLE)
+        n = len(fn.payloads)
+        wait_until(lambda: len(fn.payloads) >= n + 2, what="ticks after the table was dropped")
+        self.assertTrue(self.pg.scalar("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)))
+        ticks = [sched.tick_seconds(e) for e in fn.events()]
+        self.assertEqual(len(ticks), len(set(ticks)), "each tick once")
+        self.assertIsNotNone(s)
+
     def test_config_errors_name_the_key(self):
         fn = self.event_fn()
         cases = [
