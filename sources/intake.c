@@ -178,21 +178,6 @@ int sl_intake_put(struct sl_intake *in, const struct sl_intake_item *it, sl_inta
     return in->ops->put(in, it, cb, arg);
 }
 
-const char *sl_intake_type(const struct sl_intake *in)
-{
-    return in->type;
-}
-
-const char *sl_intake_target(const struct sl_intake *in)
-{
-    return in->target;
-}
-
-size_t sl_intake_inflight(const struct sl_intake *in)
-{
-    return in->inflight;
-}
-
 void sl_intake_destroy(struct sl_intake *in, int64_t deadline_ms)
 {
     if (in)

@@ -66,11 +66,6 @@ int sl_intake_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
  * producer's queue reached), -ENOTCONN (redis down), SL_ECLOSED: cb never fires. */
 int sl_intake_put(struct sl_intake *in, const struct sl_intake_item *it, sl_intake_done_cb cb,
                   void *arg);
-/* The type of the engine ("kafka" or "redis") and where it writes (topic or stream key). */
-const char *sl_intake_type(const struct sl_intake *in);
-const char *sl_intake_target(const struct sl_intake *in);
-/* Writes not yet acknowledged. */
-size_t sl_intake_inflight(const struct sl_intake *in);
 /* Waits up to deadline_ms (sl_mono_ms) for writes in flight, then fails the rest (their
  * callbacks fire with SL_ECLOSED before this returns) and frees everything. NULL is fine. */
 void sl_intake_destroy(struct sl_intake *in, int64_t deadline_ms);

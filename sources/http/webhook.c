@@ -735,17 +735,6 @@ static void webhook_describe(struct sl_source *s, struct sl_jw *w)
     sl_jw_kint(w, "dedupe_window_ms", h->dedupe ? h->cfg.dedupe_window_ms : 0);
     sl_jw_kbool(w, "paused", h->rd.paused);
     sl_jw_kint(w, "spooled", sl_spool_depth(h->spool, s->name));
-    if (h->cfg.spool.to) {
-        sl_jw_key(w, "spoolTo");
-        sl_jw_obj_open(w);
-        sl_jw_kstr(w, "source", h->cfg.spool.to);
-        if (h->intake) {
-            sl_jw_kstr(w, "engine", sl_intake_type(h->intake));
-            sl_jw_kstr(w, "target", sl_intake_target(h->intake));
-            sl_jw_kint(w, "inFlight", (int64_t)sl_intake_inflight(h->intake));
-        }
-        sl_jw_obj_close(w);
-    }
     sl_jw_obj_close(w);
 }
 

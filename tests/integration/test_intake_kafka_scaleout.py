@@ -143,9 +143,7 @@ class IntakeKafka(KafkaTest):
         self.assertEqual(m["sluice_intake_writes_total{%s}" % lab], 1)
         self.assertEqual(m["sluice_intake_write_seconds_count{%s}" % lab], 1)
         self.assertEqual(m['sluice_webhook_accepted_total{source="orders"}'], 1)
-        status, _, data = s.admin("GET", "/v1/sources")
-        if status == 200:
-            self.assertNotIn(b"s3cret-token", data)
+        self.assertNotIn("s3cret-token", s.out.text())
         self.assertEqual(s.terminate(), 0)
 
     def test_kafka_down_refused_then_accepted(self):
