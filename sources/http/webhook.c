@@ -112,6 +112,7 @@ struct webhook {
     struct sl_verifier verifier;
     struct sl_dedupe *dedupe; /* NULL: no dedupe */
     struct sl_intake *intake; /* spool.to: the shared intake (intake.h), or NULL */
+    bool intake_closing;      /* its last answers: the store may be closed already */
 };
 
 struct webhook_put {
@@ -491,6 +492,11 @@ static void webhook_put_free(struct webhook_put *p)
 }
 
 /* The delivery id is recorded in the local store once the engine has the record. */
+static int webhook_intake_record_job(struct sl_store_conn *c, void *arg)
+{
+    return sl_dedupe_record_job(c, ((struct webhook_put *)arg)->flight);
+}
+
 static void webhook_intake_recorded(int status, void *arg)
 {
     struct webhook_put *p = arg;
@@ -515,8 +521,8 @@ static void webhook_intake_done(int status, void *arg)
             sl_metric_inc(h->m_accepted);
         sl_http_respond_json(p->x, 202, body, (size_t)n);
     }
-    if (p->flight && status == 0 &&
-        sl_store_submit(h->store, sl_dedupe_record_job, webhook_intake_recorded, p) == 0)
+    if (p->flight && status == 0 && !h->intake_closing &&
+        sl_store_submit(h->store, webhook_intake_record_job, webhook_intake_recorded, p) == 0)
         return; /* p->flight ends once recorded */
     h->puts--;
     if (p->flight)
@@ -716,6 +722,7 @@ static void webhook_destroy(struct sl_source *s)
     sl_push_reader_release(&h->rd);
     sl_http_router_remove(h->router, h);
     /* Its writes in flight are answered first (202 when acknowledged in time, else 503). */
+    h->intake_closing = true;
     sl_intake_destroy(h->intake, sl_mono_ms() + 5000);
     h->intake = NULL;
     h->destroyed = true;

@@ -98,8 +98,20 @@ class IntakeRedis(RedisTest):
         self.addCleanup(c.close)
         fn = self.kfn()
         s = self.sluice(intake_config(self.workdir, "one", fn.url, r.port,
-                                      hook={"spool": {"to": "events", "maxlen": 1000}}))
-        ident, _ = post_until_accepted([s], 0, {"n": 0})
+                                      hook={"spool": {"to": "events", "maxlen": 1000},
+                                            "dedupe_header": "X-Delivery"}))
+        ident = None
+        for _ in range(100):  # until the intake is connected
+            status, _, data = s.post("orders", {"n": 0}, headers={"X-Delivery": "d-1"})
+            if status == 202:
+                ident = harness.json_body(data)["id"]
+                break
+            self.assertEqual(status, 503, data)
+        self.assertIsNotNone(ident)
+        # A redelivery (same delivery id) is answered with the first id and not written again.
+        for _ in range(2):
+            status, _, data = s.post("orders", {"n": 0}, headers={"X-Delivery": "d-1"})
+            self.assertEqual((status, harness.json_body(data)["id"]), (202, ident))
         entries = c.cmd("XRANGE", STREAM, "-", "+")
         self.assertEqual(len(entries), 1)
         f = fields_of(entries[0][1])
