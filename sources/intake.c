@@ -204,6 +204,11 @@ size_t sl_intake_fields(const struct sl_intake_item *it, char *time_buf,
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,   0.25,   0.5,   1,    2.5,   5};
 
+static double read_inflight(void *arg)
+{
+    return (double)((const struct sl_intake *)arg)->inflight;
+}
+
 void sl_intake_base_init(struct sl_intake *in, const struct sl_intake_engine_ops *ops,
                          const char *type, const char *target, const struct sl_env *env,
                          const char *source, const struct sl_intake_cfg *c)
@@ -226,11 +231,17 @@ void sl_intake_base_init(struct sl_intake *in, const struct sl_intake_engine_ops
     in->m_latency = sl_metrics_histogram(env->metrics, "sluice_intake_write_seconds",
                                          "Time from a push's write to its acknowledgement.", l.data,
                                          latency_bounds, SL_ARRAY_LEN(latency_bounds));
+    sl_metrics_gauge_fn(env->metrics, "sluice_intake_inflight",
+                        "Pushes written to the shared intake and not yet acknowledged.", l.data,
+                        read_inflight, in);
+    in->metrics = env->metrics;
     sl_buf_release(&l);
 }
 
 void sl_intake_base_release(struct sl_intake *in)
 {
+    if (in->metrics)
+        sl_metrics_forget(in->metrics, in);
     free(in->target);
 }
 

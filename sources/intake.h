@@ -107,6 +107,7 @@ struct sl_intake {
     struct sl_metric *m_writes;
     struct sl_metric *m_failures;
     struct sl_metric *m_latency; /* a histogram of write latency, seconds */
+    struct sl_metrics *metrics;  /* its inflight gauge reads inflight: forgotten at release */
 };
 
 /* source: the push source's name (metrics labels); to: the section written to. */

@@ -200,6 +200,33 @@ class IntakeKafka(KafkaTest):
             self.kafka.up(broker)
         self.assertEqual(s.terminate(), 0)
 
+    def test_stop_with_writes_in_flight(self):
+        """SIGTERM while a write waits for unreachable brokers: the push is not answered 202
+        (503, or its connection closed), and sluice exits cleanly."""
+        fn = self.kfn()
+        cfg = intake_config(self.workdir, "one", fn.url, self.kafka.bootstrap)
+        s = self.sluice(cfg)
+        for broker in (1, 2, 3):
+            self.kafka.down(broker)
+        answers = []
+
+        def post():
+            try:
+                answers.append(s.post("orders", {"n": 1})[0])
+            except OSError as e:
+                answers.append(e)
+        t = threading.Thread(target=post)
+        t.start()
+        harness.wait_until(lambda: s.metrics().get(
+            'sluice_intake_inflight{source="orders",engine="kafka"}') == 1,
+            what="the write in flight")
+        self.assertEqual(s.terminate(), 0)
+        t.join(30)
+        self.assertEqual(len(answers), 1)
+        self.assertNotEqual(answers[0], 202)
+        for broker in (1, 2, 3):
+            self.kafka.up(broker)
+
     def test_config_checks(self):
         fn = self.kfn()
         cfg = intake_config(self.workdir, "v", fn.url, self.kafka.bootstrap)
