@@ -49,11 +49,8 @@ static const struct sl_kafka_reserved reserved[] = {
 static void ki_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     struct kintake *k = rd_kafka_opaque(rk);
-    enum sl_log_level l = level <= 3   ? SL_LOG_ERROR
-                          : level == 4 ? SL_LOG_WARN
-                          : level <= 6 ? SL_LOG_INFO
-                                       : SL_LOG_DEBUG;
-    sl_log(l, k ? k->base.scope : "source:intake", "librdkafka %s: %s", fac, buf);
+    sl_log(sl_kafka_log_level(level), k ? k->base.scope : "source:intake", "librdkafka %s: %s", fac,
+           buf);
 }
 
 static void ki_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)

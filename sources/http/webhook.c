@@ -203,6 +203,17 @@ static void respond_unavailable(struct sl_http_exchange *x, int code)
 }
 
 static void webhook_free(struct webhook *h);
+
+/* 202 {"id": ...}: the push is durable (spool commit, or the intake engine's acknowledgement). */
+static void respond_accepted(struct webhook *h, struct sl_http_exchange *x, const char *id)
+{
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
+    if (!h->destroyed)
+        sl_metric_inc(h->m_accepted);
+    sl_http_respond_json(x, 202, body, (size_t)n);
+}
+
 static void webhook_intake_put(struct webhook *h, struct webhook_put *p,
                                const struct sl_http_req *req);
 
@@ -224,11 +235,7 @@ static void webhook_put_done(int status, void *arg)
             sl_metric_inc(h->m_rejected);
         respond_unavailable(p->x, status);
     } else {
-        char body[64];
-        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
-        if (!h->destroyed)
-            sl_metric_inc(h->m_accepted);
-        sl_http_respond_json(p->x, 202, body, (size_t)n);
+        respond_accepted(h, p->x, p->id);
         /* A hook removed by a reload while the write was queued emits nothing: the row stays
          * in the spool for the hook of that name, when there is one again. */
         if (!h->destroyed)
@@ -515,11 +522,7 @@ static void webhook_intake_done(int status, void *arg)
             sl_metric_inc(h->m_rejected);
         sl_push_respond_put_error(p->x, status);
     } else {
-        char body[64];
-        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
-        if (!h->destroyed)
-            sl_metric_inc(h->m_accepted);
-        sl_http_respond_json(p->x, 202, body, (size_t)n);
+        respond_accepted(h, p->x, p->id);
     }
     if (p->flight && status == 0 && !h->intake_closing &&
         sl_store_submit(h->store, webhook_intake_record_job, webhook_intake_recorded, p) == 0)

@@ -11,6 +11,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+from intake_fixture import post_and_kill, post_until_accepted  # noqa: E402
 from kafka_fixture import KafkaTest  # noqa: E402
 
 TOPIC = "intake"
@@ -50,50 +51,11 @@ class IntakeKafka(KafkaTest):
             procs.append(self.sluice(cfg, name=name))
         return procs
 
-    def post_until_accepted(self, targets, n, body, attempts=200):
-        """Posts body to targets in turn until one answers 2xx (a refused post is retried, at
-        the next target); returns (id, refusals)."""
-        refusals = 0
-        for i in range(attempts):
-            s = targets[(n + i) % len(targets)]
-            try:
-                status, _, data = s.post("orders", body)
-            except OSError:
-                status, data = None, b""  # the process is gone
-            if status is not None and 200 <= status < 300:
-                return harness.json_body(data)["id"], refusals
-            refusals += 1
-            if status is not None:
-                self.assertEqual(status, 503, data)
-                self.assertIn(json.loads(data)["error"], ("spool_unavailable", "spool_full"))
-        self.fail("post %d never accepted" % n)
-
     def test_two_processes_one_killed(self):
         fn = self.kfn()
         a, b = self.start_pair(fn)
-        total, clients = 400, 4
-        accepted = {}  # n -> the id it was answered with
-        refused = [0]
-        lock = threading.Lock()
-        half = threading.Event()
-
-        def client(k):
-            # Posts alternate between the two processes (a load balancer that does not know
-            # one died); a refused post is retried at the next one.
-            for n in range(k, total, clients):
-                ident, r = self.post_until_accepted([a, b], n, {"n": n})
-                with lock:
-                    accepted[n] = ident
-                    refused[0] += r
-                    if len(accepted) >= total // 2:
-                        half.set()
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in threads:
-            t.start()
-        self.assertTrue(half.wait(120), "half of the posts accepted")
-        a.kill9()  # with posts in flight at it
-        for t in threads:
-            t.join()
+        total = 400
+        accepted, refused = post_and_kill([a, b], a, total, clients=4)
         self.assertEqual(len(accepted), total)
 
         def all_delivered():
@@ -103,9 +65,9 @@ class IntakeKafka(KafkaTest):
         delivered = [r[3] for r in fn.delivered()]
         dups = len(delivered) - len(set(delivered))
         sys.stderr.write("intake scale-out: %d posts accepted, %d refusals retried, %d "
-                         "duplicate deliveries\n" % (len(accepted), refused[0], dups))
+                         "duplicate deliveries\n" % (len(accepted), refused, dups))
         self.assertEqual(sorted(set(delivered)), list(range(total)))
-        self.assertGreater(refused[0], 0, "posts to the killed process were refused")
+        self.assertGreater(refused, 0, "posts to the killed process were refused")
         parts = set((r[0], r[1]) for r in fn.delivered())
         self.assertEqual(parts, set((TOPIC, p) for p in range(4)), "posts spread over "
                          "the partitions")
@@ -166,7 +128,7 @@ class IntakeKafka(KafkaTest):
             self.kafka.up(broker)
         accepted = [0]
         for n in range(4, 10):
-            ident, _ = self.post_until_accepted([s], n, {"n": n})
+            ident, _ = post_until_accepted([s], n, {"n": n})
             accepted.append(n)
         harness.wait_until(lambda: set(accepted) <= set(r[3] for r in fn.delivered()),
                            timeout=90, what="every accepted post delivered")

@@ -6,10 +6,10 @@ import base64
 import json
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+from intake_fixture import post_and_kill, post_until_accepted  # noqa: E402
 from redis_fixture import RedisTest, fields_of, redis_source  # noqa: E402
 
 STREAM = "intake"
@@ -25,23 +25,6 @@ def intake_config(workdir, name, fn_url, port, hook=None):
         dict({"name": "orders", "type": "http", "spool": {"to": "events"}}, **(hook or {})),
         src]
     return cfg
-
-
-def post_until_accepted(targets, n, body, attempts=300):
-    """Posts to targets in turn until one answers 2xx; returns (id, refusals)."""
-    refusals = 0
-    for i in range(attempts):
-        s = targets[(n + i) % len(targets)]
-        try:
-            status, _, data = s.post("orders", body)
-        except OSError:
-            status, data = None, b""  # the process is gone
-        if status is not None and 200 <= status < 300:
-            return harness.json_body(data)["id"], refusals
-        refusals += 1
-        if status is not None:
-            assert status == 503, (status, data)
-    raise AssertionError("post %d never accepted" % n)
 
 
 def delivered_ns(fn):
@@ -62,34 +45,16 @@ class IntakeRedis(RedisTest):
         fn = self.kfn()
         a = self.sluice(intake_config(self.workdir, "a", fn.url, r.port), name="a")
         b = self.sluice(intake_config(self.workdir, "b", fn.url, r.port), name="b")
-        total, clients = 300, 3
-        accepted, refused = {}, [0]
-        lock = threading.Lock()
-        half = threading.Event()
-
-        def client(k):
-            for n in range(k, total, clients):
-                ident, nref = post_until_accepted([a, b], n, {"n": n})
-                with lock:
-                    accepted[n] = ident
-                    refused[0] += nref
-                    if len(accepted) >= total // 2:
-                        half.set()
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in threads:
-            t.start()
-        self.assertTrue(half.wait(120))
-        a.kill9()
-        for t in threads:
-            t.join()
+        total = 300
+        accepted, refused = post_and_kill([a, b], a, total, clients=3)
         self.assertEqual(len(accepted), total)
         harness.wait_until(lambda: set(accepted) <= set(delivered_ns(fn)), timeout=120,
                            what="every accepted post delivered")
         got = delivered_ns(fn)
         sys.stderr.write("redis intake: %d accepted, %d refusals retried, %d duplicate "
-                         "deliveries\n" % (len(accepted), refused[0], len(got) - len(set(got))))
+                         "deliveries\n" % (len(accepted), refused, len(got) - len(set(got))))
         self.assertEqual(sorted(set(got)), list(range(total)))
-        self.assertGreater(refused[0], 0)
+        self.assertGreater(refused, 0)
         self.assertEqual(b.terminate(), 0)
 
     def test_shape_redis_down_and_wait(self):
