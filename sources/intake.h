@@ -63,7 +63,8 @@ int sl_intake_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
                      const struct sl_intake_cfg *c, const char *scope, struct sl_intake **out,
                      struct sl_err *err);
 /* Writes it. 0: cb fires exactly once, later, on the loop. SL_EFULL (max_inflight or the
- * producer's queue reached), -ENOTCONN (redis down), SL_ECLOSED: cb never fires. */
+ * producer's queue reached), -ENOTCONN (redis down), -EMSGSIZE (larger than the engine takes:
+ * Kafka's message.max.bytes), SL_ECLOSED, -EIO: cb never fires. */
 int sl_intake_put(struct sl_intake *in, const struct sl_intake_item *it, sl_intake_done_cb cb,
                   void *arg);
 /* Waits up to deadline_ms (sl_mono_ms) for writes in flight, then fails the rest (their

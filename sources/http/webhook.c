@@ -1,6 +1,7 @@
 #include "sources/http/webhook.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -517,13 +518,16 @@ static void webhook_intake_done(int status, void *arg)
 {
     struct webhook_put *p = arg;
     struct webhook *h = p->h;
-    if (status < 0) {
-        if (!h->destroyed)
-            sl_metric_inc(h->m_rejected);
+    if (status < 0 && !h->destroyed)
+        sl_metric_inc(h->m_rejected);
+    if (status == -EMSGSIZE)
+        sl_http_respond_error(p->x, 413, "payload_too_large",
+                              "the push is larger than the intake's engine accepts (Kafka: "
+                              "message.max.bytes)");
+    else if (status < 0)
         sl_push_respond_put_error(p->x, status);
-    } else {
+    else
         respond_accepted(h, p->x, p->id);
-    }
     if (p->flight && status == 0 && !h->intake_closing &&
         sl_store_submit(h->store, webhook_intake_record_job, webhook_intake_recorded, p) == 0)
         return; /* p->flight ends once recorded */

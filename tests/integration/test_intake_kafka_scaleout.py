@@ -106,6 +106,12 @@ class IntakeKafka(KafkaTest):
         self.assertEqual(m["sluice_intake_write_seconds_count{%s}" % lab], 1)
         self.assertEqual(m['sluice_webhook_accepted_total{source="orders"}'], 1)
         self.assertNotIn("s3cret-token", s.out.text())
+        # Larger than Kafka's message.max.bytes (1000000) but within max_body_bytes (1 MiB): 413,
+        # not a 503 the pusher would retry for ever.
+        status, _, data = s.post("orders", b"x" * 1000100, headers={
+            "Authorization": "Bearer s3cret-token", "Content-Type": "text/plain"})
+        self.assertEqual(status, 413, data)
+        self.assertEqual(json.loads(data)["error"], "payload_too_large")
         self.assertEqual(s.terminate(), 0)
 
     def test_kafka_down_refused_then_accepted(self):
