@@ -29,6 +29,7 @@ struct kintake {
     ev_io io;
     ev_timer tick;
     bool closing; /* delivery reports fire SL_ECLOSED */
+    bool failing; /* the last delivery report was a failure */
 };
 
 struct kjob {
@@ -65,8 +66,14 @@ static void ki_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     struct kintake *k = opaque;
     k->base.inflight--;
     int status = k->closing ? SL_ECLOSED : m->err ? -EIO : 0;
-    if (m->err && !k->closing)
-        sl_warn(k->base.scope, "push not acknowledged by Kafka: %s", rd_kafka_err2str(m->err));
+    /* Logged when deliveries start or stop failing, not once per push. */
+    if (m->err && !k->closing && !k->failing)
+        sl_warn(k->base.scope, "pushes not acknowledged by Kafka: %s (answered 503)",
+                rd_kafka_err2str(m->err));
+    else if (!m->err && k->failing)
+        sl_info(k->base.scope, "pushes acknowledged by Kafka again");
+    if (!k->closing)
+        k->failing = m->err != 0;
     if (!k->closing)
         sl_intake_count(&k->base, status, j->start_ms);
     j->cb(status, j->arg);
