@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -184,13 +185,44 @@ void sl_intake_destroy(struct sl_intake *in, int64_t deadline_ms)
         in->ops->destroy(in, deadline_ms);
 }
 
+/* n decimal digits of v, zero-padded. */
+static char *put_digits(char *o, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
+/* "2019-11-14T00:38:06.021Z" without a printf-family call (once per push). */
+static void fmt_received(int64_t ms, char *out)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char *o = put_digits(out, tm.tm_year + 1900, 4);
+    *o++ = '-';
+    o = put_digits(o, tm.tm_mon + 1, 2);
+    *o++ = '-';
+    o = put_digits(o, tm.tm_mday, 2);
+    *o++ = 'T';
+    o = put_digits(o, tm.tm_hour, 2);
+    *o++ = ':';
+    o = put_digits(o, tm.tm_min, 2);
+    *o++ = ':';
+    o = put_digits(o, tm.tm_sec, 2);
+    *o++ = '.';
+    o = put_digits(o, (int)(ms % 1000), 3);
+    *o++ = 'Z';
+    *o = '\0';
+}
+
 size_t sl_intake_fields(const struct sl_intake_item *it, char *time_buf,
                         const char *names[SL_INTAKE_MAX_FIELDS],
                         const char *vals[SL_INTAKE_MAX_FIELDS], size_t lens[SL_INTAKE_MAX_FIELDS])
 {
     size_t n = 0;
 #define FIELD(nm, v, l) (names[n] = (nm), vals[n] = (v), lens[n] = (l), n++)
-    sl_time_fmt_iso(it->received_ms, time_buf, 32);
+    fmt_received(it->received_ms, time_buf);
     FIELD(SL_INTAKE_F_ID, it->id, strlen(it->id));
     FIELD(SL_INTAKE_F_SOURCE, it->source, strlen(it->source));
     FIELD(SL_INTAKE_F_RECEIVED, time_buf, strlen(time_buf));

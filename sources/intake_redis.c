@@ -32,9 +32,12 @@ struct rintake {
     uint32_t failures;
     bool connecting;
     bool closing;
-    int64_t maxlen;
     int64_t wait_replicas;
     int64_t wait_timeout_ms;
+    /* The numbers of every XADD and WAIT as text, made once. */
+    char maxlen[24]; /* "" when no MAXLEN */
+    char nreplicas[24];
+    char wait_ms[24];
     char endpoint[300];
 };
 
@@ -143,7 +146,7 @@ static int ri_put(struct sl_intake *in, const struct sl_intake_item *it, sl_inta
         sl_intake_count(&r->base, -ENOTCONN, 0);
         return -ENOTCONN;
     }
-    char t[32], maxlen[24];
+    char t[32];
     const char *names[SL_INTAKE_MAX_FIELDS], *vals[SL_INTAKE_MAX_FIELDS];
     size_t lens[SL_INTAKE_MAX_FIELDS];
     size_t nf = sl_intake_fields(it, t, names, vals, lens);
@@ -153,11 +156,10 @@ static int ri_put(struct sl_intake *in, const struct sl_intake_item *it, sl_inta
 #define ARG(s, l) (argv[n] = (s), alen[n] = (l), n++)
     ARG("XADD", 4);
     ARG(r->base.target, strlen(r->base.target));
-    if (r->maxlen > 0) {
-        int ml = snprintf(maxlen, sizeof(maxlen), "%lld", (long long)r->maxlen);
+    if (r->maxlen[0]) {
         ARG("MAXLEN", 6);
         ARG("~", 1);
-        ARG(maxlen, (size_t)ml);
+        ARG(r->maxlen, strlen(r->maxlen));
     }
     ARG("*", 1);
     ARG(SL_INTAKE_F_BODY, strlen(SL_INTAKE_F_BODY));
@@ -181,10 +183,7 @@ static int ri_put(struct sl_intake *in, const struct sl_intake_item *it, sl_inta
     r->base.inflight++;
     if (r->wait_replicas > 0) {
         /* WAIT covers every write of this connection before it, the XADD included. */
-        char nrep[24], tmo[24];
-        snprintf(nrep, sizeof(nrep), "%lld", (long long)r->wait_replicas);
-        snprintf(tmo, sizeof(tmo), "%lld", (long long)r->wait_timeout_ms);
-        const char *wargv[] = {"WAIT", nrep, tmo};
+        const char *wargv[] = {"WAIT", r->nreplicas, r->wait_ms};
         j->replies++;
         if (sl_redis_conn_cmd(&r->conn, r->wait_timeout_ms, wait_cb, j, 3, wargv, NULL) < 0)
             rjob_reply(j, -ENOTCONN); /* the XADD's reply still answers, with this failure */
@@ -228,7 +227,10 @@ int sl_intake_redis_create(const struct sl_env *env, const char *source,
     sl_intake_base_init(&r->base, &rintake_ops, "redis", r->cfg.streams.v[0], env, source, c);
     snprintf(r->base.scope, sizeof(r->base.scope), "source:intake:%s", to->name);
     r->loop = env->loop;
-    r->maxlen = c->maxlen;
+    if (c->maxlen > 0)
+        snprintf(r->maxlen, sizeof(r->maxlen), "%lld", (long long)c->maxlen);
+    snprintf(r->nreplicas, sizeof(r->nreplicas), "%lld", (long long)c->wait_replicas);
+    snprintf(r->wait_ms, sizeof(r->wait_ms), "%lld", (long long)c->wait_timeout_ms);
     r->wait_replicas = c->wait_replicas;
     r->wait_timeout_ms = c->wait_timeout_ms;
     r->backoff =
