@@ -21,6 +21,9 @@ struct sl_env {
     struct sl_spool *spool; /* durable intake of push sources (sources/spool.h) */
     struct sl_metrics *metrics;
     struct sl_http_router *push; /* the push listener's router */
+    /* A pull source read by several mappings is created once per mapping: the mapping this
+     * instance reads for (its reader's name), else NULL (sources/source.h). */
+    const char *reader;
 };
 
 #define SL_MODULE_SCOPE_MAX 112
