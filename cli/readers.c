@@ -45,6 +45,12 @@ static const struct sl_source_ops *source_type(const struct sl_config *cfg, cons
     return sec && sec->type ? sl_source_find_type(sec->type) : NULL;
 }
 
+bool sl_readers_per_mapping(const struct sl_config *cfg, const char *name)
+{
+    const struct sl_source_ops *ops = source_type(cfg, name);
+    return ops && ops->group_key;
+}
+
 size_t sl_readers_count(const struct sl_config *cfg, const char *name)
 {
     size_t n = 0;
@@ -76,6 +82,18 @@ struct sl_source *sl_readers_find(struct sl_source *const *srcs, size_t n,
             return srcs[i];
     }
     return NULL;
+}
+
+const char *sl_readers_configured_group(const struct sl_config *cfg,
+                                        const struct sl_cfg_mapping *mc)
+{
+    const struct sl_cfg_typed *sec = mc->source ? sl_config_find(&cfg->sources, mc->source) : NULL;
+    const struct sl_source_ops *ops = sec && sec->type ? sl_source_find_type(sec->type) : NULL;
+    if (!ops || !ops->group_key)
+        return NULL;
+    if (mc->reader.group)
+        return mc->reader.group;
+    return json_string_value(json_object_get(sec->raw, ops->group_key));
 }
 
 /* "<sec path>.<source key>" in err's message becomes "<mapping path>.reader.<key>": the value

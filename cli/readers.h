@@ -10,6 +10,9 @@
 #include "core/module.h"
 #include "sources/source.h"
 
+/* Whether source `name` of cfg is of a type with a reader per mapping (group_key). */
+bool sl_readers_per_mapping(const struct sl_config *cfg, const char *name);
+
 /* The mappings of cfg that read source `name`. */
 size_t sl_readers_count(const struct sl_config *cfg, const char *name);
 
@@ -29,6 +32,11 @@ struct sl_source *sl_readers_find(struct sl_source *const *srcs, size_t n,
 int sl_readers_create(const struct sl_env *env, const struct sl_source_ops *ops,
                       const struct sl_cfg_typed *sec, const struct sl_cfg_mapping *mc,
                       struct sl_source **out, struct sl_err *err);
+
+/* The group (slot) mapping mc names for its reader: its reader.group, else its source's own
+ * key; NULL when neither is set (the type's default, which only an instance knows). */
+const char *sl_readers_configured_group(const struct sl_config *cfg,
+                                        const struct sl_cfg_mapping *mc);
 
 /* The checks of mapping mc (index i of cfg's mappings) against its source, once the sources
  * of cfg are built (srcs[0..n)): `reader` only for types with a reader per mapping; one
