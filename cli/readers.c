@@ -70,6 +70,28 @@ const char *sl_readers_name(const struct sl_config *cfg, const struct sl_cfg_map
     return mc->name;
 }
 
+/* The first mapping of cfg that reads source `name`, or NULL. */
+static const struct sl_cfg_mapping *first_reader(const struct sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        if (mc->source && strcmp(mc->source, name) == 0)
+            return mc;
+    }
+    return NULL;
+}
+
+bool sl_readers_same(const struct sl_config *cfg, const struct sl_config *other, const char *name)
+{
+    const struct sl_cfg_mapping *a = first_reader(cfg, name), *b = first_reader(other, name);
+    for (size_t k = 0; k < SL_ARRAY_LEN(reader_keys); k++) {
+        const char *x = a ? reader_value(a, k) : NULL, *y = b ? reader_value(b, k) : NULL;
+        if (x != y && (!x || !y || strcmp(x, y) != 0))
+            return false;
+    }
+    return true;
+}
+
 struct sl_source *sl_readers_find(struct sl_source *const *srcs, size_t n,
                                   const struct sl_config *cfg, const struct sl_cfg_mapping *mc)
 {

@@ -21,6 +21,10 @@ size_t sl_readers_count(const struct sl_config *cfg, const char *name);
  * has one instance, named as the source alone). */
 const char *sl_readers_name(const struct sl_config *cfg, const struct sl_cfg_mapping *mc);
 
+/* Whether the one mapping of cfg that reads source `name` (none: NULL) sets the same reader
+ * keys as the one of other: whether the source's single instance may stay as it is. */
+bool sl_readers_same(const struct sl_config *cfg, const struct sl_config *other, const char *name);
+
 /* The instance mapping mc of cfg reads among srcs[0..n), or NULL. */
 struct sl_source *sl_readers_find(struct sl_source *const *srcs, size_t n,
                                   const struct sl_config *cfg, const struct sl_cfg_mapping *mc);

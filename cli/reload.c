@@ -95,13 +95,15 @@ static void ptr_remove(void **arr, size_t *n, const void *p)
 }
 
 /* Whether source instance s is still one next has (cli/readers.h): a reader of a mapping that
- * still reads it alongside others, or the one instance of a source read by at most one. */
-static bool reader_kept(const struct sl_config *next, const struct sl_source *s)
+ * still reads it alongside others, or the one instance of a source read by at most one mapping
+ * with the same reader keys. */
+static bool reader_kept(const struct sl_config *cur, const struct sl_config *next,
+                        const struct sl_source *s)
 {
     if (!s->ops->group_key)
         return true;
     if (!s->reader)
-        return sl_readers_count(next, s->name) <= 1;
+        return sl_readers_count(next, s->name) <= 1 && sl_readers_same(cur, next, s->name);
     const struct sl_cfg_mapping *mc = sl_config_mapping(next, s->reader);
     const char *r =
         mc && mc->source && strcmp(mc->source, s->name) == 0 ? sl_readers_name(next, mc) : NULL;
@@ -276,7 +278,7 @@ static size_t plan(struct sl_reload *rl)
             note(rl, "source", name, "removed", NULL, NULL);
         else if (!o || !typed_equal(cur, o, next, n, ops ? ops->props : NULL, key, sizeof(key)))
             note(rl, "source", name, "changed", o ? key : NULL, NULL);
-        else if (!reader_kept(next, s))
+        else if (!reader_kept(cur, next, s))
             note(rl, "source", name, "changed", NULL,
                  ": the mappings that read it changed; its readers are made again");
         else
