@@ -172,8 +172,8 @@ static bool kafka_matches(const struct sl_cfg_typed *sec, json_t *servers, const
 {
     const char *csv = json_string_value(json_object_get(sec->raw, "bootstrap_servers"));
     json_t *topics = json_object_get(sec->raw, "topics");
-    if (topic && (json_array_size(topics) != 1 ||
-                  !json_equal(json_array_get(topics, 0), json_string_nocheck(topic))))
+    const char *only = json_string_value(json_array_get(topics, 0));
+    if (topic && (json_array_size(topics) != 1 || !only || strcmp(only, topic) != 0))
         return false;
     if (!servers)
         return true;
