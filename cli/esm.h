@@ -90,6 +90,9 @@ struct sl_esm_error {
 /* Checks a Create (create true) or Update body and merges its fields into doc (a new object
  * for a create). 0, or -1 with e set. */
 int sl_esm_doc_apply(json_t *doc, json_t *body, bool create, struct sl_esm_error *e);
+/* Sets e to a 400 InvalidParameterValueException with the message; returns -1. */
+int sl_esm_invalid(struct sl_esm_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The source and function names the doc's EventSourceArn and FunctionName name. */
 void sl_esm_doc_names(const json_t *doc, char *source, size_t scap, char *function, size_t fcap);
 /* The source a SelfManagedEventSource resolved to, kept in doc (not shown by Get). */

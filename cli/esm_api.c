@@ -4,7 +4,6 @@
  * siblings); docs/ESM_API.md. */
 #include <jansson.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,20 +119,6 @@ static json_t *body_json(struct sl_http_exchange *x, const struct sl_http_req *r
     return body;
 }
 
-static int esm_invalid(struct sl_esm_error *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int esm_invalid(struct sl_esm_error *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-    e->status = 400;
-    e->type = TYPE_INVALID;
-    return -1;
-}
-
 /* The type of the configured source the doc reads, or NULL. */
 static const struct sl_source_ops *doc_source_ops(const struct sl_config *cfg, const json_t *doc)
 {
@@ -204,13 +189,13 @@ static int resolve_kafka(struct sl_app *app, json_t *doc, struct sl_esm_error *e
         char source[256], function[256];
         sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
         if (strcmp(ops->type, "kafka") != 0)
-            return esm_invalid(e, "Topics is only valid for a Kafka event source, not %s",
-                               ops->type);
+            return sl_esm_invalid(e, "Topics is only valid for a Kafka event source, not %s",
+                                  ops->type);
         if (!kafka_matches(sl_config_find(&cfg->sources, source), NULL, topic))
-            return esm_invalid(e,
-                               "Topics [\"%s\"]: source \"%s\" does not read exactly that "
-                               "topic (its topics are set in the configuration file)",
-                               topic, source);
+            return sl_esm_invalid(e,
+                                  "Topics [\"%s\"]: source \"%s\" does not read exactly that "
+                                  "topic (its topics are set in the configuration file)",
+                                  topic, source);
         return 0;
     }
     const char *found = NULL;
@@ -225,16 +210,16 @@ static int resolve_kafka(struct sl_app *app, json_t *doc, struct sl_esm_error *e
     char *list = json_dumps(servers, JSON_COMPACT);
     int rc = 0;
     if (n == 0)
-        rc = esm_invalid(e,
-                         "SelfManagedEventSource: no kafka source of this sluice reads topic "
-                         "\"%s\" from %s: configure one with those bootstrap_servers and "
-                         "topics: [%s]",
-                         topic, list, topic);
+        rc = sl_esm_invalid(e,
+                            "SelfManagedEventSource: no kafka source of this sluice reads topic "
+                            "\"%s\" from %s: configure one with those bootstrap_servers and "
+                            "topics: [%s]",
+                            topic, list, topic);
     else if (n > 1)
-        rc = esm_invalid(e,
-                         "SelfManagedEventSource: %zu kafka sources read topic \"%s\" from %s: "
-                         "name one in EventSourceArn instead",
-                         n, topic, list);
+        rc = sl_esm_invalid(e,
+                            "SelfManagedEventSource: %zu kafka sources read topic \"%s\" from %s: "
+                            "name one in EventSourceArn instead",
+                            n, topic, list);
     else
         sl_esm_doc_set_source(doc, found);
     free(list);

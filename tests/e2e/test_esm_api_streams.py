@@ -11,8 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import harness  # noqa: E402
 from harness import base_config, free_port, json_body, wait_until  # noqa: E402
-from kafka_fixture import (KafkaMock, KafkaFn, committed, produce,  # noqa: E402
-                           produced_keys, watermarks)
+from kafka_fixture import (KafkaTest, committed, produce, produced_keys,  # noqa: E402
+                           watermarks)
 from redis_fixture import RedisTest, redis_source  # noqa: E402
 
 PATH = "/2015-03-31/event-source-mappings"
@@ -98,24 +98,9 @@ class EsmStreams(RedisTest):
             return set()
 
 
-class EsmKafka(harness.SluiceTest):
-    def setUp(self):
-        super().setUp()
-        self.kafka = KafkaMock(("events:2", "other:1"), 1)
-        self._kfns = []
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            for f in self._kfns:
-                f.stop()
-            self.kafka.stop()
-
-    def kfn(self):
-        f = KafkaFn()
-        self._kfns.append(f)
-        return f
+class EsmKafka(KafkaTest):
+    TOPICS = ("events:2", "other:1")
+    BROKERS = 1
 
     call = EsmStreams.call
     create = EsmStreams.create

@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import base_config, main, to_yaml, wait_until  # noqa: E402
+from harness import base_config, main, wait_until  # noqa: E402
 from redis_fixture import RedisTest, redis_source  # noqa: E402
 
 
@@ -113,11 +113,9 @@ class RedisFanout(RedisTest):
         s2.terminate()
 
     def reload(self, s, cfg):
-        with open(s.config_path, "w") as f:
-            f.write(to_yaml(cfg) + "\n")
-        status, _, data = s.admin("POST", "/v1/reload")
-        self.assertEqual(status, 200, data)
-        return data.decode()
+        status, out = s.reload(cfg)
+        self.assertEqual(status, 200, out)
+        return out
 
     def test_reload_adds_and_removes_a_reader(self):
         r = self.redis()
