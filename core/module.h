@@ -26,6 +26,9 @@ struct sl_env {
      * each invocation (dispatcher/alias/alias_target.h). */
     struct sl_target *(*function)(void *ctx, const char *name);
     void *function_ctx;
+    /* A pull source read by several mappings is created once per mapping: the mapping this
+     * instance reads for (its reader's name), else NULL (sources/source.h). */
+    const char *reader;
 };
 
 #define SL_MODULE_SCOPE_MAX 112
