@@ -103,7 +103,8 @@ static void unreachable_item(struct sl_jw *w, const char *kind, const char *name
 static bool source_disabled(const struct sl_app *app, const struct sl_source *s)
 {
     for (size_t i = 0; i < app->nmappings; i++) {
-        if (strcmp(sl_mapping_config(app->mappings[i])->source, s->name) == 0)
+        const struct sl_cfg_mapping *mc = sl_mapping_config(app->mappings[i]);
+        if (strcmp(mc->source, s->name) == 0 && (!s->reader || strcmp(mc->name, s->reader) == 0))
             return !sl_mapping_enabled(app->mappings[i]);
     }
     return false;

@@ -1,6 +1,7 @@
 #include "cli/app.h"
 #include "cli/esm.h"
 #include "cli/mapstate.h"
+#include "cli/readers.h"
 #include "cli/reload.h"
 
 #include <arpa/inet.h>
@@ -129,13 +130,10 @@ static int app_report(struct sl_app *app, int rc, struct sl_err *err)
     return 0;
 }
 
-static struct sl_source *app_source(struct sl_app *app, const char *name)
+/* The source instance mapping mc reads (one per mapping for a pull source, cli/readers.h). */
+static struct sl_source *app_source(struct sl_app *app, const struct sl_cfg_mapping *mc)
 {
-    for (size_t i = 0; i < app->nsources; i++) {
-        if (strcmp(app->sources[i]->name, name) == 0)
-            return app->sources[i];
-    }
-    return NULL;
+    return sl_readers_find(app->sources, app->nsources, &app->cfg, mc);
 }
 
 static int type_error(struct sl_err *err, const struct sl_config *cfg,
@@ -237,14 +235,56 @@ struct sl_env sl_app_env(const struct sl_app *app)
         .push = app->push_router,
         .metrics = app->metrics,
         .spool = app->spool,
+        /* The app outlives its targets; the lookup only reads it. */
+        .function = redrive_target_cb,
+        .function_ctx = (void *)(uintptr_t)app,
     };
+}
+
+/* The instances of one source section: one per mapping that reads it when its type keeps a
+ * position per reader (cli/readers.h), else one. */
+static int app_create_source(struct sl_app *app, const struct sl_env *env,
+                             const struct sl_source_ops *ops, const struct sl_cfg_typed *sec,
+                             struct sl_err *err)
+{
+    const struct sl_config *cfg = &app->cfg;
+    if (!ops->group_key || sl_readers_count(cfg, sec->name) == 0) {
+        int rc = ops->create(env, sec, &app->sources[app->nsources], err);
+        if (rc == 0)
+            app->nsources++;
+        return rc;
+    }
+    if (cfg->diags) {
+        /* validate: the section's own errors once, as written (the readers are bound quietly),
+         * with metrics of its own that go with it. */
+        struct sl_env venv = *env;
+        struct sl_source *s = NULL;
+        venv.metrics = sl_metrics_create();
+        int rc = ops->create(&venv, sec, &s, err);
+        if (rc == 0)
+            ops->destroy(s);
+        sl_metrics_destroy(venv.metrics);
+        if (rc < 0)
+            return rc; /* (its readers would only repeat it) */
+    }
+    for (size_t i = 0; i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        if (!mc->source || strcmp(mc->source, sec->name) != 0)
+            continue;
+        int rc = sl_readers_create(env, ops, sec, mc, &app->sources[app->nsources], err);
+        if (rc == 0)
+            app->nsources++;
+        else if ((rc = app_report(app, rc, err)) < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int app_build_sources(struct sl_app *app, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
     struct sl_env env = sl_app_env(app);
-    app->sources = sl_calloc(cfg->sources.n + 1, sizeof(*app->sources));
+    app->sources = sl_calloc(cfg->sources.n + cfg->mappings.n + 1, sizeof(*app->sources));
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
         if (!sec->name || !sec->type)
@@ -256,11 +296,9 @@ static int app_build_sources(struct sl_app *app, struct sl_err *err)
             SL_TYPE_NAMES(sl_source_types, types);
             rc = type_error(err, cfg, sec, "source", types);
         } else {
-            rc = ops->create(&env, sec, &app->sources[app->nsources], err);
+            rc = app_create_source(app, &env, ops, sec, err);
         }
-        if (rc == 0)
-            app->nsources++;
-        else if ((rc = app_report(app, rc, err)) < 0)
+        if (rc < 0 && (rc = app_report(app, rc, err)) < 0)
             return rc;
     }
     return 0;
@@ -363,7 +401,7 @@ static int64_t function_timeout_ms(const struct sl_config *cfg, const char *name
 static int app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc,
                              struct sl_err *err)
 {
-    struct sl_source *s = app_source(app, mc->source);
+    struct sl_source *s = app_source(app, mc);
     if (!s || !s->ops->check_mapping || !mc->function)
         return 0;
     return s->ops->check_mapping(s, &app->cfg, mc, function_timeout_ms(&app->cfg, mc->function),
@@ -385,19 +423,11 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
         const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
         if (!mc->source)
             continue; /* validate: missing, already reported */
-        /* A source feeds exactly one mapping: it acks each record once. */
-        for (size_t k = 0; k < i; k++) {
-            const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, k);
-            if (o->source && strcmp(o->source, mc->source) == 0) {
-                int rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
-                                    "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
-                                    "(allowed: one mapping per source)",
-                                    file, mc->path, mc->source, o->name ? o->name : "");
-                if ((rc = app_report(app, rc, err)) < 0)
-                    return rc;
-                break;
-            }
-        }
+        /* A source instance feeds exactly one mapping: it acks each record once. A pull
+         * source read by several mappings has an instance (a reader) per mapping. */
+        int rrc = sl_readers_check(cfg, app->sources, app->nsources, i, err);
+        if ((rrc = app_report(app, rrc, err)) < 0)
+            return rrc;
         int crc = app_report(app, app_check_mapping(app, mc, err), err);
         if (crc < 0)
             return crc;
@@ -412,7 +442,7 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
                 return rc;
             continue;
         }
-        struct sl_source *s = app_source(app, mc->source);
+        struct sl_source *s = app_source(app, mc);
         struct sl_target *t = app_target(app, mc->function);
         struct sl_dlq *d = app_dlq(app, mc->dlq ? mc->dlq : SL_DLQ_DEFAULT_NAME);
         if (!s || !t || !d)

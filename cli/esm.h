@@ -18,6 +18,8 @@
 #include "config/config.h"
 #include "core/err.h"
 
+struct sl_source_ops;
+
 struct sl_app;
 struct sl_http_router;
 struct sl_esm_shared;
@@ -190,8 +192,21 @@ struct sl_esm_error {
 /* Checks a Create (create true) or Update body and merges its fields into doc (a new object
  * for a create). 0, or -1 with e set. */
 int sl_esm_doc_apply(json_t *doc, json_t *body, bool create, struct sl_esm_error *e);
+/* Sets e to a 400 InvalidParameterValueException with the message; returns -1. */
+int sl_esm_invalid(struct sl_esm_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The source and function names the doc's EventSourceArn and FunctionName name. */
 void sl_esm_doc_names(const json_t *doc, char *source, size_t scap, char *function, size_t fcap);
+/* The source a SelfManagedEventSource resolved to, kept in doc (not shown by Get). */
+void sl_esm_doc_set_source(json_t *doc, const char *name);
+/* The reader of the mapping doc makes on a source of type ops (kept in doc, not shown): Lambda's
+ * rules for StartingPosition and StartingPositionTimestamp, the consumer group (Kafka's
+ * ConsumerGroupId, else the UUID; a group or slot per ESM for the other stream types). 0, or
+ * -1 with e set. */
+int sl_esm_doc_reader(json_t *doc, const char *uuid, const struct sl_source_ops *ops,
+                      struct sl_esm_error *e);
+/* The group (slot) of the reader sl_esm_doc_reader gave doc, or NULL. */
+const char *sl_esm_doc_group(const json_t *doc);
 /* The mapping section (config shape) of an entry. */
 json_t *sl_esm_section(const struct sl_esm_entry *e);
 /* EventSourceMappingConfiguration: state, reason and last result as given. */

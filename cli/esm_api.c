@@ -12,6 +12,7 @@
 #include "cli/admin.h"
 #include "cli/app.h"
 #include "cli/esm.h"
+#include "cli/readers.h"
 #include "core/buf.h"
 #include "core/jw.h"
 #include "core/mem.h"
@@ -119,26 +120,182 @@ static json_t *body_json(struct sl_http_exchange *x, const struct sl_http_req *r
     return body;
 }
 
+/* The type of the configured source the doc reads, or NULL. */
+static const struct sl_source_ops *doc_source_ops(const struct sl_config *cfg, const json_t *doc)
+{
+    char source[256], function[256];
+    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+    const struct sl_cfg_typed *sec = sl_config_find(&cfg->sources, source);
+    return sec && sec->type ? sl_source_find_type(sec->type) : NULL;
+}
+
+/* Whether item is one of the comma-separated members of csv (spaces around them ignored). */
+static bool csv_has(const char *csv, const char *item, size_t *members)
+{
+    bool found = false;
+    size_t n = 0, len = strlen(item);
+    for (const char *p = csv; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *last = end;
+        while (last > p && last[-1] == ' ')
+            last--;
+        if (last > p) {
+            n++;
+            found = found || ((size_t)(last - p) == len && memcmp(p, item, len) == 0);
+        }
+        p = end;
+    }
+    *members = n;
+    return found;
+}
+
+/* A kafka section reads exactly these bootstrap servers (in any order) and this one topic. */
+static bool kafka_matches(const struct sl_cfg_typed *sec, json_t *servers, const char *topic)
+{
+    const char *csv = json_string_value(json_object_get(sec->raw, "bootstrap_servers"));
+    json_t *topics = json_object_get(sec->raw, "topics");
+    const char *only = json_string_value(json_array_get(topics, 0));
+    if (topic && (json_array_size(topics) != 1 || !only || strcmp(only, topic) != 0))
+        return false;
+    if (!servers)
+        return true;
+    size_t members = 0, i;
+    json_t *h;
+    json_array_foreach(servers, i, h)
+    {
+        if (!csv_has(csv, json_string_value(h), &members))
+            return false;
+    }
+    return members == json_array_size(servers);
+}
+
+/* SelfManagedEventSource and Topics name a Kafka cluster and topic: the doc reads the
+ * configured kafka source with those bootstrap servers and exactly that topic (docs/ESM_API.md).
+ * With EventSourceArn, Topics must be what that source reads. */
+static int resolve_kafka(struct sl_app *app, json_t *doc, struct sl_esm_error *e)
+{
+    const struct sl_config *cfg = &app->cfg;
+    json_t *servers = json_object_get(
+        json_object_get(json_object_get(doc, "SelfManagedEventSource"), "Endpoints"),
+        "KAFKA_BOOTSTRAP_SERVERS");
+    const char *topic = json_string_value(json_array_get(json_object_get(doc, "Topics"), 0));
+    if (!servers) {
+        const struct sl_source_ops *ops = doc_source_ops(cfg, doc);
+        if (!topic || !ops)
+            return 0;
+        char source[256], function[256];
+        sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+        if (strcmp(ops->type, "kafka") != 0)
+            return sl_esm_invalid(e, "Topics is only valid for a Kafka event source, not %s",
+                                  ops->type);
+        if (!kafka_matches(sl_config_find(&cfg->sources, source), NULL, topic))
+            return sl_esm_invalid(e,
+                                  "Topics [\"%s\"]: source \"%s\" does not read exactly that "
+                                  "topic (its topics are set in the configuration file)",
+                                  topic, source);
+        return 0;
+    }
+    const char *found = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->sources.n; i++) {
+        const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
+        if (sec->type && strcmp(sec->type, "kafka") == 0 && kafka_matches(sec, servers, topic)) {
+            found = sec->name;
+            n++;
+        }
+    }
+    char *list = json_dumps(servers, JSON_COMPACT);
+    int rc = 0;
+    if (n == 0)
+        rc = sl_esm_invalid(e,
+                            "SelfManagedEventSource: no kafka source of this sluice reads topic "
+                            "\"%s\" from %s: configure one with those bootstrap_servers and "
+                            "topics: [%s]",
+                            topic, list, topic);
+    else if (n > 1)
+        rc = sl_esm_invalid(e,
+                            "SelfManagedEventSource: %zu kafka sources read topic \"%s\" from %s: "
+                            "name one in EventSourceArn instead",
+                            n, topic, list);
+    else
+        sl_esm_doc_set_source(doc, found);
+    free(list);
+    return rc;
+}
+
+static int group_taken(struct sl_esm_error *e, const char *group, const char *mapping,
+                       const char *source)
+{
+    e->status = 409;
+    e->type = TYPE_CONFLICT;
+    snprintf(e->message, sizeof(e->message),
+             "The consumer group \"%s\" is already used by mapping \"%s\" of source \"%s\": "
+             "each event source mapping needs a group of its own (a group's records are shared "
+             "by its readers, not copied to each)",
+             group, mapping, source);
+    return -1;
+}
+
+/* Another mapping of the same source (of the file, or another ESM) reads it with the group
+ * (slot) the candidate's mapping mc (in cfg, the file's mappings and mc) would read with: the
+ * records of a group are shared by its readers, not copied. */
+static int check_group(struct sl_app *app, const struct sl_config *cfg,
+                       const struct sl_esm_entry *cand, const struct sl_cfg_mapping *mc,
+                       struct sl_esm_error *e)
+{
+    const char *g = sl_readers_configured_group(cfg, mc);
+    for (size_t i = 0; g && i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        const char *og = o == mc || !o->source || strcmp(o->source, mc->source) != 0
+                             ? NULL
+                             : sl_readers_configured_group(cfg, o);
+        if (og && strcmp(og, g) == 0)
+            return group_taken(e, g, o->name, mc->source);
+    }
+    for (size_t i = 0; g && i < app->esm->n; i++) {
+        const struct sl_esm_entry *o = app->esm->v[i];
+        char os[256], of[256];
+        if (o->deleted || strcmp(o->uuid, cand->uuid) == 0)
+            continue;
+        sl_esm_doc_names(o->doc, os, sizeof(os), of, sizeof(of));
+        const char *og = sl_esm_doc_group(o->doc);
+        if (og && strcmp(os, mc->source) == 0 && strcmp(og, g) == 0)
+            return group_taken(e, g, o->name, mc->source);
+    }
+    return 0;
+}
+
 /* Lambda's 409 for a second mapping of the same source and function. */
 static void conflict_message(const json_t *doc, const char *uuid, struct sl_esm_error *e)
 {
+    char source[256], function[256];
+    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+    const char *arn = json_string_value(json_object_get(doc, "EventSourceArn"));
     e->status = 409;
     e->type = TYPE_CONFLICT;
     snprintf(e->message, sizeof(e->message),
              "The event source arn (\" %s \") and function (\" %s \") provided mapping already "
              "exists. Please update or delete the existing mapping with UUID %s",
-             json_string_value(json_object_get(doc, "EventSourceArn")),
-             json_string_value(json_object_get(doc, "FunctionName")), uuid ? uuid : "");
+             arn ? arn : source, json_string_value(json_object_get(doc, "FunctionName")),
+             uuid ? uuid : "");
 }
 
 /* A function, source and DLQ the configuration defines; one mapping per source, one per
- * source and function pair (Lambda's duplicate rule). `self` is the entry being updated. */
+ * source and function pair (Lambda's duplicate rule), except that a stream source (kafka,
+ * redis, postgres-cdc) may have several, each reading with a group of its own. `self` is the
+ * entry being updated. */
 static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm_entry *self,
                       struct sl_esm_error *e)
 {
     char source[256], function[256];
     sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
     const struct sl_config *cfg = &app->cfg;
+    const struct sl_source_ops *ops = doc_source_ops(cfg, doc);
+    bool several = ops && ops->group_key;
     e->status = 400;
     e->type = TYPE_INVALID;
     if (!sl_config_find(&cfg->functions, function)) {
@@ -165,6 +322,8 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         sl_esm_doc_names(o->doc, os, sizeof(os), of, sizeof(of));
         if (strcmp(os, source) != 0)
             continue;
+        if (several && strcmp(of, function) != 0)
+            continue;
         e->status = 409;
         e->type = TYPE_CONFLICT;
         if (strcmp(of, function) == 0)
@@ -180,7 +339,7 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         const struct sl_cfg_mapping *m = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
         if (strncmp(m->name, "esm-", 4) == 0 && entry_find(app, m->name + 4, strlen(m->name + 4)))
             continue; /* one of ours: checked above */
-        if (m->source && strcmp(m->source, source) == 0) {
+        if (!several && m->source && strcmp(m->source, source) == 0) {
             e->status = 409;
             e->type = TYPE_CONFLICT;
             snprintf(e->message, sizeof(e->message),
@@ -214,6 +373,11 @@ static int check_section(struct sl_app *app, const struct sl_esm_entry *cand,
         sl_filter_destroy(f);
         if (rc == 0 && mc)
             rc = sl_app_check_mapping(app, mc, &err);
+        if (rc == 0 && mc && check_group(app, &cfg, cand, mc, e) < 0) {
+            json_decref(sec);
+            sl_config_release(&cfg);
+            return -1;
+        }
     }
     json_decref(sec);
     sl_config_release(&cfg);
@@ -334,9 +498,13 @@ static void create(struct sl_http_exchange *x, const struct sl_http_req *req, st
         rc = -1, e.status = 400, e.type = TYPE_INVALID,
         snprintf(e.message, sizeof(e.message), "at most %d event source mappings", SL_ESM_MAX);
     if (rc == 0)
+        rc = resolve_kafka(app, doc, &e);
+    if (rc == 0)
         rc = check_refs(app, doc, NULL, &e);
     struct sl_esm_entry *en = SL_NEW(struct sl_esm_entry);
     new_uuid(en->uuid);
+    if (rc == 0)
+        rc = sl_esm_doc_reader(doc, en->uuid, doc_source_ops(&app->cfg, doc), &e);
     size_t nlen = strlen("esm-") + SL_ESM_UUID_LEN + 1;
     en->name = sl_malloc(nlen);
     snprintf(en->name, nlen, "esm-%s", en->uuid);

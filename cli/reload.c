@@ -12,10 +12,12 @@
 #include "cli/app.h"
 #include "cli/esm.h"
 #include "cli/mapstate.h"
+#include "cli/readers.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/notify.h"
 #include "core/time.h"
+#include "dispatcher/alias/alias_target.h"
 
 static const char scope[] = "reload";
 
@@ -91,6 +93,31 @@ static void ptr_remove(void **arr, size_t *n, const void *p)
             arr[k++] = arr[i];
     }
     *n = k;
+}
+
+/* Whether source instance s is still one next has (cli/readers.h): a reader of a mapping that
+ * still reads it alongside others, or the one instance of a source read by at most one mapping
+ * with the same reader keys. */
+static bool reader_kept(const struct sl_config *cur, const struct sl_config *next,
+                        const struct sl_source *s)
+{
+    if (!s->ops->group_key)
+        return true;
+    if (!s->reader)
+        return sl_readers_count(next, s->name) <= 1 && sl_readers_same(cur, next, s->name);
+    const struct sl_cfg_mapping *mc = sl_config_mapping(next, s->reader);
+    const char *r =
+        mc && mc->source && strcmp(mc->source, s->name) == 0 ? sl_readers_name(next, mc) : NULL;
+    return r && strcmp(r, s->reader) == 0;
+}
+
+/* "orders", or "orders/<mapping>" for one of several readers. */
+static const char *source_label(const struct sl_source *s, char *buf, size_t cap)
+{
+    if (!s->reader)
+        return s->name;
+    snprintf(buf, cap, "%s/%s", s->name, s->reader);
+    return buf;
 }
 
 static const char *mapping_dlq_name(const struct sl_cfg_mapping *mc)
@@ -246,10 +273,15 @@ static size_t plan(struct sl_reload *rl)
         const struct sl_cfg_typed *o = sl_config_find(&cur->sources, s->name);
         const struct sl_cfg_typed *n = sl_config_find(&next->sources, s->name);
         const struct sl_source_ops *ops = n ? sl_source_find_type(n->type) : NULL;
+        char label[256];
+        const char *name = source_label(s, label, sizeof(label));
         if (!n)
-            note(rl, "source", s->name, "removed", NULL, NULL);
+            note(rl, "source", name, "removed", NULL, NULL);
         else if (!o || !typed_equal(cur, o, next, n, ops ? ops->props : NULL, key, sizeof(key)))
-            note(rl, "source", s->name, "changed", o ? key : NULL, NULL);
+            note(rl, "source", name, "changed", o ? key : NULL, NULL);
+        else if (!reader_kept(cur, next, s))
+            note(rl, "source", name, "changed", NULL,
+                 ": the mappings that read it changed; its readers are made again");
         else
             continue;
         rl->srcs[rl->nsrcs++] = s;
@@ -266,6 +298,17 @@ static size_t plan(struct sl_reload *rl)
         else
             continue;
         rl->tgts[rl->ntgts++] = t;
+    }
+    /* An alias whose version is rebuilt is rebuilt too: its mappings drain what runs in the old
+     * version first. */
+    for (size_t i = 0, n = rl->ntgts; i < app->ntargets; i++) {
+        struct sl_target *t = app->targets[i];
+        for (size_t j = 0; j < n && !ptr_in((void *const *)rl->tgts, rl->ntgts, t); j++) {
+            if (sl_target_alias_routes_to(t, rl->tgts[j]->name)) {
+                note(rl, "function", t->name, "restarted", NULL, ": a version of it changed");
+                rl->tgts[rl->ntgts++] = t;
+            }
+        }
     }
     for (size_t i = 0; i < app->ndlqs; i++) {
         struct sl_dlq *d = app->dlqs[i];
@@ -287,7 +330,7 @@ static size_t plan(struct sl_reload *rl)
         struct sl_mapping *m = app->mappings[i];
         const struct sl_cfg_mapping *o = sl_mapping_config(m);
         const struct sl_cfg_mapping *n = sl_config_mapping(next, o->name);
-        void *s = module_find((void *const *)app->sources, app->nsources, o->source);
+        void *s = sl_readers_find(app->sources, app->nsources, cur, o);
         void *t = module_find((void *const *)app->targets, app->ntargets, o->function);
         void *d = module_find((void *const *)app->dlqs, app->ndlqs, mapping_dlq_name(o));
         char why[160];
@@ -445,11 +488,11 @@ static void take_down(struct sl_reload *rl)
             sl_warn(scope,
                     "source %s: closed before its last commits were confirmed (%s): records "
                     "handled since are delivered again",
-                    s->name, sl_strerror(rc));
+                    s->scope, sl_strerror(rc));
         if (closed_cleanly(rc))
             s->ops->destroy(s);
         else
-            sl_warn(scope, "source %s: a close step still runs; its memory is kept", s->name);
+            sl_warn(scope, "source %s: a close step still runs; its memory is kept", s->scope);
     }
 }
 
@@ -473,12 +516,28 @@ static void bring_up(struct sl_reload *rl)
     const struct sl_config *cfg = &app->cfg;
     struct sl_env env = sl_app_env(app);
     struct sl_err err;
-    app->sources = sl_realloc(app->sources, (app->nsources + cfg->sources.n + 1) * sizeof(void *));
+    app->sources = sl_realloc(app->sources, (app->nsources + cfg->sources.n + cfg->mappings.n + 1) *
+                                                sizeof(void *));
     for (size_t i = 0; i < cfg->sources.n; i++) {
         const struct sl_cfg_typed *sec = SL_OBJLIST_AT(cfg->sources, struct sl_cfg_typed, i);
-        if (module_index((void *const *)app->sources, app->nsources, sec->name) >= 0)
-            continue;
         const struct sl_source_ops *ops = sl_source_find_type(sec->type);
+        /* A reader per mapping (cli/readers.h): those the running ones lack. */
+        for (size_t k = 0; ops && ops->group_key && k < cfg->mappings.n; k++) {
+            const struct sl_cfg_mapping *mc =
+                SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, k);
+            if (!mc->source || strcmp(mc->source, sec->name) != 0 ||
+                sl_readers_find(app->sources, app->nsources, cfg, mc))
+                continue;
+            sl_err_clear(&err);
+            if (sl_readers_create(&env, ops, sec, mc, &app->sources[app->nsources], &err) < 0)
+                apply_error(rl, "source %s: cannot create the reader of mapping %s: %s", sec->name,
+                            mc->name, err.msg);
+            else
+                app->nsources++;
+        }
+        if (module_index((void *const *)app->sources, app->nsources, sec->name) >= 0 ||
+            (ops && ops->group_key && sl_readers_count(cfg, sec->name) > 0))
+            continue;
         sl_err_clear(&err);
         if (!ops || ops->create(&env, sec, &app->sources[app->nsources], &err) < 0)
             apply_error(rl, "source %s: cannot create it: %s", sec->name, err.msg);
@@ -524,7 +583,7 @@ static void bring_up(struct sl_reload *rl)
         const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
         if (mapping_find(app, mc->name))
             continue;
-        struct sl_source *s = module_find((void *const *)app->sources, app->nsources, mc->source);
+        struct sl_source *s = sl_readers_find(app->sources, app->nsources, cfg, mc);
         struct sl_target *t = module_find((void *const *)app->targets, app->ntargets, mc->function);
         struct sl_dlq *d = module_find((void *const *)app->dlqs, app->ndlqs, mapping_dlq_name(mc));
         if (!s || !t || !d) {

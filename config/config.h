@@ -90,6 +90,14 @@ struct sl_cfg_retry {
     struct sl_intlist terminal_statuses; /* HTTP statuses sent to the DLQ without retrying */
 };
 
+/* The mapping's own reader of a pull source (Kafka, Redis Streams, PostgreSQL CDC): each mapping
+ * of such a source reads it with an instance of its own; NULL keys keep the source's values. */
+struct sl_cfg_reader {
+    char *group;              /* consumer group, Redis group or replication slot */
+    char *starting_position;  /* as the source's key of the same name */
+    char *starting_timestamp; /* as the source's key of the same name */
+};
+
 struct sl_cfg_mapping {
     char *name;
     char *source;
@@ -103,6 +111,7 @@ struct sl_cfg_mapping {
     int64_t max_inflight_records;
     uint64_t max_inflight_bytes;
     struct sl_cfg_retry retry;
+    struct sl_cfg_reader reader;
     json_t *filters; /* array of Lambda filter patterns (objects or JSON text), or NULL */
     char *path;      /* "mappings[1]" */
 };

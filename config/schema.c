@@ -415,6 +415,37 @@ static const struct sl_prop_table retry_table = {
     .struct_size = sizeof(struct sl_cfg_retry),
 };
 
+static const struct sl_prop reader_props[] = {
+    {.name = "group",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_cfg_reader, group),
+     .desc = "What this mapping reads the source with: the consumer group (`kafka` `group_id`), "
+             "the Redis consumer group (`redis` `group`) or the replication slot "
+             "(`postgres-cdc` `slot`). Default: the source's own. Two mappings of one source "
+             "need different ones."},
+    {.name = "starting_position",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_cfg_reader, starting_position),
+     .desc = "This mapping's `starting_position`, in place of the source's (checked by the "
+             "source type)."},
+    {.name = "starting_timestamp",
+     .type = SL_PROP_STRING,
+     .offset = offsetof(struct sl_cfg_reader, starting_timestamp),
+     .desc = "This mapping's `starting_timestamp`, in place of the source's (checked by the "
+             "source type)."},
+};
+
+static const struct sl_prop_table reader_table = {
+    .name = "reader",
+    .desc = "This mapping's own reader of a pull source (`kafka`, `redis`, `postgres-cdc`): "
+            "every mapping of such a source reads it with a reader of its own, so mappings "
+            "never hold each other back (docs/ARCHITECTURE.md, Fan-out). Other source types "
+            "refuse it.",
+    .props = reader_props,
+    .nprops = SL_ARRAY_LEN(reader_props),
+    .struct_size = sizeof(struct sl_cfg_reader),
+};
+
 static const struct sl_prop mapping_props[] = {
     {.name = "name",
      .type = SL_PROP_STRING,
@@ -487,6 +518,11 @@ static const struct sl_prop mapping_props[] = {
      .offset = offsetof(struct sl_cfg_mapping, retry),
      .sub = &retry_table,
      .desc = "Retries, bisection, partial batch responses and terminal failures."},
+    {.name = "reader",
+     .type = SL_PROP_OBJECT,
+     .offset = offsetof(struct sl_cfg_mapping, reader),
+     .sub = &reader_table,
+     .desc = "This mapping's reader of a pull source: its group and starting position."},
     {.name = "filters",
      .type = SL_PROP_JSON,
      .offset = offsetof(struct sl_cfg_mapping, filters),

@@ -109,6 +109,13 @@ struct sl_source_ops {
     int (*check_mapping)(struct sl_source *s, const struct sl_config *cfg,
                          const struct sl_cfg_mapping *mc, int64_t function_timeout_ms,
                          struct sl_err *err);
+    /* Optional, for pull sources whose position is kept per reader (a Kafka consumer group, a
+     * Redis consumer group, a replication slot): the key of the source's section that names it
+     * (a mapping's `reader.group` sets it). Such a source read by several mappings gets one
+     * instance per mapping (cli/readers.c); a type without it refuses `reader:`. */
+    const char *group_key;
+    /* With group_key: the group (slot) this instance reads with, its default applied. */
+    const char *(*group)(struct sl_source *s);
 };
 
 /* Every source starts with the module header (core/module.h; scope "source:http:orders"). */
@@ -117,6 +124,10 @@ struct sl_source {
     sl_source_emit_cb emit;
     sl_source_revoke_cb revoke;
     void *emit_arg; /* for emit and revoke */
+    /* The mapping this instance reads for when its source feeds several mappings (one
+     * instance each, cli/readers.c), or NULL: its log scope ends in "/<mapping>" and
+     * sl_source_labels adds mapping="<mapping>". Owned. */
+    char *reader;
 };
 
 static inline void sl_source_emit(struct sl_source *s, struct sl_record *r)
@@ -132,7 +143,13 @@ static inline void sl_source_revoke_lane(struct sl_source *s, uint32_t lane)
 
 /* Fills the header (sl_module_init with kind "source"). */
 void sl_source_init(struct sl_source *s, const struct sl_source_ops *ops, const char *name);
+/* The same for a source type with group_key: env->reader (may be NULL) becomes s->reader. */
+void sl_source_init_reader(struct sl_source *s, const struct sl_source_ops *ops, const char *name,
+                           const struct sl_env *env);
 void sl_source_release(struct sl_source *s);
+/* Appends the labels of the source's metrics: source="<name>", and mapping="<reader>" for one
+ * of several readers. */
+void sl_source_labels(const struct sl_source *s, struct sl_buf *labels);
 
 const struct sl_source_ops *sl_source_find_type(const char *type);
 extern const struct sl_source_ops *const sl_source_types[];

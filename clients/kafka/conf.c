@@ -68,3 +68,11 @@ int sl_kafka_conf_apply(rd_kafka_conf_t *conf, char *const *keys, char *const *v
     }
     return 0;
 }
+
+enum sl_log_level sl_kafka_log_level(int syslog_level)
+{
+    return syslog_level <= 3   ? SL_LOG_ERROR
+           : syslog_level == 4 ? SL_LOG_WARN
+           : syslog_level <= 6 ? SL_LOG_INFO
+                               : SL_LOG_DEBUG;
+}

@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "core/log.h"
 
 /* Makes the relative paths among the values of a bound `rdkafka` map relative to the config
  * file's folder (sl_config_path): the properties that name a file or folder (ssl.ca.location,
@@ -22,6 +23,9 @@ bool sl_kafka_secret_key(const char *key);
  * "(secret)") and librdkafka's reason. */
 int sl_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, const char *file,
                       const char *path, struct sl_err *err);
+
+/* The sluice log level of a librdkafka log line (its syslog level, rd_kafka_conf_set_log_cb). */
+enum sl_log_level sl_kafka_log_level(int syslog_level);
 
 /* A librdkafka property sluice sets itself, and the config key to use instead (or NULL). */
 struct sl_kafka_reserved {

@@ -1,6 +1,7 @@
 #include "sources/http/webhook.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "sources/http/dedupe.h"
 #include "sources/http/verify.h"
 #include "sources/http/webhook_int.h"
+#include "sources/intake.h"
 #include "sources/push.h"
 #include "sources/push_reader.h"
 
@@ -24,6 +26,7 @@ struct webhook_cfg {
     char *dedupe_header;
     int64_t dedupe_window_ms;
     int64_t dedupe_max_entries;
+    struct sl_intake_cfg spool;
 };
 
 static const char *const default_keep[] = {"content-type", "user-agent", "x-request-id", NULL};
@@ -75,6 +78,13 @@ static const struct sl_prop webhook_props[] = {
      .max = 100000000,
      .desc = "Delivery ids remembered at most for this hook; beyond it the oldest are "
              "forgotten first."},
+    {.name = "spool",
+     .type = SL_PROP_OBJECT,
+     .offset = offsetof(struct webhook_cfg, spool),
+     .sub = &sl_intake_table,
+     .desc = "Shared intake: `to` names a kafka or redis source of this config that pushes are "
+             "written to instead of the local spool, for several sluice processes behind a load "
+             "balancer (docs/SCALE_OUT.md)."},
 };
 
 static const struct sl_prop_table webhook_table = {
@@ -90,6 +100,7 @@ struct webhook {
     struct webhook_cfg cfg;
     struct ev_loop *loop;
     struct sl_spool *spool;
+    struct sl_store *store;
     struct sl_http_router *router; /* where its route is (removed on destroy) */
     char route[160];
     size_t puts;              /* spool writes not yet confirmed: each holds h */
@@ -101,6 +112,8 @@ struct webhook {
     struct sl_webhook_pool pool; /* typed records (record.c) */
     struct sl_verifier verifier;
     struct sl_dedupe *dedupe; /* NULL: no dedupe */
+    struct sl_intake *intake; /* spool.to: the shared intake (intake.h), or NULL */
+    bool intake_closing;      /* its last answers: the store may be closed already */
 };
 
 struct webhook_put {
@@ -192,6 +205,19 @@ static void respond_unavailable(struct sl_http_exchange *x, int code)
 
 static void webhook_free(struct webhook *h);
 
+/* 202 {"id": ...}: the push is durable (spool commit, or the intake engine's acknowledgement). */
+static void respond_accepted(struct webhook *h, struct sl_http_exchange *x, const char *id)
+{
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
+    if (!h->destroyed)
+        sl_metric_inc(h->m_accepted);
+    sl_http_respond_json(x, 202, body, (size_t)n);
+}
+
+static void webhook_intake_put(struct webhook *h, struct webhook_put *p,
+                               const struct sl_http_req *req);
+
 static void webhook_put_done(int status, void *arg)
 {
     struct webhook_put *p = arg;
@@ -210,11 +236,7 @@ static void webhook_put_done(int status, void *arg)
             sl_metric_inc(h->m_rejected);
         respond_unavailable(p->x, status);
     } else {
-        char body[64];
-        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", p->id);
-        if (!h->destroyed)
-            sl_metric_inc(h->m_accepted);
-        sl_http_respond_json(p->x, 202, body, (size_t)n);
+        respond_accepted(h, p->x, p->id);
         /* A hook removed by a reload while the write was queued emits nothing: the row stays
          * in the spool for the hook of that name, when there is one again. */
         if (!h->destroyed)
@@ -428,6 +450,10 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
     p->body_len = req->body_len;
     if (key_len > 0)
         p->flight = sl_dedupe_begin(h->dedupe, key, key_len, p->id, p->received_ms);
+    if (h->intake) {
+        webhook_intake_put(h, p, req);
+        return;
+    }
     struct sl_spool_item it = {
         .source = h->base.name,
         .id = p->id,
@@ -459,6 +485,78 @@ static void webhook_handle(struct sl_http_exchange *x, const struct sl_http_req 
         free(p->body);
         free(p);
     }
+}
+
+/* ---- shared intake (spool.to, docs/SCALE_OUT.md) ---- */
+
+static void webhook_put_free(struct webhook_put *p)
+{
+    struct webhook *h = p->h;
+    free(p->attrs);
+    free(p->body);
+    free(p);
+    if (h->destroyed && h->puts == 0)
+        webhook_free(h);
+}
+
+/* The delivery id is recorded in the local store once the engine has the record. */
+static int webhook_intake_record_job(struct sl_store_conn *c, void *arg)
+{
+    return sl_dedupe_record_job(c, ((struct webhook_put *)arg)->flight);
+}
+
+static void webhook_intake_recorded(int status, void *arg)
+{
+    struct webhook_put *p = arg;
+    p->h->puts--;
+    /* Waiters get 202 either way: the record is in the engine. */
+    sl_dedupe_end(p->flight, status == SL_DEDUPE_SEEN ? SL_DEDUPE_SEEN : 0);
+    webhook_put_free(p);
+}
+
+static void webhook_intake_done(int status, void *arg)
+{
+    struct webhook_put *p = arg;
+    struct webhook *h = p->h;
+    if (status < 0 && !h->destroyed)
+        sl_metric_inc(h->m_rejected);
+    if (status == -EMSGSIZE)
+        sl_http_respond_error(p->x, 413, "payload_too_large",
+                              "the push is larger than the intake's engine accepts (Kafka: "
+                              "message.max.bytes)");
+    else if (status < 0)
+        sl_push_respond_put_error(p->x, status);
+    else
+        respond_accepted(h, p->x, p->id);
+    if (p->flight && status == 0 && !h->intake_closing &&
+        sl_store_submit(h->store, webhook_intake_record_job, webhook_intake_recorded, p) == 0)
+        return; /* p->flight ends once recorded */
+    h->puts--;
+    if (p->flight)
+        sl_dedupe_end(p->flight, status);
+    webhook_put_free(p);
+}
+
+/* Writes p to the engine instead of the spool; p is the engine's until its answer. */
+static void webhook_intake_put(struct webhook *h, struct webhook_put *p,
+                               const struct sl_http_req *req)
+{
+    size_t ct_len = 0;
+    const char *ct = sl_http_header_get(req, "content-type", &ct_len);
+    struct sl_intake_item it = {
+        .source = h->base.name,
+        .id = p->id,
+        .received_ms = p->received_ms,
+        .attrs = p->attrs,
+        .content_type = ct,
+        .content_type_len = ct_len,
+        .body = p->body,
+        .body_len = p->body_len,
+    };
+    h->puts++;
+    int rc = sl_intake_put(h->intake, &it, webhook_intake_done, p);
+    if (rc < 0)
+        webhook_intake_done(rc, p);
 }
 
 static void webhook_release_cfg(struct webhook *h)
@@ -515,12 +613,24 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
         return rc;
     }
     sl_source_init(&h->base, &sl_source_http_ops, sec->name);
+    /* sluice validate has no store: the intake is checked there, and opened only to serve. */
+    struct sl_env ienv = *env;
+    if (!env->store)
+        ienv.loop = NULL;
+    rc = sl_intake_create(&ienv, sec, &h->cfg.spool, h->base.scope, &h->intake, err);
+    if (rc < 0) {
+        sl_source_release(&h->base);
+        webhook_release_cfg(h);
+        free(h);
+        return rc;
+    }
     if (h->cfg.dedupe_window_ms > 0 && webhook_has_delivery_id(h))
         h->dedupe = sl_dedupe_create(env->loop, env->store, sec->name, h->cfg.dedupe_window_ms,
                                      h->cfg.dedupe_max_entries);
     sl_webhook_pool_init(&h->pool, sec->name);
     h->loop = env->loop;
     h->spool = env->spool;
+    h->store = env->store;
     sl_push_reader_init(&h->rd, &h->base, env->loop, env->spool, webhook_emit, h);
     snprintf(h->route, sizeof(h->route), "/hooks/%s", sec->name);
     h->router = env->push;
@@ -618,6 +728,10 @@ static void webhook_destroy(struct sl_source *s)
     struct webhook *h = (struct webhook *)s;
     sl_push_reader_release(&h->rd);
     sl_http_router_remove(h->router, h);
+    /* Its writes in flight are answered first (202 when acknowledged in time, else 503). */
+    h->intake_closing = true;
+    sl_intake_destroy(h->intake, sl_mono_ms() + 5000);
+    h->intake = NULL;
     h->destroyed = true;
     if (h->puts == 0)
         webhook_free(h);
@@ -644,6 +758,16 @@ static int64_t webhook_backlog(struct sl_source *s)
     return sl_spool_depth(h->spool, s->name);
 }
 
+/* A hook with spool.to is read through the source it writes to: its own records never exist. */
+static int webhook_check_mapping(struct sl_source *s, const struct sl_config *cfg,
+                                 const struct sl_cfg_mapping *mc, int64_t function_timeout_ms,
+                                 struct sl_err *err)
+{
+    (void)function_timeout_ms;
+    const struct webhook *h = (const struct webhook *)s;
+    return sl_intake_check_mapping(cfg, mc, s->name, h->cfg.spool.to, err);
+}
+
 const struct sl_source_ops sl_source_http_ops = {
     .type = "http",
     .props = &webhook_table,
@@ -658,4 +782,5 @@ const struct sl_source_ops sl_source_http_ops = {
     .encode = sl_webhook_encode,
     .backlog = webhook_backlog,
     .filter_view = sl_webhook_filter_view,
+    .check_mapping = webhook_check_mapping,
 };

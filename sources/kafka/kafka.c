@@ -174,7 +174,7 @@ static struct sl_kafka_part *part_get(struct sl_kafka_source *k, const char *top
     char num[16];
     snprintf(num, sizeof(num), "%d", (int)partition);
     sl_buf_init(&l);
-    sl_metrics_label(&l, "source", k->base.name);
+    sl_source_labels(&k->base, &l);
     sl_metrics_label(&l, "topic", topic);
     sl_metrics_label(&l, "partition", num);
     p->m_committed = sl_metrics_gauge(k->metrics, "sluice_kafka_committed_offset",
@@ -618,7 +618,7 @@ static int kafka_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     }
     sl_kafka_conf_paths(env->cfg, &k->cfg.rdkafka);
     k->pipe_fds[0] = k->pipe_fds[1] = -1;
-    sl_source_init(&k->base, &sl_source_kafka_ops, sec->name);
+    sl_source_init_reader(&k->base, &sl_source_kafka_ops, sec->name, env);
     k->bootstrap_json = sl_json_text(k->cfg.bootstrap_servers ? k->cfg.bootstrap_servers : "");
     k->loop = env->loop;
     k->metrics = env->metrics;
@@ -677,7 +677,9 @@ static int kafka_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     for (size_t i = 0; env->cfg && i < env->cfg->mappings.n; i++) {
         const struct sl_cfg_mapping *mc =
             SL_OBJLIST_AT(env->cfg->mappings, struct sl_cfg_mapping, i);
-        if (mc->source && strcmp(mc->source, sec->name) == 0)
+        /* One of several readers: its own mapping's. */
+        if (mc->source && strcmp(mc->source, sec->name) == 0 &&
+            (!env->reader || (mc->name && strcmp(mc->name, env->reader) == 0)))
             inflight_bytes = mc->max_inflight_bytes;
     }
     rc = sl_kafka_conf_build(&k->cfg, file, sec->path, k->group_id, inflight_bytes, &k->conf, err);
@@ -686,7 +688,7 @@ static int kafka_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     {
         struct sl_buf l;
         sl_buf_init(&l);
-        sl_metrics_label(&l, "source", sec->name);
+        sl_source_labels(&k->base, &l);
         k->m_rebalances = sl_metrics_counter(env->metrics, "sluice_kafka_rebalances_total",
                                              "Partition assignments and revocations.", l.data);
         k->m_commit_errors = sl_metrics_counter(env->metrics, "sluice_kafka_commit_errors_total",
@@ -974,6 +976,11 @@ static bool kafka_ready(struct sl_source *s, char *why, size_t n)
     return sl_kafka_reach_ready(&k->reach, why, n);
 }
 
+static const char *kafka_group(struct sl_source *s)
+{
+    return ksrc(s)->group_id;
+}
+
 const struct sl_source_ops sl_source_kafka_ops = {
     .type = "kafka",
     .props = &sl_kafka_source_table,
@@ -990,4 +997,6 @@ const struct sl_source_ops sl_source_kafka_ops = {
     .ready = kafka_ready,
     .filter_view = sl_kafka_filter_view,
     .close = kafka_close,
+    .group_key = "group_id",
+    .group = kafka_group,
 };

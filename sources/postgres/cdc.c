@@ -763,7 +763,7 @@ static void make_metrics(struct csrc *s, struct sl_metrics *mx)
 {
     struct sl_buf l;
     sl_buf_init(&l);
-    sl_metrics_label(&l, "source", s->base.name);
+    sl_source_labels(&s->base, &l);
     sl_metrics_label(&l, "slot", s->cfg.slot);
     sl_metrics_gauge_fn(mx, "sluice_pgcdc_lag_bytes",
                         "WAL bytes between the server's position and the slot's confirmed one "
@@ -805,7 +805,7 @@ static int cdc_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
         free(s);
         return rc;
     }
-    sl_source_init(&s->base, &sl_source_pgcdc_ops, sec->name);
+    sl_source_init_reader(&s->base, &sl_source_pgcdc_ops, sec->name, env);
     s->loop = env->loop;
     s->backoff.min_ms = CDC_BACKOFF_MIN_MS;
     s->backoff.max_ms = CDC_BACKOFF_MAX_MS;
@@ -1034,6 +1034,11 @@ static int cdc_init(const struct sl_config *cfg, const struct sl_cfg_typed *sec,
     return rc;
 }
 
+static const char *cdc_group(struct sl_source *base)
+{
+    return ((struct csrc *)base)->cfg.slot;
+}
+
 const struct sl_source_ops sl_source_pgcdc_ops = {
     .type = "postgres-cdc",
     .props = &sl_pgcdc_source_table,
@@ -1051,4 +1056,6 @@ const struct sl_source_ops sl_source_pgcdc_ops = {
     .close = cdc_close,
     .ready = cdc_ready,
     .init = cdc_init,
+    .group_key = "slot",
+    .group = cdc_group,
 };

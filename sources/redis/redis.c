@@ -853,7 +853,7 @@ static void stream_metrics(struct rsrc *s, struct sl_metrics *mx, struct rstream
 {
     struct sl_buf l;
     sl_buf_init(&l);
-    sl_metrics_label(&l, "source", s->base.name);
+    sl_source_labels(&s->base, &l);
     sl_metrics_label(&l, "stream", st->name);
     st->m_pending = sl_metrics_gauge(mx, "sluice_redis_pending",
                                      "Entries pending in the group (read, not yet acked).", l.data);
@@ -881,7 +881,7 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
         free(s);
         return rc;
     }
-    sl_source_init(&s->base, &sl_source_redis_ops, sec->name);
+    sl_source_init_reader(&s->base, &sl_source_redis_ops, sec->name, env);
     s->loop = env->loop;
     s->backoff.min_ms = REDIS_BACKOFF_MIN_MS;
     s->backoff.max_ms = REDIS_BACKOFF_MAX_MS;
@@ -932,7 +932,7 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     }
     struct sl_buf l;
     sl_buf_init(&l);
-    sl_metrics_label(&l, "source", sec->name);
+    sl_source_labels(&s->base, &l);
     s->m_reconnects = sl_metrics_counter(env->metrics, "sluice_redis_reconnects_total",
                                          "Connections to Redis lost and made again.", l.data);
     s->m_connected = sl_metrics_gauge(env->metrics, "sluice_redis_connected",
@@ -1095,6 +1095,11 @@ static bool redis_ready(struct sl_source *base, char *why, size_t n)
     return false;
 }
 
+static const char *redis_group(struct sl_source *base)
+{
+    return ((struct rsrc *)base)->cfg.group;
+}
+
 const struct sl_source_ops sl_source_redis_ops = {
     .type = "redis",
     .props = &sl_redis_source_table,
@@ -1110,4 +1115,6 @@ const struct sl_source_ops sl_source_redis_ops = {
     .backlog = redis_backlog,
     .ready = redis_ready,
     .filter_view = sl_redis_filter_view,
+    .group_key = "group",
+    .group = redis_group,
 };

@@ -2,6 +2,9 @@
 // (@aws-sdk/client-lambda, pinned in package.json): the SDK signs every request (SigV4) and
 // names each error from the response. Run by tests/e2e/test_esm_api_sdk.py:
 //   node esm_sdk.js <endpoint> <access key id> <secret> <source arn> <other source arn>
+//                   [<kafka bootstrap servers> <topic>]
+// With the last two, a self-managed Kafka mapping too (SelfManagedEventSource and Topics) of
+// function "kfn".
 // Prints one JSON line per step; exits non-zero on the first unexpected outcome.
 "use strict";
 const {
@@ -13,7 +16,7 @@ const {
   DeleteEventSourceMappingCommand,
 } = require("@aws-sdk/client-lambda");
 
-const [endpoint, keyId, secret, arnA, arnB] = process.argv.slice(2);
+const [endpoint, keyId, secret, arnA, arnB, bootstrap, topic] = process.argv.slice(2);
 
 function client(secretKey) {
   return new LambdaClient({
@@ -121,6 +124,40 @@ async function main() {
     await new Promise((r) => setTimeout(r, 20));
   }
   out("deleted", true);
+  if (bootstrap) await selfManagedKafka();
+}
+
+// A self-managed Kafka mapping: the SDK's shapes for SelfManagedEventSource, Topics and the
+// consumer group, resolved by sluice to its configured kafka source and echoed back.
+async function selfManagedKafka() {
+  const source = { Endpoints: { KAFKA_BOOTSTRAP_SERVERS: bootstrap.split(",") } };
+  await expectError(
+    lambda.send(
+      new CreateEventSourceMappingCommand({
+        SelfManagedEventSource: source,
+        Topics: [topic],
+        FunctionName: "kfn",
+      }),
+    ),
+    "InvalidParameterValueException",
+    "kafka without starting position",
+  );
+  const k = await lambda.send(
+    new CreateEventSourceMappingCommand({
+      SelfManagedEventSource: source,
+      Topics: [topic],
+      FunctionName: "kfn",
+      StartingPosition: "TRIM_HORIZON",
+    }),
+  );
+  check(k.$metadata.httpStatusCode === 202 && k.Topics[0] === topic, "kafka create");
+  const got = await waitState(k.UUID, "Enabled");
+  check(
+    got.SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS.join(",") === bootstrap,
+    "kafka echo",
+  );
+  check(got.StartingPosition === "TRIM_HORIZON" && !got.EventSourceArn, "kafka fields");
+  out("kafka", { uuid: k.UUID, topics: got.Topics });
 }
 
 main().catch((e) => {

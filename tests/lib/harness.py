@@ -256,6 +256,14 @@ class Sluice:
     def admin(self, method, path, body=None, headers=None):
         return http_request(self.admin_port, method, path, body, headers)
 
+    def reload(self, config):
+        """Writes config to this run's file and reloads it (POST /v1/reload); returns the
+        status and the answer's text."""
+        with open(self.config_path, "w") as f:
+            f.write(to_yaml(config) + "\n")
+        status, _, data = self.admin("POST", "/v1/reload")
+        return status, data.decode()
+
     def metrics(self, headers=None):
         status, _, data = self.admin("GET", "/metrics", headers=headers)
         assert status == 200, (status, data)
