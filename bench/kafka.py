@@ -39,19 +39,17 @@ def rss_kib(pid):
 
 
 def thread_cpu(pid):
-    """CPU seconds (user + system) of each thread of pid, by thread name."""
+    """CPU seconds of each thread of pid by thread name, and ("wait:" + name) the seconds it
+    was runnable but waiting for a core (/proc/PID/task/TID/schedstat, in nanoseconds)."""
     out = {}
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                st = f.read()
-            name = st[st.index("(") + 1:st.rindex(")")]
-            fields = st[st.rindex(")") + 2:].split()
-            out[name + "/" + tid] = (int(fields[11]) + int(fields[12])) / tick
-            # Time spent runnable but waiting for a core (scheduler run delay), in seconds.
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip() + "/" + tid
             with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                out["wait:" + name + "/" + tid] = int(f.read().split()[1]) / 1e9
+                run_ns, wait_ns = f.read().split()[:2]
+            out[name] = int(run_ns) / 1e9
+            out["wait:" + name] = int(wait_ns) / 1e9
     except OSError:
         pass
     return out
@@ -133,7 +131,12 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None,
             if t1 > t0 and v - cpu0.get(k, 0) > 0}
     busy.update({"fn:" + k: round((v - fn0.get(k, 0)) / (t1 - t0), 2) for k, v in fn1.items()
                  if t1 > t0 and v - fn0.get(k, 0) > 0})
+    # CPU time of sluice's loop thread (named after the process) per record: less sensitive to
+    # other load on the machine than the rate.
+    loop = [v - cpu0.get(k, 0) for k, v in cpu1.items() if k == "sluice/%d" % s.proc.pid]
+    loop_us = loop[0] * 1e6 / (n - d0) if loop and n > d0 else 0
     return {"batch": batch, "rate": rate, "seconds": t1 - t0, "max_gap_s": gap, "cpu": busy,
+            "loop_us_per_record": loop_us,
             "rss_kib_max": max(rss) if rss else 0,
             "rss_kib_median": sorted(rss)[len(rss) // 2] if rss else 0}
 
@@ -199,7 +202,8 @@ def main():
                   "KiB, max %d KiB, longest stop %.1f s" % (
                       batch, r["rate"], 100 * r["ratio"], r["rss_kib_median"], r["rss_kib_max"],
                       r["max_gap_s"]))
-            print("  CPU share per thread over the run (1.0 = one core): %s" % json.dumps(r["cpu"]))
+            print("  loop thread CPU per record: %.2f us; CPU share per thread over the run "
+                  "(1.0 = one core): %s" % (r["loop_us_per_record"], json.dumps(r["cpu"])))
             rows.add("Kafka, 4 partitions, batch %d, %d B" % (batch, a.size), r["rate"],
                      base["rate"], "rec/s", "baseline: bare librdkafka consumer")
             rows.add("Kafka batch %d: longest stop (sampled every 20 ms)" % batch,
