@@ -102,13 +102,28 @@ static struct ts_type ts_type_of(int t)
 #undef TS_TYPE
 }
 
-/* The most put_coordinates writes: the fixed members with the longest timestamp type, three
- * 64-bit numbers and a 32-bit one at their longest, the topic and the key's base64. */
+/* The most put_coordinates writes: the fixed members with the longest timestamp type, the
+ * partition (32-bit) and the offset and timestamp (64-bit) at their longest, the topic and the
+ * key's base64. */
 static size_t coordinates_max(size_t topic_json_len, size_t key_len)
 {
     static const char fixed[] = "\"topic\":,\"partition\":,\"offset\":,\"timestamp\":,"
                                 "\"timestampType\":\"NO_TIMESTAMP_TYPE\",\"key\":\"\"";
-    return sizeof(fixed) + topic_json_len + 11 + 2 * 21 + 21 + SL_B64_ENCODED_LEN(key_len);
+    return sizeof(fixed) + topic_json_len + 11 + 2 * 21 + SL_B64_ENCODED_LEN(key_len);
+}
+
+/* The most put_value_at writes: null is longer than the quotes around an empty value. */
+static size_t value_max(size_t value_len)
+{
+    return sizeof(",\"value\":null") + SL_B64_ENCODED_LEN(value_len);
+}
+
+/* ,"value":"<base64>" at the cursor, or null for a tombstone (no value), as Lambda gives it; an
+ * empty value is "". */
+static char *put_value_at(char *d, const void *value, size_t value_len)
+{
+    d = SL_PUT_LIT(d, ",\"value\":");
+    return value ? put_b64_at(d, value, value_len) : SL_PUT_LIT(d, "null");
 }
 
 /* "topic":..,"partition":..,"offset":..,"timestamp":..,"timestampType":".."[,"key":".."] at
@@ -162,14 +177,12 @@ void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t parti
 {
     static const char no_headers[] = ",\"headers\":[]}";
     size_t tlen = strlen(topic_json);
-    size_t max = 1 + coordinates_max(tlen, key ? key_len : 0) + sizeof(",\"value\":\"\"") +
-                 SL_B64_ENCODED_LEN(value_len) + sizeof(no_headers);
+    size_t max =
+        1 + coordinates_max(tlen, key ? key_len : 0) + value_max(value_len) + sizeof(no_headers);
     char *d = sl_buf_reserve(b, max), *start = d;
     *d++ = '{';
     d = put_coordinates(d, topic_json, tlen, partition, offset, ts, ts_type, key, key_len);
-    d = SL_PUT_LIT(d, ",\"value\":");
-    /* A tombstone's value is null, as Lambda gives it; an empty value is "". */
-    d = value ? put_b64_at(d, value, value_len) : SL_PUT_LIT(d, "null");
+    d = put_value_at(d, value, value_len);
     if (!has_headers(h))
         d = sl_put_mem(d, no_headers, sizeof(no_headers) - 1);
     sl_buf_commit(b, (size_t)(d - start));
@@ -260,10 +273,8 @@ static bool layout_of(const char *attrs, struct layout *l)
 
 static void put_value(struct sl_buf *b, const struct sl_record *r)
 {
-    char *d = sl_buf_reserve(b, sizeof(",\"value\":\"\"") + SL_B64_ENCODED_LEN(r->body_len)),
-         *start = d;
-    d = SL_PUT_LIT(d, ",\"value\":");
-    d = r->body ? put_b64_at(d, r->body, r->body_len) : SL_PUT_LIT(d, "null");
+    char *d = sl_buf_reserve(b, value_max(r->body_len)), *start = d;
+    d = put_value_at(d, r->body, r->body_len);
     sl_buf_commit(b, (size_t)(d - start));
 }
 
