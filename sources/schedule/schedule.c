@@ -316,8 +316,8 @@ static void scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
         ev_idle_stop(loop, w);
         return;
     }
-    int n =
-        sl_spool_scan(s->spool, s->base.name, s->emitted_seq, SCHEDULE_SCAN_CHUNK, scan_row_cb, s);
+    int n = sl_spool_scan(s->spool, s->base.name, NULL, s->emitted_seq, SCHEDULE_SCAN_CHUNK,
+                          scan_row_cb, s);
     if (n < 0) {
         sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
         return;
@@ -350,7 +350,7 @@ static int64_t spooled_newest(struct schedule *s)
     struct newest nw = {0, 0};
     for (;;) {
         uint64_t after = nw.seq;
-        int n = sl_spool_scan(s->spool, s->base.name, after, 256, newest_row_cb, &nw);
+        int n = sl_spool_scan(s->spool, s->base.name, NULL, after, 256, newest_row_cb, &nw);
         if (n <= 0)
             break;
     }

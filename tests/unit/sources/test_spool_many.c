@@ -99,7 +99,7 @@ static void test_one_job_consecutive_positions(void **state)
     assert_int_equal(f->done_calls, 1);
     assert_int_equal(f->done_status, 0);
     assert_int_equal(first, one + 1);
-    assert_int_equal(sl_spool_scan(f->sp, "up", one, 10, row_cb, f), 3);
+    assert_int_equal(sl_spool_scan(f->sp, "up", NULL, one, 10, row_cb, f), 3);
     assert_string_equal(f->seen[0], "A|{\"k\":1}|b1");
     assert_string_equal(f->seen[1], "B|{}|");
     assert_string_equal(f->seen[2], "C|{\"k\":3}|b3");
