@@ -7,7 +7,10 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import SluiceTest, base_config, main, to_yaml, wait_until  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "s3"))
+from harness import (SluiceTest, base_config, http_request, main, to_yaml,  # noqa: E402
+                     wait_until)
+from s3_fn import S3Fn  # noqa: E402
 
 FAIL_FOREVER = [{"status": 500, "count": 1000000}]
 
@@ -134,6 +137,49 @@ class PushFanout(SluiceTest):
         wait_until(lambda: set(fa.delivered_ids()) == set(produced + more + last),
                    what="a got the new ones")
         wait_until(lambda: self.spooled() == 0, what="the spool empty at the end")
+
+    def test_an_s3_source_feeds_two_mappings(self):
+        fx, fy = S3Fn(), S3Fn()
+        self.addCleanup(fx.stop)
+        self.addCleanup(fy.stop)
+        fy.poison_keys.add("k3")  # y's function refuses it (500) until it is taken out
+        cfg = base_config(self.workdir, fx.url)
+        cfg["functions"] = [{"name": "fx", "type": "http", "url": fx.url, "timeout": "5s"},
+                            {"name": "fy", "type": "http", "url": fy.url, "timeout": "5s"}]
+        cfg["sources"] = [{"name": "objects", "type": "s3"}]
+        cfg["mappings"] = [{"name": n, "source": "objects", "function": "f" + n,
+                            "batch": {"size": 10, "window": "0s"},
+                            "retry": {"max_attempts": 10000,
+                                      "backoff": {"min": "20ms", "max": "100ms"}}}
+                           for n in ("x", "y")]
+        s = self.sluice(cfg)
+        for i in range(5):
+            records = [{"eventVersion": "2.0", "eventSource": "minio:s3",
+                        "eventTime": "2026-11-30T09:00:00.000Z",
+                        "eventName": "s3:ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "b"},
+                               "object": {"key": "k%d" % i, "size": 1,
+                                          "sequencer": "%016X" % (i * 2 + r)}}}
+                       for r in range(2)]  # two records per notification: one spool job
+            status, _, data = http_request(s.push_port, "POST", "/s3/objects",
+                                           {"EventName": "s3:ObjectCreated:Put",
+                                            "Key": "b/k%d" % i, "Records": records})
+            self.assertEqual(status, 200, data)
+        produced = {("k%d" % i, "%016X" % (i * 2 + r)) for i in range(5) for r in range(2)}
+
+        def seen(fn):
+            return [(r["s3"]["object"]["key"], r["s3"]["object"]["sequencer"])
+                    for r in fn.records()]
+
+        # x is not held back by y: it gets every record while y refuses k3.
+        wait_until(lambda: set(seen(fx)) == produced, what="x got all 10 records")
+        wait_until(lambda: len(fy.refused) > 0, what="y refused k3")
+        self.assertGreater(self.scalar("SELECT count(*) FROM spool WHERE source = 'objects'"), 0)
+        fy.poison_keys.clear()
+        wait_until(lambda: set(seen(fy)) == produced, what="y got all 10 records")
+        wait_until(lambda: self.scalar("SELECT count(*) FROM spool") == 0, what="spool empty")
+        self.assertEqual(sorted(seen(fx)), sorted(produced))  # once each
+        self.assertEqual(s.terminate(), 0)
 
 
 if __name__ == "__main__":
