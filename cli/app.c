@@ -412,7 +412,7 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
                 int rc = sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                                     "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
                                     "(allowed: one mapping per source, except push sources: "
-                                    "http, s3, sns)",
+                                    "http, s3, sns, schedule)",
                                     file, mc->path, mc->source, o->name ? o->name : "");
                 if ((rc = app_report(app, rc, err)) < 0)
                     return rc;
