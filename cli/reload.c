@@ -319,8 +319,9 @@ static size_t plan(struct sl_reload *rl)
     for (size_t i = 0; i < next->mappings.n; i++) {
         const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(next->mappings, struct sl_cfg_mapping, i);
         struct sl_source *s = module_find((void *const *)app->sources, app->nsources, mc->source);
-        if (s && s->push && !mapping_find(app, mc->name) &&
-            !ptr_in((void *const *)rl->srcs, rl->nsrcs, s)) {
+        struct sl_mapping *m = mapping_find(app, mc->name);
+        bool reads_it = m && mc->source && strcmp(sl_mapping_config(m)->source, mc->source) == 0;
+        if (s && s->push && !reads_it && !ptr_in((void *const *)rl->srcs, rl->nsrcs, s)) {
             note(rl, "source", s->name, "restarted", NULL, ": a mapping reads it now");
             rl->srcs[rl->nsrcs++] = s;
         }

@@ -138,6 +138,27 @@ class PushFanout(SluiceTest):
                    what="a got the new ones")
         wait_until(lambda: self.spooled() == 0, what="the spool empty at the end")
 
+    def test_reload_moving_a_mapping_onto_a_hook_that_has_one(self):
+        fa, fb = self.fn(), self.fn()
+        cfg = config(self.workdir, fa, fb)
+        cfg["sources"].append({"name": "other", "type": "http"})
+        cfg["mappings"][1]["source"] = "other"
+        s = self.sluice(cfg)
+        before = self.post_many(s, 3)
+        wait_until(lambda: set(fa.delivered_ids()) == set(before), what="a got the first 3")
+        # b now reads orders too: orders is built again with a handle for each mapping.
+        cfg["mappings"][1]["source"] = "orders"
+        with open(s.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        status, _, data = s.admin("POST", "/v1/reload")
+        self.assertEqual(status, 200, data)
+        after = self.post_many(s, 4)
+        wait_until(lambda: set(fb.delivered_ids()) == set(after), what="b got the next 4")
+        wait_until(lambda: set(fa.delivered_ids()) == set(before + after), what="a got all 7")
+        wait_until(lambda: self.spooled() == 0, what="the spool empty")
+        self.assertEqual(sorted(fa.delivered_ids()), sorted(before + after))
+        self.assertEqual(s.terminate(), 0)
+
     def test_an_s3_source_feeds_two_mappings(self):
         fx, fy = S3Fn(), S3Fn()
         self.addCleanup(fx.stop)
