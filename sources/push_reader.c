@@ -74,6 +74,9 @@ static void view_describe(struct sl_source *s, struct sl_jw *w)
     sl_jw_kint(w, "readers", (int64_t)rd->hub->nviews);
     sl_jw_kbool(w, "paused", rd->paused);
     sl_jw_kint(w, "spooled", sl_push_reader_pending(rd));
+    /* What the source itself says (its route, its settings), shared by its mappings. */
+    sl_jw_key(w, "source");
+    rd->hub->src->ops->describe(rd->hub->src, w);
     sl_jw_obj_close(w);
 }
 

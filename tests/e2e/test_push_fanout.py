@@ -2,6 +2,7 @@
 both have handled it; the working mapping is not held back by the failing one; kill -9 loses
 nothing and does not deliver again to the mapping that already handled a record; a reload that
 removes a mapping releases the rows that waited only for it (docs/WEBHOOKS.md, Fan-out)."""
+import json
 import os
 import sqlite3
 import sys
@@ -69,6 +70,12 @@ class PushFanout(SluiceTest):
         self.assertEqual(self.spooled(), 30)
         wait_until(lambda: self.backlog(s, "a") == 0, what="a's backlog 0")
         self.assertEqual(self.backlog(s, "b"), 30)
+        status, _, data = s.admin("GET", "/v1/mappings/b")
+        self.assertEqual(status, 200, data)
+        src = json.loads(data)["source"]
+        self.assertEqual((src["name"], src["reader"], src["readers"], src["spooled"]),
+                         ("orders", "b", 2, 30))
+        self.assertEqual(src["source"]["path"], "/hooks/orders")
 
         s.kill9()
         s2 = self.sluice(cfg, name="again")
