@@ -241,6 +241,9 @@ struct sl_env sl_app_env(const struct sl_app *app)
         .push = app->push_router,
         .metrics = app->metrics,
         .spool = app->spool,
+        /* The app outlives its targets; the lookup only reads it. */
+        .function = redrive_target_cb,
+        .function_ctx = (void *)(uintptr_t)app,
     };
 }
 

@@ -16,6 +16,7 @@
 #include "core/mem.h"
 #include "core/notify.h"
 #include "core/time.h"
+#include "dispatcher/alias/alias_target.h"
 
 static const char scope[] = "reload";
 
@@ -266,6 +267,17 @@ static size_t plan(struct sl_reload *rl)
         else
             continue;
         rl->tgts[rl->ntgts++] = t;
+    }
+    /* An alias whose version is rebuilt is rebuilt too: its mappings drain what runs in the old
+     * version first. */
+    for (size_t i = 0, n = rl->ntgts; i < app->ntargets; i++) {
+        struct sl_target *t = app->targets[i];
+        for (size_t j = 0; j < n && !ptr_in((void *const *)rl->tgts, rl->ntgts, t); j++) {
+            if (sl_target_alias_routes_to(t, rl->tgts[j]->name)) {
+                note(rl, "function", t->name, "restarted", NULL, ": a version of it changed");
+                rl->tgts[rl->ntgts++] = t;
+            }
+        }
     }
     for (size_t i = 0; i < app->ndlqs; i++) {
         struct sl_dlq *d = app->dlqs[i];

@@ -11,6 +11,7 @@ struct sl_store;
 struct sl_spool;
 struct sl_metrics;
 struct sl_http_router;
+struct sl_target;
 
 /* Everything a module may use, owned by the process; any member may be NULL where the caller
  * has no such thing (a tool without a loop, a unit test without a store). */
@@ -21,6 +22,10 @@ struct sl_env {
     struct sl_spool *spool; /* durable intake of push sources (sources/spool.h) */
     struct sl_metrics *metrics;
     struct sl_http_router *push; /* the push listener's router */
+    /* The running function (target) of that name, or NULL: how an alias finds its versions at
+     * each invocation (dispatcher/alias/alias_target.h). */
+    struct sl_target *(*function)(void *ctx, const char *name);
+    void *function_ctx;
 };
 
 #define SL_MODULE_SCOPE_MAX 112

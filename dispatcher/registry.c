@@ -3,12 +3,13 @@
 
 #include <string.h>
 
+#include "dispatcher/alias/alias_target.h"
 #include "dispatcher/http/http_target.h"
 #include "dispatcher/lambda/lambda_target.h"
 #include "dispatcher/runtime/runtime_target.h"
 
-const struct sl_target_ops *const sl_target_types[] = {&sl_target_http_ops, &sl_target_lambda_ops,
-                                                       &sl_target_runtime_ops, NULL};
+const struct sl_target_ops *const sl_target_types[] = {
+    &sl_target_http_ops, &sl_target_lambda_ops, &sl_target_runtime_ops, &sl_target_alias_ops, NULL};
 
 const struct sl_target_ops *sl_target_find_type(const char *type)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dispatcher/lambda/route.h"
+#include "dispatcher/route.h"
 
 /* Invoke's FunctionName is 1..170 characters, Qualifier 1..128
  * (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). */
@@ -229,9 +229,9 @@ int sl_lambda_target_conf_check(const struct sl_lambda_target_conf *conf, const 
         if (conf->qualifier)
             return conf_err(err, where, "routing",
                             "set together with qualifier (allowed: one of them)");
-        if (conf->routing.n > SL_LAMBDA_ROUTES_MAX)
+        if (conf->routing.n > SL_ROUTES_MAX)
             return conf_err(err, where, "routing", "%zu entries (allowed: 1..%d)", conf->routing.n,
-                            SL_LAMBDA_ROUTES_MAX);
+                            SL_ROUTES_MAX);
         double sum = 0;
         for (size_t i = 0; i < conf->routing.n; i++) {
             const struct sl_lambda_route_conf *r =

@@ -16,7 +16,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "dispatcher/http/http_target.h"
-#include "dispatcher/lambda/route.h"
+#include "dispatcher/route.h"
 
 #define SL_LAMBDA_POOL_MAX 64
 #define SL_LAMBDA_HEADERS  8 /* request header lines, "Expect:" included */
@@ -73,9 +73,9 @@ struct sl_lambda_target {
     struct sl_aws_creds creds;
     struct sl_sigv4_key key;
     struct sl_buf scratch, auth;
-    struct sl_lambda_route routes[SL_LAMBDA_ROUTES_MAX];
+    struct sl_lambda_route routes[SL_ROUTES_MAX];
     size_t nroutes;
-    struct sl_lambda_router router;
+    struct sl_router router;
     struct sl_lambda_call *pool;
     size_t npool;
     size_t ninflight;
@@ -301,7 +301,7 @@ static int lambda_invoke(struct sl_target *base, const struct sl_invoke *inv, sl
     struct sl_lambda_call *c = call_take(t);
     c->cb = cb;
     c->arg = arg;
-    c->route = sl_lambda_router_pick(&t->router);
+    c->route = sl_router_pick(&t->router);
     c->default_terminal = !inv->terminal_statuses || inv->terminal_statuses->n == 0;
     struct sl_lambda_route *r = &t->routes[c->route];
     int rc = call_headers(t, c, r, inv);
@@ -341,10 +341,7 @@ static void lambda_describe(struct sl_target *base, struct sl_jw *w)
         sl_jw_obj_open(w);
         if (r->qualifier)
             sl_jw_kstr(w, "qualifier", r->qualifier);
-        char weight[32];
-        int wn = snprintf(weight, sizeof(weight), "%g", r->weight);
-        sl_jw_key(w, "weight");
-        sl_jw_raw(w, weight, (size_t)wn);
+        sl_route_describe_weight(w, r->weight);
         sl_jw_kint(w, "invocations", (int64_t)r->invocations);
         if (r->last_version[0])
             sl_jw_kstr(w, "executed_version", r->last_version);
@@ -548,7 +545,7 @@ int sl_target_lambda_create_conf(const struct sl_env *env, const char *name,
     SL_BUF_LIT(&b, "/invocations");
     t->path = sl_buf_steal(&b, NULL);
 
-    double weights[SL_LAMBDA_ROUTES_MAX];
+    double weights[SL_ROUTES_MAX];
     if (conf->routing.n > 0) {
         for (size_t i = 0; i < conf->routing.n; i++) {
             const struct sl_lambda_route_conf *rc_ =
@@ -560,9 +557,7 @@ int sl_target_lambda_create_conf(const struct sl_env *env, const char *name,
         add_route(t, conf->qualifier, 1.0);
         weights[0] = 1.0;
     }
-    /* Seeded from the clock: the split is random across runs, not the same sequence each time. */
-    sl_lambda_router_init(&t->router, weights, t->nroutes,
-                          (uint64_t)sl_mono_ns() ^ (uint64_t)(uintptr_t)t);
+    sl_router_init(&t->router, weights, t->nroutes, sl_router_seed(t));
     route_metrics(t, env->metrics);
 
     struct sl_http_target_conf hc = {

@@ -1,5 +1,6 @@
 /* The schedule source's configuration (schedule_int.h): its property table and the checks the
- * table cannot make (the expression, the time zone, the input object, the lock's address). */
+ * table cannot make (the expression, the time zone, the input object; the lock's keys in lock.c).
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,24 +139,7 @@ static int conf_check(struct sl_schedule_conf *s, const struct sl_config *cfg,
                          "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
                          "backslashes or control characters)",
                          SCHEDULE_MAX_NAME, c->region);
-    if (c->lock.type == SL_SCHEDULE_LOCK_REDIS) {
-        char path[256];
-        snprintf(path, sizeof(path), "%s.lock", sec->path ? sec->path : "sources[]");
-        int rc = sl_redis_conn_cfg_check(&c->lock.conn, cfg ? cfg->file : NULL, path, err);
-        if (rc < 0)
-            return rc;
-        if (!c->lock.key) {
-            struct sl_buf k;
-            sl_buf_init(&k);
-            sl_buf_printf(&k, "sluice:schedule:%s", sec->name);
-            c->lock.key = sl_buf_steal(&k, NULL);
-        } else if (!*c->lock.key || strlen(c->lock.key) > 200) {
-            return cfg_error(err, cfg, sec, "lock.key",
-                             "\"%.*s\" is not a key prefix (allowed: 1 to 200 characters)", 200,
-                             c->lock.key);
-        }
-    }
-    return 0;
+    return sl_schedule_lock_cfg_check(&c->lock, cfg, sec, err);
 }
 
 int sl_schedule_conf_bind(const struct sl_config *cfg, const struct sl_cfg_typed *sec,

@@ -1,39 +1,50 @@
-/* The schedule lock: several sluice processes with the same schedule fire each tick once in
- * total. Before firing a tick a process runs `SET <key>:<tick ms> <owner> NX PX <ttl>`
- * (https://redis.io/commands/set/) and a GET of the key: the process whose owner the key holds
- * fires, the others skip the tick. Keys name the tick, not the process, and ticks are the same in
- * every process (rates count from the epoch), so a process that starts late or catches up after a
- * restart asks for the same keys: it does not fire a tick again while that key lives (ttl). The
- * owner (the value) names the process durably, so a process that took a tick and crashed before
- * spooling it still holds that tick after its restart. */
+/* The schedule lock's keys and the calls every kind of lock answers (lock_redis.c: SET NX on a
+ * Redis key per tick; lock_pg.c: a row per tick in a PostgreSQL table). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "sources/schedule/schedule_int.h"
 
 #define LOCK_RECONNECT_S 1.0
+#define LOCK_KEY_MAX     200
+#define LOCK_IDENT_MAX   63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 #define OFF(f) offsetof(struct sl_schedule_lock_cfg, f)
 
-static const char *const lock_types[] = {"none", "redis", NULL};
+const char *const sl_schedule_lock_types[] = {"none", "redis", "postgres", NULL};
 
 static const struct sl_prop lock_props[] = {
     {.name = "type",
      .type = SL_PROP_ENUM,
      .offset = OFF(type),
      .def = "none",
-     .enum_values = lock_types,
-     .desc = "`redis`: processes that share this Redis fire each tick once in total; `none`: "
-             "every process fires every tick (one process per schedule)."},
+     .enum_values = sl_schedule_lock_types,
+     .desc = "`redis` or `postgres`: processes that share this Redis or PostgreSQL database "
+             "fire each tick once in total; `none`: every process fires every tick (one process "
+             "per schedule)."},
     /* host, port, unix_socket, password, db, connect_timeout, command_timeout. */
     {.type = SL_PROP_INLINE, .offset = OFF(conn), .sub = &sl_redis_conn_table},
+    {.name = "conninfo",
+     .type = SL_PROP_STRING,
+     .offset = OFF(conninfo),
+     .desc = "`postgres` (required there): the database, a libpq connection string or URI "
+             "without a password, as a PostgreSQL source's `conninfo` (docs/POSTGRES.md); "
+             "`password`, `connect_timeout` and `command_timeout` apply to it too."},
+    {.name = "table",
+     .type = SL_PROP_STRING,
+     .offset = OFF(table),
+     .def = "sluice_schedule_ticks",
+     .desc = "`postgres`: the table of fired ticks, created if missing (letters, digits and "
+             "`_`, at most 63 bytes)."},
     {.name = "key",
      .type = SL_PROP_STRING,
      .offset = OFF(key),
-     .desc = "Prefix of the lock keys (`<key>:<tick in Unix ms>`); default "
+     .desc = "Names the schedule in the lock: the prefix of the Redis keys (`<key>:<tick in "
+             "Unix ms>`), the `schedule` column of the PostgreSQL table; default "
              "`sluice:schedule:<source name>`."},
     {.name = "ttl",
      .type = SL_PROP_DURATION,
@@ -41,8 +52,9 @@ static const struct sl_prop lock_props[] = {
      .def = "1h",
      .min = 1000,
      .max = 7 * 86400 * 1000LL,
-     .desc = "How long a tick's key lives: a process down for less than this does not fire "
-             "again (catch_up) a tick another one fired."},
+     .desc = "How long a tick is remembered (a Redis key's life; older rows of the PostgreSQL "
+             "table are deleted): a process down for less than this does not fire again "
+             "(catch_up) a tick another one fired."},
 };
 
 const struct sl_prop_table sl_schedule_lock_table = {
@@ -53,126 +65,77 @@ const struct sl_prop_table sl_schedule_lock_table = {
     .struct_size = sizeof(struct sl_schedule_lock_cfg),
 };
 
-struct sl_schedule_lock {
-    struct ev_loop *loop;
-    const struct sl_schedule_lock_cfg *cfg;
-    const char *scope;
-    struct sl_redis_conn conn;
-    ev_timer reconnect;
-    ev_timer fail; /* fails a request that could not be sent, from the loop */
-    char *owner;
-    sl_schedule_lock_cb cb;
-    void *arg;
-    uint64_t req;    /* bumped per request: a reply to a dropped one is ignored */
-    bool set_failed; /* the request's SET got an error reply */
-    bool busy;
-    bool logged_down;
-};
-
-static void fail_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-struct lock_req {
-    struct sl_schedule_lock *l;
-    uint64_t req;
-    bool decides; /* this reply gives the outcome (the GET; the SET when no GET was sent) */
-    bool get;     /* the GET's reply, else the SET's */
-};
-
-static void lock_connect(struct sl_schedule_lock *l)
+static bool ident_ok(const char *s)
 {
-    char why[256];
-    if (sl_redis_conn_connect(&l->conn, why, sizeof(why)) < 0) {
-        sl_warn(l->scope, "lock: cannot connect to Redis: %s (retrying)", why);
-        ev_timer_set(&l->reconnect, LOCK_RECONNECT_S, 0);
-        ev_timer_start(l->loop, &l->reconnect);
+    size_t n = strlen(s);
+    if (n == 0 || n > LOCK_IDENT_MAX || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
     }
+    return true;
+}
+
+static int check_postgres(const struct sl_schedule_lock_cfg *c, const struct sl_config *cfg,
+                          const struct sl_cfg_typed *sec, const char *path, struct sl_err *err)
+{
+    if (!c->conninfo)
+        return sl_config_section_error(err, cfg, sec, "lock.conninfo",
+                                       "missing (required with type: postgres; allowed: a libpq "
+                                       "connection string or URI)");
+    struct sl_pg_conn_cfg pc = {.conninfo = c->conninfo, .password = c->conn.password};
+    int rc = sl_pg_conn_cfg_check(&pc, cfg ? cfg->file : NULL, path, err);
+    if (rc < 0)
+        return rc;
+    if (!ident_ok(c->table))
+        return sl_config_section_error(err, cfg, sec, "lock.table",
+                                       "\"%.80s\" is not a table name (allowed: letters, digits "
+                                       "and _, not starting with a digit, at most %d bytes)",
+                                       c->table, LOCK_IDENT_MAX);
+    return 0;
+}
+
+int sl_schedule_lock_cfg_check(struct sl_schedule_lock_cfg *c, const struct sl_config *cfg,
+                               const struct sl_cfg_typed *sec, struct sl_err *err)
+{
+    if (c->type == SL_SCHEDULE_LOCK_NONE)
+        return 0;
+    char path[256];
+    snprintf(path, sizeof(path), "%s.lock", sec->path ? sec->path : "sources[]");
+    int rc;
+    if (c->type == SL_SCHEDULE_LOCK_REDIS) {
+        if (c->conninfo)
+            return sl_config_section_error(err, cfg, sec, "lock.conninfo",
+                                           "set with type: redis (allowed: only with type: "
+                                           "postgres)");
+        rc = sl_redis_conn_cfg_check(&c->conn, cfg ? cfg->file : NULL, path, err);
+    } else {
+        rc = check_postgres(c, cfg, sec, path, err);
+    }
+    if (rc < 0)
+        return rc;
+    if (!c->key) {
+        struct sl_buf k;
+        sl_buf_init(&k);
+        sl_buf_printf(&k, "sluice:schedule:%s", sec->name);
+        c->key = sl_buf_steal(&k, NULL);
+    } else if (!*c->key || strlen(c->key) > LOCK_KEY_MAX) {
+        return sl_config_section_error(err, cfg, sec, "lock.key",
+                                       "\"%.*s\" is not a key prefix (allowed: 1 to %d "
+                                       "characters)",
+                                       LOCK_KEY_MAX, c->key, LOCK_KEY_MAX);
+    }
+    return 0;
 }
 
 static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    lock_connect(w->data);
-}
-
-static void state_cb(struct sl_redis_conn *c, bool up, const char *why, void *arg)
-{
-    (void)c;
-    struct sl_schedule_lock *l = arg;
-    if (up) {
-        if (l->logged_down)
-            sl_info(l->scope, "lock: Redis reachable again");
-        l->logged_down = false;
-        return;
-    }
-    if (!l->logged_down)
-        sl_warn(l->scope, "lock: Redis unreachable: %s (ticks wait for it)", why ? why : "");
-    l->logged_down = true;
-    ev_timer_set(&l->reconnect, LOCK_RECONNECT_S, 0);
-    ev_timer_start(l->loop, &l->reconnect);
-}
-
-struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
-                                                 const struct sl_schedule_lock_cfg *cfg,
-                                                 const char *scope, const char *owner,
-                                                 sl_schedule_lock_cb cb, void *arg)
-{
-    struct sl_schedule_lock *l = SL_NEW(struct sl_schedule_lock);
-    l->loop = loop;
-    l->cfg = cfg;
-    l->scope = scope;
-    l->cb = cb;
-    l->arg = arg;
-    l->owner = sl_strdup(owner);
-    char where[300];
-    struct sl_redis_conn_opts eo;
-    sl_redis_conn_opts_from_cfg(&cfg->conn, &eo);
-    sl_redis_conn_endpoint(&eo, where, sizeof(where));
-    sl_info(scope, "lock: Redis %s, keys %s:<tick ms>, owner %s", where, cfg->key, owner);
-    struct sl_redis_conn_opts o;
-    sl_redis_conn_opts_from_cfg(&cfg->conn, &o);
-    sl_redis_conn_init(&l->conn, loop, &o, state_cb, l);
-    ev_timer_init(&l->reconnect, reconnect_cb, LOCK_RECONNECT_S, 0);
-    l->reconnect.data = l;
-    ev_timer_init(&l->fail, fail_cb, 0, 0);
-    l->fail.data = l;
-    lock_connect(l);
-    return l;
-}
-
-bool sl_schedule_lock_up(const struct sl_schedule_lock *l)
-{
-    return l->conn.up;
-}
-
-static void reply_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
-{
-    (void)c;
-    struct lock_req *r = priv;
-    struct sl_schedule_lock *l = r->l;
-    bool current = r->req == l->req, decides = r->decides, get = r->get;
-    free(r);
-    if (!current)
-        return; /* dropped by destroy */
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        sl_warn(l->scope, "lock: %s", reply->str);
-        l->set_failed = true;
-    }
-    if (!decides)
-        return;
-    l->busy = false;
-    int won;
-    if (!reply || l->set_failed)
-        won = -1; /* the connection went before the reply came, or Redis refused */
-    else if (get && reply->type == REDIS_REPLY_STRING) /* who holds the tick */
-        won = reply->len == strlen(l->owner) && memcmp(reply->str, l->owner, reply->len) == 0;
-    else if (!get && reply->type == REDIS_REPLY_STATUS) /* SET's OK */
-        won = 1;
-    else if (!get && reply->type == REDIS_REPLY_NIL) /* SET's nil: another holds it */
-        won = 0;
-    else
-        won = -1; /* GET's nil: the key expired already; ask again */
-    l->cb(won, l->arg);
+    sl_schedule_lock_connect(w->data);
 }
 
 static void fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -180,57 +143,102 @@ static void fail_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct sl_schedule_lock *l = w->data;
     ev_timer_stop(loop, w);
-    l->busy = false;
     l->cb(-1, l->arg);
 }
 
-static struct lock_req *lock_req_new(struct sl_schedule_lock *l, bool get)
+void sl_schedule_lock_base_init(struct sl_schedule_lock *l, const struct sl_schedule_lock_ops *ops,
+                                struct ev_loop *loop, const struct sl_schedule_lock_cfg *cfg,
+                                const char *scope, const char *owner, sl_schedule_lock_cb cb,
+                                void *arg)
 {
-    struct lock_req *r = SL_NEW(struct lock_req);
-    r->l = l;
-    r->req = l->req;
-    r->decides = get;
-    r->get = get;
-    return r;
+    l->ops = ops;
+    l->loop = loop;
+    l->cfg = cfg;
+    l->scope = scope;
+    l->owner = sl_strdup(owner);
+    l->cb = cb;
+    l->arg = arg;
+    ev_timer_init(&l->reconnect, reconnect_cb, LOCK_RECONNECT_S, 0);
+    l->reconnect.data = l;
+    ev_timer_init(&l->fail, fail_cb, 0, 0);
+    l->fail.data = l;
 }
 
-/* SET NX and a GET, pipelined: the GET tells who holds the tick, this process included when it
- * took the tick before (a retried spool write, or a restart that catches up a tick it took but
- * had not spooled: the owner is the same across restarts). */
-void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms)
+void sl_schedule_lock_base_release(struct sl_schedule_lock *l)
 {
-    char key[512], ttl[32];
-    int klen = snprintf(key, sizeof(key), "%s:%lld", l->cfg->key, (long long)tick_ms);
-    int tlen = snprintf(ttl, sizeof(ttl), "%lld", (long long)l->cfg->ttl_ms);
-    const char *set[] = {"SET", key, l->owner, "NX", "PX", ttl};
-    size_t set_lens[] = {3, (size_t)klen, strlen(l->owner), 2, 2, (size_t)tlen};
-    const char *get[] = {"GET", key};
-    size_t get_lens[] = {3, (size_t)klen};
-    l->busy = true;
-    l->set_failed = false;
-    l->req++;
-    struct lock_req *r = lock_req_new(l, false);
-    if (sl_redis_conn_cmd(&l->conn, 0, reply_cb, r, 6, set, set_lens) < 0) {
-        free(r);
-        /* Not connected: say so from the loop, not from inside this call. */
-        ev_timer_start(l->loop, &l->fail);
+    ev_timer_stop(l->loop, &l->reconnect);
+    ev_timer_stop(l->loop, &l->fail);
+    free(l->owner);
+    l->owner = NULL;
+}
+
+static void connect_later(struct sl_schedule_lock *l)
+{
+    ev_timer_set(&l->reconnect, LOCK_RECONNECT_S, 0);
+    ev_timer_start(l->loop, &l->reconnect);
+}
+
+void sl_schedule_lock_connect(struct sl_schedule_lock *l)
+{
+    char why[256];
+    if (!l->ops->connect(l, why, sizeof(why))) {
+        sl_warn(l->scope, "lock: cannot connect to %s: %s (retrying)", l->ops->server, why);
+        connect_later(l);
+    }
+}
+
+void sl_schedule_lock_state(struct sl_schedule_lock *l, bool up, const char *why)
+{
+    if (up) {
+        if (l->logged_down)
+            sl_info(l->scope, "lock: %s reachable again", l->ops->server);
+        l->logged_down = false;
         return;
     }
-    struct lock_req *g = lock_req_new(l, true);
-    if (sl_redis_conn_cmd(&l->conn, 0, reply_cb, g, 2, get, get_lens) < 0) {
-        free(g);
-        r->decides = true; /* the SET's reply decides alone */
-    }
+    if (!l->logged_down)
+        sl_warn(l->scope, "lock: %s unreachable: %s (ticks wait for it)", l->ops->server,
+                why ? why : "");
+    l->logged_down = true;
+    connect_later(l);
+}
+
+void sl_schedule_lock_fail_later(struct sl_schedule_lock *l)
+{
+    ev_timer_start(l->loop, &l->fail);
+}
+
+struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
+                                                 const struct sl_schedule_lock_cfg *cfg,
+                                                 const char *scope, const char *owner,
+                                                 sl_schedule_lock_cb cb, void *arg)
+{
+    struct sl_schedule_lock *l = NULL;
+    if (cfg->type == SL_SCHEDULE_LOCK_REDIS)
+        l = sl_schedule_lock_redis_create(loop, cfg, scope, owner, cb, arg);
+    else if (cfg->type == SL_SCHEDULE_LOCK_POSTGRES)
+        l = sl_schedule_lock_pg_create(loop, cfg, scope, owner, cb, arg);
+    if (l)
+        sl_schedule_lock_connect(l);
+    return l;
+}
+
+void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms)
+{
+    l->ops->take(l, tick_ms);
+}
+
+bool sl_schedule_lock_up(const struct sl_schedule_lock *l)
+{
+    return l->ops->up(l);
+}
+
+const char *sl_schedule_lock_server(const struct sl_schedule_lock *l)
+{
+    return l->ops->server;
 }
 
 void sl_schedule_lock_destroy(struct sl_schedule_lock *l)
 {
-    if (!l)
-        return;
-    ev_timer_stop(l->loop, &l->reconnect);
-    ev_timer_stop(l->loop, &l->fail);
-    l->req++; /* replies delivered by the close below are stale */
-    sl_redis_conn_release(&l->conn);
-    free(l->owner);
-    free(l);
+    if (l)
+        l->ops->destroy(l);
 }

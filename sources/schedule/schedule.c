@@ -7,8 +7,8 @@
  * savepoint, the tick is kept as the source's done_ms (state.c), so a restart knows which ticks
  * it missed while it was down and fires the latest of them (catch_up: one) or none.
  *
- * With `lock: {type: redis}` a tick is fired only by the process whose SET NX on the tick's
- * key succeeds (lock.c); without it every process fires every tick.
+ * With a `lock` (Redis or PostgreSQL) a tick is fired only by the process the lock records as
+ * the tick's owner (lock.c); without it every process fires every tick.
  *
  * A tick allocates (its event's attributes, a text record): ticks come once a second at most,
  * so the record pool the webhook keeps for its request rates is not worth having here. */
@@ -411,7 +411,7 @@ static int schedule_start_ticks(struct schedule *s, struct sl_err *err)
             }
         }
     }
-    if (s->conf.cfg.lock.type == SL_SCHEDULE_LOCK_REDIS) {
+    if (s->conf.cfg.lock.type != SL_SCHEDULE_LOCK_NONE) {
         /* One process owns a store (its lock file), so host and store name it across
          * restarts: a tick it took and had not spooled before a crash is still its own. */
         char host[256] = "";
@@ -512,7 +512,7 @@ static void schedule_describe(struct sl_source *src, struct sl_jw *w)
     sl_jw_kstr(w, "expression", s->conf.cfg.expression);
     sl_jw_kstr(w, "timezone", s->conf.cfg.timezone);
     sl_jw_kstr(w, "catch_up", sl_schedule_catch_up_values[s->conf.cfg.catch_up]);
-    sl_jw_kstr(w, "lock", s->conf.cfg.lock.type == SL_SCHEDULE_LOCK_REDIS ? "redis" : "none");
+    sl_jw_kstr(w, "lock", sl_schedule_lock_types[s->conf.cfg.lock.type]);
     put_iso(w, "next_fire", s->next_ms);
     put_iso(w, "last_tick", s->done_ms);
     sl_jw_kbool(w, "paused", s->rd.paused);
@@ -531,7 +531,8 @@ static bool schedule_ready(struct sl_source *src, char *why, size_t n)
     struct schedule *s = (struct schedule *)src;
     if (!s->lock || sl_schedule_lock_up(s->lock))
         return true;
-    snprintf(why, n, "the lock's Redis is unreachable: ticks wait for it");
+    snprintf(why, n, "the lock's %s is unreachable: ticks wait for it",
+             sl_schedule_lock_server(s->lock));
     return false;
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients/postgres/conf.h"
 #include "clients/redis/conf.h"
 #include "clients/redis/conn.h"
 #include "core/store.h"
@@ -38,35 +39,92 @@ int sl_schedule_state_put(struct sl_store_conn *c, void *arg);
 int sl_schedule_state_write(struct sl_store *st, const char *source, int64_t done_ms,
                             sl_store_done_cb done, void *arg);
 
-/* ---- the lock (lock.c): one fire per tick across processes sharing a Redis ---- */
+/* ---- the lock (lock.c, lock_redis.c, lock_pg.c): one fire per tick across processes sharing
+ * a Redis or a PostgreSQL database ---- */
 
-enum { SL_SCHEDULE_LOCK_NONE = 0, SL_SCHEDULE_LOCK_REDIS };
+enum { SL_SCHEDULE_LOCK_NONE = 0, SL_SCHEDULE_LOCK_REDIS, SL_SCHEDULE_LOCK_POSTGRES };
+extern const char *const sl_schedule_lock_types[];
 
 struct sl_schedule_lock_cfg {
     int type;
-    struct sl_redis_conn_cfg conn;
+    struct sl_redis_conn_cfg conn; /* redis; postgres uses its password and timeouts */
+    char *conninfo;                /* postgres */
+    char *table;                   /* postgres: the table of fired ticks */
     char *key;
     int64_t ttl_ms;
 };
 
 extern const struct sl_prop_table sl_schedule_lock_table;
 
+/* Checks the lock's keys for its type and fills the default key; errors name the file and
+ * `<section path>.lock.<key>`. */
+int sl_schedule_lock_cfg_check(struct sl_schedule_lock_cfg *c, const struct sl_config *cfg,
+                               const struct sl_cfg_typed *sec, struct sl_err *err);
+
 /* The outcome of taking a tick: 1 this process fires it, 0 another one did, < 0 unknown (the
  * lock could not be asked: retry). */
 typedef void (*sl_schedule_lock_cb)(int won, void *arg);
 
 struct sl_schedule_lock;
-/* owner names this process durably (the same after a restart): the value of the keys it sets. */
+
+/* One kind of lock. */
+struct sl_schedule_lock_ops {
+    const char *server; /* "Redis", "PostgreSQL": for messages */
+    /* Starts connecting; false (with why) when it cannot even start (retried in a second). */
+    bool (*connect)(struct sl_schedule_lock *l, char *why, size_t cap);
+    void (*take)(struct sl_schedule_lock *l, int64_t tick_ms);
+    bool (*up)(const struct sl_schedule_lock *l);
+    void (*destroy)(struct sl_schedule_lock *l);
+};
+
+/* What every kind of lock keeps (the first member of each). */
+struct sl_schedule_lock {
+    const struct sl_schedule_lock_ops *ops;
+    struct ev_loop *loop;
+    const struct sl_schedule_lock_cfg *cfg;
+    const char *scope;
+    char *owner;
+    sl_schedule_lock_cb cb;
+    void *arg;
+    ev_timer reconnect;
+    ev_timer fail; /* fails a request that could not be sent, from the loop */
+    bool logged_down;
+};
+
+/* For the kinds of lock (lock.c). */
+void sl_schedule_lock_base_init(struct sl_schedule_lock *l, const struct sl_schedule_lock_ops *ops,
+                                struct ev_loop *loop, const struct sl_schedule_lock_cfg *cfg,
+                                const char *scope, const char *owner, sl_schedule_lock_cb cb,
+                                void *arg);
+void sl_schedule_lock_base_release(struct sl_schedule_lock *l);
+/* ops->connect now, and again every second until it starts. */
+void sl_schedule_lock_connect(struct sl_schedule_lock *l);
+/* The connection came up or went down (then connects again in a second); logs each change. */
+void sl_schedule_lock_state(struct sl_schedule_lock *l, bool up, const char *why);
+/* The request could not be sent: cb(-1) from the loop, not from inside take. */
+void sl_schedule_lock_fail_later(struct sl_schedule_lock *l);
+
+/* owner names this process durably (the same after a restart): the owner the lock records for
+ * the ticks it takes. Connects now (retried every second while the server is unreachable). */
 struct sl_schedule_lock *sl_schedule_lock_create(struct ev_loop *loop,
                                                  const struct sl_schedule_lock_cfg *cfg,
                                                  const char *scope, const char *owner,
                                                  sl_schedule_lock_cb cb, void *arg);
-/* Asks for tick_ms: `SET <key>:<tick_ms> <owner> NX PX <ttl>` then `GET <key>:<tick_ms>`: won
- * when the key holds our owner. cb fires exactly once per call (possibly later), never from
- * inside this call. One request at a time. */
+struct sl_schedule_lock *sl_schedule_lock_redis_create(struct ev_loop *loop,
+                                                       const struct sl_schedule_lock_cfg *cfg,
+                                                       const char *scope, const char *owner,
+                                                       sl_schedule_lock_cb cb, void *arg);
+struct sl_schedule_lock *sl_schedule_lock_pg_create(struct ev_loop *loop,
+                                                    const struct sl_schedule_lock_cfg *cfg,
+                                                    const char *scope, const char *owner,
+                                                    sl_schedule_lock_cb cb, void *arg);
+/* Asks for tick_ms: won when the lock records our owner for it. cb fires exactly once per call
+ * (possibly later), never from inside this call. One request at a time. */
 void sl_schedule_lock_take(struct sl_schedule_lock *l, int64_t tick_ms);
 bool sl_schedule_lock_up(const struct sl_schedule_lock *l);
-/* Drops the connection; a request in flight gets no callback. */
+/* "Redis" or "PostgreSQL". */
+const char *sl_schedule_lock_server(const struct sl_schedule_lock *l);
+/* Drops the connection; a request in flight gets no callback. NULL is fine. */
 void sl_schedule_lock_destroy(struct sl_schedule_lock *l);
 
 /* ---- the configuration (conf.c) ---- */

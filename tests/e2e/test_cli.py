@@ -41,7 +41,7 @@ class Cli(SluiceTest):
         p = run("--help")
         out = p.stdout.decode()
         self.assertRegex(out, r"sources\[\]\s+%s\n" % SOURCE_TYPES)
-        self.assertRegex(out, r"functions\[\]\s+http, lambda, runtime\n")
+        self.assertRegex(out, r"functions\[\]\s+http, lambda, runtime, alias\n")
         self.assertRegex(out, r"dlqs\[\]\s+sqlite, redis, kafka, postgres\n")
         # The reference has one heading per type, named for it.
         docs = run("config", "docs").stdout.decode()

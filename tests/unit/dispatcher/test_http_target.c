@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/jw.h"
+#include "dispatcher/alias/alias_target.h"
 #include "dispatcher/http/http_target.h"
 #include "dispatcher/lambda/lambda_target.h"
 #include "dispatcher/runtime/runtime_target.h"
@@ -819,7 +820,9 @@ static void test_registry(void **state)
     assert_ptr_equal(sl_target_types[1], &sl_target_lambda_ops);
     assert_ptr_equal(sl_target_find_type("runtime"), &sl_target_runtime_ops);
     assert_ptr_equal(sl_target_types[2], &sl_target_runtime_ops);
-    assert_null(sl_target_types[3]);
+    assert_ptr_equal(sl_target_find_type("alias"), &sl_target_alias_ops);
+    assert_ptr_equal(sl_target_types[3], &sl_target_alias_ops);
+    assert_null(sl_target_types[4]);
     assert_string_equal(sl_target_http_ops.type, "http");
     assert_ptr_equal(sl_target_http_ops.props, &sl_http_target_props);
 }

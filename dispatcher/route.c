@@ -1,13 +1,17 @@
-/* Weighted choice among qualifiers with a small fast generator. */
-#include "dispatcher/lambda/route.h"
+/* Weighted choice among routes with a small fast generator. */
+#include "dispatcher/route.h"
 
 #include <errno.h>
 #include <math.h>
 
-int sl_lambda_router_init(struct sl_lambda_router *r, const double *weights, size_t n,
-                          uint64_t seed)
+#include <stdio.h>
+
+#include "core/jw.h"
+#include "core/time.h"
+
+int sl_router_init(struct sl_router *r, const double *weights, size_t n, uint64_t seed)
 {
-    if (!r || !weights || n == 0 || n > SL_LAMBDA_ROUTES_MAX)
+    if (!r || !weights || n == 0 || n > SL_ROUTES_MAX)
         return -EINVAL;
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
@@ -26,7 +30,12 @@ int sl_lambda_router_init(struct sl_lambda_router *r, const double *weights, siz
     return 0;
 }
 
-size_t sl_lambda_router_pick(struct sl_lambda_router *r)
+uint64_t sl_router_seed(const void *salt)
+{
+    return (uint64_t)sl_mono_ns() ^ (uint64_t)(uintptr_t)salt;
+}
+
+size_t sl_router_pick(struct sl_router *r)
 {
     if (r->n <= 1)
         return 0;
@@ -43,4 +52,12 @@ size_t sl_lambda_router_pick(struct sl_lambda_router *r)
             return i;
     }
     return r->n - 1;
+}
+
+void sl_route_describe_weight(struct sl_jw *w, double weight)
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%g", weight);
+    sl_jw_key(w, "weight");
+    sl_jw_raw(w, text, (size_t)n);
 }
