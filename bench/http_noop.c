@@ -1,14 +1,45 @@
 /* The baseline for bench/webhook: this HTTP server answers 200 "{}" to every request.
- * Usage: bench_http_noop --listen 127.0.0.1:PORT */
+ * Usage: bench_http_noop --listen 127.0.0.1:PORT [--count MARK]
+ *
+ * With --count, it also counts the occurrences of MARK in the bodies it receives (one per
+ * record, e.g. "offset": in a Kafka event) and answers GET /count with the total: a benchmark
+ * samples progress there at a high rate without scraping sluice's /metrics, whose rendering on
+ * sluice's loop would count against sluice. */
 #include <ev.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server/http.h"
 
+static const char *count_mark;
+static size_t count_mark_len;
+static uint64_t counted;
+
+static void count_body(const char *p, size_t n)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *hit = memmem(p, (size_t)(end - p), count_mark, count_mark_len);
+        if (!hit)
+            return;
+        counted++;
+        p = hit + count_mark_len;
+    }
+}
+
 static void on_request(struct sl_http_exchange *x, const struct sl_http_req *req, void *arg)
 {
+    if (count_mark && strcmp(req->method, "GET") == 0 && req->path_len == 6 &&
+        memcmp(req->path, "/count", 6) == 0) {
+        char text[24];
+        int n = snprintf(text, sizeof(text), "%" PRIu64, counted);
+        sl_http_respond_json(x, 200, text, (size_t)n);
+        return;
+    }
+    if (count_mark && req->body)
+        count_body(req->body, req->body_len);
     sl_http_respond_json(x, 200, "{}", 2);
 }
 
@@ -23,8 +54,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen = argv[++i];
+        } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            count_mark = argv[++i];
+            count_mark_len = strlen(count_mark);
         } else {
-            fprintf(stderr, "usage: %s --listen HOST:PORT\n", argv[0]);
+            fprintf(stderr, "usage: %s --listen HOST:PORT [--count MARK]\n", argv[0]);
             return 2;
         }
     }

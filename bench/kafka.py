@@ -9,7 +9,8 @@
    receiving the record, with no batch window, at a steady produce rate.
 3. RSS of sluice at steady state (during the throughput runs).
 
-Usage: bench/kafka.py [--build DIR] [--records N] [--rate R] [--seconds S]
+Usage: bench/kafka.py [--build DIR] [--records N] [--rate R] [--seconds S] [--perf]
+       [--batches 100,1000] [--no-latency]
 """
 import argparse
 import json
@@ -37,12 +38,34 @@ def rss_kib(pid):
     return 0
 
 
-def metric(s, name):
+def thread_cpu(pid):
+    """CPU seconds of each thread of pid by thread name, and ("wait:" + name) the seconds it
+    was runnable but waiting for a core (/proc/PID/task/TID/schedstat, in nanoseconds)."""
+    out = {}
     try:
-        m = s.metrics()
-    except Exception:  # noqa: BLE001 (not up yet)
-        return 0.0
-    return sum(v for k, v in m.items() if k.startswith(name))
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip() + "/" + tid
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                run_ns, wait_ns = f.read().split()[:2]
+            out[name] = int(run_ns) / 1e9
+            out["wait:" + name] = int(wait_ns) / 1e9
+    except OSError:
+        pass
+    return out
+
+
+class FnCount:
+    """The records bench_http_noop --count has received so far, read over one kept-alive
+    connection (sampling sluice's /metrics every 20 ms would load sluice's own loop)."""
+
+    def __init__(self, port):
+        import http.client
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def get(self):
+        self.conn.request("GET", "/count")
+        return int(self.conn.getresponse().read())
 
 
 def pct(values, p):
@@ -50,19 +73,23 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
 
 
-def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None):
+def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None, fn_pid=None,
+               rdkafka=None, fn_count=None):
     """Delivers n pre-filled records with the mapping's default caps and 4 invocations in
-    flight (one per partition); samples the delivered count every 20 ms for the rate and the
+    flight (one per partition); samples the count of records the function received every 20 ms
+    (from the function, not sluice's /metrics) for the rate and the
     longest interval without progress while records were waiting."""
     cfg = kf.kafka_config(workdir, fn_url, boot, ["bench"], group="bench-" + tag,
                           mapping={"batch": {"size": batch, "window": "0s"},
                                    "max_concurrency": 4},
+                          source={"rdkafka": rdkafka} if rdkafka else None,
                           extra={"log": {"level": "info"}})
     s = harness.Sluice(workdir, cfg, name="bench-" + tag)
     s.start()
+    base_count = fn_count.get()
     perf = None
     if perf_out:
-        perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "999",
+        perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "3999",
                                  "-o", perf_out, "-p", str(s.proc.pid)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = None
@@ -70,10 +97,12 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None)
     samples = []
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        d = metric(s, "sluice_records_delivered_total")
+        d = fn_count.get() - base_count
         now = time.monotonic()
         if d > 0 and t0 is None:
             t0, d0 = now, d
+            cpu0 = thread_cpu(s.proc.pid)
+            fn0 = thread_cpu(fn_pid) if fn_pid else {}
         if t0 is not None:
             rss.append(rss_kib(s.proc.pid))
             samples.append((now, d))
@@ -81,6 +110,8 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None)
             break
         time.sleep(0.02)
     t1 = time.monotonic()
+    cpu1 = thread_cpu(s.proc.pid)
+    fn1 = thread_cpu(fn_pid) if fn_pid else {}
     if perf:
         perf.send_signal(signal.SIGINT)
         perf.wait()
@@ -95,7 +126,17 @@ def throughput(kf, harness, workdir, boot, n, batch, fn_url, tag, perf_out=None)
             start = None
     # The first poll that saw deliveries already counted d0 of them.
     rate = (n - d0) / (t1 - t0) if t1 > t0 else 0
-    return {"batch": batch, "rate": rate, "seconds": t1 - t0, "max_gap_s": gap,
+    # Where the time went: each thread's CPU share of the timed interval (1.0 = a whole core).
+    busy = {k: round((v - cpu0.get(k, 0)) / (t1 - t0), 2) for k, v in cpu1.items()
+            if t1 > t0 and v - cpu0.get(k, 0) > 0}
+    busy.update({"fn:" + k: round((v - fn0.get(k, 0)) / (t1 - t0), 2) for k, v in fn1.items()
+                 if t1 > t0 and v - fn0.get(k, 0) > 0})
+    # CPU time of sluice's loop thread (named after the process) per record: less sensitive to
+    # other load on the machine than the rate.
+    loop = [v - cpu0.get(k, 0) for k, v in cpu1.items() if k == "sluice/%d" % s.proc.pid]
+    loop_us = loop[0] * 1e6 / (n - d0) if loop and n > d0 else 0
+    return {"batch": batch, "rate": rate, "seconds": t1 - t0, "max_gap_s": gap, "cpu": busy,
+            "loop_us_per_record": loop_us,
             "rss_kib_max": max(rss) if rss else 0,
             "rss_kib_median": sorted(rss)[len(rss) // 2] if rss else 0}
 
@@ -109,6 +150,10 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="length of the latency run")
     ap.add_argument("--fetch-wait", default="10", help="fetch.wait.max.ms for the latency run")
     ap.add_argument("--perf", action="store_true", help="record a perf profile of sluice")
+    ap.add_argument("--batches", default="100,1000", help="batch sizes of the throughput runs")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency run")
+    ap.add_argument("--rdkafka", action="append", default=[], metavar="KEY=VALUE",
+                    help="librdkafka property for sluice's throughput runs (repeatable)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     os.environ["SLUICE_BUILD"] = build
@@ -133,17 +178,21 @@ def main():
         print("baseline (bare librdkafka consumer): %.0f records/s" % base["rate"])
 
         # A no-op function on sluice's own HTTP code: the figure is sluice's, not a function's.
+        # It counts the records it receives ("offset": once per record): progress is sampled
+        # there.
         fn = subprocess.Popen([os.path.join(build, "bench", "bench_http_noop"), "--listen",
-                               "127.0.0.1:0"], stdout=subprocess.PIPE,
+                               "127.0.0.1:0", "--count", '"offset":'], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
         reader = harness.LineReader(fn.stdout)
         port = int(reader.wait_for(r"listening on port (\d+)").group(1))
         fn_url = "http://127.0.0.1:%d/invoke" % port
+        fn_count = FnCount(port)
         results = []
-        for batch in (100, 1000):
+        for batch in [int(x) for x in a.batches.split(",")]:
             perf_out = os.path.join(build, "perf-kafka-b%d.data" % batch) if a.perf else None
             r = throughput(kf, harness, workdir, kafka.bootstrap, a.records, batch, fn_url,
-                           "b%d" % batch, perf_out)
+                           "b%d" % batch, perf_out, fn.pid,
+                           dict(kv.split("=", 1) for kv in a.rdkafka), fn_count)
             if perf_out:
                 print("perf profile of sluice at batch %d: perf report -i %s --no-children"
                       % (batch, perf_out))
@@ -153,6 +202,8 @@ def main():
                   "KiB, max %d KiB, longest stop %.1f s" % (
                       batch, r["rate"], 100 * r["ratio"], r["rss_kib_median"], r["rss_kib_max"],
                       r["max_gap_s"]))
+            print("  loop thread CPU per record: %.2f us; CPU share per thread over the run "
+                  "(1.0 = one core): %s" % (r["loop_us_per_record"], json.dumps(r["cpu"])))
             rows.add("Kafka, 4 partitions, batch %d, %d B" % (batch, a.size), r["rate"],
                      base["rate"], "rec/s", "baseline: bare librdkafka consumer")
             rows.add("Kafka batch %d: longest stop (sampled every 20 ms)" % batch,
@@ -161,6 +212,9 @@ def main():
                      r["rss_kib_median"] / 1024.0, None, "MiB",
                      "max %.1f MiB" % (r["rss_kib_max"] / 1024.0))
 
+        if a.no_latency:
+            print(json.dumps({"baseline": base, "throughput": results}))
+            return
         # Latency: no batch window, a steady produce rate, a function that notes receipt.
         kfn = kf.KafkaFn()
         cfg = kf.kafka_config(workdir, kfn.url, kafka.bootstrap, ["lat"], group="bench-lat",

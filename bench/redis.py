@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,9 @@ def main():
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--function", choices=("noop", "sluice-fn"), default="noop",
                     help="the function of the throughput runs (see above)")
+    ap.add_argument("--perf", action="store_true",
+                    help="record a perf profile of sluice in each throughput run")
+    ap.add_argument("--batches", default="10,100", help="batch sizes of the throughput runs")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     workdir = tempfile.mkdtemp(prefix="sluice-bench-redis-")
@@ -103,7 +107,7 @@ def main():
                         for i in range(base, min(n, base + 1000))])
         print("stream: %d entries of ~110 bytes (redis-server %d on 127.0.0.1)" % (n, r.port))
 
-        for batch in (10, 100):
+        for batch in [int(x) for x in a.batches.split(",")]:
             out = subprocess.run([os.path.join(build, "bench", "bench_redis_baseline"),
                                   "127.0.0.1", str(r.port), "bench", "base%d" % batch,
                                   str(batch)], stdout=subprocess.PIPE, check=True).stdout.decode()
@@ -126,9 +130,20 @@ def main():
                                        "sluice%d" % batch, batch))
             t0 = time.monotonic()
             procs.append(s)
+            perf = None
+            if a.perf:
+                perf_out = os.path.join(build, "perf-redis-b%d.data" % batch)
+                perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F",
+                                         "3999", "-o", perf_out, "-p", str(s.pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             harness.wait_until(lambda: group_done(c, "bench", "sluice%d" % batch, n), timeout=600,
                                interval=0.05, what="all records delivered and acked")
             secs = time.monotonic() - t0
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait()
+                print("perf profile of sluice at batch %d: perf report -i %s --no-children"
+                      % (batch, perf_out))
             rate = n / secs
             print("batch %3d: sluice (function %s) %8.0f records/s, bare pipelined "
                   "XREADGROUP+XACK %8.0f records/s, ratio %.2f (timed from sluice's ready "

@@ -21,6 +21,7 @@
 #include "mappings/redrive.h"
 #include "sources/http/dedupe.h"
 #include "sources/http/webhook.h"
+#include "sources/push_reader.h"
 #include "sources/spool.h"
 
 static const char app_scope[] = "sluice";
@@ -170,12 +171,15 @@ static double store_ok_read(void *arg)
  *   1: spool and dlq_entries. Stores from before versions (0) have the same tables.
  *   2: mapping_state (the Enabled flag an operator set).
  *   3: webhook_dedupe (the delivery ids of webhooks, sources/http/dedupe.c).
- *   4: esm_mappings (the mappings made through the ESM API, cli/esm.c). */
+ *   4: esm_mappings (the mappings made through the ESM API, cli/esm.c).
+ *   5: spool_done (which mapping handled which row of a push source several mappings read,
+ *      sources/spool.c). */
 static const struct sl_store_migration store_steps[] = {
     {.version = 1, .sql = NULL},
     {.version = 2, .sql = sl_mapstate_schema},
     {.version = 3, .sql = sl_webhook_dedupe_schema},
     {.version = 4, .sql = sl_esm_schema},
+    {.version = 5, .sql = sl_spool_done_schema},
 };
 static const struct sl_store_schema store_schema = {
     .version = (int)SL_ARRAY_LEN(store_steps),
@@ -413,6 +417,19 @@ int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, st
     return app_check_mapping(app, mc, err);
 }
 
+struct sl_source *sl_app_source_for(const struct sl_config *cfg, struct sl_source *s,
+                                    const struct sl_cfg_mapping *mc)
+{
+    if (!s->push)
+        return s;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->mappings.n; i++) {
+        const struct sl_cfg_mapping *o = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
+        n += o->source && strcmp(o->source, s->name) == 0;
+    }
+    return sl_push_reader_attach(s->push, mc->name, n);
+}
+
 static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *err)
 {
     const struct sl_config *cfg = &app->cfg;
@@ -448,7 +465,8 @@ static int app_build_mappings(struct sl_app *app, bool create, struct sl_err *er
         if (!s || !t || !d)
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s: unresolved reference",
                               file, mc->path);
-        int rc = sl_mapping_create(&env, mc, s, t, d, &app->mappings[app->nmappings], err);
+        int rc = sl_mapping_create(&env, mc, sl_app_source_for(cfg, s, mc), t, d,
+                                   &app->mappings[app->nmappings], err);
         if (rc < 0)
             return rc;
         app->nmappings++;

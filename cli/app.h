@@ -120,6 +120,10 @@ void sl_app_release(struct sl_app *app);
 /* A source's own rule about a mapping that reads it (e.g. a queue's visibility timeout against
  * the function's timeout), as the file's mappings are checked: for the ESM API's (cli/esm.h). */
 int sl_app_check_mapping(struct sl_app *app, const struct sl_cfg_mapping *mc, struct sl_err *err);
+/* What the mapping mc of cfg reads from its source s: s itself, or, when several mappings of
+ * cfg read a push source, a handle of its own (sl_push_reader_attach; before s starts). */
+struct sl_source *sl_app_source_for(const struct sl_config *cfg, struct sl_source *s,
+                                    const struct sl_cfg_mapping *mc);
 
 /* What every source, function and DLQ sink is created with. */
 struct sl_env sl_app_env(const struct sl_app *app);

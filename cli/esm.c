@@ -178,8 +178,8 @@ static int entry_check(const struct sl_esm_entry *e, const struct sl_config *cfg
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                               "event source mapping %s: the mapping name \"%s\" is taken by %s",
                               e->uuid, e->name, m->path ? m->path : "another mapping");
-        /* A stream source has a reader per mapping (cli/readers.h). */
-        if (m->source && strcmp(m->source, source) == 0 && !sl_readers_per_mapping(cfg, source))
+        /* A stream source has a reader per mapping, a push source fans out (cli/readers.h). */
+        if (m->source && strcmp(m->source, source) == 0 && !sl_readers_several(cfg, source))
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                               "event source mapping %s: source \"%s\" is read by mapping \"%s\" "
                               "(%s) too (allowed: one mapping per source)",

@@ -286,8 +286,9 @@ static void conflict_message(const json_t *doc, const char *uuid, struct sl_esm_
 
 /* A function, source and DLQ the configuration defines; one mapping per source, one per
  * source and function pair (Lambda's duplicate rule), except that a stream source (kafka,
- * redis, postgres-cdc) may have several, each reading with a group of its own. `self` is the
- * entry being updated. */
+ * redis, postgres-cdc) may have several, each reading with a group of its own, and a push
+ * source (http, s3, sns, schedule) several that it fans out to. `self` is the entry being
+ * updated. */
 static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm_entry *self,
                       struct sl_esm_error *e)
 {
@@ -295,7 +296,8 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
     sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
     const struct sl_config *cfg = &app->cfg;
     const struct sl_source_ops *ops = doc_source_ops(cfg, doc);
-    bool several = ops && ops->group_key;
+    bool several = ops && (ops->group_key || ops->fan_out);
+    const char *arn = json_string_value(json_object_get(doc, "EventSourceArn"));
     e->status = 400;
     e->type = TYPE_INVALID;
     if (!sl_config_find(&cfg->functions, function)) {
@@ -339,7 +341,20 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         const struct sl_cfg_mapping *m = SL_OBJLIST_AT(cfg->mappings, struct sl_cfg_mapping, i);
         if (strncmp(m->name, "esm-", 4) == 0 && entry_find(app, m->name + 4, strlen(m->name + 4)))
             continue; /* one of ours: checked above */
-        if (!several && m->source && strcmp(m->source, source) == 0) {
+        if (!m->source || strcmp(m->source, source) != 0)
+            continue;
+        if (m->function && strcmp(m->function, function) == 0) {
+            /* Lambda's duplicate rule holds against the file's mappings too. */
+            e->status = 409;
+            e->type = TYPE_CONFLICT;
+            snprintf(e->message, sizeof(e->message),
+                     "The event source arn (\" %s \") and function (\" %s \") provided mapping "
+                     "already exists: mapping \"%s\" of the configuration file",
+                     arn ? arn : source, json_string_value(json_object_get(doc, "FunctionName")),
+                     m->name);
+            return -1;
+        }
+        if (!several) {
             e->status = 409;
             e->type = TYPE_CONFLICT;
             snprintf(e->message, sizeof(e->message),
@@ -499,12 +514,14 @@ static void create(struct sl_http_exchange *x, const struct sl_http_req *req, st
         snprintf(e.message, sizeof(e.message), "at most %d event source mappings", SL_ESM_MAX);
     if (rc == 0)
         rc = resolve_kafka(app, doc, &e);
-    if (rc == 0)
-        rc = check_refs(app, doc, NULL, &e);
     struct sl_esm_entry *en = SL_NEW(struct sl_esm_entry);
     new_uuid(en->uuid);
+    /* Parameters first (400), then conflicts (409), as Lambda answers. */
+    const struct sl_source_ops *sops = doc_source_ops(&app->cfg, doc);
+    if (rc == 0 && sops)
+        rc = sl_esm_doc_reader(doc, en->uuid, sops, &e);
     if (rc == 0)
-        rc = sl_esm_doc_reader(doc, en->uuid, doc_source_ops(&app->cfg, doc), &e);
+        rc = check_refs(app, doc, NULL, &e);
     size_t nlen = strlen("esm-") + SL_ESM_UUID_LEN + 1;
     en->name = sl_malloc(nlen);
     snprintf(en->name, nlen, "esm-%s", en->uuid);

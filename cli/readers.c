@@ -51,6 +51,12 @@ bool sl_readers_per_mapping(const struct sl_config *cfg, const char *name)
     return ops && ops->group_key;
 }
 
+bool sl_readers_several(const struct sl_config *cfg, const char *name)
+{
+    const struct sl_source_ops *ops = source_type(cfg, name);
+    return ops && (ops->group_key || ops->fan_out);
+}
+
 size_t sl_readers_count(const struct sl_config *cfg, const char *name)
 {
     size_t n = 0;
@@ -203,11 +209,14 @@ int sl_readers_check(const struct sl_config *cfg, struct sl_source *const *srcs,
                               "claimed once, so two mappings would split them; give each "
                               "mapping a queue of its own)",
                               file, mc->path, mc->source, o->name ? o->name : "");
+        if (ops->fan_out)
+            continue; /* one intake, a spool row kept until every mapping handled it */
         if (!ops->group_key)
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                               "%s: %s.source: \"%s\" is already used by mapping \"%s\" "
-                              "(allowed: one mapping per source)",
-                              file, mc->path, mc->source, o->name ? o->name : "");
+                              "(allowed: one mapping per %s source; push sources and stream "
+                              "sources with a reader per mapping may feed several)",
+                              file, mc->path, mc->source, o->name ? o->name : "", ops->type);
         struct sl_source *os = sl_readers_find(srcs, n, cfg, o);
         const char *g = s && ops->group ? ops->group(s) : NULL;
         if (g && os && strcmp(g, ops->group(os)) == 0)

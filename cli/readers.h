@@ -12,6 +12,8 @@
 
 /* Whether source `name` of cfg is of a type with a reader per mapping (group_key). */
 bool sl_readers_per_mapping(const struct sl_config *cfg, const char *name);
+/* May the source `name` feed several mappings (a reader each, or a push source's fan-out)? */
+bool sl_readers_several(const struct sl_config *cfg, const char *name);
 
 /* The mappings of cfg that read source `name`. */
 size_t sl_readers_count(const struct sl_config *cfg, const char *name);

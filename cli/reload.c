@@ -357,6 +357,29 @@ static size_t plan(struct sl_reload *rl)
         if (s && !ptr_in((void *const *)rl->srcs, rl->nsrcs, s))
             rl->srcs[rl->nsrcs++] = s;
     }
+    /* A push source gives its mappings their handles before it starts: one that gains or loses
+     * a mapping is built again, and every mapping reading a source built again restarts. */
+    for (size_t i = 0; i < next->mappings.n; i++) {
+        const struct sl_cfg_mapping *mc = SL_OBJLIST_AT(next->mappings, struct sl_cfg_mapping, i);
+        struct sl_source *s = module_find((void *const *)app->sources, app->nsources, mc->source);
+        struct sl_mapping *m = mapping_find(app, mc->name);
+        bool reads_it = m && mc->source && strcmp(sl_mapping_config(m)->source, mc->source) == 0;
+        if (s && s->push && !reads_it && !ptr_in((void *const *)rl->srcs, rl->nsrcs, s)) {
+            note(rl, "source", s->name, "restarted", NULL, ": a mapping reads it now");
+            rl->srcs[rl->nsrcs++] = s;
+        }
+    }
+    for (size_t i = 0; i < app->nmappings; i++) {
+        struct sl_mapping *m = app->mappings[i];
+        const struct sl_cfg_mapping *o = sl_mapping_config(m);
+        void *s = module_find((void *const *)app->sources, app->nsources, o->source);
+        if (!s || !ptr_in((void *const *)rl->srcs, rl->nsrcs, s) ||
+            ptr_in((void *const *)rl->maps, rl->nmaps, m))
+            continue;
+        note(rl, "mapping", o->name, "restarted", NULL,
+             ": its source is built again; draining it, then starting it again");
+        rl->maps[rl->nmaps++] = m;
+    }
     /* Added: what the new file names and nothing runs under that name. */
     for (size_t i = 0; i < next->sources.n; i++) {
         const char *name = SL_OBJLIST_AT(next->sources, struct sl_cfg_typed, i)->name;
@@ -595,7 +618,7 @@ static void bring_up(struct sl_reload *rl)
         }
         struct sl_mapping *m = NULL;
         sl_err_clear(&err);
-        if (sl_mapping_create(&menv, mc, s, t, d, &m, &err) < 0) {
+        if (sl_mapping_create(&menv, mc, sl_app_source_for(cfg, s, mc), t, d, &m, &err) < 0) {
             apply_error(rl, "mapping %s: cannot create it: %s", mc->name, err.msg);
             continue;
         }

@@ -92,10 +92,13 @@ static const char dec_pairs[201] = "00010203040506070809"
                                    "80818283848586878889"
                                    "90919293949596979899";
 
+/* The digits are written in place from the last one, their count known first: no copy. */
 size_t sl_u64_to_dec(uint64_t v, char *dst)
 {
-    char tmp[20];
-    char *p = tmp + sizeof(tmp);
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *p = dst + n;
     while (v >= 100) {
         unsigned i = (unsigned)(v % 100) * 2;
         v /= 100;
@@ -109,9 +112,15 @@ size_t sl_u64_to_dec(uint64_t v, char *dst)
     } else {
         *--p = (char)('0' + v);
     }
-    size_t n = (size_t)(tmp + sizeof(tmp) - p);
-    memcpy(dst, p, n);
     return n;
+}
+
+size_t sl_i64_to_dec(int64_t v, char *dst)
+{
+    if (v >= 0)
+        return sl_u64_to_dec((uint64_t)v, dst);
+    *dst = '-';
+    return 1 + sl_u64_to_dec((uint64_t)0 - (uint64_t)v, dst + 1); /* defined for INT64_MIN */
 }
 
 void sl_buf_put_u64(struct sl_buf *b, uint64_t v)
@@ -123,11 +132,5 @@ void sl_buf_put_u64(struct sl_buf *b, uint64_t v)
 void sl_buf_put_i64(struct sl_buf *b, int64_t v)
 {
     char *dst = sl_buf_reserve(b, 21);
-    size_t n = 0;
-    uint64_t u = (uint64_t)v;
-    if (v < 0) {
-        dst[n++] = '-';
-        u = 0 - u; /* well defined for INT64_MIN too */
-    }
-    sl_buf_commit(b, n + sl_u64_to_dec(u, dst + n));
+    sl_buf_commit(b, sl_i64_to_dec(v, dst));
 }

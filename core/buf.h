@@ -62,6 +62,25 @@ void sl_buf_put_u64(struct sl_buf *b, uint64_t v);
 void sl_buf_put_i64(struct sl_buf *b, int64_t v);
 /* Writes the decimal text of v at dst (room for 20 bytes) and returns its length. */
 size_t sl_u64_to_dec(uint64_t v, char *dst);
+/* The same for a signed value (room for 21 bytes: a '-' first when negative). */
+size_t sl_i64_to_dec(int64_t v, char *dst);
+
+/* Unchecked writers for encoders that reserve (sl_buf_reserve) the most a record can take once,
+ * then write its parts at a cursor and commit the length: one bound check per record, not one
+ * per part. Each returns the cursor after what it wrote. */
+static inline char *sl_put_mem(char *d, const void *p, size_t n)
+{
+    memcpy(d, p, n);
+    return d + n;
+}
+
+/* A string literal, its length known at compile time. */
+#define SL_PUT_LIT(d, s) sl_put_mem((d), "" s, sizeof(s) - 1)
+
+static inline char *sl_put_i64(char *d, int64_t v)
+{
+    return d + sl_i64_to_dec(v, d);
+}
 /* Drops the first n bytes. */
 void sl_buf_consume(struct sl_buf *b, size_t n);
 /* Hands the storage to the caller (who frees it) and leaves b empty. */

@@ -649,5 +649,6 @@ void sl_mapping_destroy(struct sl_mapping *m)
     sl_filter_destroy(m->filter);
     sl_buf_release(&m->filter_scratch);
     sl_buf_release(&m->scratch);
+    sl_buf_release(&m->spare_payload);
     free(m);
 }

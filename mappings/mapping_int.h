@@ -116,6 +116,8 @@ struct sl_mapping {
 
     struct sl_mapping_metrics mx;
     struct sl_buf scratch; /* text forms for log lines (a record's id) */
+    /* The payload buffer of the last batch that finished, for the next one (batch.c). */
+    struct sl_buf spare_payload;
 };
 
 /* mapping.c */

@@ -1,5 +1,6 @@
-/* The source module interface. A source produces records into exactly one mapping through
- * sl_source_emit() and learns through ack() that a record was handled (delivered, filtered or
+/* The source module interface. A source produces records into one mapping through
+ * sl_source_emit() (a push source may feed several, each through a handle of its own:
+ * sources/push_reader.h) and learns through ack() that a record was handled (delivered, filtered or
  * durably dead-lettered): only then may it release the record's position (offset commit, XACK,
  * spool delete). The ops struct is appended to only, never reordered. */
 #ifndef SL_SOURCES_SOURCE_H
@@ -22,6 +23,7 @@
 #include "sources/spool.h"
 
 struct sl_source;
+struct sl_push_reader;
 
 /* Where records go: set by the mapping before start(). The mapping takes ownership of r. */
 typedef void (*sl_source_emit_cb)(struct sl_record *r, void *arg);
@@ -116,6 +118,9 @@ struct sl_source_ops {
     const char *group_key;
     /* With group_key: the group (slot) this instance reads with, its default applied. */
     const char *(*group)(struct sl_source *s);
+    /* Several mappings may read one instance (push sources; cli/app.c gives each its handle
+     * through sl_push_reader_attach). */
+    bool fan_out;
 };
 
 /* Every source starts with the module header (core/module.h; scope "source:http:orders"). */
@@ -128,6 +133,9 @@ struct sl_source {
      * instance each, cli/readers.c), or NULL: its log scope ends in "/<mapping>" and
      * sl_source_labels adds mapping="<mapping>". Owned. */
     char *reader;
+    /* Push sources: the reader this handle emits through (sources/push_reader.h), which
+     * sl_push_reader_attach fans out to several mappings; NULL for other sources. */
+    struct sl_push_reader *push;
 };
 
 static inline void sl_source_emit(struct sl_source *s, struct sl_record *r)

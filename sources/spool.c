@@ -1,16 +1,28 @@
 #include "sources/spool.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 
+/* One handled row: deleted at once (one reader), or marked done by its reader and deleted
+ * once every reader of its source has marked it (fan-out). */
+struct spool_op {
+    uint64_t seq;
+    size_t charge;
+    uint32_t reader;   /* offset of the reader's name in names (fan-out) */
+    uint32_t nreaders; /* 0: delete now */
+};
+
 struct spool_del {
     struct sl_spool *sp;
-    uint64_t *seqs;
+    struct spool_op *ops;
     size_t n;
-    size_t charge;
+    struct sl_buf names; /* reader names, NUL-terminated, one arena per job */
+    uint64_t freed;      /* quota bytes of the rows the job deleted */
 };
 
 struct sl_spool {
@@ -45,10 +57,34 @@ static const char spool_schema[] =
 
 static const char sql_insert[] =
     "INSERT INTO spool(seq, source, id, received_ms, attrs, body) VALUES(?,?,?,?,?,?)";
+/* Fan-out (sources/push_reader.h): which reader handled which row. A row's marks go with it. */
+const char sl_spool_done_schema[] =
+    "CREATE TABLE IF NOT EXISTS spool_done("
+    " seq INTEGER NOT NULL, reader TEXT NOT NULL, PRIMARY KEY(seq, reader)) WITHOUT ROWID;";
+
 static const char sql_delete[] = "DELETE FROM spool WHERE seq = ?";
+/* A reader's mark, only while its row exists (a sweep may have released it). */
+static const char sql_done_mark[] =
+    "INSERT OR IGNORE INTO spool_done(seq, reader)"
+    " SELECT ?1, ?2 WHERE EXISTS(SELECT 1 FROM spool WHERE seq = ?1)";
+static const char sql_done_count[] = "SELECT count(*) FROM spool_done WHERE seq = ?";
+static const char sql_done_delete[] = "DELETE FROM spool_done WHERE seq = ?";
+static const char sql_done_any[] = "SELECT EXISTS(SELECT 1 FROM spool_done)";
+/* Marks of readers that no longer read the source (a mapping removed or renamed). */
+static const char sql_sweep_stale[] =
+    "DELETE FROM spool_done WHERE seq IN (SELECT seq FROM spool WHERE source = ?1)"
+    " AND reader NOT IN (SELECT value FROM json_each(?2))";
+static const char sql_sweep_done[] =
+    "SELECT seq, length(attrs) + length(body) FROM spool WHERE source = ?1"
+    " AND (SELECT count(*) FROM spool_done d WHERE d.seq = spool.seq) >= ?2";
 static const char sql_scan[] = "SELECT seq, id, received_ms, attrs, body FROM spool"
-                               " WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?";
+                               " WHERE source = ?1 AND seq > ?2 AND (?4 IS NULL OR NOT EXISTS("
+                               "SELECT 1 FROM spool_done d WHERE d.seq = spool.seq"
+                               " AND d.reader = ?4)) ORDER BY seq LIMIT ?3";
 static const char sql_depth_source[] = "SELECT count(*) FROM spool WHERE source = ?";
+static const char sql_pending[] =
+    "SELECT count(*) FROM spool WHERE source = ?1 AND NOT EXISTS("
+    "SELECT 1 FROM spool_done d WHERE d.seq = spool.seq AND d.reader = ?2)";
 static const char sql_depth_all[] = "SELECT count(*) FROM spool";
 static const char sql_stats[] =
     "SELECT coalesce(max(seq), 0), coalesce(sum(length(attrs) + length(body)), 0) FROM spool";
@@ -60,10 +96,21 @@ size_t sl_spool_charge(size_t attrs_len, size_t body_len)
 
 static void spool_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 
+static void spool_del_free(struct spool_del *d)
+{
+    if (!d)
+        return;
+    free(d->ops);
+    sl_buf_release(&d->names);
+    free(d);
+}
+
 int sl_spool_open(struct ev_loop *loop, struct sl_store *st, uint64_t max_bytes,
                   struct sl_spool **out, struct sl_err *err)
 {
     int rc = sl_store_exec(st, spool_schema, err);
+    if (rc == 0)
+        rc = sl_store_exec(st, sl_spool_done_schema, err);
     if (rc < 0)
         return rc;
     struct sl_spool *sp = SL_NEW(struct sl_spool);
@@ -93,10 +140,7 @@ void sl_spool_destroy(struct sl_spool *sp)
     /* Deletes not yet submitted are dropped: those rows are replayed at the next start. */
     if (sp->loop)
         ev_prepare_stop(sp->loop, &sp->flush);
-    if (sp->dels) {
-        free(sp->dels->seqs);
-        free(sp->dels);
-    }
+    spool_del_free(sp->dels);
     free(sp);
 }
 
@@ -195,18 +239,63 @@ int sl_spool_put(struct sl_spool *sp, const struct sl_spool_item *it, uint64_t *
     return sl_spool_put_many(sp, it, 1, seq, done, arg);
 }
 
-static int spool_del_job(struct sl_store_conn *c, void *arg)
+/* Deletes row seq and its marks; adds its charge to *freed when it was there. */
+static int del_row(struct sl_store_conn *c, uint64_t seq, size_t charge, bool marks,
+                   uint64_t *freed)
 {
-    struct spool_del *d = arg;
     sqlite3_stmt *q = sl_store_stmt(c, sql_delete);
     if (!q)
         return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return SL_ESTORE;
+    if (sqlite3_changes(sl_store_conn_db(c)) > 0)
+        *freed += charge;
+    if (!marks)
+        return 0;
+    if (!(q = sl_store_stmt(c, sql_done_delete)))
+        return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+    rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
+/* Fan-out: marks seq done by reader; deletes it once nreaders readers have marked it. */
+static int done_row(struct sl_store_conn *c, const struct spool_op *op, const char *reader,
+                    uint64_t *freed)
+{
+    sqlite3_stmt *q = sl_store_stmt(c, sql_done_mark);
+    if (!q)
+        return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)op->seq);
+    sqlite3_bind_text(q, 2, reader, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE || !(q = sl_store_stmt(c, sql_done_count)))
+        return SL_ESTORE;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)op->seq);
+    int64_t marks = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    if (marks < 0)
+        return SL_ESTORE;
+    if ((uint64_t)marks < op->nreaders)
+        return 0;
+    return del_row(c, op->seq, op->charge, true, freed);
+}
+
+static int spool_del_job(struct sl_store_conn *c, void *arg)
+{
+    struct spool_del *d = arg;
+    d->freed = 0;
     for (size_t i = 0; i < d->n; i++) {
-        sqlite3_bind_int64(q, 1, (sqlite3_int64)d->seqs[i]);
-        int rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc != SQLITE_DONE)
-            return SL_ESTORE;
+        const struct spool_op *op = &d->ops[i];
+        int rc = op->nreaders ? done_row(c, op, d->names.data + op->reader, &d->freed)
+                              : del_row(c, op->seq, op->charge, false, &d->freed);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -216,9 +305,8 @@ static void spool_del_done(int status, void *arg)
     struct spool_del *d = arg;
     d->sp->dels_done++;
     if (status == 0)
-        d->sp->used = d->sp->used > d->charge ? d->sp->used - d->charge : 0;
-    free(d->seqs);
-    free(d);
+        d->sp->used = d->sp->used > d->freed ? d->sp->used - d->freed : 0;
+    spool_del_free(d);
 }
 
 void sl_spool_flush(struct sl_spool *sp)
@@ -236,8 +324,7 @@ void sl_spool_flush(struct sl_spool *sp)
      * true while what was accepted before is delivered. */
     if (sl_store_submit_cleanup(sp->st, spool_del_job, spool_del_done, d) < 0) {
         /* Store closing: the rows stay and are replayed at the next start. */
-        free(d->seqs);
-        free(d);
+        spool_del_free(d);
         return;
     }
     sp->dels_submitted++;
@@ -266,7 +353,8 @@ static void spool_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     sl_spool_flush(sp);
 }
 
-void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes)
+/* The gathered job's next op (the job is submitted before the loop sleeps). */
+static struct spool_op *op_add(struct sl_spool *sp, uint64_t seq, size_t bytes)
 {
     if (!sp->dels) {
         sp->dels = SL_NEW(struct spool_del);
@@ -275,18 +363,122 @@ void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes)
     struct spool_del *d = sp->dels;
     if (d->n == sp->dels_cap) {
         sp->dels_cap = sp->dels_cap ? sp->dels_cap * 2 : 64;
-        d->seqs = sl_realloc(d->seqs, sp->dels_cap * sizeof(*d->seqs));
+        d->ops = sl_realloc(d->ops, sp->dels_cap * sizeof(*d->ops));
     }
-    d->seqs[d->n++] = seq;
-    d->charge += bytes;
+    struct spool_op *op = &d->ops[d->n++];
+    *op = (struct spool_op){.seq = seq, .charge = bytes};
+    return op;
+}
+
+static void op_queued(struct sl_spool *sp)
+{
     if (!sp->loop)
         sl_spool_flush(sp);
     else if (!ev_is_active(&sp->flush))
         ev_prepare_start(sp->loop, &sp->flush);
 }
 
-int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_t limit,
-                  sl_spool_row_cb cb, void *arg)
+void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes)
+{
+    op_add(sp, seq, bytes);
+    op_queued(sp);
+}
+
+void sl_spool_done(struct sl_spool *sp, uint64_t seq, const char *reader, unsigned nreaders,
+                   size_t bytes)
+{
+    struct spool_op *op = op_add(sp, seq, bytes);
+    struct sl_buf *names = &sp->dels->names;
+    op->reader = (uint32_t)names->len;
+    op->nreaders = nreaders ? nreaders : 1;
+    sl_buf_append(names, reader, strlen(reader) + 1);
+    op_queued(sp);
+}
+
+struct spool_sweep {
+    struct sl_spool *sp;
+    char *source;
+    char *readers; /* JSON array of the reader names */
+    size_t nreaders;
+    uint64_t freed;
+};
+
+static int spool_sweep_job(struct sl_store_conn *c, void *arg)
+{
+    struct spool_sweep *w = arg;
+    w->freed = 0;
+    sqlite3_stmt *q = sl_store_stmt(c, sql_done_any);
+    if (!q)
+        return SL_ESTORE;
+    bool any = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    if (!any)
+        return 0; /* no source was ever read by several mappings: nothing to release */
+    if (!(q = sl_store_stmt(c, sql_sweep_stale)))
+        return SL_ESTORE;
+    sqlite3_bind_text(q, 1, w->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, w->readers, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE || !(q = sl_store_stmt(c, sql_sweep_done)))
+        return SL_ESTORE;
+    /* Collected first: the rows are deleted after the SELECT is done with them. */
+    struct spool_op *done = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_bind_text(q, 1, w->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)w->nreaders);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            done = sl_realloc(done, cap * sizeof(*done));
+        }
+        done[n++] = (struct spool_op){.seq = (uint64_t)sqlite3_column_int64(q, 0),
+                                      .charge = (size_t)sqlite3_column_int64(q, 1)};
+    }
+    sqlite3_reset(q);
+    for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
+        if (del_row(c, done[i].seq, done[i].charge, true, &w->freed) < 0)
+            rc = SQLITE_ERROR;
+    }
+    free(done);
+    return rc == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
+static void spool_sweep_done(int status, void *arg)
+{
+    struct spool_sweep *w = arg;
+    if (status == 0)
+        w->sp->used = w->sp->used > w->freed ? w->sp->used - w->freed : 0;
+    else
+        sl_warn("spool",
+                "releasing the rows of %s its mappings all handled failed: %s (tried "
+                "again at the next start)",
+                w->source, sl_strerror(status));
+    free(w->source);
+    free(w->readers);
+    free(w);
+}
+
+void sl_spool_sweep(struct sl_spool *sp, const char *source, const char *const *readers, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(readers[i]));
+    struct spool_sweep *w = SL_NEW(struct spool_sweep);
+    w->sp = sp;
+    w->source = sl_strdup(source);
+    w->readers = json_dumps(arr, JSON_COMPACT);
+    w->nreaders = n;
+    json_decref(arr);
+    if (!w->readers || sl_store_submit_cleanup(sp->st, spool_sweep_job, spool_sweep_done, w) < 0) {
+        free(w->source);
+        free(w->readers);
+        free(w);
+    }
+}
+
+int sl_spool_scan(struct sl_spool *sp, const char *source, const char *reader, uint64_t after,
+                  size_t limit, sl_spool_row_cb cb, void *arg)
 {
     sqlite3_stmt *q = sl_store_stmt(sl_store_reader(sp->st), sql_scan);
     if (!q)
@@ -294,6 +486,10 @@ int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_
     sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)after);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    if (reader)
+        sqlite3_bind_text(q, 4, reader, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, 4);
     int n = 0, rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         struct sl_spool_row row = {
@@ -326,6 +522,20 @@ int64_t sl_spool_depth(struct sl_spool *sp, const char *source)
         return -1;
     if (source)
         sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+    int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    return n;
+}
+
+int64_t sl_spool_pending(struct sl_spool *sp, const char *source, const char *reader)
+{
+    if (!reader)
+        return sl_spool_depth(sp, source);
+    sqlite3_stmt *q = sl_store_stmt(sl_store_reader(sp->st), sql_pending);
+    if (!q)
+        return -1;
+    sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, reader, -1, SQLITE_TRANSIENT);
     int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
     sqlite3_reset(q);
     return n;

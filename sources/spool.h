@@ -59,6 +59,17 @@ int sl_spool_put_many(struct sl_spool *sp, const struct sl_spool_item *items, si
 /* Queues the delete of a handled row (committed with the others of this loop iteration);
  * `bytes` is what put charged (sl_spool_charge). */
 void sl_spool_delete(struct sl_spool *sp, uint64_t seq, size_t bytes);
+/* Fan-out (several mappings read one push source, sources/push_reader.h): reader handled row
+ * seq. Its mark is queued like a delete; the row (with its marks) is deleted once nreaders
+ * readers of its source have marked it. */
+void sl_spool_done(struct sl_spool *sp, uint64_t seq, const char *reader, unsigned nreaders,
+                   size_t bytes);
+/* At the start of a push source read by readers[0..n) (mapping names): forgets the marks of
+ * readers that no longer read it (a mapping removed by a reload) and deletes the rows every
+ * current reader has marked. Queued as a store job, ahead of any later mark. */
+void sl_spool_sweep(struct sl_spool *sp, const char *source, const char *const *readers, size_t n);
+/* The table of fan-out marks (a store schema step, cli/app.c). */
+extern const char sl_spool_done_schema[];
 /* Submits the gathered deletes now (before closing the store at shutdown). */
 void sl_spool_flush(struct sl_spool *sp);
 /* Submits the gathered deletes (as a store job, even when there are none) and returns a mark:
@@ -69,10 +80,13 @@ uint64_t sl_spool_delete_mark(struct sl_spool *sp);
 bool sl_spool_deleted(const struct sl_spool *sp, uint64_t mark);
 /* The quota charge of an item of this size. */
 size_t sl_spool_charge(size_t attrs_len, size_t body_len);
-/* Reads up to limit rows of `source` with seq > after, in seq order (read connection). Returns
- * the number of rows passed to cb, or a negative code. */
-int sl_spool_scan(struct sl_spool *sp, const char *source, uint64_t after, size_t limit,
-                  sl_spool_row_cb cb, void *arg);
+/* Reads up to limit rows of `source` with seq > after, in seq order (read connection), leaving
+ * out those `reader` marked done (NULL: none left out). Returns the number of rows passed to
+ * cb, or a negative code. */
+int sl_spool_scan(struct sl_spool *sp, const char *source, const char *reader, uint64_t after,
+                  size_t limit, sl_spool_row_cb cb, void *arg);
+/* Rows of source that reader has not marked done (reader NULL: sl_spool_depth). */
+int64_t sl_spool_pending(struct sl_spool *sp, const char *source, const char *reader);
 /* Rows held for source (NULL: all). */
 int64_t sl_spool_depth(struct sl_spool *sp, const char *source);
 uint64_t sl_spool_used_bytes(const struct sl_spool *sp);

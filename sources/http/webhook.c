@@ -187,13 +187,13 @@ char *sl_webhook_attrs(const struct sl_http_req *req,
     return sl_buf_steal(&b, NULL);
 }
 
-static void webhook_emit(void *owner, const struct sl_spool_row *row)
+static void webhook_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct webhook *h = owner;
     struct sl_record *r = sl_webhook_record_take(&h->pool, row->seq, row->id, row->received_ms,
                                                  row->attrs, row->body, row->body_len);
     r->lane = 0;
-    sl_source_emit(&h->base, r);
+    sl_source_emit(to, r);
 }
 
 /* 503 spool_unavailable with Retry-After, for a record the spool did not store: `code` says
@@ -683,31 +683,30 @@ void sl_webhook_kept_headers(const struct sl_source *s, struct sl_buf *out)
 static int webhook_start(struct sl_source *s, struct sl_err *err)
 {
     (void)err;
-    sl_push_reader_start(&((struct webhook *)s)->rd);
+    sl_push_reader_start(s->push);
     return 0;
 }
 
 static void webhook_pause(struct sl_source *s)
 {
-    sl_push_reader_pause(&((struct webhook *)s)->rd);
+    sl_push_reader_pause(s->push);
 }
 
 static void webhook_resume(struct sl_source *s)
 {
-    sl_push_reader_resume(&((struct webhook *)s)->rd);
+    sl_push_reader_resume(s->push);
 }
 
 static void webhook_ack(struct sl_source *s, const struct sl_record *r)
 {
-    struct webhook *h = (struct webhook *)s;
     const char *id, *attrs;
     sl_webhook_record_parts(r, &id, &attrs);
-    sl_spool_delete(h->spool, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
+    sl_push_reader_ack(s->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
 }
 
 static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
 {
-    sl_push_reader_stop(&((struct webhook *)s)->rd);
+    sl_push_reader_stop(s->push);
     if (cb)
         cb(s, arg);
 }
@@ -783,4 +782,5 @@ const struct sl_source_ops sl_source_http_ops = {
     .backlog = webhook_backlog,
     .filter_view = sl_webhook_filter_view,
     .check_mapping = webhook_check_mapping,
+    .fan_out = true,
 };

@@ -21,23 +21,13 @@
 static const char BS_PREFIX[] = "{\"bootstrapServers\":\"";
 static const char HEADERS_KEY[] = ",\"headers\":[";
 
-static void put_b64(struct sl_buf *b, const void *data, size_t n)
+/* "<base64>" at the cursor (room for SL_B64_ENCODED_LEN(n) + 2). */
+static char *put_b64_at(char *d, const void *data, size_t n)
 {
-    char *dst = sl_buf_reserve(b, SL_B64_ENCODED_LEN(n) + 2);
-    dst[0] = '"';
-    size_t len = sl_b64_encode(data, n, dst + 1);
-    dst[len + 1] = '"';
-    sl_buf_commit(b, len + 2);
-}
-
-/* A record's value: base64, or null when it has none (a tombstone), as Lambda gives it; an
- * empty value is "". */
-static void put_value_b64(struct sl_buf *b, const void *data, size_t n)
-{
-    if (data)
-        put_b64(b, data, n);
-    else
-        SL_BUF_LIT(b, "null");
+    *d++ = '"';
+    d += sl_b64_encode(data, n, d);
+    *d++ = '"';
+    return d;
 }
 
 /* Lambda gives header values as arrays of signed bytes: [104,-1]. */
@@ -93,38 +83,77 @@ static void put_headers_tail(struct sl_buf *b, const struct sl_kafka_headers *h)
     SL_BUF_LIT(b, "]}");
 }
 
-static const char *ts_type_name(int t)
+struct ts_type {
+    const char *name;
+    size_t len;
+};
+
+static struct ts_type ts_type_of(int t)
 {
+#define TS_TYPE(s) ((struct ts_type){.name = s, .len = sizeof(s) - 1})
     switch (t) {
     case RD_KAFKA_TIMESTAMP_CREATE_TIME:
-        return "CREATE_TIME";
+        return TS_TYPE("CREATE_TIME");
     case RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME:
-        return "LOG_APPEND_TIME";
+        return TS_TYPE("LOG_APPEND_TIME");
     default:
-        return "NO_TIMESTAMP_TYPE";
+        return TS_TYPE("NO_TIMESTAMP_TYPE");
     }
+#undef TS_TYPE
 }
 
-/* "topic":..,"partition":..,"offset":..,"timestamp":..,"timestampType":".."[,"key":".."] */
-static void put_coordinates(struct sl_buf *b, const char *topic_json, int32_t partition,
-                            int64_t offset, int64_t ts, int ts_type, const void *key,
-                            size_t key_len)
+/* The most put_coordinates writes: the fixed members with the longest timestamp type, the
+ * partition (32-bit) and the offset and timestamp (64-bit) at their longest, the topic and the
+ * key's base64. */
+static size_t coordinates_max(size_t topic_json_len, size_t key_len)
 {
-    SL_BUF_LIT(b, "\"topic\":");
-    sl_buf_puts(b, topic_json);
-    SL_BUF_LIT(b, ",\"partition\":");
-    sl_buf_put_i64(b, partition);
-    SL_BUF_LIT(b, ",\"offset\":");
-    sl_buf_put_i64(b, offset);
-    SL_BUF_LIT(b, ",\"timestamp\":");
-    sl_buf_put_i64(b, ts);
-    SL_BUF_LIT(b, ",\"timestampType\":\"");
-    sl_buf_puts(b, ts_type_name(ts_type));
-    sl_buf_putc(b, '"');
+    static const char fixed[] = "\"topic\":,\"partition\":,\"offset\":,\"timestamp\":,"
+                                "\"timestampType\":\"NO_TIMESTAMP_TYPE\",\"key\":\"\"";
+    return sizeof(fixed) + topic_json_len + 11 + 2 * 21 + SL_B64_ENCODED_LEN(key_len);
+}
+
+/* The most put_value_at writes: null is longer than the quotes around an empty value. */
+static size_t value_max(size_t value_len)
+{
+    return sizeof(",\"value\":null") + SL_B64_ENCODED_LEN(value_len);
+}
+
+/* ,"value":"<base64>" at the cursor, or null for a tombstone (no value), as Lambda gives it; an
+ * empty value is "". */
+static char *put_value_at(char *d, const void *value, size_t value_len)
+{
+    d = SL_PUT_LIT(d, ",\"value\":");
+    return value ? put_b64_at(d, value, value_len) : SL_PUT_LIT(d, "null");
+}
+
+/* "topic":..,"partition":..,"offset":..,"timestamp":..,"timestampType":".."[,"key":".."] at
+ * the cursor, with room for coordinates_max. */
+static char *put_coordinates(char *d, const char *topic_json, size_t topic_json_len,
+                             int32_t partition, int64_t offset, int64_t ts, int ts_type,
+                             const void *key, size_t key_len)
+{
+    struct ts_type tt = ts_type_of(ts_type);
+    d = SL_PUT_LIT(d, "\"topic\":");
+    d = sl_put_mem(d, topic_json, topic_json_len);
+    d = SL_PUT_LIT(d, ",\"partition\":");
+    d = sl_put_i64(d, partition);
+    d = SL_PUT_LIT(d, ",\"offset\":");
+    d = sl_put_i64(d, offset);
+    d = SL_PUT_LIT(d, ",\"timestamp\":");
+    d = sl_put_i64(d, ts);
+    d = SL_PUT_LIT(d, ",\"timestampType\":\"");
+    d = sl_put_mem(d, tt.name, tt.len);
+    *d++ = '"';
     if (key) {
-        SL_BUF_LIT(b, ",\"key\":");
-        put_b64(b, key, key_len);
+        d = SL_PUT_LIT(d, ",\"key\":");
+        d = put_b64_at(d, key, key_len);
     }
+    return d;
+}
+
+static bool has_headers(const struct sl_kafka_headers *h)
+{
+    return h && (h->rk || h->n);
 }
 
 void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char *topic_json,
@@ -134,19 +163,31 @@ void sl_kafka_put_attrs(struct sl_buf *b, const char *bootstrap_json, const char
     SL_BUF_LIT(b, "{\"bootstrapServers\":");
     sl_buf_puts(b, bootstrap_json);
     sl_buf_putc(b, ',');
-    put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
+    size_t tlen = strlen(topic_json);
+    char *d = sl_buf_reserve(b, coordinates_max(tlen, key ? key_len : 0)), *start = d;
+    d = put_coordinates(d, topic_json, tlen, partition, offset, ts, ts_type, key, key_len);
+    sl_buf_commit(b, (size_t)(d - start));
     put_headers_tail(b, h);
 }
 
+/* One record object, reserved and written in one pass; headers, when there are any, after. */
 void sl_kafka_put_record(struct sl_buf *b, const char *topic_json, int32_t partition,
                          int64_t offset, int64_t ts, int ts_type, const void *key, size_t key_len,
                          const void *value, size_t value_len, const struct sl_kafka_headers *h)
 {
-    sl_buf_putc(b, '{');
-    put_coordinates(b, topic_json, partition, offset, ts, ts_type, key, key_len);
-    SL_BUF_LIT(b, ",\"value\":");
-    put_value_b64(b, value, value_len);
-    put_headers_tail(b, h);
+    static const char no_headers[] = ",\"headers\":[]}";
+    size_t tlen = strlen(topic_json);
+    size_t max =
+        1 + coordinates_max(tlen, key ? key_len : 0) + value_max(value_len) + sizeof(no_headers);
+    char *d = sl_buf_reserve(b, max), *start = d;
+    *d++ = '{';
+    d = put_coordinates(d, topic_json, tlen, partition, offset, ts, ts_type, key, key_len);
+    d = put_value_at(d, value, value_len);
+    if (!has_headers(h))
+        d = sl_put_mem(d, no_headers, sizeof(no_headers) - 1);
+    sl_buf_commit(b, (size_t)(d - start));
+    if (has_headers(h))
+        put_headers_tail(b, h);
 }
 
 struct sl_record *sl_kafka_record_build(const char *topic, int32_t partition, int64_t offset,
@@ -232,8 +273,9 @@ static bool layout_of(const char *attrs, struct layout *l)
 
 static void put_value(struct sl_buf *b, const struct sl_record *r)
 {
-    SL_BUF_LIT(b, ",\"value\":");
-    put_value_b64(b, r->body, r->body_len);
+    char *d = sl_buf_reserve(b, value_max(r->body_len)), *start = d;
+    d = put_value_at(d, r->body, r->body_len);
+    sl_buf_commit(b, (size_t)(d - start));
 }
 
 /* Writes one record object from parsed attrs (any layout). */

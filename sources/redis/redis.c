@@ -102,6 +102,16 @@ static void argv_push(struct rargv *a, const char *s, size_t len)
     a->n++;
 }
 
+/* Room for n more arguments at once (an XACK of a whole chunk grows the arrays once). */
+static void argv_reserve(struct rargv *a, size_t n)
+{
+    if (a->n + n <= a->cap)
+        return;
+    a->cap = a->n + n;
+    a->v = sl_realloc(a->v, a->cap * sizeof(*a->v));
+    a->len = sl_realloc(a->len, a->cap * sizeof(*a->len));
+}
+
 static void argv_str(struct rargv *a, const char *s)
 {
     argv_push(a, s, strlen(s));
@@ -610,6 +620,7 @@ static void flush_acks(struct rsrc *s)
             if (n == 0)
                 break;
             struct rargv a = {0};
+            argv_reserve(&a, 3 + n);
             argv_str(&a, "XACK");
             argv_str(&a, st->name);
             argv_str(&a, s->cfg.group);

@@ -104,13 +104,13 @@ struct s3_put {
     struct sl_buf text;
 };
 
-static void s3_emit(void *owner, const struct sl_spool_row *row)
+static void s3_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct s3_source *s = owner;
     struct sl_record *r = sl_s3_record_take(&s->pool, row->seq, row->id, row->received_ms,
                                             row->attrs, row->body, row->body_len);
     r->lane = sl_s3_lane(row->attrs, strlen(row->attrs), (uint32_t)s->cfg.lanes);
-    sl_source_emit(&s->base, r);
+    sl_source_emit(to, r);
 }
 
 static void s3_free(struct s3_source *s);
@@ -354,31 +354,30 @@ static int s3_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
 static int s3_start(struct sl_source *base, struct sl_err *err)
 {
     (void)err;
-    sl_push_reader_start(&((struct s3_source *)base)->rd);
+    sl_push_reader_start(base->push);
     return 0;
 }
 
 static void s3_pause(struct sl_source *base)
 {
-    sl_push_reader_pause(&((struct s3_source *)base)->rd);
+    sl_push_reader_pause(base->push);
 }
 
 static void s3_resume(struct sl_source *base)
 {
-    sl_push_reader_resume(&((struct s3_source *)base)->rd);
+    sl_push_reader_resume(base->push);
 }
 
 static void s3_ack(struct sl_source *base, const struct sl_record *r)
 {
-    struct s3_source *s = (struct s3_source *)base;
     const char *id, *attrs;
     sl_s3_record_parts(r, &id, &attrs);
-    sl_spool_delete(s->spool, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
+    sl_push_reader_ack(base->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
 }
 
 static void s3_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
 {
-    sl_push_reader_stop(&((struct s3_source *)base)->rd);
+    sl_push_reader_stop(base->push);
     if (cb)
         cb(base, arg);
 }
@@ -438,4 +437,5 @@ const struct sl_source_ops sl_source_s3_ops = {
     .encode = sl_s3_encode,
     .backlog = s3_backlog,
     .filter_view = sl_s3_filter_view,
+    .fan_out = true,
 };

@@ -23,11 +23,11 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "sources/push_reader.h"
 #include "sources/schedule/schedule_int.h"
 
-#define SCHEDULE_SCAN_CHUNK 64
-#define SCHEDULE_RETRY_S    1.0
-#define SCHEDULE_MAX_COUNT  100000 /* missed ticks counted, at most */
+#define SCHEDULE_RETRY_S   1.0
+#define SCHEDULE_MAX_COUNT 100000 /* missed ticks counted, at most */
 
 struct schedule {
     struct sl_source base;
@@ -35,19 +35,17 @@ struct schedule {
     struct ev_loop *loop;
     struct sl_spool *spool;
     struct sl_store *store;
-    struct sl_schedule_lock *lock; /* NULL: no lock */
-    ev_periodic tick;              /* the next tick, on the wall clock */
-    ev_timer retry;                /* a tick not fired yet (lock unreachable, spool full) */
-    ev_idle scan;                  /* reads the spooled backlog */
-    int64_t next_ms;               /* the armed tick; 0: none (nothing fires before 2200) */
-    int64_t want_ms;               /* a tick to fire; 0: none */
-    int64_t asking_ms;             /* a tick whose lock request is out; 0: none */
-    int64_t done_ms;               /* every tick up to this one was fired or skipped */
-    size_t pending;                /* store callbacks outstanding: each holds s */
-    bool started, stopped, paused, destroyed;
-    bool backlog;     /* spooled ticks not yet emitted: read them from the spool */
-    bool put_failing; /* the last spool write failed (logged once until one succeeds) */
-    uint64_t emitted_seq;
+    struct sl_schedule_lock *lock;    /* NULL: no lock */
+    ev_periodic tick;                 /* the next tick, on the wall clock */
+    ev_timer retry;                   /* a tick not fired yet (lock unreachable, spool full) */
+    int64_t next_ms;                  /* the armed tick; 0: none (nothing fires before 2200) */
+    int64_t want_ms;                  /* a tick to fire; 0: none */
+    int64_t asking_ms;                /* a tick whose lock request is out; 0: none */
+    int64_t done_ms;                  /* every tick up to this one was fired or skipped */
+    size_t pending;                   /* store callbacks outstanding: each holds s */
+    bool started, stopped, destroyed; /* the ticks (with several mappings: of any of them) */
+    bool put_failing;         /* the last spool write failed (logged once until one succeeds) */
+    struct sl_push_reader rd; /* hands the spooled ticks to the mappings */
     struct sl_metric *m_fired;
     struct sl_metric *m_skipped;
 };
@@ -108,19 +106,18 @@ static void coords_of(struct schedule *s, uint64_t seq, int64_t tick_ms, struct 
     sl_jw_obj_close(&w);
 }
 
-static void schedule_emit(struct schedule *s, uint64_t seq, const char *id, int64_t tick_ms,
-                          const char *attrs, const void *body, size_t body_len)
+static void schedule_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
+    struct schedule *s = owner;
     struct sl_buf coords;
     sl_buf_init(&coords);
-    coords_of(s, seq, tick_ms, &coords);
-    struct sl_record *r = sl_record_new(id, attrs, coords.data, body, body_len);
+    coords_of(s, row->seq, row->received_ms, &coords);
+    struct sl_record *r = sl_record_new(row->id, row->attrs, coords.data, row->body, row->body_len);
     sl_buf_release(&coords);
     r->lane = 0;
-    r->seq = seq;
-    r->time_ms = tick_ms;
-    s->emitted_seq = seq;
-    sl_source_emit(&s->base, r);
+    r->seq = row->seq;
+    r->time_ms = row->received_ms;
+    sl_source_emit(to, r);
 }
 
 static void retry_later(struct schedule *s, int64_t tick_ms)
@@ -155,9 +152,14 @@ static void put_done(int status, void *arg)
             sl_metric_inc(s->m_fired);
             if (p->tick_ms > s->done_ms)
                 s->done_ms = p->tick_ms; /* written with the row */
-            if (!s->backlog && !s->paused && !s->stopped && p->seq > s->emitted_seq)
-                schedule_emit(s, p->seq, p->id, p->tick_ms, p->attrs, s->conf.detail,
-                              s->conf.detail_len);
+            sl_push_reader_committed(&s->rd, &(struct sl_spool_row){
+                                                 .seq = p->seq,
+                                                 .id = p->id,
+                                                 .received_ms = p->tick_ms,
+                                                 .attrs = p->attrs,
+                                                 .body = s->conf.detail,
+                                                 .body_len = s->conf.detail_len,
+                                             });
         }
     }
     free(p->attrs);
@@ -301,33 +303,6 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *w, int revents)
 
 /* ---- reading the spool ---- */
 
-static int scan_row_cb(const struct sl_spool_row *row, void *arg)
-{
-    struct schedule *s = arg;
-    schedule_emit(s, row->seq, row->id, row->received_ms, row->attrs, row->body, row->body_len);
-    return s->paused; /* the mapping may pause us from inside emit */
-}
-
-static void scan_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    struct schedule *s = w->data;
-    if (s->paused || s->stopped) {
-        ev_idle_stop(loop, w);
-        return;
-    }
-    int n =
-        sl_spool_scan(s->spool, s->base.name, s->emitted_seq, SCHEDULE_SCAN_CHUNK, scan_row_cb, s);
-    if (n < 0) {
-        sl_error(s->base.scope, "cannot read the spool: %s (will retry)", sl_strerror(n));
-        return;
-    }
-    if (n == 0) {
-        s->backlog = false;
-        ev_idle_stop(loop, w);
-    }
-}
-
 struct newest {
     uint64_t seq;
     int64_t tick_ms;
@@ -350,7 +325,7 @@ static int64_t spooled_newest(struct schedule *s)
     struct newest nw = {0, 0};
     for (;;) {
         uint64_t after = nw.seq;
-        int n = sl_spool_scan(s->spool, s->base.name, after, 256, newest_row_cb, &nw);
+        int n = sl_spool_scan(s->spool, s->base.name, NULL, after, 256, newest_row_cb, &nw);
         if (n <= 0)
             break;
     }
@@ -378,13 +353,11 @@ static int schedule_create(const struct sl_env *env, const struct sl_cfg_typed *
     s->loop = env->loop;
     s->spool = env->spool;
     s->store = env->store;
-    s->backlog = true;
+    sl_push_reader_init(&s->rd, &s->base, env->loop, env->spool, schedule_emit, s);
     ev_periodic_init(&s->tick, tick_cb, 0, 0, 0);
     s->tick.data = s;
     ev_timer_init(&s->retry, retry_cb, SCHEDULE_RETRY_S, 0);
     s->retry.data = s;
-    ev_idle_init(&s->scan, scan_cb);
-    s->scan.data = s;
     struct sl_buf l;
     sl_buf_init(&l);
     sl_metrics_label(&l, "source", sec->name);
@@ -399,9 +372,9 @@ static int schedule_create(const struct sl_env *env, const struct sl_cfg_typed *
     return 0;
 }
 
-static int schedule_start(struct sl_source *src, struct sl_err *err)
+/* The ticks start with the first mapping that starts (a view's start, with several). */
+static int schedule_start_ticks(struct schedule *s, struct sl_err *err)
 {
-    struct schedule *s = (struct schedule *)src;
     int64_t done = 0;
     int found = sl_schedule_state_read(s->store, s->base.name, &done);
     if (found < 0)
@@ -451,48 +424,47 @@ static int schedule_start(struct sl_source *src, struct sl_err *err)
         sl_buf_release(&owner);
     }
     arm(s, now > s->done_ms ? now : s->done_ms);
-    if (!s->paused)
-        ev_idle_start(s->loop, &s->scan);
     schedule_process(s);
     return 0;
 }
 
+static int schedule_start(struct sl_source *src, struct sl_err *err)
+{
+    struct schedule *s = src->push->owner;
+    int rc = s->started ? 0 : schedule_start_ticks(s, err);
+    if (rc == 0)
+        sl_push_reader_start(src->push);
+    return rc;
+}
+
 static void schedule_pause(struct sl_source *src)
 {
-    struct schedule *s = (struct schedule *)src;
-    if (s->paused)
-        return;
-    s->paused = true;
     /* Ticks still go into the spool; they are read back on resume. */
-    s->backlog = true;
-    ev_idle_stop(s->loop, &s->scan);
+    sl_push_reader_pause(src->push);
 }
 
 static void schedule_resume(struct sl_source *src)
 {
-    struct schedule *s = (struct schedule *)src;
-    if (!s->paused)
-        return;
-    s->paused = false;
-    if (s->started && !s->stopped)
-        ev_idle_start(s->loop, &s->scan);
+    sl_push_reader_resume(src->push);
 }
 
 static void schedule_ack(struct sl_source *src, const struct sl_record *r)
 {
-    struct schedule *s = (struct schedule *)src;
     const struct sl_text_record *t = sl_record_text(r);
     size_t alen = t && t->attrs ? strlen(t->attrs) : 2;
-    sl_spool_delete(s->spool, r->seq, sl_spool_charge(alen, r->body_len));
+    sl_push_reader_ack(src->push, r->seq, sl_spool_charge(alen, r->body_len));
 }
 
 static void schedule_stop(struct sl_source *src, sl_source_stopped_cb cb, void *arg)
 {
-    struct schedule *s = (struct schedule *)src;
-    s->stopped = true;
-    ev_periodic_stop(s->loop, &s->tick);
-    ev_timer_stop(s->loop, &s->retry);
-    ev_idle_stop(s->loop, &s->scan);
+    struct schedule *s = src->push->owner;
+    sl_push_reader_stop(src->push);
+    if (s->rd.stopped) {
+        /* The last of its mappings stopped: no more ticks. */
+        s->stopped = true;
+        ev_periodic_stop(s->loop, &s->tick);
+        ev_timer_stop(s->loop, &s->retry);
+    }
     if (cb)
         cb(src, arg);
 }
@@ -513,7 +485,7 @@ static void schedule_destroy(struct sl_source *src)
     if (s->loop) {
         ev_periodic_stop(s->loop, &s->tick);
         ev_timer_stop(s->loop, &s->retry);
-        ev_idle_stop(s->loop, &s->scan);
+        sl_push_reader_release(&s->rd);
     }
     sl_schedule_lock_destroy(s->lock);
     s->lock = NULL;
@@ -543,7 +515,7 @@ static void schedule_describe(struct sl_source *src, struct sl_jw *w)
     sl_jw_kstr(w, "lock", sl_schedule_lock_types[s->conf.cfg.lock.type]);
     put_iso(w, "next_fire", s->next_ms);
     put_iso(w, "last_tick", s->done_ms);
-    sl_jw_kbool(w, "paused", s->paused);
+    sl_jw_kbool(w, "paused", s->rd.paused);
     sl_jw_kint(w, "spooled", s->spool ? sl_spool_depth(s->spool, src->name) : 0);
     sl_jw_obj_close(w);
 }
@@ -579,4 +551,5 @@ const struct sl_source_ops sl_source_schedule_ops = {
     .backlog = schedule_backlog,
     .filter_view = sl_schedule_filter_view,
     .ready = schedule_ready,
+    .fan_out = true,
 };

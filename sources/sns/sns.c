@@ -180,13 +180,13 @@ static uint32_t lane_of(const char *id, uint32_t nlanes)
     return h % nlanes;
 }
 
-static void sns_emit(void *owner, const struct sl_spool_row *row)
+static void sns_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct sns_source *s = owner;
     struct sl_record *r = sl_sns_record_take(&s->pool, row->seq, row->id, row->received_ms,
                                              row->attrs, row->body, row->body_len);
     r->lane = lane_of(row->id, (uint32_t)s->cfg.lanes);
-    sl_source_emit(&s->base, r);
+    sl_source_emit(to, r);
 }
 
 static void sns_free(struct sns_source *s);
@@ -706,31 +706,30 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
 static int sns_start(struct sl_source *base, struct sl_err *err)
 {
     (void)err;
-    sl_push_reader_start(&((struct sns_source *)base)->rd);
+    sl_push_reader_start(base->push);
     return 0;
 }
 
 static void sns_pause(struct sl_source *base)
 {
-    sl_push_reader_pause(&((struct sns_source *)base)->rd);
+    sl_push_reader_pause(base->push);
 }
 
 static void sns_resume(struct sl_source *base)
 {
-    sl_push_reader_resume(&((struct sns_source *)base)->rd);
+    sl_push_reader_resume(base->push);
 }
 
 static void sns_ack(struct sl_source *base, const struct sl_record *r)
 {
-    struct sns_source *s = (struct sns_source *)base;
     const char *id, *attrs;
     sl_sns_record_parts(r, &id, &attrs);
-    sl_spool_delete(s->spool, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
+    sl_push_reader_ack(base->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
 }
 
 static void sns_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
 {
-    sl_push_reader_stop(&((struct sns_source *)base)->rd);
+    sl_push_reader_stop(base->push);
     if (cb)
         cb(base, arg);
 }
@@ -797,4 +796,5 @@ const struct sl_source_ops sl_source_sns_ops = {
     .encode = sl_sns_encode,
     .backlog = sns_backlog,
     .filter_view = sl_sns_filter_view,
+    .fan_out = true,
 };

@@ -144,7 +144,7 @@ class EsmApi(SluiceTest):
             r'^The event source arn \(" %s "\) and function \(" fn "\) provided mapping already '
             r'exists\. Please update or delete the existing mapping with UUID %s$'
             % (ARN % "a", uuid))
-        # The file's mapping reads "orders": one mapping per source.
+        # The file's mapping reads "orders" with "fn": Lambda's duplicate rule holds against it.
         self.assert_error(
             self.call(s, "POST", PATH, {"EventSourceArn": ARN % "orders", "FunctionName": "fn"}),
             409, "ResourceConflictException", r"orders-to-fn")
@@ -174,6 +174,19 @@ class EsmApi(SluiceTest):
         self.assertEqual((doc["State"], doc["BatchSize"], doc["EventSourceArn"]),
                          ("Enabled", 100, ARN % "a"))
 
+    def test_an_api_mapping_beside_a_file_mapping_of_one_hook(self):
+        # A push source fans out: the file's mapping and an API mapping of another function
+        # each get every record.
+        fn, fn2 = self.fn(), self.fn()
+        cfg = self.config(fn)
+        cfg["functions"].append({"name": "fn2", "type": "http", "url": fn2.url})
+        s = self.sluice(cfg)
+        uuid = self.create(s, "orders", FunctionName="fn2")["UUID"]
+        self.wait_state(s, uuid, "Enabled")
+        ids = self.post_many(s, 5, hook="orders")
+        wait_until(lambda: sorted(fn.delivered_ids()) == sorted(ids), what="the file's mapping")
+        wait_until(lambda: sorted(fn2.delivered_ids()) == sorted(ids), what="the API mapping")
+
     def test_reload_keeps_api_mappings_and_refuses_a_name_clash(self):
         fn = self.fn()
         cfg = self.config(fn)
@@ -183,8 +196,8 @@ class EsmApi(SluiceTest):
         status, _, body = self.call(s, "POST", "/v1/reload")
         self.assertEqual(status, 200, body)
         self.assertEqual(self.get(s, uuid)["State"], "Enabled")
-        # The file takes the API mapping's source: the reload is refused, nothing changes.
-        cfg["mappings"].append({"name": "a-too", "source": "a", "function": "fn"})
+        # The file takes the API mapping's name: the reload is refused, nothing changes.
+        cfg["mappings"].append({"name": "esm-" + uuid, "source": "b", "function": "fn"})
         with open(s.config_path, "w") as f:
             f.write(to_yaml(cfg) + "\n")
         status, _, body = self.call(s, "POST", "/v1/reload")

@@ -5,7 +5,8 @@ event; a tampered message, a wrong key, an unknown certificate and an unknown to
 403 and not stored; a SubscriptionConfirmation is confirmed by a GET of its SubscribeURL (an
 allow-listed local server) or only logged; an UnsubscribeConfirmation stores nothing;
 redeliveries are deduped; what was answered 200 survives a kill -9; a failing function's
-records are dead-lettered (delivered + dead-lettered = produced)."""
+records are dead-lettered (delivered + dead-lettered = produced); one topic feeds two
+mappings, each with its own dead-letter queue."""
 import json
 import os
 import subprocess
@@ -218,6 +219,32 @@ class SnsSource(SluiceTest):
                          sorted(m["MessageId"] for m in sent))
         for r in self.fn_.records():
             self.assertEqual(r["EventSubscriptionArn"], SUB_ARN)
+
+    def test_one_topic_feeds_two_mappings(self):
+        other = SnsFn()
+        self.addCleanup(other.stop)
+        cfg = self.config(mapping={"batch": {"size": 1, "window": "0s"}})
+        cfg["functions"].append({"name": "other", "type": "http", "url": other.url,
+                                 "timeout": "5s"})
+        cfg["mappings"].append({"name": "sns-to-other", "source": "topic", "function": "other",
+                                "batch": {"size": 1, "window": "0s"},
+                                "retry": {"max_attempts": 2, "bisect_on_error": False,
+                                          "backoff": {"min": "10ms", "max": "20ms"}}})
+        s = self.sluice(cfg)
+        sent = [notification(self.ca, "f%d" % i) for i in range(4)]
+        other.poison = {sent[2]["MessageId"]}  # dead-lettered by the second mapping only
+        for m in sent:
+            self.assertEqual(self.post(s, m)[0], 200)
+        ids = sorted(m["MessageId"] for m in sent)
+        wait_until(lambda: len(s.dlq_entries(mapping="sns-to-other")) == 1,
+                   what="one dead-lettered by sns-to-other")
+        wait_until(lambda: s.metrics().get("sluice_spool_depth") == 0, what="the spool empty")
+        self.assertEqual(sorted(r["Sns"]["MessageId"] for r in self.fn_.records()), ids)
+        delivered = [r["Sns"]["MessageId"] for r in other.records()]
+        self.assertEqual(sorted(delivered + [sent[2]["MessageId"]]), ids,
+                         "delivered + dead-lettered = produced")
+        self.assertEqual(s.dlq_entries(mapping=MAPPING), [])
+        self.assertEqual(self.stored(s), len(sent))  # stored once, read by both
 
     def test_fetched_certificates_are_checked_against_the_ca_and_kept(self):
         good, selfsigned = "/SimpleNotificationService-fetched.pem", "/selfsigned.pem"

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import SLUICE, SluiceTest, base_config, json_body, main, wait_until  # noqa: E402
 
 EXIT_ERROR = 1  # sluice run could not start; a dlq command failed (no store, ...)
-SCHEMA_VERSION = 4  # cli/app.c, store_schema
+SCHEMA_VERSION = 5  # cli/app.c, store_schema
 
 
 def run(args, cwd=None, timeout=60):

@@ -285,7 +285,7 @@ class WebhookVerify(SluiceTest):
             c.execute("PRAGMA user_version = 2")
         c.close()
         again = self.sluice(cfg)
-        again.out.wait_for(r"schema migrated from version 2 to 4")
+        again.out.wait_for(r"schema migrated from version 2 to \d+")
         b = b'{"n":1}'
         first = self.post_ok(again, "gh", b, github(b, "delivery-M"))
         self.assertEqual(self.post_ok(again, "gh", b, github(b, "delivery-M")), first)

@@ -292,6 +292,32 @@ class Schedule(SluiceTest):
         entry = json.loads(s.cli("dlq", "show", entries[0]["id"], "--json").stdout)
         self.assertIn('"schedule"', json.dumps(entry))
 
+    def test_one_schedule_feeds_two_mappings(self):
+        fa, fb = self.event_fn(), self.event_fn()
+        fb.failing = True
+        cfg = config(self.workdir, fa.url,
+                     mapping={"retry": {"max_attempts": 10000,
+                                        "backoff": {"min": "10ms", "max": "50ms"}}})
+        cfg["functions"].append({"name": "fb", "type": "http", "url": fb.url, "timeout": "5s"})
+        cfg["mappings"].append(dict(cfg["mappings"][0], name="tick-to-fb", function="fb"))
+        s = self.sluice(cfg)
+        # Each tick fires once and reaches both mappings; the failing one holds nobody back.
+        wait_until(lambda: len(fa.events()) >= 3, what="3 ticks at a", timeout=30)
+        self.assertGreater(len(fb.events()), 0)
+        with fb.lock:
+            fb.failing = False
+            flipped = len(fb.payloads)
+        seen_a = {e["id"] for e in fa.events()}
+
+        def b_ok():
+            with fb.lock:
+                return {e["id"] for p in fb.payloads[flipped:]
+                        for e in (p if isinstance(p, list) else [p])}
+        wait_until(lambda: seen_a <= b_ok(), what="b got every tick a got", timeout=30)
+        self.assertEqual(s.terminate(), 0)
+        ids = [e["id"] for e in fa.events()]
+        self.assertEqual(len(ids), len(set(ids)), "each tick once at a")
+
     def test_reload_changes_the_schedule(self):
         fn = self.event_fn()
         cfg = config(self.workdir, fn.url, source={"input": '{"v": 1}'})

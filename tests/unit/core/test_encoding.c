@@ -99,6 +99,27 @@ static void test_buf_put_int_matches_printf(void **state)
     sl_buf_release(&b);
 }
 
+/* The cursor writers write exactly the digits (in place, nothing past them) and chain. */
+static void test_put_cursor_writes_in_place(void **state)
+{
+    static const int64_t vals[] = {0, 7, -7, 10, 99, -100, 123456789, INT64_MIN, INT64_MAX};
+    char dst[32], want[32];
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        memset(dst, 'x', sizeof(dst));
+        size_t n = sl_i64_to_dec(vals[i], dst);
+        snprintf(want, sizeof(want), "%" PRId64, vals[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(dst, want, n);
+        assert_int_equal(dst[n], 'x');
+    }
+    memset(dst, 'x', sizeof(dst));
+    char *d = SL_PUT_LIT(dst, "{\"n\":");
+    d = sl_put_i64(d, -42);
+    d = sl_put_mem(d, "}", 1);
+    assert_int_equal(d - dst, 9);
+    assert_memory_equal(dst, "{\"n\":-42}x", 10);
+}
+
 static void test_utf8(void **state)
 {
     assert_true(sl_utf8_valid("plain", 5));
@@ -136,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_jw_nested_document_parses),
         cmocka_unit_test(test_b64_round_trip_all_lengths),
         cmocka_unit_test(test_buf_put_int_matches_printf),
+        cmocka_unit_test(test_put_cursor_writes_in_place),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_time_format_and_parse),
     };

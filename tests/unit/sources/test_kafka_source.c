@@ -242,6 +242,35 @@ static void test_tombstone_vs_empty_value(void **state)
     }
 }
 
+/* The encoder reserves room once per record and writes unchecked: whatever the buffer held
+ * before (so the reservation ends at every possible place against the buffer's capacity), a
+ * tombstone and an empty value encode whole, and under ASan nothing writes past the buffer. */
+static void test_encode_fits_at_every_buffer_offset(void **state)
+{
+    struct sl_record *rs[2];
+    for (int i = 0; i < 2; i++)
+        rs[i] = sl_kafka_record_build("orders", 0, i, 1545084650987, RD_KAFKA_TIMESTAMP_CREATE_TIME,
+                                      NULL, 0, i ? "" : NULL, 0, NULL, NULL, NULL, 0, "b:9092");
+    char fill[600];
+    memset(fill, ' ', sizeof(fill));
+    for (size_t pre = 0; pre < sizeof(fill); pre++) {
+        for (int i = 0; i < 2; i++) {
+            struct sl_buf out;
+            sl_buf_init(&out);
+            sl_buf_append(&out, fill, pre);
+            sl_kafka_encode("src", &rs[i], 1, SL_CFG_FORMAT_RAW, &out);
+            json_t *arr = json_loads(out.data, 0, NULL);
+            assert_non_null(arr);
+            json_t *v = json_object_get(json_array_get(arr, 0), "value");
+            assert_true(i ? json_is_string(v) : json_is_null(v));
+            json_decref(arr);
+            sl_buf_release(&out);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        sl_record_free(rs[i]);
+}
+
 /* A typed record (as read from librdkafka) writes its text forms from its parts and matches
  * Lambda's partial batch identifiers. */
 static void test_typed_record_ops(void **state)
@@ -434,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_parsed_path_matches),
         cmocka_unit_test(test_filter_view),
         cmocka_unit_test(test_tombstone_vs_empty_value),
+        cmocka_unit_test(test_encode_fits_at_every_buffer_offset),
         cmocka_unit_test(test_typed_record_ops),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_prefetch_follows_caps),
