@@ -549,6 +549,8 @@ static int app_init(struct sl_app *app, const char *config_path, enum sl_app_mod
     if (mode == SL_APP_VALIDATE && cfg->admin.listener.listen &&
         (rc = app_report(app, admin_check(cfg, err), err)) < 0)
         return rc;
+    if (mode == SL_APP_VALIDATE && (rc = app_report(app, sl_esm_store_check(cfg, err), err)) < 0)
+        return rc;
     if (app->cfg.diags && app->cfg.diags->errors)
         return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%zu errors", app->cfg.diags->errors);
     if (mode != SL_APP_VALIDATE &&
@@ -884,11 +886,11 @@ void sl_app_release(struct sl_app *app)
     for (size_t i = 0; i < app->nadmin_allocs; i++)
         free(app->admin_allocs[i]);
     sl_metrics_destroy(app->metrics);
+    sl_esm_release(app); /* a shared engine's connection is on the loop */
     if (app->loop)
         ev_loop_destroy(app->loop);
     sl_config_release(&app->cfg);
     sl_reload_release(app);
-    sl_esm_release(app);
     sl_watchdog_stop(app->watchdog);
     memset(app, 0, sizeof(*app));
 }

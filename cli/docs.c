@@ -1,5 +1,6 @@
 /* docs/CONFIGURATION.md, generated from the property tables of every module. */
 #include "cli/cmd.h"
+#include "cli/esm.h"
 #include "config/config.h"
 #include "dispatcher/target.h"
 #include "dlq/dlq.h"
@@ -28,6 +29,9 @@ void sl_cli_config_docs(struct sl_buf *out)
                 "the same file uses the same files, wherever it is started.\n"
                 "\n");
     sl_props_doc(&sl_config_root_table, "", out);
+    sl_props_doc(&sl_esm_store_table, "admin.esm_store", out);
+    sl_props_doc(&sl_pg_conn_table, "admin.esm_store.postgres", out);
+    sl_props_doc(&sl_redis_conn_table, "admin.esm_store.redis", out);
     for (size_t i = 0; sl_source_types[i]; i++)
         sl_props_doc(sl_source_types[i]->props, "sources[]", out);
     for (size_t i = 0; sl_target_types[i]; i++)

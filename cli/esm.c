@@ -2,6 +2,7 @@
  * applied through a reload (cli/esm.h). */
 #include "cli/esm.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,17 @@
 #include "core/mem.h"
 
 static const char scope[] = "esm";
+
+/* A write to a shared engine (admin.esm_store). */
+struct shared_job {
+    struct sl_app *app;
+    struct sl_esm_entry *e;
+    json_t *doc; /* the document to write (a reference), also for a delete: its names */
+    bool remove;
+    sl_esm_saved_cb cb;
+    void *arg;
+    struct shared_job *next; /* held: the next one */
+};
 
 const char sl_esm_schema[] = "CREATE TABLE IF NOT EXISTS esm_mappings ("
                              " uuid TEXT PRIMARY KEY,"
@@ -32,12 +44,27 @@ void sl_esm_entry_free(struct sl_esm_entry *e)
     free(e);
 }
 
-int sl_esm_open(struct sl_app *app, struct sl_err *err)
+static struct sl_esm_entry *entry_new(const char *uuid, json_t *doc, int64_t modified_ms)
 {
-    if (sl_store_exec(app->store, sl_esm_schema, err) < 0)
-        return SL_ESTORE;
-    struct sl_esm *esm = SL_NEW(struct sl_esm);
-    app->esm = esm;
+    struct sl_esm_entry *e = SL_NEW(struct sl_esm_entry);
+    memcpy(e->uuid, uuid, SL_ESM_UUID_LEN + 1);
+    size_t nlen = strlen("esm-") + SL_ESM_UUID_LEN + 1;
+    e->name = sl_malloc(nlen);
+    snprintf(e->name, nlen, "esm-%s", e->uuid);
+    e->doc = doc;
+    e->modified_ms = modified_ms;
+    return e;
+}
+
+static void entry_add(struct sl_esm *esm, struct sl_esm_entry *e)
+{
+    esm->v = sl_realloc(esm->v, (esm->n + 1) * sizeof(*esm->v));
+    esm->v[esm->n++] = e;
+}
+
+static int open_local(struct sl_app *app, struct sl_err *err)
+{
+    struct sl_esm *esm = app->esm;
     sqlite3_stmt *q = sl_store_stmt(sl_store_reader(app->store),
                                     "SELECT uuid, name, doc, modified_ms FROM esm_mappings ORDER "
                                     "BY created_ms, rowid");
@@ -54,18 +81,56 @@ int sl_esm_open(struct sl_app *app, struct sl_err *err)
             json_decref(j);
             continue;
         }
-        struct sl_esm_entry *e = SL_NEW(struct sl_esm_entry);
-        memcpy(e->uuid, uuid, SL_ESM_UUID_LEN + 1);
-        e->name = sl_strdup(name);
-        e->doc = j;
-        e->modified_ms = sqlite3_column_int64(q, 3);
-        esm->v = sl_realloc(esm->v, (esm->n + 1) * sizeof(*esm->v));
-        esm->v[esm->n++] = e;
+        entry_add(esm, entry_new(uuid, j, sqlite3_column_int64(q, 3)));
     }
     sqlite3_reset(q);
     if (esm->n)
         sl_info(scope, "%zu event source mappings made through the API (kept in the store)",
                 esm->n);
+    return 0;
+}
+
+static int open_shared(struct sl_app *app, const struct sl_esm_shared_ops *ops, struct sl_err *err)
+{
+    struct sl_esm *esm = app->esm;
+    struct sl_esm_row *rows = NULL;
+    size_t n = 0;
+    int rc = ops->open(app, esm->store_cfg, &esm->sh, &rows, &n, err);
+    if (rc < 0)
+        return rc;
+    esm->shared = ops;
+    for (size_t i = 0; i < n; i++) {
+        struct sl_esm_entry *e =
+            entry_new(rows[i].uuid, json_incref(rows[i].doc), rows[i].modified_ms);
+        e->version = rows[i].version;
+        e->lenient = true;
+        entry_add(esm, e);
+    }
+    sl_esm_rows_free(rows, n);
+    if (esm->n)
+        sl_info(scope, "%zu event source mappings made through the API (shared, %s)", esm->n,
+                ops->name);
+    return 0;
+}
+
+int sl_esm_open(struct sl_app *app, struct sl_err *err)
+{
+    if (sl_store_exec(app->store, sl_esm_schema, err) < 0)
+        return SL_ESTORE;
+    struct sl_esm *esm = SL_NEW(struct sl_esm);
+    app->esm = esm;
+    esm->store_cfg = SL_NEW(struct sl_esm_store_cfg);
+    int rc = sl_esm_store_bind(&app->cfg, esm->store_cfg, err);
+    static const struct sl_esm_shared_ops *const engines[] = {
+        [SL_ESM_STORE_POSTGRES] = &sl_esm_pg_ops,
+        [SL_ESM_STORE_REDIS] = &sl_esm_redis_ops,
+    };
+    if (rc == 0)
+        rc = esm->store_cfg->type == SL_ESM_STORE_LOCAL
+                 ? open_local(app, err)
+                 : open_shared(app, engines[esm->store_cfg->type], err);
+    if (rc < 0)
+        return rc;
     return sl_esm_merge(app, &app->cfg, false, err);
 }
 
@@ -74,8 +139,18 @@ void sl_esm_release(struct sl_app *app)
     struct sl_esm *esm = app->esm;
     if (!esm)
         return;
+    if (esm->shared)
+        esm->shared->close(esm->sh);
+    for (struct shared_job *j = esm->held, *next; j; j = next) {
+        next = j->next; /* the API call waiting for it is abandoned with the listener */
+        json_decref(j->doc);
+        free(j);
+    }
     for (size_t i = 0; i < esm->n; i++)
         sl_esm_entry_free(esm->v[i]);
+    if (esm->store_cfg)
+        sl_esm_store_release(esm->store_cfg);
+    free(esm->store_cfg);
     free(esm->v);
     free(esm);
     app->esm = NULL;
@@ -131,8 +206,10 @@ int sl_esm_merge(struct sl_app *app, struct sl_config *cfg, bool strict, struct 
             json_decref(sec);
         }
         /* One that ran is kept running or the change is refused; one that already could not
-         * run (its source gone while sluice was stopped) stays out until fixed or deleted. */
-        if (rc < 0 && strict && !e->problem[0]) {
+         * run (its source gone while sluice was stopped) stays out until fixed or deleted, and
+         * so does one a shared engine gave (another process made it: this one cannot refuse
+         * it, only leave it out). */
+        if (rc < 0 && strict && !e->problem[0] && !e->lenient) {
             *err = ee;
             return rc;
         }
@@ -206,6 +283,88 @@ void sl_esm_after_reload(struct sl_app *app)
         kick(app);
 }
 
+/* ---- changes another process made (a shared engine) ------------------------------------------ */
+
+static struct sl_esm_entry *entry_by_uuid(struct sl_esm *esm, const char *uuid)
+{
+    for (size_t i = 0; i < esm->n; i++) {
+        if (strcmp(esm->v[i]->uuid, uuid) == 0)
+            return esm->v[i];
+    }
+    return NULL;
+}
+
+static bool rows_have(const struct sl_esm_row *rows, size_t n, const char *uuid)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i].uuid, uuid) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void entry_set(struct sl_esm *esm, struct sl_esm_entry *e, const struct sl_esm_row *r,
+                      const char *transition)
+{
+    json_decref(e->doc);
+    e->doc = json_incref(r->doc);
+    e->modified_ms = r->modified_ms;
+    e->version = r->version;
+    e->lenient = true;
+    e->transition = transition;
+    e->gen = ++esm->gen;
+}
+
+void sl_esm_sync(struct sl_app *app, struct sl_esm_row *rows, size_t n)
+{
+    struct sl_esm *esm = app->esm;
+    size_t changes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_esm_row *r = &rows[i];
+        struct sl_esm_entry *e = entry_by_uuid(esm, r->uuid);
+        if (e && (e->writing || e->saving)) {
+            esm->stale = true; /* our own write decides; read again once it is done */
+            continue;
+        }
+        if (e && (e->deleted || e->version == r->version))
+            continue;
+        if (!e && esm->n >= SL_ESM_MAX) {
+            sl_error(scope, "event source mapping %s: more than %d in the shared store: left out",
+                     r->uuid, SL_ESM_MAX);
+            continue;
+        }
+        if (!e) {
+            e = entry_new(r->uuid, NULL, 0);
+            entry_add(esm, e);
+            entry_set(esm, e, r, "Creating");
+            sl_info(scope, "event source mapping %s: made by another process: starting", e->uuid);
+        } else {
+            bool was = !json_is_false(json_object_get(e->doc, "Enabled"));
+            bool now = !json_is_false(json_object_get(r->doc, "Enabled"));
+            entry_set(esm, e, r, was == now ? "Updating" : now ? "Enabling" : "Disabling");
+            sl_info(scope, "event source mapping %s: changed by another process: applying",
+                    e->uuid);
+        }
+        changes++;
+    }
+    for (size_t i = 0; i < esm->n; i++) {
+        struct sl_esm_entry *e = esm->v[i];
+        if (e->deleted || e->writing || e->saving || rows_have(rows, n, e->uuid))
+            continue;
+        e->deleted = true;
+        e->transition = "Deleting";
+        e->gen = ++esm->gen;
+        sl_info(scope, "event source mapping %s: deleted by another process: stopping", e->uuid);
+        changes++;
+    }
+    if (!changes)
+        return;
+    if (app->state == SL_APP_RUNNING)
+        kick(app);
+    else
+        esm->pending = true;
+}
+
 /* ---- the store ---------------------------------------------------------------------------- */
 
 struct save_job {
@@ -245,15 +404,97 @@ static void save_done(int status, void *arg)
         sl_error(scope, "event source mapping %s: cannot write its row: %s", j->uuid,
                  sl_strerror(status));
     if (j->cb)
-        j->cb(status, j->arg);
+        j->cb(status, NULL, j->arg);
     free(j->name);
     free(j->doc);
     free(j);
 }
 
-int sl_esm_save(struct sl_app *app, const struct sl_esm_entry *e, const json_t *doc, bool remove,
+/* ---- a shared engine ----------------------------------------------------------------------- */
+
+static void shared_done(int status, uint64_t version, const char *other, void *arg)
+{
+    struct shared_job *j = arg;
+    struct sl_app *app = j->app;
+    struct sl_esm_entry *e = j->e;
+    e->writing = false;
+    if (status == 0 && version)
+        e->version = version; /* our own change: the notification it sent changes nothing */
+    if (status < 0 && status != -EEXIST && status != -ENOENT)
+        sl_error(scope, "event source mapping %s: cannot write its row to the shared store: %s",
+                 e->uuid, sl_strerror(status));
+    j->cb(status, other, j->arg); /* may free e (a create that failed) */
+    json_decref(j->doc);
+    free(j);
+    struct sl_esm *esm = app->esm;
+    if (esm && esm->stale) {
+        esm->stale = false;
+        esm->shared->refresh(esm->sh);
+    }
+}
+
+static int shared_send(struct shared_job *j)
+{
+    struct sl_esm *esm = j->app->esm;
+    struct sl_esm_entry *e = j->e;
+    char source[256], function[256];
+    sl_esm_doc_names(j->doc, source, sizeof(source), function, sizeof(function));
+    char *text = j->remove ? NULL : json_dumps(j->doc, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = esm->shared->save(esm->sh, e->uuid, source, function, text, e->modified_ms, e->saving,
+                               shared_done, j);
+    free(text);
+    return rc;
+}
+
+static int save_shared(struct sl_app *app, struct sl_esm_entry *e, const json_t *doc, bool remove,
+                       sl_esm_saved_cb cb, void *arg)
+{
+    struct sl_esm *esm = app->esm;
+    struct shared_job *j = SL_NEW(struct shared_job);
+    *j = (struct shared_job){.app = app,
+                             .e = e,
+                             .doc = json_incref((json_t *)doc),
+                             .remove = remove,
+                             .cb = cb,
+                             .arg = arg};
+    e->writing = true;
+    int rc = shared_send(j);
+    /* The first connection is still being made (just after the start): the write waits for
+     * it rather than failing, as it would during an outage (the engine's watch is down). */
+    if (rc == -ENOTCONN && !((struct sl_esm_watch *)esm->sh)->down) {
+        struct shared_job **tail = &esm->held;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = j;
+        return 0;
+    }
+    if (rc < 0) {
+        e->writing = false;
+        json_decref(j->doc);
+        free(j);
+    }
+    return rc;
+}
+
+void sl_esm_held_go(struct sl_app *app, bool up)
+{
+    struct sl_esm *esm = app->esm;
+    struct shared_job *j = esm ? esm->held : NULL;
+    if (esm)
+        esm->held = NULL;
+    while (j) {
+        struct shared_job *next = j->next;
+        if (!up || shared_send(j) < 0)
+            shared_done(-ENOTCONN, 0, NULL, j);
+        j = next;
+    }
+}
+
+int sl_esm_save(struct sl_app *app, struct sl_esm_entry *e, const json_t *doc, bool remove,
                 sl_esm_saved_cb cb, void *arg)
 {
+    if (app->esm->shared)
+        return save_shared(app, e, doc, remove, cb, arg);
     struct save_job *j = SL_NEW(struct save_job);
     memcpy(j->uuid, e->uuid, sizeof(j->uuid));
     j->name = sl_strdup(e->name);

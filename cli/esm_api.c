@@ -2,6 +2,7 @@
  * status codes, error types and bodies of the AWS Lambda API reference
  * (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html and its
  * siblings); docs/ESM_API.md. */
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -268,6 +269,21 @@ static int check_group(struct sl_app *app, const struct sl_config *cfg,
     return 0;
 }
 
+/* Lambda's 409 for a second mapping of the same source and function. */
+static void conflict_message(const json_t *doc, const char *uuid, struct sl_esm_error *e)
+{
+    char source[256], function[256];
+    sl_esm_doc_names(doc, source, sizeof(source), function, sizeof(function));
+    const char *arn = json_string_value(json_object_get(doc, "EventSourceArn"));
+    e->status = 409;
+    e->type = TYPE_CONFLICT;
+    snprintf(e->message, sizeof(e->message),
+             "The event source arn (\" %s \") and function (\" %s \") provided mapping already "
+             "exists. Please update or delete the existing mapping with UUID %s",
+             arn ? arn : source, json_string_value(json_object_get(doc, "FunctionName")),
+             uuid ? uuid : "");
+}
+
 /* A function, source and DLQ the configuration defines; one mapping per source, one per
  * source and function pair (Lambda's duplicate rule), except that a stream source (kafka,
  * redis, postgres-cdc) may have several, each reading with a group of its own, and a push
@@ -313,11 +329,7 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         e->status = 409;
         e->type = TYPE_CONFLICT;
         if (strcmp(of, function) == 0)
-            snprintf(e->message, sizeof(e->message),
-                     "The event source arn (\" %s \") and function (\" %s \") provided mapping "
-                     "already exists. Please update or delete the existing mapping with UUID %s",
-                     arn ? arn : source, json_string_value(json_object_get(doc, "FunctionName")),
-                     o->uuid);
+            conflict_message(doc, o->uuid, e);
         else
             snprintf(e->message, sizeof(e->message),
                      "The event source (\" %s \") is already read by the event source mapping "
@@ -430,14 +442,24 @@ static void entry_remove(struct sl_app *app, struct sl_esm_entry *e)
     sl_esm_entry_free(e);
 }
 
-static void saved_cb(int status, void *arg)
+static void saved_cb(int status, const char *other, void *arg)
 {
     struct op *op = arg;
     struct sl_app *app = op->app;
     struct sl_esm_entry *e = op->e;
     if (status < 0) {
-        respond_error(op->x, 500, "ServiceException",
-                      "the change could not be written to the store: nothing changed");
+        /* A shared store (admin.esm_store) found what this process had not seen yet. */
+        struct sl_esm_error ee;
+        if (status == -EEXIST) {
+            conflict_message(op->doc ? op->doc : e->doc, other, &ee);
+            respond_esm_error(op->x, &ee);
+        } else if (status == -ENOENT) {
+            respond_error(op->x, 404, TYPE_NOTFOUND,
+                          "The resource you requested does not exist (deleted meanwhile).");
+        } else {
+            respond_error(op->x, 500, "ServiceException",
+                          "the change could not be written to the store: nothing changed");
+        }
         if (op->kind == OP_CREATE)
             entry_remove(app, e);
         else
@@ -465,7 +487,7 @@ static void submit(struct op *op, const json_t *doc)
 {
     op->e->transition = op->transition;
     if (sl_esm_save(op->app, op->e, doc, op->kind == OP_DELETE, saved_cb, op) < 0)
-        saved_cb(SL_ECLOSED, op);
+        saved_cb(SL_ECLOSED, NULL, op);
 }
 
 static bool stopping(struct sl_http_exchange *x, struct sl_app *app)

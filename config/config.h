@@ -50,6 +50,7 @@ struct sl_cfg_admin {
     struct sl_cfg_listener listener;   /* keys inlined: admin.listen, admin.max_connections... */
     char *token;                       /* secret; when set, Authorization: Bearer is required */
     struct sl_objlist aws_credentials; /* struct sl_cfg_aws_key: SigV4 on the ESM API */
+    json_t *esm_store; /* the ESM API's shared engine, or NULL: bound by cli/esm_store.c */
 };
 
 struct sl_cfg_store {

@@ -165,6 +165,13 @@ static const struct sl_prop admin_props[] = {
      .desc = "When set, requests to the event-source-mapping API (/2015-03-31/...) must be "
              "signed with AWS Signature Version 4 by one of these keys instead of carrying the "
              "token, as the AWS SDKs and CLI sign them (docs/ESM_API.md)."},
+    {.name = "esm_store",
+     .type = SL_PROP_JSON,
+     .offset = offsetof(struct sl_cfg_admin, esm_store),
+     .desc = "Where the mappings made through the event-source-mapping API are kept: unset, in "
+             "this process's own store; `{type: postgres, postgres: {...}}`, in a PostgreSQL "
+             "table every sluice process sharing it reads and applies (keys: "
+             "`admin.esm_store` below; docs/ESM_API.md)."},
 };
 
 static const struct sl_prop_table admin_table = {
