@@ -182,7 +182,8 @@ static int entry_check(const struct sl_esm_entry *e, const struct sl_config *cfg
         if (m->source && strcmp(m->source, source) == 0 && !sl_readers_several(cfg, source))
             return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG,
                               "event source mapping %s: source \"%s\" is read by mapping \"%s\" "
-                              "(%s) too (allowed: one mapping per source)",
+                              "(%s) too (allowed: one mapping per postgres-queue source: its rows "
+                              "are claimed once)",
                               e->uuid, source, m->name ? m->name : "", m->path ? m->path : "");
     }
     return 0;

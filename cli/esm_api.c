@@ -284,7 +284,7 @@ static void conflict_message(const json_t *doc, const char *uuid, struct sl_esm_
              uuid ? uuid : "");
 }
 
-/* A function, source and DLQ the configuration defines; one mapping per source, one per
+/* A function, source and DLQ the configuration defines; one mapping per queue source, one per
  * source and function pair (Lambda's duplicate rule), except that a stream source (kafka,
  * redis, postgres-cdc) may have several, each reading with a group of its own, and a push
  * source (http, s3, sns, schedule) several that it fans out to. `self` is the entry being
@@ -333,7 +333,7 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         else
             snprintf(e->message, sizeof(e->message),
                      "The event source (\" %s \") is already read by the event source mapping "
-                     "with UUID %s: sluice allows one mapping per source",
+                     "with UUID %s: a queue source allows one mapping (its rows are claimed once)",
                      source, o->uuid);
         return -1;
     }
@@ -357,10 +357,11 @@ static int check_refs(struct sl_app *app, const json_t *doc, const struct sl_esm
         if (!several) {
             e->status = 409;
             e->type = TYPE_CONFLICT;
-            snprintf(e->message, sizeof(e->message),
-                     "The event source (\" %s \") is already read by mapping \"%s\" of the "
-                     "configuration file: sluice allows one mapping per source",
-                     source, m->name);
+            snprintf(
+                e->message, sizeof(e->message),
+                "The event source (\" %s \") is already read by mapping \"%s\" of the "
+                "configuration file: a queue source allows one mapping (its rows are claimed once)",
+                source, m->name);
             return -1;
         }
     }
