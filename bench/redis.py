@@ -47,6 +47,40 @@ def group_done(client, stream, group, n):
     return False
 
 
+def thread_cpu(pid):
+    """CPU seconds (utime + stime, /proc/PID/task/TID/stat) of each thread of pid, by
+    "name/tid". The loop thread's share per record does not depend on what else the machine
+    runs (the throughput ratio does): the figure to compare before and after a change."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+            # comm may hold spaces: the fields after it start past its closing parenthesis.
+            name = st[st.index("(") + 1:st.rindex(")")]
+            fields = st[st.rindex(")") + 2:].split()
+            out["%s/%s" % (name, tid)] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return out
+
+
+def cpu_line(pid, cpu0, cpu1, n):
+    """The loop thread's (the main thread's: tid == pid) CPU microseconds per record, and every
+    thread that used a noticeable share."""
+    loop = "/%d" % pid
+    parts = []
+    per_rec = None
+    for k in sorted(cpu1):
+        d = cpu1[k] - cpu0.get(k, 0.0)
+        if k.endswith(loop):
+            per_rec = d / n * 1e6
+        if d >= 0.05:
+            parts.append("%s %.2fs" % (k, d))
+    return per_rec, ", ".join(parts)
+
+
 def start_sluice(build, workdir, name, config):
     path = os.path.join(workdir, name + ".yaml")
     with open(path, "w") as f:
@@ -129,6 +163,7 @@ def main():
                                        "http://127.0.0.1:%d/invoke" % port, r.port,
                                        "sluice%d" % batch, batch))
             t0 = time.monotonic()
+            cpu0 = thread_cpu(s.pid)
             procs.append(s)
             perf = None
             if a.perf:
@@ -139,6 +174,7 @@ def main():
             harness.wait_until(lambda: group_done(c, "bench", "sluice%d" % batch, n), timeout=600,
                                interval=0.05, what="all records delivered and acked")
             secs = time.monotonic() - t0
+            cpu1 = thread_cpu(s.pid)
             if perf:
                 perf.send_signal(signal.SIGINT)
                 perf.wait()
@@ -148,6 +184,9 @@ def main():
             print("batch %3d: sluice (function %s) %8.0f records/s, bare pipelined "
                   "XREADGROUP+XACK %8.0f records/s, ratio %.2f (timed from sluice's ready "
                   "line)" % (batch, a.function, rate, base_rate, rate / base_rate))
+            per_rec, threads = cpu_line(s.pid, cpu0, cpu1, n)
+            print("batch %3d: sluice loop thread CPU %.2f us/record (utime+stime of "
+                  "/proc/PID/task/PID/stat; threads: %s)" % (batch, per_rec or 0.0, threads))
             rows.add("Redis Streams, batch %d" % batch, rate, base_rate, "rec/s",
                      "baseline: bare pipelined XREADGROUP + XACK loop; function: %s (timed from "
                      "sluice's ready line)" % a.function)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients/redis/arena.h"
 #include "core/mem.h"
 #include "core/time.h"
 
@@ -267,6 +268,8 @@ int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap)
         redisAsyncFree(ac);
         return -EINVAL;
     }
+    if (c->arenas)
+        sl_redis_arenas_attach(c->arenas, &ac->c);
     ac->data = c;
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
@@ -296,4 +299,13 @@ void sl_redis_conn_release(struct sl_redis_conn *c)
     free(c->deadlines);
     c->deadlines = NULL;
     c->dl_cap = 0;
+    /* After the close: a context whose free hiredis deferred lets go of the arenas later. */
+    sl_redis_arenas_release(c->arenas);
+    c->arenas = NULL;
+}
+
+void sl_redis_conn_use_arena(struct sl_redis_conn *c)
+{
+    if (!c->arenas)
+        c->arenas = sl_redis_arenas_new();
 }

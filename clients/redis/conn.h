@@ -33,6 +33,8 @@ struct sl_redis_conn_opts {
     int64_t command_timeout_ms;
 };
 
+struct sl_redis_arenas;
+
 struct sl_redis_conn {
     struct ev_loop *loop;
     struct sl_redis_conn_opts o;
@@ -46,10 +48,16 @@ struct sl_redis_conn {
     size_t dl_head, dl_n, dl_cap;
     sl_redis_conn_state_cb state_cb;
     void *arg;
+    struct sl_redis_arenas *arenas; /* replies built in a reused arena (sl_redis_conn_use_arena) */
 };
 
 void sl_redis_conn_init(struct sl_redis_conn *c, struct ev_loop *loop,
                         const struct sl_redis_conn_opts *o, sl_redis_conn_state_cb cb, void *arg);
+/* Replies of this connection are built in an arena kept from reply to reply (clients/redis/
+ * arena.h) instead of one allocation per element: for a connection whose replies are big
+ * arrays read on a hot path. A reply is valid during its callback only, as always. Call once,
+ * before connecting. */
+void sl_redis_conn_use_arena(struct sl_redis_conn *c);
 /* Starts connecting. Returns 0 (the state callback fires later, never from inside this call) or
  * a negative code with why filled (nothing will fire). */
 int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap);

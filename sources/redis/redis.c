@@ -902,6 +902,8 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     sl_redis_conn_opts_from_cfg(&s->cfg.conn, &o);
     sl_redis_conn_endpoint(&o, s->endpoint, sizeof(s->endpoint));
     sl_redis_conn_init(&s->rd, s->loop, &o, conn_state_cb, s);
+    /* rd only reads entries: its replies are the big ones, built without a malloc each. */
+    sl_redis_conn_use_arena(&s->rd);
     sl_redis_conn_init(&s->ctl, s->loop, &o, conn_state_cb, s);
     ev_init(&s->retry_timer, retry_timer_cb);
     s->retry_timer.data = s;
