@@ -13,7 +13,11 @@
    single thread then bounds the figure (at batch 100 it spends several times sluice's CPU).
 2. Latency: p50/p99 from XADD to the function receiving the record, batch window 0s, entries
    added one at a time at a steady rate; the XADD time travels in the entry (field "t") and the
-   receiving function (tests/lib/redis_fixture.KinesisFn) subtracts it from its clock.
+   receiving function subtracts it from its clock as the request's first bytes arrive
+   (ArrivalFn below). The same is measured for bench_redis_baseline --latency (a bare blocking
+   XREADGROUP loop that posts each reply's XADD times to the same function): the floor sluice
+   is compared with. Once more through tests/lib/redis_fixture.KinesisFn, as issue 3 measured
+   (it includes Python's http.server parsing the request).
 
 usage: bench/redis.py [--build DIR] [--records N] [--latency-records N] [--rate R]
                       [--function noop|sluice-fn]
@@ -34,6 +38,98 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 import harness  # noqa: E402
 import redis_fixture  # noqa: E402
+
+
+class ArrivalFn:
+    """The latency runs' function: notes the clock when the first bytes of each request arrive,
+    before anything is parsed, then reads the request and answers 200 "{}" (one thread, one
+    selector, keep-alive). tests/lib/redis_fixture.KinesisFn stamps a request only after
+    Python's http.server has parsed its headers on a thread of its own, which added its own
+    tenths of a millisecond (and its scheduling on a busy machine) to every figure; here the
+    receiving side costs about one wake-up. Bodies are decoded after the run.
+    A body is either a Kinesis event (sluice; the XADD time is field "t" of each record's data)
+    or "T:" and the XADD times separated by commas (bench_redis_baseline --latency)."""
+
+    def __init__(self):
+        import selectors
+        import socket
+        import threading
+        self.sel = selectors.DefaultSelector()
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.setblocking(False)
+        self.port = self.lsock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d/invoke" % self.port
+        self.sel.register(self.lsock, selectors.EVENT_READ, None)
+        self.reqs = []  # (arrival time, body)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import selectors
+        import socket
+        conns = {}
+        while not self.stopping:
+            for key, _ in self.sel.select(timeout=0.1):
+                if key.data is None:
+                    c, _ = self.lsock.accept()
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    c.setblocking(False)
+                    conns[c] = [b"", None]
+                    self.sel.register(c, selectors.EVENT_READ, True)
+                    continue
+                c = key.fileobj
+                now = time.time()
+                try:
+                    data = c.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    self.sel.unregister(c)
+                    c.close()
+                    del conns[c]
+                    continue
+                st = conns[c]
+                if not st[0]:
+                    st[1] = now  # the first bytes of a request
+                st[0] += data
+                while True:
+                    head, sep, rest = st[0].partition(b"\r\n\r\n")
+                    if not sep:
+                        break
+                    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                    n = int(m.group(1)) if m else 0
+                    if len(rest) < n:
+                        break
+                    self.reqs.append((st[1], rest[:n]))
+                    st[0] = rest[n:]
+                    st[1] = now
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 2\r\n\r\n{}")
+
+    def latencies(self, kind):
+        """Milliseconds from XADD to arrival of every timed entry sent by `kind`."""
+        import base64
+        import json
+        out = []
+        for t, body in list(self.reqs):
+            if body.startswith(b"T:"):
+                if kind == "bare":
+                    out += [(t - float(x)) * 1000.0 for x in body[2:].split(b",")
+                            if x and x != b"0"]
+            elif kind == "sluice":
+                for r in json.loads(body)["Records"]:
+                    d = json.loads(base64.b64decode(r["kinesis"]["data"]))
+                    if d.get("t", "0") != "0":
+                        out.append((t - float(d["t"])) * 1000.0)
+        return out
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join()
+        self.lsock.close()
 
 
 def group_done(client, stream, group, n):
@@ -79,6 +175,27 @@ def cpu_line(pid, cpu0, cpu1, n):
         if d >= 0.05:
             parts.append("%s %.2fs" % (k, d))
     return per_rec, ", ".join(parts)
+
+
+def latency_run(c, stream, a, arrived, latencies):
+    """Adds a warm-up entry, waits for its delivery, then adds a.latency_records entries at
+    a.rate, each with its XADD time in field "t"; returns p50, p99, max and the sample count of
+    latencies() once every entry arrived."""
+    c.cmd("XADD", stream, "*", "t", "0", "warm", "1")
+    harness.wait_until(lambda: arrived() >= 1, what="warm-up delivered on " + stream)
+    gap = 1.0 / a.rate
+    nxt = time.monotonic()
+    for i in range(a.latency_records):
+        c.cmd("XADD", stream, "*", "t", "%.6f" % time.time(), "i", str(i))
+        nxt += gap
+        d = nxt - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+    harness.wait_until(lambda: len(latencies()) >= a.latency_records, timeout=120,
+                       what="latency records delivered on " + stream)
+    lat = sorted(latencies())
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+    return p(0.5), p(0.99), lat[-1], len(lat)
 
 
 def start_sluice(build, workdir, name, config):
@@ -141,7 +258,7 @@ def main():
                         for i in range(base, min(n, base + 1000))])
         print("stream: %d entries of ~110 bytes (redis-server %d on 127.0.0.1)" % (n, r.port))
 
-        for batch in [int(x) for x in a.batches.split(",")]:
+        for batch in [int(x) for x in a.batches.split(",") if x]:
             out = subprocess.run([os.path.join(build, "bench", "bench_redis_baseline"),
                                   "127.0.0.1", str(r.port), "bench", "base%d" % batch,
                                   str(batch)], stdout=subprocess.PIPE, check=True).stdout.decode()
@@ -193,37 +310,65 @@ def main():
             stop(s)
             stop(fn)
 
-        # Latency: one entry at a time, the XADD time in the entry.
-        kf = redis_fixture.KinesisFn()
+        # Latency: one entry at a time, the XADD time in the entry. Three runs on their own
+        # streams: the bare consumer posting to ArrivalFn (the floor: Redis, the XADD client,
+        # one HTTP request), sluice posting to ArrivalFn, and sluice posting to KinesisFn (the
+        # figure issue 3 reported, which includes Python's http.server).
+        fn = ArrivalFn()
+        bare = subprocess.Popen([os.path.join(build, "bench", "bench_redis_baseline"),
+                                 "--latency", "127.0.0.1", str(r.port), "latb", "bare",
+                                 str(fn.port), str(a.latency_records + 1)],
+                                stdout=subprocess.PIPE)
+        procs.append(bare)
+
+        def has_group():
+            try:
+                return any(dict(zip(g[0::2], g[1::2]))["name"] == "bare"
+                           for g in c.cmd("XINFO", "GROUPS", "latb"))
+            except Exception:  # no such key until the group is made
+                return False
+        harness.wait_until(has_group, what="the bare consumer's group")
+        results = {}
+        results["bare"] = latency_run(c, "latb", a, lambda: len(fn.reqs),
+                                      lambda: fn.latencies("bare"))
+        bare.wait(30)
         s, _ = start_sluice(build, workdir, "lat",
-                            config(workdir, "lat", kf.url, r.port, "lat", 100, stream="lat"))
+                            config(workdir, "lat", fn.url, r.port, "lat", 100, stream="lat"))
         procs.append(s)
-        c.cmd("XADD", "lat", "*", "t", "0", "warm", "1")
-        harness.wait_until(lambda: kf.events, what="warm-up delivered")
-        gap = 1.0 / a.rate
-        nxt = time.monotonic()
-        for i in range(a.latency_records):
-            c.cmd("XADD", "lat", "*", "t", "%.6f" % time.time(), "i", str(i))
-            nxt += gap
-            d = nxt - time.monotonic()
-            if d > 0:
-                time.sleep(d)
-        harness.wait_until(lambda: len(kf.events) >= a.latency_records + 1, timeout=120,
-                           what="latency records delivered")
-        lat = []
-        for inv in kf.invocations():
-            for d in inv["data"]:
-                if d.get("t", "0") != "0":
-                    lat.append((inv["time"] - float(d["t"])) * 1000.0)
-        lat.sort()
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
-        print("latency XADD -> function (batch window 0s, %.0f entries/s, %d samples): "
-              "p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (a.rate, len(lat), p(0.5), p(0.99),
-                                                          lat[-1]))
-        rows.add("Redis XADD -> function p99", p(0.99), None, "ms",
-                 "p50 %.2f ms, %d entries/s" % (p(0.5), a.rate))
+        nreq = len(fn.reqs)
+        results["sluice"] = latency_run(c, "lat", a, lambda: len(fn.reqs) - nreq,
+                                        lambda: fn.latencies("sluice"))
+        stop(s)
+        fn.stop()
+        kf = redis_fixture.KinesisFn()
+        s, _ = start_sluice(build, workdir, "latk",
+                            config(workdir, "latk", kf.url, r.port, "latk", 100, stream="latk"))
+        procs.append(s)
+
+        def kf_lat():
+            out = []
+            for inv in kf.invocations():
+                out += [(inv["time"] - float(d["t"])) * 1000.0 for d in inv["data"]
+                        if d.get("t", "0") != "0"]
+            return out
+        results["kinesisfn"] = latency_run(c, "latk", a, lambda: len(kf.events), kf_lat)
         stop(s)
         kf.stop()
+        what = {"bare": "bare XREADGROUP loop -> ArrivalFn",
+                "sluice": "sluice -> ArrivalFn",
+                "kinesisfn": "sluice -> KinesisFn (Python http.server)"}
+        for k in ("bare", "sluice", "kinesisfn"):
+            p50, p99, mx, ns = results[k]
+            print("latency XADD -> function, %s (batch window 0s, %.0f entries/s, %d samples): "
+                  "p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (what[k], a.rate, ns, p50, p99, mx))
+        p50, p99, _, _ = results["sluice"]
+        b50, b99, _, _ = results["bare"]
+        print("latency added by sluice over the bare loop: p50 %.2f ms, p99 %.2f ms"
+              % (p50 - b50, p99 - b99))
+        rows.add("Redis XADD -> function p99", p99, b99, "ms",
+                 "p50 %.2f ms (bare loop %.2f ms), %d entries/s, function: ArrivalFn (stamps a "
+                 "request's first bytes); via KinesisFn p99 %.2f ms"
+                 % (p50, b50, a.rate, results["kinesisfn"][1]))
     finally:
         for p in procs:
             if p.poll() is None:
