@@ -280,6 +280,18 @@ int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap)
     return 0;
 }
 
+void sl_redis_conn_write_now(struct sl_redis_conn *c)
+{
+    if (!c->ac || !c->up)
+        return;
+    redisAsyncContext *ac = c->ac;
+    int done = 0;
+    /* Not redisAsyncHandleWrite: on an error it frees the context, which may be the one whose
+     * reply callback we are in. An error stays in the context and the write event reports it. */
+    if (redisBufferWrite(&ac->c, &done) == REDIS_OK && done && ac->ev.delWrite)
+        ac->ev.delWrite(ac->ev.data);
+}
+
 void sl_redis_conn_flush(struct sl_redis_conn *c)
 {
     if (!c->ac || !c->up)

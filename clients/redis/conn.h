@@ -69,6 +69,11 @@ void sl_redis_conn_release(struct sl_redis_conn *c);
  * fires exactly once) or -ENOTCONN (cb never fires). */
 int sl_redis_conn_cmd(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
                       int argc, const char **argv, const size_t *lens);
+/* Writes what hiredis has buffered now instead of on the loop's next write event: a command
+ * sent on a hot path (the next read, a round of acks) reaches the server before the loop goes
+ * on to other work. Non-blocking; what the socket does not take (or an error) is left to the
+ * write event, which hiredis still watches for then and which reports an error as usual. */
+void sl_redis_conn_write_now(struct sl_redis_conn *c);
 /* Best effort, non-blocking: writes what hiredis has buffered (used just before closing). */
 void sl_redis_conn_flush(struct sl_redis_conn *c);
 /* "host:port" or the socket path, for messages. */

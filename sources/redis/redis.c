@@ -303,8 +303,12 @@ static void read_next(struct rsrc *s)
         argv_str(&a, s->streams[i].name);
     for (size_t i = 0; i < s->nstreams; i++)
         argv_str(&a, ">");
-    if (argv_send(&s->rd, s->cfg.block_ms, read_cb, s, &a) == 0)
+    if (argv_send(&s->rd, s->cfg.block_ms, read_cb, s, &a) == 0) {
         s->reading = true;
+        /* Out before the entries just read go to the function: Redis works on the next reply
+         * while they are encoded and sent, and an idle stream's read is waiting again at once. */
+        sl_redis_conn_write_now(&s->rd);
+    }
 }
 
 /* ---- pending entries: recovery of our own, takeover of idle ones (ctl) ---- */
@@ -648,6 +652,8 @@ static void before_sleep(void *arg)
 {
     struct rsrc *s = arg;
     flush_acks(s);
+    /* Written now rather than after the loop wakes for the socket's write event. */
+    sl_redis_conn_write_now(&s->ctl);
     unthrottle(s);
 }
 
