@@ -157,6 +157,9 @@ def thread_cpu(pid):
             name = st[st.index("(") + 1:st.rindex(")")]
             fields = st[st.rindex(")") + 2:].split()
             out["%s/%s" % (name, tid)] = (int(fields[11]) + int(fields[12])) / tick
+            # Runnable but waiting for a core (schedstat, ns): how busy the machine was.
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                out["wait:%s/%s" % (name, tid)] = int(f.read().split()[1]) / 1e9
     except OSError:
         pass
     return out
@@ -164,13 +167,13 @@ def thread_cpu(pid):
 
 def cpu_line(pid, cpu0, cpu1, n):
     """The loop thread's (the main thread's: tid == pid) CPU microseconds per record, and every
-    thread that used a noticeable share."""
+    thread that used a noticeable share (wait: the time it was runnable but had no core)."""
     loop = "/%d" % pid
     parts = []
     per_rec = None
     for k in sorted(cpu1):
         d = cpu1[k] - cpu0.get(k, 0.0)
-        if k.endswith(loop):
+        if k.endswith(loop) and not k.startswith("wait:"):
             per_rec = d / n * 1e6
         if d >= 0.05:
             parts.append("%s %.2fs" % (k, d))

@@ -112,22 +112,34 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
     free(cmd);
 }
 
-static int conn_send(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
-                     int argc, const char **argv, const size_t *lens)
+static struct conn_cmd *cmd_new(struct sl_redis_conn *c, sl_redis_reply_cb cb, void *priv)
 {
     struct conn_cmd *cmd = sl_malloc(sizeof(*cmd));
     cmd->c = c;
     cmd->gen = c->gen;
     cmd->cb = cb;
     cmd->priv = priv;
-    if (redisAsyncCommandArgv(c->ac, reply_cb, cmd, argc, argv, lens) != REDIS_OK) {
-        free(cmd);
-        return -ENOTCONN;
-    }
+    return cmd;
+}
+
+/* A command was queued: its deadline joins the FIFO. */
+static void cmd_sent(struct sl_redis_conn *c, int64_t extra_ms)
+{
     bool was_idle = c->dl_n == 0;
     dl_push(c, sl_mono_ms() + c->o.command_timeout_ms + extra_ms);
     if (was_idle)
         watchdog_arm(c);
+}
+
+static int conn_send(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb, void *priv,
+                     int argc, const char **argv, const size_t *lens)
+{
+    struct conn_cmd *cmd = cmd_new(c, cb, priv);
+    if (redisAsyncCommandArgv(c->ac, reply_cb, cmd, argc, argv, lens) != REDIS_OK) {
+        free(cmd);
+        return -ENOTCONN;
+    }
+    cmd_sent(c, extra_ms);
     return 0;
 }
 
@@ -137,6 +149,20 @@ int sl_redis_conn_cmd(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_
     if (!c->ac || !c->up)
         return -ENOTCONN;
     return conn_send(c, extra_ms, cb, priv, argc, argv, lens);
+}
+
+int sl_redis_conn_cmd_resp(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb,
+                           void *priv, const char *resp, size_t len)
+{
+    if (!c->ac || !c->up)
+        return -ENOTCONN;
+    struct conn_cmd *cmd = cmd_new(c, cb, priv);
+    if (redisAsyncFormattedCommand(c->ac, reply_cb, cmd, resp, len) != REDIS_OK) {
+        free(cmd);
+        return -ENOTCONN;
+    }
+    cmd_sent(c, extra_ms);
+    return 0;
 }
 
 static void handshake_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)

@@ -53,6 +53,10 @@ struct sl_redis_conn {
 
 void sl_redis_conn_init(struct sl_redis_conn *c, struct ev_loop *loop,
                         const struct sl_redis_conn_opts *o, sl_redis_conn_state_cb cb, void *arg);
+/* The same with the command already in RESP (a hot path formats it into a reused buffer; hiredis
+ * copies it): "*<argc>\r\n" then "$<len>\r\n<bytes>\r\n" per argument. */
+int sl_redis_conn_cmd_resp(struct sl_redis_conn *c, int64_t extra_ms, sl_redis_reply_cb cb,
+                           void *priv, const char *cmd, size_t len);
 /* Replies of this connection are built in an arena kept from reply to reply (clients/redis/
  * arena.h) instead of one allocation per element: for a connection whose replies are big
  * arrays read on a hot path. A reply is valid during its callback only, as always. Call once,

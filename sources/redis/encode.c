@@ -338,7 +338,7 @@ static void encode_typed(const struct sl_redis_record *rr, struct sl_buf *b)
     bool plain = id_plain(rr->id, rr->id_len);
     SL_BUF_LIT(b, "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
     if (rr->pkey_is_stream)
-        sl_buf_puts(b, st->name_json);
+        sl_buf_append(b, st->name_json, st->name_json_len);
     else
         sl_buf_append(b, rr->buf.data + rr->pkey_off, rr->pkey_len);
     SL_BUF_LIT(b, ",\"sequenceNumber\":");
@@ -353,15 +353,14 @@ static void encode_typed(const struct sl_redis_record *rr, struct sl_buf *b)
     put_data(b, &rr->base);
     put_arrival(b, rr->base.time_ms);
     sl_buf_append(b, EVENT_MID, sizeof(EVENT_MID) - 1);
-    size_t nlen = strlen(st->name_json);
-    sl_buf_append(b, st->name_json + 1, nlen - 2);
+    sl_buf_append(b, st->name_json + 1, st->name_json_len - 2);
     sl_buf_putc(b, ':');
     if (plain)
         sl_buf_append(b, rr->id, rr->id_len);
     else
         put_inner(b, NULL, 0, rr->id);
     sl_buf_append(b, EVENT_TAIL, sizeof(EVENT_TAIL) - 1);
-    sl_buf_puts(b, st->arn_json);
+    sl_buf_append(b, st->arn_json, st->arn_json_len);
     if (rr->utf8_replaced)
         SL_BUF_LIT(b, UTF8_FLAG);
     sl_buf_putc(b, '}');

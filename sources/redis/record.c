@@ -43,6 +43,8 @@ void sl_redis_stream_ref_init(struct sl_redis_stream_ref *st, struct sl_redis_po
     st->name = name;
     st->name_json = sl_json_text(name);
     st->arn_json = sl_json_text(arn);
+    st->name_json_len = strlen(st->name_json);
+    st->arn_json_len = strlen(st->arn_json);
 }
 
 void sl_redis_stream_ref_release(struct sl_redis_stream_ref *st)
@@ -55,7 +57,7 @@ void sl_redis_stream_ref_release(struct sl_redis_stream_ref *st)
 static const char *pkey_json(const struct sl_redis_record *rr, size_t *len)
 {
     if (rr->pkey_is_stream) {
-        *len = strlen(rr->st->name_json);
+        *len = rr->st->name_json_len;
         return rr->st->name_json;
     }
     *len = rr->pkey_len;
@@ -144,9 +146,12 @@ struct sl_record *sl_redis_record_take(const struct sl_redis_stream_ref *st, con
     /* The id as a C string (as text records keep it: up to a NUL). */
     if (id_len >= SL_REDIS_ID_MAX)
         id_len = SL_REDIS_ID_MAX - 1;
+    const char *nul = memchr(id, '\0', id_len);
+    if (nul)
+        id_len = (size_t)(nul - id);
     memcpy(rr->id, id, id_len);
     rr->id[id_len] = '\0';
-    rr->id_len = (uint8_t)strlen(rr->id);
+    rr->id_len = (uint8_t)id_len;
     if (sl_redis_id_parse(rr->id, rr->id_len, &rr->id_ms, &rr->id_seq) != 0)
         rr->id_ms = rr->id_seq = 0;
 
@@ -169,7 +174,7 @@ struct sl_record *sl_redis_record_take(const struct sl_redis_stream_ref *st, con
     rr->base.time_ms = (int64_t)rr->id_ms;
     size_t pkl;
     pkey_json(rr, &pkl);
-    size_t attrs_len = strlen(st->name_json) + pkl + strlen(st->arn_json) + 37;
+    size_t attrs_len = st->name_json_len + pkl + st->arn_json_len + 37;
     rr->base.bytes = body_len / 3 * 4 + 4 + attrs_len + (size_t)rr->id_len * 2 + 256;
     return &rr->base;
 }

@@ -80,6 +80,7 @@ struct rsrc {
     struct sl_presleep acks; /* before the loop sleeps: XACKs out, then the next read */
     char endpoint[300];
     struct sl_redis_pool pool; /* free records */
+    struct sl_buf ackcmd;      /* an XACK in RESP, reused */
     struct sl_metric *m_reconnects, *m_connected, *m_poison;
 };
 
@@ -100,16 +101,6 @@ static void argv_push(struct rargv *a, const char *s, size_t len)
     a->v[a->n] = s;
     a->len[a->n] = len;
     a->n++;
-}
-
-/* Room for n more arguments at once (an XACK of a whole chunk grows the arrays once). */
-static void argv_reserve(struct rargv *a, size_t n)
-{
-    if (a->n + n <= a->cap)
-        return;
-    a->cap = a->n + n;
-    a->v = sl_realloc(a->v, a->cap * sizeof(*a->v));
-    a->len = sl_realloc(a->len, a->cap * sizeof(*a->len));
 }
 
 static void argv_str(struct rargv *a, const char *s)
@@ -612,6 +603,34 @@ static void xack_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
     free(j);
 }
 
+/* One bulk string of a RESP command: "$<len>\r\n<bytes>\r\n". */
+static void resp_bulk(struct sl_buf *b, const char *v, size_t n)
+{
+    sl_buf_putc(b, '$');
+    sl_buf_put_u64(b, n);
+    SL_BUF_LIT(b, "\r\n");
+    sl_buf_append(b, v, n);
+    SL_BUF_LIT(b, "\r\n");
+}
+
+/* XACK <stream> <group> <id>... written straight into RESP from the tracker's ids: no argv, no
+ * formatting per id. */
+static void xack_resp(struct rsrc *s, struct rstream *st, uint64_t first, size_t n)
+{
+    struct sl_buf *b = &s->ackcmd;
+    sl_buf_reset(b);
+    sl_buf_putc(b, '*');
+    sl_buf_put_u64(b, 3 + n);
+    SL_BUF_LIT(b, "\r\n$4\r\nXACK\r\n");
+    resp_bulk(b, st->name, strlen(st->name));
+    resp_bulk(b, s->cfg.group, strlen(s->cfg.group));
+    for (size_t k = 0; k < n; k++) {
+        size_t len;
+        const char *id = sl_redis_tracker_id_len(&st->tr, first + k, &len);
+        resp_bulk(b, id, len);
+    }
+}
+
 static void flush_acks(struct rsrc *s)
 {
     if (!s->ctl.up)
@@ -623,18 +642,12 @@ static void flush_acks(struct rsrc *s)
             size_t n = sl_redis_tracker_take_ackable(&st->tr, REDIS_ACK_CHUNK, &first);
             if (n == 0)
                 break;
-            struct rargv a = {0};
-            argv_reserve(&a, 3 + n);
-            argv_str(&a, "XACK");
-            argv_str(&a, st->name);
-            argv_str(&a, s->cfg.group);
-            for (size_t k = 0; k < n; k++)
-                argv_str(&a, sl_redis_tracker_id(&st->tr, first + k));
+            xack_resp(s, st, first, n);
             struct ack_job *j = SL_NEW(struct ack_job);
             j->st = st;
             j->first = first;
             j->n = n;
-            if (argv_send(&s->ctl, 0, xack_cb, j, &a) < 0) {
+            if (sl_redis_conn_cmd_resp(&s->ctl, 0, xack_cb, j, s->ackcmd.data, s->ackcmd.len) < 0) {
                 sl_redis_tracker_unack(&st->tr, first, n);
                 free(j);
                 return;
@@ -921,6 +934,7 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     s->metrics_timer.data = s;
     sl_presleep_init(&s->acks, s->loop, before_sleep, s);
     sl_redis_pool_init(&s->pool, s->cfg.group, s->cfg.consumer);
+    sl_buf_init(&s->ackcmd);
     s->pool.body = (struct sl_redis_body_spec){
         .encoding = s->cfg.data_encoding,
         .field = s->cfg.data_field,
@@ -1056,6 +1070,7 @@ static void redis_destroy(struct sl_source *base)
     }
     free(s->streams);
     sl_redis_pool_release(&s->pool);
+    sl_buf_release(&s->ackcmd);
     sl_redis_cfg_release(&s->cfg);
     sl_source_release(&s->base);
     free(s);

@@ -104,6 +104,7 @@ struct sl_redis_stream_ref {
     const char *name; /* not owned */
     char *name_json;  /* "orders" */
     char *arn_json;   /* "redis://host:port/db/orders" */
+    size_t name_json_len, arn_json_len;
 };
 
 /* A Redis entry as the mapping holds it: the stream, the entry id, the deliveries and the fields

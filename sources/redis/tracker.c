@@ -73,6 +73,7 @@ uint64_t sl_redis_tracker_push(struct sl_redis_tracker *t, const char *id)
     size_t len = strnlen(id, SL_REDIS_ID_MAX - 1);
     memcpy(sl->id, id, len);
     sl->id[len] = '\0';
+    sl->len = (unsigned char)len;
     sl->state = SL_REDIS_HELD;
     t->n++;
     return t->head_seq + t->n - 1;
@@ -118,6 +119,13 @@ size_t sl_redis_tracker_take_ackable(struct sl_redis_tracker *t, size_t max, uin
 const char *sl_redis_tracker_id(const struct sl_redis_tracker *t, uint64_t seq)
 {
     struct sl_redis_slot *sl = slot_of(t, seq);
+    return sl ? sl->id : NULL;
+}
+
+const char *sl_redis_tracker_id_len(const struct sl_redis_tracker *t, uint64_t seq, size_t *len)
+{
+    struct sl_redis_slot *sl = slot_of(t, seq);
+    *len = sl ? sl->len : 0;
     return sl ? sl->id : NULL;
 }
 

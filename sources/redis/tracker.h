@@ -22,6 +22,7 @@ enum sl_redis_slot_state {
 struct sl_redis_slot {
     char id[SL_REDIS_ID_MAX];
     unsigned char state;
+    unsigned char len; /* strlen(id) */
 };
 
 struct sl_redis_tracker {
@@ -47,6 +48,8 @@ bool sl_redis_tracker_contains(const struct sl_redis_tracker *t, const char *id)
  * were collected (their ids: sl_redis_tracker_id(t, first + i)). */
 size_t sl_redis_tracker_take_ackable(struct sl_redis_tracker *t, size_t max, uint64_t *first);
 const char *sl_redis_tracker_id(const struct sl_redis_tracker *t, uint64_t seq);
+/* The same with its length (*len); NULL when seq is not tracked. */
+const char *sl_redis_tracker_id_len(const struct sl_redis_tracker *t, uint64_t seq, size_t *len);
 /* The XACK of [first, first + n) succeeded: those leave once they reach the front. */
 void sl_redis_tracker_acked(struct sl_redis_tracker *t, uint64_t first, size_t n);
 /* The XACK of [first, first + n) failed or its connection went away: send them again. */

@@ -54,6 +54,11 @@ static void test_tracker_acks_handled_prefix_in_order(void **state)
     assert_int_equal(first, 1);
     assert_string_equal(sl_redis_tracker_id(&t, first), "1-0");
     assert_string_equal(sl_redis_tracker_id(&t, first + 2), "1-2");
+    size_t idlen = 99;
+    assert_string_equal(sl_redis_tracker_id_len(&t, first + 2, &idlen), "1-2");
+    assert_int_equal(idlen, 3);
+    assert_null(sl_redis_tracker_id_len(&t, 999, &idlen));
+    assert_int_equal(idlen, 0);
     /* Sent once: not taken again while in flight. */
     assert_int_equal(sl_redis_tracker_take_ackable(&t, 100, &first), 0);
     assert_int_equal(sl_redis_tracker_handled(&t, 4), 0);
