@@ -180,25 +180,37 @@ def cpu_line(pid, cpu0, cpu1, n):
     return per_rec, ", ".join(parts)
 
 
-def latency_run(c, stream, a, arrived, latencies):
-    """Adds a warm-up entry, waits for its delivery, then adds a.latency_records entries at
-    a.rate, each with its XADD time in field "t"; returns p50, p99, max and the sample count of
-    latencies() once every entry arrived."""
-    c.cmd("XADD", stream, "*", "t", "0", "warm", "1")
-    harness.wait_until(lambda: arrived() >= 1, what="warm-up delivered on " + stream)
-    gap = 1.0 / a.rate
-    nxt = time.monotonic()
-    for i in range(a.latency_records):
-        c.cmd("XADD", stream, "*", "t", "%.6f" % time.time(), "i", str(i))
-        nxt += gap
-        d = nxt - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-    harness.wait_until(lambda: len(latencies()) >= a.latency_records, timeout=120,
-                       what="latency records delivered on " + stream)
-    lat = sorted(latencies())
+def pcts(lat):
+    """p50, p99, max and the count of a list of latencies."""
+    lat = sorted(lat)
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
     return p(0.5), p(0.99), lat[-1], len(lat)
+
+
+def latency_run(c, streams, a, arrived, latencies):
+    """Adds a warm-up entry to each stream and waits for them (arrived() counts requests),
+    then adds a.latency_records entries to each stream at a.rate, the streams taking turns
+    (the consumers compared see the same machine at the same time), each entry with its XADD
+    time in field "t"; returns pcts() of each stream's latencies (latencies(i)) once every
+    entry arrived."""
+    for st in streams:
+        c.cmd("XADD", st, "*", "t", "0", "warm", "1")
+    harness.wait_until(lambda: arrived() >= len(streams), what="warm-up delivered")
+    gap = 1.0 / a.rate / len(streams)
+    nxt = time.monotonic()
+    for i in range(a.latency_records):
+        for st in streams:
+            c.cmd("XADD", st, "*", "t", "%.6f" % time.time(), "i", str(i))
+            nxt += gap
+            d = nxt - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+    out = []
+    for k in range(len(streams)):
+        harness.wait_until(lambda: len(latencies(k)) >= a.latency_records, timeout=120,
+                           what="latency records delivered on " + streams[k])
+        out.append(pcts(latencies(k)))
+    return out
 
 
 def start_sluice(build, workdir, name, config):
@@ -313,10 +325,10 @@ def main():
             stop(s)
             stop(fn)
 
-        # Latency: one entry at a time, the XADD time in the entry. Three runs on their own
-        # streams: the bare consumer posting to ArrivalFn (the floor: Redis, the XADD client,
-        # one HTTP request), sluice posting to ArrivalFn, and sluice posting to KinesisFn (the
-        # figure issue 3 reported, which includes Python's http.server).
+        # Latency: one entry at a time, the XADD time in the entry. The bare consumer (the
+        # floor: Redis, the XADD client, one HTTP request) and sluice run side by side on their
+        # own streams, both posting to one ArrivalFn; then sluice alone posting to KinesisFn
+        # (the figure issue 3 reported, which includes Python's http.server).
         fn = ArrivalFn()
         bare = subprocess.Popen([os.path.join(build, "bench", "bench_redis_baseline"),
                                  "--latency", "127.0.0.1", str(r.port), "latb", "bare",
@@ -331,16 +343,14 @@ def main():
             except Exception:  # no such key until the group is made
                 return False
         harness.wait_until(has_group, what="the bare consumer's group")
-        results = {}
-        results["bare"] = latency_run(c, "latb", a, lambda: len(fn.reqs),
-                                      lambda: fn.latencies("bare"))
-        bare.wait(30)
         s, _ = start_sluice(build, workdir, "lat",
                             config(workdir, "lat", fn.url, r.port, "lat", 100, stream="lat"))
         procs.append(s)
-        nreq = len(fn.reqs)
-        results["sluice"] = latency_run(c, "lat", a, lambda: len(fn.reqs) - nreq,
-                                        lambda: fn.latencies("sluice"))
+        results = {}
+        results["bare"], results["sluice"] = latency_run(
+            c, ["latb", "lat"], a, lambda: len(fn.reqs),
+            lambda k: fn.latencies(("bare", "sluice")[k]))
+        bare.wait(30)
         stop(s)
         fn.stop()
         kf = redis_fixture.KinesisFn()
@@ -354,7 +364,8 @@ def main():
                 out += [(inv["time"] - float(d["t"])) * 1000.0 for d in inv["data"]
                         if d.get("t", "0") != "0"]
             return out
-        results["kinesisfn"] = latency_run(c, "latk", a, lambda: len(kf.events), kf_lat)
+        results["kinesisfn"] = latency_run(c, ["latk"], a, lambda: len(kf.events),
+                                           lambda k: kf_lat())[0]
         stop(s)
         kf.stop()
         what = {"bare": "bare XREADGROUP loop -> ArrivalFn",

@@ -81,6 +81,7 @@ struct rsrc {
     char endpoint[300];
     struct sl_redis_pool pool; /* free records */
     struct sl_buf ackcmd;      /* an XACK in RESP, reused */
+    struct sl_buf readcmd;     /* the XREADGROUP in RESP, reused */
     struct sl_metric *m_reconnects, *m_connected, *m_poison;
 };
 
@@ -136,6 +137,24 @@ static bool reply_is_error(const redisReply *r)
 static bool is_str(const redisReply *r)
 {
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+/* One bulk string of a RESP command: "$<len>\r\n<bytes>\r\n". */
+static void resp_bulk(struct sl_buf *b, const char *v, size_t n)
+{
+    sl_buf_putc(b, '$');
+    sl_buf_put_u64(b, n);
+    SL_BUF_LIT(b, "\r\n");
+    sl_buf_append(b, v, n);
+    SL_BUF_LIT(b, "\r\n");
+}
+
+/* A number as a bulk string. */
+static void resp_i64(struct sl_buf *b, int64_t v)
+{
+    char num[24];
+    size_t n = (size_t)(sl_put_i64(num, v) - num);
+    resp_bulk(b, num, n);
 }
 
 /* ---- emitting entries ---- */
@@ -276,25 +295,25 @@ static void read_next(struct rsrc *s)
 {
     if (s->state != RS_LIVE || throttled(s) || s->stopped || s->reading || !s->rd.up)
         return;
-    char count[24], block[24];
-    snprintf(count, sizeof(count), "%lld",
-             (long long)sl_redis_read_count(s->cfg.read_ahead, s->held, s->nstreams, s->cfg.count));
-    snprintf(block, sizeof(block), "%lld", (long long)s->cfg.block_ms);
-    struct rargv a = {0};
-    argv_str(&a, "XREADGROUP");
-    argv_str(&a, "GROUP");
-    argv_str(&a, s->cfg.group);
-    argv_str(&a, s->cfg.consumer);
-    argv_str(&a, "COUNT");
-    argv_str(&a, count);
-    argv_str(&a, "BLOCK");
-    argv_str(&a, block);
-    argv_str(&a, "STREAMS");
+    /* XREADGROUP GROUP <group> <consumer> COUNT <n> BLOCK <ms> STREAMS <stream>... >... in
+     * RESP, into a reused buffer: no argv, no printf on the way to every read. */
+    struct sl_buf *b = &s->readcmd;
+    sl_buf_reset(b);
+    sl_buf_putc(b, '*');
+    sl_buf_put_u64(b, 9 + 2 * s->nstreams);
+    SL_BUF_LIT(b, "\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n");
+    resp_bulk(b, s->cfg.group, strlen(s->cfg.group));
+    resp_bulk(b, s->cfg.consumer, strlen(s->cfg.consumer));
+    SL_BUF_LIT(b, "$5\r\nCOUNT\r\n");
+    resp_i64(b, sl_redis_read_count(s->cfg.read_ahead, s->held, s->nstreams, s->cfg.count));
+    SL_BUF_LIT(b, "$5\r\nBLOCK\r\n");
+    resp_i64(b, s->cfg.block_ms);
+    SL_BUF_LIT(b, "$7\r\nSTREAMS\r\n");
     for (size_t i = 0; i < s->nstreams; i++)
-        argv_str(&a, s->streams[i].name);
+        resp_bulk(b, s->streams[i].name, strlen(s->streams[i].name));
     for (size_t i = 0; i < s->nstreams; i++)
-        argv_str(&a, ">");
-    if (argv_send(&s->rd, s->cfg.block_ms, read_cb, s, &a) == 0) {
+        SL_BUF_LIT(b, "$1\r\n>\r\n");
+    if (sl_redis_conn_cmd_resp(&s->rd, s->cfg.block_ms, read_cb, s, b->data, b->len) == 0) {
         s->reading = true;
         /* Out before the entries just read go to the function: Redis works on the next reply
          * while they are encoded and sent, and an idle stream's read is waiting again at once. */
@@ -601,16 +620,6 @@ static void xack_cb(struct sl_redis_conn *c, redisReply *reply, void *priv)
         sl_redis_tracker_acked(&st->tr, j->first, j->n);
     }
     free(j);
-}
-
-/* One bulk string of a RESP command: "$<len>\r\n<bytes>\r\n". */
-static void resp_bulk(struct sl_buf *b, const char *v, size_t n)
-{
-    sl_buf_putc(b, '$');
-    sl_buf_put_u64(b, n);
-    SL_BUF_LIT(b, "\r\n");
-    sl_buf_append(b, v, n);
-    SL_BUF_LIT(b, "\r\n");
 }
 
 /* XACK <stream> <group> <id>... written straight into RESP from the tracker's ids: no argv, no
@@ -935,6 +944,7 @@ static int redis_create(const struct sl_env *env, const struct sl_cfg_typed *sec
     sl_presleep_init(&s->acks, s->loop, before_sleep, s);
     sl_redis_pool_init(&s->pool, s->cfg.group, s->cfg.consumer);
     sl_buf_init(&s->ackcmd);
+    sl_buf_init(&s->readcmd);
     s->pool.body = (struct sl_redis_body_spec){
         .encoding = s->cfg.data_encoding,
         .field = s->cfg.data_field,
@@ -1071,6 +1081,7 @@ static void redis_destroy(struct sl_source *base)
     free(s->streams);
     sl_redis_pool_release(&s->pool);
     sl_buf_release(&s->ackcmd);
+    sl_buf_release(&s->readcmd);
     sl_redis_cfg_release(&s->cfg);
     sl_source_release(&s->base);
     free(s);
