@@ -6,6 +6,7 @@ stream."""
 import json
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import base_config, json_body, main, wait_until  # noqa: E402
@@ -55,7 +56,45 @@ def add_at_once(client, stream, n, start):
     return replies[-1]
 
 
+class FirstThrough:
+    """A KinesisFn gate that answers the first invocation at once and holds the later ones
+    until set(): a function still busy with the second batch when the first is done."""
+
+    def __init__(self):
+        self.first = True
+        self.lock = threading.Lock()
+        self.ev = threading.Event()
+
+    def wait(self):
+        with self.lock:
+            first, self.first = self.first, False
+        if not first:
+            self.ev.wait()
+
+    def set(self):
+        self.ev.set()
+
+
 class RedisFlow(RedisTest):
+    def test_acks_a_finished_batch_while_the_next_is_at_the_function(self):
+        r = self.redis()
+        c = r.client()
+        fn = self.kfn()
+        fn.gate = FirstThrough()
+        ids = self.produce(c, "orders", 20)
+        self.sluice(config(self, fn, r.port, ["orders"]))
+        wait_until(lambda: len(fn.arrived) >= 2, what="the second batch at the function")
+        # The first batch is done and its entries leave the pending list while the second
+        # batch is still at the function (the acks do not wait for the lane to drain).
+        wait_until(lambda: pending(c, "orders") == 10, what="the first batch acked")
+        self.assertEqual([len(inv["ids"]) for inv in fn.invocations()], [10])
+        self.assertEqual(fn.arrived[1], ["orders:" + i for i in ids[10:]])
+
+        fn.release()
+        wait_until(lambda: pending(c, "orders") == 0 and entries_read(c, "orders") == 20,
+                   what="every entry delivered and acked")
+        self.assertEqual(list(dict.fromkeys(fn.delivered())), ["orders:" + i for i in ids])
+
     def test_reads_ahead_while_a_batch_is_at_the_function(self):
         r = self.redis()
         c = r.client()
