@@ -131,6 +131,27 @@ class RedisRecovery(RedisTest):
         first = list(dict.fromkeys(fn.delivered_keys()))
         self.assertEqual(first, [str(i) for i in range(1000)])
 
+    def test_a_read_answered_with_an_error_reconnects(self):
+        # The read connection builds its replies in an arena: an error reply (NOGROUP for a
+        # blocked XREADGROUP whose group is destroyed) is read and reported like any other.
+        r = self.redis()
+        c = r.client()
+        fn = self.kfn()
+        self.produce(c, "orders", 5)
+        s = self.sluice(config(self, fn, r.port, ["orders"], source={"block": "60s"}))
+        wait_until(lambda: len(set(fn.delivered_keys())) == 5 and
+                   pending_total(c, "orders") == 0, what="the first entries delivered and acked")
+        c.cmd("XGROUP", "DESTROY", "orders", "sluice-orders")
+        s.out.wait_for(r"\[source:redis:orders\] connection to 127\.0\.0\.1:%d lost: "
+                       r"XREADGROUP failed: NOGROUP" % r.port)
+        s.out.wait_for(r"connected to 127\.0\.0\.1:%d again" % r.port)
+        # The group is made again from the stream's start (starting_position earliest): the
+        # first entries come again (at least once), then the new ones.
+        self.produce(c, "orders", 5, start=5)
+        want = {str(i) for i in range(10)}
+        wait_until(lambda: set(fn.delivered_keys()) == want and
+                   pending_total(c, "orders") == 0, what="every entry delivered after it")
+
     def test_unreachable_at_start_then_redis_appears(self):
         port = free_port()
         fn = self.kfn()
