@@ -20,7 +20,9 @@ int sl_redis_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
         if (ch < '0' || ch > '9' || digits >= 20)
             return -EINVAL;
         uint64_t d = (uint64_t)(ch - '0');
-        if (part[k] > (UINT64_MAX - d) / 10)
+        /* 19 digits always fit (10^19 - 1 < 2^64 - 1): only the 20th can overflow. Checked
+         * only then, as this runs for every entry read. */
+        if (digits == 19 && part[k] > (UINT64_MAX - d) / 10)
             return -EINVAL;
         part[k] = part[k] * 10 + d;
         digits++;

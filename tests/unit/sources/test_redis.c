@@ -27,8 +27,20 @@ static void test_id_parse(void **state)
     assert_int_equal(sl_redis_id_parse("18446744073709551615-18446744073709551615", 41, &ms, &seq),
                      0);
     assert_true(ms == UINT64_MAX && seq == UINT64_MAX);
-    const char *bad[] = {"",    "-", "1-", "-1", "1", "1-2-3", "a-1", "18446744073709551616-0",
-                         "1 -2"};
+    assert_int_equal(sl_redis_id_parse("9999999999999999999-1", 21, &ms, &seq), 0);
+    assert_true(ms == 9999999999999999999ULL && seq == 1);
+    const char *bad[] = {"",
+                         "-",
+                         "1-",
+                         "-1",
+                         "1",
+                         "1-2-3",
+                         "a-1",
+                         "18446744073709551616-0",
+                         "1 -2",
+                         "0-18446744073709551616",
+                         "99999999999999999999-0",
+                         "184467440737095516150-0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_not_equal(sl_redis_id_parse(bad[i], strlen(bad[i]), &ms, &seq), 0);
 }
