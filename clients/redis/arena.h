@@ -1,12 +1,13 @@
 /* Replies built in a reused arena instead of one malloc per element.
  *
  * hiredis builds a reply through a table of object functions (redisReplyObjectFunctions, see
- * hiredis's README, "Reader API"): by default every element of a reply is its own redisReply
- * and every string its own allocation, so an XREADGROUP reply of 100 entries of a few fields is
- * hundreds of mallocs and as many frees. These functions build the same redisReply tree (the
- * callbacks read it as usual), but every node, element array and string of a reply lives in
- * one arena whose blocks are kept from reply to reply: once the arena has grown to the size of
- * the replies, reading allocates nothing. Strings are NUL-terminated as hiredis's are. */
+ * hiredis's README, "Customizing replies"): by default every element of a reply is its own
+ * redisReply and every string its own allocation, so an XREADGROUP reply of 100 entries of a
+ * few fields is hundreds of mallocs and as many frees. These functions build the same
+ * redisReply tree (the callbacks read it as usual), but every node, element array and string
+ * of a reply lives in one arena whose blocks are kept from reply to reply: once the arena has
+ * grown to the size of the replies, reading allocates nothing. Strings are NUL-terminated as
+ * hiredis's are. */
 #ifndef SL_CLIENTS_REDIS_ARENA_H
 #define SL_CLIENTS_REDIS_ARENA_H
 

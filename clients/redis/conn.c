@@ -294,8 +294,13 @@ int sl_redis_conn_connect(struct sl_redis_conn *c, char *why, size_t why_cap)
         redisAsyncFree(ac);
         return -EINVAL;
     }
-    if (c->arenas)
+    if (c->arenas) {
         sl_redis_arenas_attach(c->arenas, &ac->c);
+        /* hiredis frees its read buffer whenever it empties with more than maxbuf (16 KiB)
+         * unused; a reply of a few hundred entries is bigger, so that was a malloc and a free
+         * per read. Kept up to 1 MiB instead (hiredis's README, "Reader max buffer"). */
+        ac->c.reader->maxbuf = 1024 * 1024;
+    }
     ac->data = c;
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
