@@ -164,6 +164,16 @@ static double store_ok_read(void *arg)
     return sl_store_lost(arg) ? 0 : 1;
 }
 
+static double store_commits_read(void *arg)
+{
+    return (double)sl_store_commits(arg);
+}
+
+static double store_jobs_read(void *arg)
+{
+    return (double)sl_store_jobs_committed(arg);
+}
+
 /* The schema of the store's database (its user_version), one step per version. The tables
  * are created by the modules that own them (sources/spool.c: spool; dlq/sqlite: dlq_entries;
  * cli/mapstate.c: mapping_state) as they are in this version; a change to one of them is a new
@@ -223,6 +233,15 @@ static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
                         "1 while the store directory and database file are those opened at "
                         "start, 0 once they were deleted or replaced (the store is lost).",
                         NULL, store_ok_read, app->store);
+    /* Their ratio is the writes per group commit (per fsync with store.sync full). */
+    sl_metrics_counter_fn(app->metrics, "sluice_store_commits_total",
+                          "Transactions the store's writer committed (each group of queued writes "
+                          "is one transaction).",
+                          NULL, store_commits_read, app->store);
+    sl_metrics_counter_fn(app->metrics, "sluice_store_writes_committed_total",
+                          "Writes (spool inserts and deletes, DLQ entries, kept state) the store "
+                          "committed.",
+                          NULL, store_jobs_read, app->store);
     rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
     if (rc < 0)
         return rc;

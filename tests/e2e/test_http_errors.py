@@ -40,6 +40,12 @@ class HttpErrors(SluiceTest):
         self.assertIn("POST", h.get("allow", ""))
         st, h, d = self.s.post("orders", "{not json", dict(auth, **{"Content-Type": "application/json"}))
         self.assertJsonError(st, h, d, 400)
+        # The answer says what is wrong and where.
+        self.assertEqual(json_body(d)["error"], "invalid_json")
+        self.assertIn("(at byte 1)", json_body(d)["message"])
+        st, h, d = self.s.post("orders", '{"a": [1, 2}', dict(auth, **{"Content-Type": "application/json"}))
+        self.assertJsonError(st, h, d, 400)
+        self.assertIn("']' was expected (at byte 11)", json_body(d)["message"])
         st, h, d = self.s.post("orders", "x" * 2048, auth)
         self.assertJsonError(st, h, d, 413)
         st, h, d = http_request(self.s.push_port, "POST", "/hooks/orders", "{}",
