@@ -26,16 +26,20 @@
 
 static const char app_scope[] = "sluice";
 
+/* Every field is set: what a listener does not configure is 0 (off), never left over from
+ * the stack (a stray header_timeout_ms once closed push connections after 3 ms). */
 static void limits_from(const struct sl_cfg_listener *l, struct sl_http_limits *out)
 {
-    out->max_connections = (size_t)l->max_connections;
-    out->max_header_bytes = (size_t)l->max_header_bytes;
-    out->max_body_bytes = (size_t)l->max_body_bytes;
-    out->request_timeout_ms = l->request_timeout_ms;
-    out->idle_timeout_ms = l->idle_timeout_ms;
-    out->max_headers = 100;
-    out->max_buffered_bytes = (size_t)l->max_buffered_bytes;         /* 0 (admin): the default */
-    out->max_connections_per_ip = (size_t)l->max_connections_per_ip; /* 0 (admin): unlimited */
+    *out = (struct sl_http_limits){
+        .max_connections = (size_t)l->max_connections,
+        .max_header_bytes = (size_t)l->max_header_bytes,
+        .max_body_bytes = (size_t)l->max_body_bytes,
+        .request_timeout_ms = l->request_timeout_ms,
+        .idle_timeout_ms = l->idle_timeout_ms,
+        .max_headers = 100,
+        .max_buffered_bytes = (size_t)l->max_buffered_bytes,         /* 0 (admin): the default */
+        .max_connections_per_ip = (size_t)l->max_connections_per_ip, /* 0 (admin): unlimited */
+    };
 }
 
 /* The admin listener stays reachable for health checks when idle or slow clients fill
