@@ -26,16 +26,20 @@
 
 static const char app_scope[] = "sluice";
 
+/* Every field is set: what a listener does not configure is 0 (off), never left over from
+ * the stack (a stray header_timeout_ms once closed push connections after 3 ms). */
 static void limits_from(const struct sl_cfg_listener *l, struct sl_http_limits *out)
 {
-    out->max_connections = (size_t)l->max_connections;
-    out->max_header_bytes = (size_t)l->max_header_bytes;
-    out->max_body_bytes = (size_t)l->max_body_bytes;
-    out->request_timeout_ms = l->request_timeout_ms;
-    out->idle_timeout_ms = l->idle_timeout_ms;
-    out->max_headers = 100;
-    out->max_buffered_bytes = (size_t)l->max_buffered_bytes;         /* 0 (admin): the default */
-    out->max_connections_per_ip = (size_t)l->max_connections_per_ip; /* 0 (admin): unlimited */
+    *out = (struct sl_http_limits){
+        .max_connections = (size_t)l->max_connections,
+        .max_header_bytes = (size_t)l->max_header_bytes,
+        .max_body_bytes = (size_t)l->max_body_bytes,
+        .request_timeout_ms = l->request_timeout_ms,
+        .idle_timeout_ms = l->idle_timeout_ms,
+        .max_headers = 100,
+        .max_buffered_bytes = (size_t)l->max_buffered_bytes,         /* 0 (admin): the default */
+        .max_connections_per_ip = (size_t)l->max_connections_per_ip, /* 0 (admin): unlimited */
+    };
 }
 
 /* The admin listener stays reachable for health checks when idle or slow clients fill
@@ -164,6 +168,16 @@ static double store_ok_read(void *arg)
     return sl_store_lost(arg) ? 0 : 1;
 }
 
+static double store_commits_read(void *arg)
+{
+    return (double)sl_store_commits(arg);
+}
+
+static double store_jobs_read(void *arg)
+{
+    return (double)sl_store_jobs_committed(arg);
+}
+
 /* The schema of the store's database (its user_version), one step per version. The tables
  * are created by the modules that own them (sources/spool.c: spool; dlq/sqlite: dlq_entries;
  * cli/mapstate.c: mapping_state) as they are in this version; a change to one of them is a new
@@ -223,6 +237,15 @@ static int app_open_store(struct sl_app *app, bool own, struct sl_err *err)
                         "1 while the store directory and database file are those opened at "
                         "start, 0 once they were deleted or replaced (the store is lost).",
                         NULL, store_ok_read, app->store);
+    /* Their ratio is the writes per group commit (per fsync with store.sync full). */
+    sl_metrics_counter_fn(app->metrics, "sluice_store_commits_total",
+                          "Transactions the store's writer committed (each group of queued writes "
+                          "is one transaction).",
+                          NULL, store_commits_read, app->store);
+    sl_metrics_counter_fn(app->metrics, "sluice_store_writes_committed_total",
+                          "Writes (spool inserts and deletes, DLQ entries, kept state) the store "
+                          "committed.",
+                          NULL, store_jobs_read, app->store);
     rc = sl_spool_open(app->loop, app->store, cfg->store.spool_max_bytes, &app->spool, err);
     if (rc < 0)
         return rc;

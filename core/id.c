@@ -1,6 +1,6 @@
 #include "core/id.h"
 
-#include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -22,20 +22,44 @@ uint64_t sl_rng_next(uint64_t *state)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* Ids are made per accepted push: their random bytes come from the kernel in blocks, one
+ * getrandom(2) per 64 ids instead of one per id. Each thread has its own block. */
+static __thread unsigned char id_pool[1024];
+static __thread size_t id_pool_used = sizeof(id_pool);
+
+static void id_random(unsigned char r[16])
+{
+    if (id_pool_used + 16 > sizeof(id_pool)) {
+        if (getrandom(id_pool, sizeof(id_pool), 0) != (ssize_t)sizeof(id_pool)) {
+            /* No kernel randomness (a seccomp sandbox, a very early boot): still distinct. */
+            uint64_t a = sl_random_u64(), b = sl_random_u64();
+            for (int i = 0; i < 8; i++) {
+                r[i] = (unsigned char)(a >> (i * 8));
+                r[8 + i] = (unsigned char)(b >> (i * 8));
+            }
+            return;
+        }
+        id_pool_used = 0;
+    }
+    memcpy(r, id_pool + id_pool_used, 16);
+    /* Used bytes do not stay behind in memory. */
+    memset(id_pool + id_pool_used, 0, 16);
+    id_pool_used += 16;
+}
+
 void sl_id_new(char out[SL_ID_LEN + 1])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char r[16];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        uint64_t a = sl_random_u64(), b = sl_random_u64();
-        for (int i = 0; i < 8; i++) {
-            r[i] = (unsigned char)(a >> (i * 8));
-            r[8 + i] = (unsigned char)(b >> (i * 8));
-        }
-    }
+    id_random(r);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, SL_ID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[r[i] >> 4];
+        *o++ = hex[r[i] & 0x0f];
+    }
+    *o = '\0';
 }

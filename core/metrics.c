@@ -128,6 +128,15 @@ struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, co
     return m;
 }
 
+struct sl_metric *sl_metrics_counter_fn(struct sl_metrics *r, const char *name, const char *help,
+                                        const char *labels, sl_metric_read_cb cb, void *arg)
+{
+    struct sl_metric *m = sl_metrics_counter(r, name, help, labels);
+    m->read_cb = cb;
+    m->read_arg = arg;
+    return m;
+}
+
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, const char *help,
                                        const char *labels, const double *bounds, size_t nbounds)
 {

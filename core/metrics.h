@@ -33,12 +33,16 @@ struct sl_metric *sl_metrics_gauge(struct sl_metrics *r, const char *name, const
                                    const char *labels);
 struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, const char *help,
                                       const char *labels, sl_metric_read_cb cb, void *arg);
+/* A counter read when the registry is rendered (a count kept elsewhere, e.g. by another
+ * thread): cb must return a value that never decreases. */
+struct sl_metric *sl_metrics_counter_fn(struct sl_metrics *r, const char *name, const char *help,
+                                        const char *labels, sl_metric_read_cb cb, void *arg);
 /* bounds are the upper bounds of the buckets in ascending order (+Inf is implied). */
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, const char *help,
                                        const char *labels, const double *bounds, size_t nbounds);
 
-/* Removes every series whose value is read through arg (sl_metrics_gauge_fn): before arg is
- * freed. The series' pointers are invalid afterwards. */
+/* Removes every series whose value is read through arg (sl_metrics_gauge_fn,
+ * sl_metrics_counter_fn): before arg is freed. The series' pointers are invalid afterwards. */
 void sl_metrics_forget(struct sl_metrics *r, const void *arg);
 /* Removes every series whose label set holds `label` (one `key="value"` pair, as
  * sl_metrics_label writes it), e.g. the series of a mapping that no longer exists. The series'

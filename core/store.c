@@ -366,6 +366,18 @@ static int group_error(struct sl_store *st, const char *what, size_t n)
     return code;
 }
 
+/* Each job runs in its own savepoint: the three statements are prepared once per connection
+ * and reused (sqlite3_exec would parse them again for every job). */
+static const char sql_savepoint[] = "SAVEPOINT sl_job";
+static const char sql_release[] = "RELEASE sl_job";
+static const char sql_rollback_to[] = "ROLLBACK TO sl_job";
+
+static int conn_step(struct sl_store_conn *c, const char *sql)
+{
+    sqlite3_stmt *stmt = sl_store_stmt(c, sql);
+    return stmt && sqlite3_step(stmt) == SQLITE_DONE ? 0 : SL_ESTORE;
+}
+
 /* Runs jobs[0..n) in one transaction; sets each job's status. Returns the jobs committed. */
 static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
 {
@@ -388,7 +400,7 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
     for (j = first, i = 0; i < n; j = j->next, i++) {
         if (job_refused(j, lost))
             continue;
-        if (conn_exec(db, "SAVEPOINT sl_job", NULL) < 0) {
+        if (conn_step(&st->wconn, sql_savepoint) < 0) {
             j->status = SL_ESTORE;
             continue;
         }
@@ -410,12 +422,12 @@ static size_t run_group(struct sl_store *st, struct store_job *first, size_t n)
                 group_abort(st, first, n, lost, code);
                 return 0;
             }
-            if (conn_exec(db, "ROLLBACK TO sl_job", NULL) < 0)
+            if (conn_step(&st->wconn, sql_rollback_to) < 0)
                 sl_error(STORE_SCOPE, "ROLLBACK TO failed: %s", sqlite3_errmsg(db));
         } else {
             j->status = 0;
         }
-        if (conn_exec(db, "RELEASE sl_job", NULL) < 0 && j->status == 0)
+        if (conn_step(&st->wconn, sql_release) < 0 && j->status == 0)
             j->status = SL_ESTORE;
     }
     if (nfailed > 0)

@@ -18,11 +18,22 @@ void sl_http_response_build(struct sl_buf *b, int status, const char *content_ty
     if (status < 100 || status > 599)
         status = 500;
     bool no_body = status < 200 || status == 204 || status == 304;
-    sl_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, sl_http_status_text(status));
-    if (content_type && !no_body && !strpbrk(content_type, "\r\n"))
-        sl_buf_printf(b, "Content-Type: %s\r\n", content_type);
-    if (!no_body)
-        sl_buf_printf(b, "Content-Length: %zu\r\n", len);
+    /* Every response (each 202 of a push) passes here: no printf-family call. */
+    sl_buf_puts(b, "HTTP/1.1 ");
+    sl_buf_put_i64(b, status);
+    sl_buf_putc(b, ' ');
+    sl_buf_puts(b, sl_http_status_text(status));
+    sl_buf_puts(b, "\r\n");
+    if (content_type && !no_body && !strpbrk(content_type, "\r\n")) {
+        sl_buf_puts(b, "Content-Type: ");
+        sl_buf_puts(b, content_type);
+        sl_buf_puts(b, "\r\n");
+    }
+    if (!no_body) {
+        sl_buf_puts(b, "Content-Length: ");
+        sl_buf_put_u64(b, len);
+        sl_buf_puts(b, "\r\n");
+    }
     if (!keep_alive)
         sl_buf_puts(b, "Connection: close\r\n");
     else if (http10)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/id.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
@@ -205,14 +206,23 @@ static void respond_unavailable(struct sl_http_exchange *x, int code)
 
 static void webhook_free(struct webhook *h);
 
+/* 202 {"id": ...} for a record id (SL_ID_LEN characters, or fewer). */
+static void respond_id(struct sl_http_exchange *x, const char *id)
+{
+    char body[SL_ID_LEN + 16];
+    size_t idlen = strnlen(id, SL_ID_LEN);
+    char *d = SL_PUT_LIT(body, "{\"id\":\"");
+    d = sl_put_mem(d, id, idlen);
+    d = SL_PUT_LIT(d, "\"}");
+    sl_http_respond_json(x, 202, body, (size_t)(d - body));
+}
+
 /* 202 {"id": ...}: the push is durable (spool commit, or the intake engine's acknowledgement). */
 static void respond_accepted(struct webhook *h, struct sl_http_exchange *x, const char *id)
 {
-    char body[64];
-    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", id);
     if (!h->destroyed)
         sl_metric_inc(h->m_accepted);
-    sl_http_respond_json(x, 202, body, (size_t)n);
+    respond_id(x, id);
 }
 
 static void webhook_intake_put(struct webhook *h, struct webhook_put *p,
@@ -225,11 +235,9 @@ static void webhook_put_done(int status, void *arg)
     h->puts--;
     if (status == SL_DEDUPE_SEEN) {
         /* A copy stored before, which this hook did not see in flight: not stored again. */
-        char body[64];
-        int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", sl_dedupe_flight_id(p->flight));
         if (!h->destroyed)
             sl_metric_inc(h->m_duplicates);
-        sl_http_respond_json(p->x, 202, body, (size_t)n);
+        respond_id(p->x, sl_dedupe_flight_id(p->flight));
     } else if (status < 0) {
         sl_error(h->base.scope, "spool write failed: %s", sl_strerror(status));
         if (!h->destroyed)
@@ -350,9 +358,7 @@ static bool webhook_duplicate(struct webhook *h, struct sl_http_exchange *x, con
     if (found == 0)
         return false;
     sl_metric_inc(h->m_duplicates);
-    char body[64];
-    int n = snprintf(body, sizeof(body), "{\"id\":\"%s\"}", first);
-    sl_http_respond_json(x, 202, body, (size_t)n);
+    respond_id(x, first);
     return true;
 }
 
@@ -375,19 +381,21 @@ static int webhook_check_body(struct webhook *h, struct sl_http_exchange *x,
         else
             len = 0;
     }
-    bool is_json = content_is_json(req);
-    if (is_json || body_id) {
-        json_error_t jerr;
-        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
-        if (!doc && is_json) {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %d)", jerr.text,
-                     jerr.position);
+    if (content_is_json(req)) {
+        /* Checked without building a tree (jansson's would be one per push). */
+        struct sl_json_check_err jerr;
+        if (!sl_json_check(req->body, req->body_len, &jerr)) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (at byte %zu)", jerr.what,
+                     jerr.pos);
             sl_metric_inc(h->m_rejected);
             sl_http_respond_error(x, 400, "invalid_json", msg);
             return -1;
         }
-        const char *id = body_id ? json_string_value(json_object_get(doc, "id")) : NULL;
+    }
+    if (body_id) {
+        json_t *doc = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
+        const char *id = json_string_value(json_object_get(doc, "id"));
         if (id && strlen(id) > SL_DEDUPE_KEY_MAX) {
             json_decref(doc);
             respond_long_id(h, x);

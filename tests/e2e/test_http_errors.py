@@ -2,6 +2,7 @@
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import SluiceTest, base_config, http_request, json_body, main, wait_until  # noqa: E402
@@ -40,6 +41,12 @@ class HttpErrors(SluiceTest):
         self.assertIn("POST", h.get("allow", ""))
         st, h, d = self.s.post("orders", "{not json", dict(auth, **{"Content-Type": "application/json"}))
         self.assertJsonError(st, h, d, 400)
+        # The answer says what is wrong and where.
+        self.assertEqual(json_body(d)["error"], "invalid_json")
+        self.assertIn("(at byte 1)", json_body(d)["message"])
+        st, h, d = self.s.post("orders", '{"a": [1, 2}', dict(auth, **{"Content-Type": "application/json"}))
+        self.assertJsonError(st, h, d, 400)
+        self.assertIn("']' was expected (at byte 11)", json_body(d)["message"])
         st, h, d = self.s.post("orders", "x" * 2048, auth)
         self.assertJsonError(st, h, d, 413)
         st, h, d = http_request(self.s.push_port, "POST", "/hooks/orders", "{}",
@@ -61,6 +68,19 @@ class HttpErrors(SluiceTest):
                       b"Authorization: Bearer s3cret-token\r\n\r\nab")
             data = c.recv(4096)  # the server answers when request_timeout (500ms) passes
         self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+
+    def test_client_that_waits_before_its_request_is_served(self):
+        # The push listener has no header deadline of its own (the admin listener has one): a
+        # client that connects, then takes its time, within request_timeout, is answered. (A
+        # limit left unset once gave push connections a random header deadline, down to 3 ms.)
+        with socket.create_connection(("127.0.0.1", self.s.push_port), timeout=10) as c:
+            time.sleep(0.3)  # the client's pause is what is tested, not a wait for an event
+            body = b'{"a": 1}'
+            c.sendall(b"POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Authorization: Bearer s3cret-token\r\nContent-Length: %d\r\n\r\n%s"
+                      % (len(body), body))
+            data = c.recv(4096)
+        self.assertTrue(data.startswith(b"HTTP/1.1 202"), data)
 
 
 class SpoolQuota(SluiceTest):

@@ -32,7 +32,13 @@ class StoreFaults(SluiceTest):
         wait_until(lambda: fn.invocations(), what="a first (failing) invocation")
         self.assertEqual(fn.delivered_ids(), [])
         self.assertEqual(s.admin("GET", "/readyz")[0], 200)
-        self.assertEqual(s.metrics().get("sluice_store_ok"), 1)
+        m = s.metrics()
+        self.assertEqual(m.get("sluice_store_ok"), 1)
+        # Every accepted push was a committed write; group commits hold one or more writes.
+        self.assertGreaterEqual(m.get("sluice_store_writes_committed_total"), len(accepted))
+        self.assertGreaterEqual(m.get("sluice_store_commits_total"), 1)
+        self.assertLessEqual(m.get("sluice_store_commits_total"),
+                             m.get("sluice_store_writes_committed_total"))
 
         shutil.rmtree(data_dir)
         # Nothing is written meanwhile (the failing calls only retry): an idle sluice notices

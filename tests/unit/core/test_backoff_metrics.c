@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backoff.h"
@@ -94,6 +95,12 @@ static void test_metrics_unknown_gauge_left_out(void **state)
     alone = 0;
     sl_metrics_render(r, &out);
     assert_non_null(strstr(out.data, "# TYPE lonely gauge\nlonely 0\n"));
+    /* A counter read at render time is typed a counter. */
+    double commits = 12;
+    sl_metrics_counter_fn(r, "commits_total", "C.", NULL, read_arg_cb, &commits);
+    sl_buf_reset(&out);
+    sl_metrics_render(r, &out);
+    assert_non_null(strstr(out.data, "# TYPE commits_total counter\ncommits_total 12\n"));
     sl_buf_release(&out);
     sl_metrics_destroy(r);
 }
@@ -148,6 +155,34 @@ static void test_ids_are_uuid4_and_distinct(void **state)
     assert_string_not_equal(a, b);
 }
 
+static int cmp_id(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* Many ids (the random bytes come in blocks: this crosses several refills): each is a UUID 4
+ * in its canonical text form, and no two are equal. */
+static void test_many_ids_are_well_formed_and_distinct(void **state)
+{
+    enum { N = 1000 };
+    static char ids[N][SL_ID_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        sl_id_new(ids[i]);
+        assert_int_equal(strlen(ids[i]), SL_ID_LEN);
+        for (int k = 0; k < SL_ID_LEN; k++) {
+            if (k == 8 || k == 13 || k == 18 || k == 23)
+                assert_int_equal(ids[i][k], '-');
+            else
+                assert_non_null(strchr("0123456789abcdef", ids[i][k]));
+        }
+        assert_int_equal(ids[i][14], '4');
+        assert_non_null(strchr("89ab", ids[i][19]));
+    }
+    qsort(ids, N, sizeof(ids[0]), cmp_id);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_metrics_unknown_gauge_left_out),
         cmocka_unit_test(test_metrics_reuse_remove_forget),
         cmocka_unit_test(test_ids_are_uuid4_and_distinct),
+        cmocka_unit_test(test_many_ids_are_well_formed_and_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
