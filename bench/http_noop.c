@@ -17,15 +17,24 @@ static const char *count_mark;
 static size_t count_mark_len;
 static uint64_t counted;
 
+/* Finds the mark's last byte with memchr (vectorised; ':' of "offset": is rare in base64
+ * values) and compares the bytes before it: on a 1000-record Kafka event of the benchmark's
+ * shape that takes 0.07 us per record where memmem took 0.10. The function shares the machine
+ * with sluice during a benchmark, so what it spends counts against sluice. */
 static void count_body(const char *p, size_t n)
 {
-    const char *end = p + n;
-    while (p < end) {
-        const char *hit = memmem(p, (size_t)(end - p), count_mark, count_mark_len);
+    const char *end = p + n, *q = p + count_mark_len - 1;
+    char last = count_mark[count_mark_len - 1];
+    while (q < end) {
+        const char *hit = memchr(q, last, (size_t)(end - q));
         if (!hit)
             return;
-        counted++;
-        p = hit + count_mark_len;
+        if (memcmp(hit - (count_mark_len - 1), count_mark, count_mark_len - 1) == 0) {
+            counted++;
+            q = hit + count_mark_len;
+        } else {
+            q = hit + 1;
+        }
     }
 }
 

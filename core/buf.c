@@ -92,12 +92,43 @@ static const char dec_pairs[201] = "00010203040506070809"
                                    "80818283848586878889"
                                    "90919293949596979899";
 
+/* Decimal digits of v (1 for 0) without a division per digit: the bit length gives
+ * floor(log10) to within one (1233 / 4096 ~ log10(2)), and one comparison with a power of ten
+ * settles it ("Find integer log base 10 of an integer", Bit Twiddling Hacks,
+ * https://graphics.stanford.edu/~seander/bithacks.html). The Kafka encoder writes three
+ * numbers per record; counting digit by digit took 3 % of the loop's time. v | 1 has as many
+ * digits as v (powers of ten above 1 are even) and a defined bit length. */
+static size_t dec_digits(uint64_t v)
+{
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    uint64_t w = v | 1;
+    unsigned t = (unsigned)(64 - __builtin_clzll(w)) * 1233 >> 12; /* 0..19 */
+    return t - (w < pow10[t]) + 1;
+}
+
 /* The digits are written in place from the last one, their count known first: no copy. */
 size_t sl_u64_to_dec(uint64_t v, char *dst)
 {
-    size_t n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
-        n++;
+    size_t n = dec_digits(v);
     char *p = dst + n;
     while (v >= 100) {
         unsigned i = (unsigned)(v % 100) * 2;

@@ -99,6 +99,37 @@ static void test_buf_put_int_matches_printf(void **state)
     sl_buf_release(&b);
 }
 
+/* The digit count is exact on both sides of every power of ten (where an estimate from the bit
+ * length is off by one if anything is). */
+static void test_dec_digits_at_powers_of_ten(void **state)
+{
+    char dst[32], want[32];
+    uint64_t p = 1;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        const uint64_t vals[] = {p - 1, p, p + 1, p * 2 - 1};
+        for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+            if (k == 19 && i == 3)
+                break; /* 2e19 - 1 overflows */
+            size_t n = sl_u64_to_dec(vals[i], dst);
+            snprintf(want, sizeof(want), "%" PRIu64, vals[i]);
+            assert_int_equal(n, strlen(want));
+            assert_memory_equal(dst, want, n);
+        }
+        if (k == 19)
+            break;
+    }
+    for (int b = 0; b < 64; b++) {
+        uint64_t v = (uint64_t)1 << b;
+        const uint64_t vals[] = {v - 1, v, v + 1};
+        for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+            size_t n = sl_u64_to_dec(vals[i], dst);
+            snprintf(want, sizeof(want), "%" PRIu64, vals[i]);
+            assert_int_equal(n, strlen(want));
+            assert_memory_equal(dst, want, n);
+        }
+    }
+}
+
 /* The cursor writers write exactly the digits (in place, nothing past them) and chain. */
 static void test_put_cursor_writes_in_place(void **state)
 {
@@ -157,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_jw_nested_document_parses),
         cmocka_unit_test(test_b64_round_trip_all_lengths),
         cmocka_unit_test(test_buf_put_int_matches_printf),
+        cmocka_unit_test(test_dec_digits_at_powers_of_ten),
         cmocka_unit_test(test_put_cursor_writes_in_place),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_time_format_and_parse),
