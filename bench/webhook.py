@@ -54,6 +54,38 @@ def wrk(url, seconds, conns, script=None, threads=2):
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "raw": out}
 
 
+def fdatasync_p50_ms(directory, n=200):
+    """The disk's flush latency where the store lives, measured in the same run: a durable 202
+    waits for one (a group commit with store.sync full), so it bounds the ingest rate at
+    (writes per commit) / (flush time)."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    took = []
+    try:
+        for _ in range(n):
+            os.write(fd, b"x" * 4096)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            took.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return sorted(took)[len(took) // 2]
+
+
+def store_counts(admin_port):
+    """The store's group commits and the writes they held, from /metrics."""
+    c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=30)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    got = {}
+    for name in ("sluice_store_commits_total", "sluice_store_writes_committed_total"):
+        m = re.search(r"^%s (\S+)$" % name, text, re.M)
+        got[name] = float(m.group(1)) if m else 0.0
+    return got["sluice_store_commits_total"], got["sluice_store_writes_committed_total"]
+
+
 def wait_port_line(proc, pattern):
     reader = harness.LineReader(proc.stdout)
     return reader, reader.wait_for(pattern, timeout=30)
@@ -124,21 +156,29 @@ def main():
         procs.append(sl)
         time.sleep(0.5)  # settle before measuring idle memory (a measurement, not a test wait)
         rss_idle = rss_kib(sl.pid)
+        commits0, writes0 = store_counts(admin)
         ing = wrk("http://127.0.0.1:%d/hooks/bench" % push, args.seconds, args.connections, post)
         rss_load = rss_kib(sl.pid)
+        commits1, writes1 = store_counts(admin)
         stop(sl)
         fn.stop()
+        flush_ms = fdatasync_p50_ms(workdir)
+        per_commit = (writes1 - writes0) / max(1.0, commits1 - commits0)
         print("  baseline (no-op):  %9.0f req/s  p50 %.3f ms  p99 %.3f ms" % (base["rps"], base["p50_ms"], base["p99_ms"]))
         print("  sluice webhook:    %9.0f req/s  p50 %.3f ms  p99 %.3f ms  (non-2xx: %d)"
               % (ing["rps"], ing["p50_ms"], ing["p99_ms"], ing["non2xx"]))
         print("  ratio: throughput %.3f, p50 latency x%.1f, p99 latency x%.1f"
               % (ing["rps"] / base["rps"], ing["p50_ms"] / base["p50_ms"], ing["p99_ms"] / base["p99_ms"]))
         print("  RSS: idle %d KiB, under ingest load %d KiB" % (rss_idle, rss_load))
+        print("  store: %.1f writes per group commit (spool inserts, and the deletes of the records"
+              " the function took); disk fdatasync p50 %.2f ms" % (per_commit, flush_ms))
         rows.add("webhook ingest, durable 202 (wrk -c%d)" % args.connections, ing["rps"],
                  base["rps"], "req/s", "baseline: wrk against a no-op server")
         rows.add("webhook ingest p99", ing["p99_ms"], base["p99_ms"], "ms (lower is better)")
         rows.add("webhook RSS idle / under load", rss_load / 1024.0, None, "MiB",
                  "idle %.1f MiB" % (rss_idle / 1024.0))
+        rows.add("webhook ingest: store writes per group commit", per_commit, None, "writes",
+                 "disk fdatasync p50 %.2f ms in the same run" % flush_ms)
 
         print("== dispatch: %d records from a pre-filled spool to sluice-fn" % args.records)
         for batch in (1, 10, 100):

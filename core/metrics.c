@@ -119,22 +119,24 @@ struct sl_metric *sl_metrics_gauge(struct sl_metrics *r, const char *name, const
     return series_get(family_get(r, name, help, SL_METRIC_GAUGE), labels);
 }
 
-struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, const char *help,
-                                      const char *labels, sl_metric_read_cb cb, void *arg)
+/* A series whose value is read through cb when the registry is rendered. */
+static struct sl_metric *read_through(struct sl_metric *m, sl_metric_read_cb cb, void *arg)
 {
-    struct sl_metric *m = sl_metrics_gauge(r, name, help, labels);
     m->read_cb = cb;
     m->read_arg = arg;
     return m;
 }
 
+struct sl_metric *sl_metrics_gauge_fn(struct sl_metrics *r, const char *name, const char *help,
+                                      const char *labels, sl_metric_read_cb cb, void *arg)
+{
+    return read_through(sl_metrics_gauge(r, name, help, labels), cb, arg);
+}
+
 struct sl_metric *sl_metrics_counter_fn(struct sl_metrics *r, const char *name, const char *help,
                                         const char *labels, sl_metric_read_cb cb, void *arg)
 {
-    struct sl_metric *m = sl_metrics_counter(r, name, help, labels);
-    m->read_cb = cb;
-    m->read_arg = arg;
-    return m;
+    return read_through(sl_metrics_counter(r, name, help, labels), cb, arg);
 }
 
 struct sl_metric *sl_metrics_histogram(struct sl_metrics *r, const char *name, const char *help,
