@@ -115,13 +115,16 @@ static struct sl_dlq *redrive_dlq_cb(void *ctx, const char *name)
 
 void sl_app_redrive_env(struct sl_app *app, struct sl_redrive_env *env)
 {
-    env->loop = app->loop;
-    env->cfg = &app->cfg;
-    env->target = redrive_target_cb;
-    env->dlq = redrive_dlq_cb;
-    env->ctx = app;
-    env->worker = app->worker;
-    env->metrics = app->metrics;
+    /* Whole: a field added later is NULL, never what the caller's stack held. */
+    *env = (struct sl_redrive_env){
+        .loop = app->loop,
+        .cfg = &app->cfg,
+        .target = redrive_target_cb,
+        .dlq = redrive_dlq_cb,
+        .ctx = app,
+        .worker = app->worker,
+        .metrics = app->metrics,
+    };
 }
 
 /* sluice validate (cfg.diags set): records the error and goes on with the next section
