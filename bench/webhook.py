@@ -77,13 +77,10 @@ def store_counts(admin_port):
     """The store's group commits and the writes they held, from /metrics."""
     c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=30)
     c.request("GET", "/metrics")
-    text = c.getresponse().read().decode()
+    got = harness.parse_metrics(c.getresponse().read().decode())
     c.close()
-    got = {}
-    for name in ("sluice_store_commits_total", "sluice_store_writes_committed_total"):
-        m = re.search(r"^%s (\S+)$" % name, text, re.M)
-        got[name] = float(m.group(1)) if m else 0.0
-    return got["sluice_store_commits_total"], got["sluice_store_writes_committed_total"]
+    return (got.get("sluice_store_commits_total", 0.0),
+            got.get("sluice_store_writes_committed_total", 0.0))
 
 
 def wait_port_line(proc, pattern):

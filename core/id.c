@@ -42,8 +42,6 @@ static void id_random(unsigned char r[16])
         id_pool_used = 0;
     }
     memcpy(r, id_pool + id_pool_used, 16);
-    /* Used bytes do not stay behind in memory. */
-    memset(id_pool + id_pool_used, 0, 16);
     id_pool_used += 16;
 }
 

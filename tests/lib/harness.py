@@ -67,6 +67,17 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
         conn.close()
 
 
+def parse_metrics(text):
+    """Prometheus text exposition -> {series (name and labels as written): value}."""
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, value = line.rpartition(" ")
+        values[name] = float(value)
+    return values
+
+
 def json_body(data):
     return json.loads(data.decode("utf-8")) if data else None
 
@@ -267,13 +278,7 @@ class Sluice:
     def metrics(self, headers=None):
         status, _, data = self.admin("GET", "/metrics", headers=headers)
         assert status == 200, (status, data)
-        values = {}
-        for line in data.decode().splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-        return values
+        return parse_metrics(data.decode())
 
     def cli(self, *args, check=True, cwd=None, config=None):
         """Runs `sluice ARGS -c CONFIG` (this run's config file unless given) in cwd."""
