@@ -639,8 +639,10 @@ static void app_finish_drain(struct sl_app *app, const char *why)
 
 static bool app_drained(struct sl_app *app)
 {
-    if (app_inflight(app) > 0)
-        return false;
+    for (size_t i = 0; i < app->nmappings; i++) {
+        if (!sl_mapping_drained(app->mappings[i]))
+            return false;
+    }
     return !app->push || sl_http_server_pending(app->push) == 0;
 }
 

@@ -548,6 +548,11 @@ size_t sl_mapping_inflight(const struct sl_mapping *m)
     return m->inflight_records;
 }
 
+bool sl_mapping_drained(const struct sl_mapping *m)
+{
+    return m->draining && m->source_stopped && m->inflight_records == 0;
+}
+
 const char *sl_mapping_name(const struct sl_mapping *m)
 {
     return m->cfg->name;

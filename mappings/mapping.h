@@ -35,6 +35,10 @@ int sl_mapping_start(struct sl_mapping *m, struct sl_err *err);
 void sl_mapping_drain(struct sl_mapping *m, sl_mapping_drained_cb cb, void *arg);
 /* Records held (queued, in flight, waiting to retry or being dead-lettered). */
 size_t sl_mapping_inflight(const struct sl_mapping *m);
+/* After sl_mapping_drain: the source has stopped emitting and no record is held. No record in
+ * flight alone is not drained: a source's read may still be on the wire (a claim, a fetch),
+ * and what it brings back has to be delivered. */
+bool sl_mapping_drained(const struct sl_mapping *m);
 void sl_mapping_describe(struct sl_mapping *m, struct sl_jw *w);
 /* Lambda's State: Creating (not started), Enabled, Disabling (disabled, records still in
  * flight), Disabled. */

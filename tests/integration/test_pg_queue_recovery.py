@@ -198,6 +198,41 @@ class PgQueueRecovery(common.PgQueueTest):
         self.wait_empty(pg)
         self.assertEqual(sorted(fn.delivered(), key=int), ids)  # each once
 
+    def test_graceful_stop_waits_for_the_claim_on_the_wire(self):
+        # With nothing in flight, a stop still waits for the claim the server has not answered:
+        # the rows it claims are delivered and deleted, not left claimed by a process gone.
+        pg = self.pg()
+        fn = self.sfn()
+        cfg = self.config(pg, fn, source={"poll_interval": "100ms"})
+        self.init(cfg)
+        s = self.sluice(cfg)
+        s.out.wait_for("connected to")
+        # Rows inserted by a transaction that holds the table: the claim waits on its lock.
+        lock = pg.connect()
+        lock.autocommit = False
+        cur = lock.cursor()
+        cur.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        cur.execute("INSERT INTO jobs (payload) SELECT json_build_object('k', i)::text "
+                    "FROM generate_series(1, 20) AS i RETURNING id")
+        ids = [str(r[0]) for r in cur.fetchall()]
+        claim_waits = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                       "'sluice orders' AND wait_event_type = 'Lock'")
+        wait_until(lambda: pg.scalar(claim_waits) == 1, what="a claim waiting on the lock")
+        s.proc.send_signal(signal.SIGTERM)
+        s.out.wait_for("draining")
+        lock.commit()
+        lock.close()
+        self.assertEqual(s.proc.wait(60), EXIT_OK)
+        # Whatever the server still runs for the process that left has finished.
+        wait_until(lambda: pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "application_name = 'sluice orders'") == 0,
+                   what="the process's sessions gone")
+        left = pg.query("SELECT id, receive_count FROM jobs")
+        self.assertEqual(len(left) + len(fn.delivered()), len(ids), "a handled row was kept")
+        self.assertEqual([r for r in left if r[1] != 0], [], "a claimed row was left behind")
+        # The claim that was waiting (claim_size: the batch size, 10) was delivered.
+        self.assertEqual(sorted(fn.delivered(), key=int), ids[:10])
+
     def test_conninfo_with_a_refusing_first_host(self):
         pg = self.pg()
         fn = self.sfn()
