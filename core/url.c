@@ -33,7 +33,7 @@ void sl_url_redact_append(struct sl_buf *b, const char *url, size_t len)
 {
     const char *end = url + len, *p = url;
     const char *scheme = NULL;
-    for (const char *q = url; q + 2 < end; q++) {
+    for (const char *q = url; end - q > 2; q++) {
         if (q[0] == ':' && q[1] == '/' && q[2] == '/') {
             scheme = q + 3;
             break;
