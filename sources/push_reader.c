@@ -1,10 +1,12 @@
 #include "sources/push_reader.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "sources/push_record.h"
 
 /* A mapping's handle on a fanned-out push source: the source's ops with the view's own
  * describe and backlog (the module's start, pause, resume, ack and stop work on s->push). */
@@ -218,4 +220,35 @@ void sl_push_reader_committed(struct sl_push_reader *rd, const struct sl_spool_r
         sl_push_reader_committed(&rd->views[i]->rd, row);
     if (!rd->nviews && !rd->backlog && !rd->paused && !rd->stopped && row->seq > rd->emitted_seq)
         emit(rd, row);
+}
+
+int sl_push_source_start(struct sl_source *s, struct sl_err *err)
+{
+    (void)err;
+    sl_push_reader_start(s->push);
+    return 0;
+}
+
+void sl_push_source_pause(struct sl_source *s)
+{
+    sl_push_reader_pause(s->push);
+}
+
+void sl_push_source_resume(struct sl_source *s)
+{
+    sl_push_reader_resume(s->push);
+}
+
+void sl_push_source_ack(struct sl_source *s, const struct sl_record *r)
+{
+    const char *id, *attrs;
+    sl_push_record_parts(r, &id, &attrs);
+    sl_push_reader_ack(s->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
+}
+
+void sl_push_source_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
+{
+    sl_push_reader_stop(s->push);
+    if (cb)
+        cb(s, arg);
 }

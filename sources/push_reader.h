@@ -65,6 +65,13 @@ void sl_push_reader_stop(struct sl_push_reader *rd);
 /* The mapping handled row seq (charge: what the spool put charged): deleted, or marked done
  * for a view's mapping. */
 void sl_push_reader_ack(struct sl_push_reader *rd, uint64_t seq, size_t charge);
+/* The source ops of a push source whose records are sl_push_record's (sources/push_record.h):
+ * each is the reader's part above for the handle's reader (s->push). */
+int sl_push_source_start(struct sl_source *s, struct sl_err *err);
+void sl_push_source_pause(struct sl_source *s);
+void sl_push_source_resume(struct sl_source *s);
+void sl_push_source_ack(struct sl_source *s, const struct sl_record *r);
+void sl_push_source_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg);
 /* Rows this reader has not handled yet. */
 int64_t sl_push_reader_pending(struct sl_push_reader *rd);
 /* Stops the watchers for good and frees the views (destroy). */

@@ -14,7 +14,7 @@
 static void encode_record(const char *hook, const struct sl_record *rec, struct sl_jw *w)
 {
     const char *id, *attrs;
-    sl_webhook_record_parts(rec, &id, &attrs);
+    sl_push_record_parts(rec, &id, &attrs);
     sl_jw_obj_open(w);
     sl_jw_kstr(w, "eventSource", "sluice:http");
     sl_jw_kstr(w, "eventVersion", "1.0");
@@ -59,7 +59,7 @@ void sl_webhook_encode(const char *source_name, struct sl_record *const *rs, siz
 static void webhook_write_meta(const struct sl_record *rec, struct sl_buf *out)
 {
     const char *id, *attrs;
-    sl_webhook_record_parts(rec, &id, &attrs);
+    sl_push_record_parts(rec, &id, &attrs);
     size_t alen = strlen(attrs);
     if (alen >= 2 && attrs[0] == '{' && attrs[alen - 1] == '}') {
         sl_buf_append(out, attrs, alen - 1);

@@ -110,7 +110,7 @@ struct webhook {
     struct sl_metric *m_accepted;
     struct sl_metric *m_rejected;
     struct sl_metric *m_duplicates;
-    struct sl_webhook_pool pool; /* typed records (record.c) */
+    struct sl_push_pool pool; /* typed records (record.c) */
     struct sl_verifier verifier;
     struct sl_dedupe *dedupe; /* NULL: no dedupe */
     struct sl_intake *intake; /* spool.to: the shared intake (intake.h), or NULL */
@@ -191,8 +191,8 @@ char *sl_webhook_attrs(const struct sl_http_req *req,
 static void webhook_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct webhook *h = owner;
-    struct sl_record *r = sl_webhook_record_take(&h->pool, row->seq, row->id, row->received_ms,
-                                                 row->attrs, row->body, row->body_len);
+    struct sl_record *r = sl_push_record_take(&h->pool, row->seq, row->id, row->received_ms,
+                                              row->attrs, row->body, row->body_len);
     r->lane = 0;
     sl_source_emit(to, r);
 }
@@ -635,7 +635,7 @@ static int webhook_create(const struct sl_env *env, const struct sl_cfg_typed *s
     if (h->cfg.dedupe_window_ms > 0 && webhook_has_delivery_id(h))
         h->dedupe = sl_dedupe_create(env->loop, env->store, sec->name, h->cfg.dedupe_window_ms,
                                      h->cfg.dedupe_max_entries);
-    sl_webhook_pool_init(&h->pool, sec->name);
+    sl_push_pool_init(&h->pool, &sl_webhook_record_ops, sec->name);
     h->loop = env->loop;
     h->spool = env->spool;
     h->store = env->store;
@@ -688,42 +688,11 @@ void sl_webhook_kept_headers(const struct sl_source *s, struct sl_buf *out)
         sl_buf_printf(out, "%s%s", i ? ", " : "", h->cfg.keep_headers.v[i]);
 }
 
-static int webhook_start(struct sl_source *s, struct sl_err *err)
-{
-    (void)err;
-    sl_push_reader_start(s->push);
-    return 0;
-}
-
-static void webhook_pause(struct sl_source *s)
-{
-    sl_push_reader_pause(s->push);
-}
-
-static void webhook_resume(struct sl_source *s)
-{
-    sl_push_reader_resume(s->push);
-}
-
-static void webhook_ack(struct sl_source *s, const struct sl_record *r)
-{
-    const char *id, *attrs;
-    sl_webhook_record_parts(r, &id, &attrs);
-    sl_push_reader_ack(s->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
-}
-
-static void webhook_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg)
-{
-    sl_push_reader_stop(s->push);
-    if (cb)
-        cb(s, arg);
-}
-
 static void webhook_free(struct webhook *h)
 {
     sl_dedupe_destroy(h->dedupe);
     webhook_release_cfg(h);
-    sl_webhook_pool_release(&h->pool);
+    sl_push_pool_release(&h->pool);
     sl_source_release(&h->base);
     free(h);
 }
@@ -779,11 +748,11 @@ const struct sl_source_ops sl_source_http_ops = {
     .type = "http",
     .props = &webhook_table,
     .create = webhook_create,
-    .start = webhook_start,
-    .pause = webhook_pause,
-    .resume = webhook_resume,
-    .ack = webhook_ack,
-    .stop = webhook_stop,
+    .start = sl_push_source_start,
+    .pause = sl_push_source_pause,
+    .resume = sl_push_source_resume,
+    .ack = sl_push_source_ack,
+    .stop = sl_push_source_stop,
     .destroy = webhook_destroy,
     .describe = webhook_describe,
     .encode = sl_webhook_encode,

@@ -90,7 +90,7 @@ struct s3_source {
     struct sl_metric *m_rejected;
     struct sl_metric *m_filtered;
     struct sl_metric *m_probes;
-    struct sl_s3_pool pool;
+    struct sl_push_pool pool;
 };
 
 /* One request's records on their way to the spool: items and their texts in one buffer. */
@@ -107,8 +107,8 @@ struct s3_put {
 static void s3_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct s3_source *s = owner;
-    struct sl_record *r = sl_s3_record_take(&s->pool, row->seq, row->id, row->received_ms,
-                                            row->attrs, row->body, row->body_len);
+    struct sl_record *r = sl_push_record_take(&s->pool, row->seq, row->id, row->received_ms,
+                                              row->attrs, row->body, row->body_len);
     r->lane = sl_s3_lane(row->attrs, strlen(row->attrs), (uint32_t)s->cfg.lanes);
     sl_source_emit(to, r);
 }
@@ -323,6 +323,7 @@ static int s3_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     sl_source_init(&s->base, &sl_source_s3_ops, sec->name);
     s->loop = env->loop;
     s->spool = env->spool;
+    sl_push_pool_init(&s->pool, &sl_s3_record_ops, sec->name);
     sl_push_reader_init(&s->rd, &s->base, env->loop, env->spool, s3_emit, s);
     s->rng = sl_random_u64() | 1;
     sl_s3_batch_init(&s->parsed);
@@ -351,41 +352,10 @@ static int s3_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     return 0;
 }
 
-static int s3_start(struct sl_source *base, struct sl_err *err)
-{
-    (void)err;
-    sl_push_reader_start(base->push);
-    return 0;
-}
-
-static void s3_pause(struct sl_source *base)
-{
-    sl_push_reader_pause(base->push);
-}
-
-static void s3_resume(struct sl_source *base)
-{
-    sl_push_reader_resume(base->push);
-}
-
-static void s3_ack(struct sl_source *base, const struct sl_record *r)
-{
-    const char *id, *attrs;
-    sl_s3_record_parts(r, &id, &attrs);
-    sl_push_reader_ack(base->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
-}
-
-static void s3_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
-{
-    sl_push_reader_stop(base->push);
-    if (cb)
-        cb(base, arg);
-}
-
 static void s3_free(struct s3_source *s)
 {
     sl_props_release(&s3_table, &s->cfg);
-    sl_s3_pool_release(&s->pool);
+    sl_push_pool_release(&s->pool);
     sl_s3_batch_release(&s->parsed);
     sl_source_release(&s->base);
     free(s);
@@ -427,11 +397,11 @@ const struct sl_source_ops sl_source_s3_ops = {
     .type = "s3",
     .props = &s3_table,
     .create = s3_create,
-    .start = s3_start,
-    .pause = s3_pause,
-    .resume = s3_resume,
-    .ack = s3_ack,
-    .stop = s3_stop,
+    .start = sl_push_source_start,
+    .pause = sl_push_source_pause,
+    .resume = sl_push_source_resume,
+    .ack = sl_push_source_ack,
+    .stop = sl_push_source_stop,
     .destroy = s3_destroy,
     .describe = s3_describe,
     .encode = sl_s3_encode,

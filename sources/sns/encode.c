@@ -12,7 +12,7 @@
 static void attrs_inner(const struct sl_record *r, const char **p, size_t *n)
 {
     const char *id, *attrs;
-    sl_sns_record_parts(r, &id, &attrs);
+    sl_push_record_parts(r, &id, &attrs);
     size_t len = strlen(attrs);
     if (len >= 2 && attrs[0] == '{' && attrs[len - 1] == '}') {
         *p = attrs + 1;

@@ -158,7 +158,7 @@ struct sns_source {
     struct sl_metric *m_rejected;
     struct sl_metric *m_duplicates;
     struct sl_metric *m_confirmations;
-    struct sl_sns_pool pool;
+    struct sl_push_pool pool;
 };
 
 /* One Notification on its way to the spool: id, NUL, attrs, NUL, body in one buffer. */
@@ -183,8 +183,8 @@ static uint32_t lane_of(const char *id, uint32_t nlanes)
 static void sns_emit(void *owner, struct sl_source *to, const struct sl_spool_row *row)
 {
     struct sns_source *s = owner;
-    struct sl_record *r = sl_sns_record_take(&s->pool, row->seq, row->id, row->received_ms,
-                                             row->attrs, row->body, row->body_len);
+    struct sl_record *r = sl_push_record_take(&s->pool, row->seq, row->id, row->received_ms,
+                                              row->attrs, row->body, row->body_len);
     r->lane = lane_of(row->id, (uint32_t)s->cfg.lanes);
     sl_source_emit(to, r);
 }
@@ -675,6 +675,7 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     sl_source_init(&s->base, &sl_source_sns_ops, sec->name);
     s->loop = env->loop;
     s->spool = env->spool;
+    sl_push_pool_init(&s->pool, &sl_sns_record_ops, sec->name);
     sl_push_reader_init(&s->rd, &s->base, env->loop, env->spool, sns_emit, s);
     sl_buf_init(&s->scratch);
     if (s->cfg.dedupe_window_ms > 0)
@@ -703,37 +704,6 @@ static int sns_create(const struct sl_env *env, const struct sl_cfg_typed *sec,
     return 0;
 }
 
-static int sns_start(struct sl_source *base, struct sl_err *err)
-{
-    (void)err;
-    sl_push_reader_start(base->push);
-    return 0;
-}
-
-static void sns_pause(struct sl_source *base)
-{
-    sl_push_reader_pause(base->push);
-}
-
-static void sns_resume(struct sl_source *base)
-{
-    sl_push_reader_resume(base->push);
-}
-
-static void sns_ack(struct sl_source *base, const struct sl_record *r)
-{
-    const char *id, *attrs;
-    sl_sns_record_parts(r, &id, &attrs);
-    sl_push_reader_ack(base->push, r->seq, sl_spool_charge(strlen(attrs), r->body_len));
-}
-
-static void sns_stop(struct sl_source *base, sl_source_stopped_cb cb, void *arg)
-{
-    sl_push_reader_stop(base->push);
-    if (cb)
-        cb(base, arg);
-}
-
 static void sns_free(struct sns_source *s)
 {
     sl_worker_destroy(s->worker);
@@ -743,7 +713,7 @@ static void sns_free(struct sns_source *s)
     X509_STORE_free(s->trust);
     sl_buf_release(&s->scratch);
     sl_props_release(&sns_table, &s->cfg);
-    sl_sns_pool_release(&s->pool);
+    sl_push_pool_release(&s->pool);
     sl_source_release(&s->base);
     free(s);
 }
@@ -786,11 +756,11 @@ const struct sl_source_ops sl_source_sns_ops = {
     .type = "sns",
     .props = &sns_table,
     .create = sns_create,
-    .start = sns_start,
-    .pause = sns_pause,
-    .resume = sns_resume,
-    .ack = sns_ack,
-    .stop = sns_stop,
+    .start = sl_push_source_start,
+    .pause = sl_push_source_pause,
+    .resume = sl_push_source_resume,
+    .ack = sl_push_source_ack,
+    .stop = sl_push_source_stop,
     .destroy = sns_destroy,
     .describe = sns_describe,
     .encode = sl_sns_encode,

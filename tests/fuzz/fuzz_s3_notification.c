@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_note(const struct sl_s3_note *n, struct sl_s3_pool *pool)
+static void check_note(const struct sl_s3_note *n, struct sl_push_pool *pool)
 {
     json_t *rec = json_loadb(n->json, n->json_len, 0, NULL);
     if (!json_is_object(rec))
@@ -41,7 +41,7 @@ static void check_note(const struct sl_s3_note *n, struct sl_s3_pool *pool)
     char id[SL_S3_MAX_SEQUENCER_BYTES + 1];
     memcpy(id, n->sequencer, n->sequencer_len);
     id[n->sequencer_len] = '\0';
-    struct sl_record *r = sl_s3_record_take(pool, 1, id, 0, b.data, n->json, n->json_len);
+    struct sl_record *r = sl_push_record_take(pool, 1, id, 0, b.data, n->json, n->json_len);
     if (sl_s3_lane(b.data, b.len, 7) >= 7)
         abort();
     sl_buf_reset(&b);
@@ -67,7 +67,8 @@ static void check_note(const struct sl_s3_note *n, struct sl_s3_pool *pool)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_s3_batch batch;
-    struct sl_s3_pool pool = {0};
+    struct sl_push_pool pool;
+    sl_push_pool_init(&pool, &sl_s3_record_ops, "orders");
     char why[256];
     sl_s3_batch_init(&batch);
     enum sl_s3_parse_result res = sl_s3_parse(data, size, 8, 0x1234, &batch, why, sizeof(why));
@@ -77,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (res < 0 && why[0] == '\0') {
         abort(); /* a refusal always says why */
     }
-    sl_s3_pool_release(&pool);
+    sl_push_pool_release(&pool);
     sl_s3_batch_release(&batch);
     return 0;
 }

@@ -23,11 +23,12 @@ static void check_record(const struct sl_sns_msg *m)
     sl_buf_init(&out);
     sl_sns_write_record(m, &body);
     sl_sns_write_attrs(&attrs, m->topic_arn.p, m->topic_arn.n);
-    struct sl_sns_pool pool = {0};
+    struct sl_push_pool pool;
+    sl_push_pool_init(&pool, &sl_sns_record_ops, "orders");
     char id[SL_SNS_MAX_ID_BYTES + 1];
     memcpy(id, m->message_id.p, m->message_id.n);
     id[m->message_id.n] = '\0';
-    struct sl_record *r = sl_sns_record_take(&pool, 1, id, 0, attrs.data, body.data, body.len);
+    struct sl_record *r = sl_push_record_take(&pool, 1, id, 0, attrs.data, body.data, body.len);
     sl_sns_encode("src", &r, 1, SL_CFG_FORMAT_LAMBDA, &out);
     json_t *ev = json_loadb(out.data, out.len, 0, NULL);
     json_t *sns = json_object_get(json_array_get(json_object_get(ev, "Records"), 0), "Sns");
@@ -46,7 +47,7 @@ static void check_record(const struct sl_sns_msg *m)
         abort();
     fuzz_check_fview(&fv, true);
     r->ops->release(r);
-    sl_sns_pool_release(&pool);
+    sl_push_pool_release(&pool);
     sl_buf_release(&body);
     sl_buf_release(&attrs);
     sl_buf_release(&out);

@@ -253,7 +253,7 @@ static void test_made_up_sequencer(void **state)
 }
 
 /* A record of a note, as the source makes them. */
-static struct sl_record *take(struct sl_s3_pool *pool, const struct sl_s3_note *n, uint64_t seq,
+static struct sl_record *take(struct sl_push_pool *pool, const struct sl_s3_note *n, uint64_t seq,
                               struct sl_buf *attrs)
 {
     sl_buf_reset(attrs);
@@ -262,7 +262,7 @@ static struct sl_record *take(struct sl_s3_pool *pool, const struct sl_s3_note *
     char id[SL_S3_MAX_SEQUENCER_BYTES + 1];
     memcpy(id, n->sequencer, n->sequencer_len);
     id[n->sequencer_len] = '\0';
-    return sl_s3_record_take(pool, seq, id, 1700000000000, attrs->data, n->json, n->json_len);
+    return sl_push_record_take(pool, seq, id, 1700000000000, attrs->data, n->json, n->json_len);
 }
 
 static void test_record_event_and_view(void **state)
@@ -270,7 +270,8 @@ static void test_record_event_and_view(void **state)
     (void)state;
     struct sl_s3_batch b;
     json_t *recs;
-    struct sl_s3_pool pool = {0};
+    struct sl_push_pool pool;
+    sl_push_pool_init(&pool, &sl_s3_record_ops, "orders");
     struct sl_buf attrs, out;
     sl_buf_init(&attrs);
     sl_buf_init(&out);
@@ -331,7 +332,7 @@ static void test_record_event_and_view(void **state)
     struct sl_record *again = take(&pool, &b.v[0], 9, &attrs);
     assert_ptr_equal(again, rs[1]);
     again->ops->release(again);
-    sl_s3_pool_release(&pool);
+    sl_push_pool_release(&pool);
     json_decref(recs);
     sl_s3_batch_release(&b);
     sl_buf_release(&attrs);

@@ -299,9 +299,10 @@ static void test_record_event_and_view(void **state)
     sl_buf_init(&out);
     sl_sns_write_record(&m, &body);
     sl_sns_write_attrs(&attrs, "arn:sub", 7);
-    struct sl_sns_pool pool = {0};
+    struct sl_push_pool pool;
+    sl_push_pool_init(&pool, &sl_sns_record_ops, "orders");
     struct sl_record *r =
-        sl_sns_record_take(&pool, 5, m.message_id.p, 0, attrs.data, body.data, body.len);
+        sl_push_record_take(&pool, 5, m.message_id.p, 0, attrs.data, body.data, body.len);
     sl_sns_encode("src", &r, 1, SL_CFG_FORMAT_LAMBDA, &out);
     json_error_t jerr;
     json_t *ev = json_loads(out.data, 0, &jerr);
@@ -332,7 +333,7 @@ static void test_record_event_and_view(void **state)
     assert_string_equal(json_string_value(json_object_get(view, "EventSource")), "aws:sns");
     json_decref(view);
     r->ops->release(r);
-    sl_sns_pool_release(&pool);
+    sl_push_pool_release(&pool);
     sl_sns_msg_release(&m);
     sl_buf_release(&body);
     sl_buf_release(&attrs);

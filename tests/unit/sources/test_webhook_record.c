@@ -28,11 +28,10 @@ static void text_of(const struct sl_record *r, void (*w)(const struct sl_record 
 
 static void test_text_forms_and_event(void **state)
 {
-    struct sl_webhook_pool pool;
-    sl_webhook_pool_init(&pool, "or\"ders");
+    struct sl_push_pool pool;
+    sl_push_pool_init(&pool, &sl_webhook_record_ops, "or\"ders");
     const char *id = "0b7f5c1e-3c55-4b8e-9d0e-8d5b0d4f1a2b";
-    struct sl_record *r =
-        sl_webhook_record_take(&pool, 42, id, 1700000000123, ATTRS, "{\"n\":1}", 7);
+    struct sl_record *r = sl_push_record_take(&pool, 42, id, 1700000000123, ATTRS, "{\"n\":1}", 7);
     assert_int_equal(r->seq, 42);
     assert_int_equal(r->time_ms, 1700000000123);
     assert_int_equal(r->body_len, 7);
@@ -71,14 +70,14 @@ static void test_text_forms_and_event(void **state)
 
     /* Released to the free list, taken again without a new allocation. */
     sl_record_free(r);
-    assert_ptr_equal(pool.free, (struct sl_webhook_record *)r);
-    struct sl_record *r2 = sl_webhook_record_take(&pool, 43, "x", 1, NULL, "", 0);
+    assert_ptr_equal(pool.free, (struct sl_push_rec *)r);
+    struct sl_record *r2 = sl_push_record_take(&pool, 43, "x", 1, NULL, "", 0);
     assert_ptr_equal(r2, r);
     assert_null(pool.free);
     text_of(r2, r2->ops->write_attrs, text, sizeof(text));
     assert_string_equal(text, "{}");
     sl_record_free(r2);
-    sl_webhook_pool_release(&pool);
+    sl_push_pool_release(&pool);
 }
 
 int main(void)
