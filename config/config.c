@@ -561,6 +561,17 @@ int sl_config_section_error(struct sl_err *err, const struct sl_config *cfg,
                       msg);
 }
 
+int sl_config_key_error(struct sl_err *err, const char *where, const char *key, const char *fmt,
+                        ...)
+{
+    char msg[SL_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s%s: %s", where, key, msg);
+}
+
 int sl_config_copy(const struct sl_config *src, struct sl_config *dst, struct sl_err *err)
 {
     if (!src->text)

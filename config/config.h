@@ -183,6 +183,10 @@ int sl_config_section_error(struct sl_err *err, const struct sl_config *cfg,
                             const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The same for a key whose path the caller has: "<where><key>: msg" (where: "functions[2]."). */
+int sl_config_key_error(struct sl_err *err, const char *where, const char *key, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+
 /* Binds a typed section's own keys with a module's table, tolerating "name" and "type"; key
  * paths in errors start at the section's path ("sources[0].token"). sec->raw is not modified.
  * On success release `out` with sl_props_release(t, out). */

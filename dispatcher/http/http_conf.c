@@ -71,35 +71,24 @@ static bool is_tchar(unsigned char ch)
 
 /* Messages are "<where><key>: ...": where is "file: functions[0]." for a config section, or
  * "function 'name': " for a target made from bound keys. */
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-{
-    char msg[SL_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s%s: %s", where, key, msg);
-}
-
 static int check_url(const char *url, const char *where, struct sl_err *err)
 {
     if (!url || !*url)
-        return conf_err(err, where, "url", "missing required key");
+        return sl_config_key_error(err, where, "url", "missing required key");
     size_t n = strnlen(url, SL_HTTP_URL_MAX + 1);
     if (n > SL_HTTP_URL_MAX)
-        return conf_err(err, where, "url", "longer than %d bytes", SL_HTTP_URL_MAX);
+        return sl_config_key_error(err, where, "url", "longer than %d bytes", SL_HTTP_URL_MAX);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-        return conf_err(err, where, "url",
-                        "\"%.60s%s\" has no http:// or https:// scheme (allowed: an http:// or "
-                        "https:// URL, e.g. \"http://127.0.0.1:9000/invoke\")",
-                        url, n > 60 ? "..." : "");
+        return sl_config_key_error(
+            err, where, "url",
+            "\"%.60s%s\" has no http:// or https:// scheme (allowed: an http:// or "
+            "https:// URL, e.g. \"http://127.0.0.1:9000/invoke\")",
+            url, n > 60 ? "..." : "");
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)url[i];
         if (ch <= ' ' || ch == 0x7f)
-            return conf_err(err, where, "url", "contains a space or a control character");
+            return sl_config_key_error(err, where, "url",
+                                       "contains a space or a control character");
     }
     CURLU *u = curl_url();
     if (!u)
@@ -112,8 +101,8 @@ static int check_url(const char *url, const char *where, struct sl_err *err)
     curl_free(host);
     curl_url_cleanup(u);
     if (!ok)
-        return conf_err(err, where, "url", "\"%.60s%s\" is not a valid URL with a host", url,
-                        n > 60 ? "..." : "");
+        return sl_config_key_error(err, where, "url", "\"%.60s%s\" is not a valid URL with a host",
+                                   url, n > 60 ? "..." : "");
     return 0;
 }
 
@@ -121,27 +110,29 @@ static int check_header(const char *key, const char *val, const char *where, str
 {
     size_t kn = key ? strnlen(key, SL_HTTP_HEADER_NAME_MAX + 1) : 0;
     if (kn == 0 || kn > SL_HTTP_HEADER_NAME_MAX)
-        return conf_err(err, where, "headers", "a header name is empty or longer than %d bytes",
-                        SL_HTTP_HEADER_NAME_MAX);
+        return sl_config_key_error(err, where, "headers",
+                                   "a header name is empty or longer than %d bytes",
+                                   SL_HTTP_HEADER_NAME_MAX);
     for (size_t i = 0; i < kn; i++) {
         if (!is_tchar((unsigned char)key[i]))
-            return conf_err(err, where, "headers", "header name \"%.64s\" has an invalid character",
-                            key);
+            return sl_config_key_error(err, where, "headers",
+                                       "header name \"%.64s\" has an invalid character", key);
     }
     if (strcasecmp(key, "Content-Length") == 0 || strcasecmp(key, "Transfer-Encoding") == 0 ||
         strcasecmp(key, "Host") == 0 || strcasecmp(key, "Expect") == 0 ||
         strcasecmp(key, "Connection") == 0)
-        return conf_err(err, where, "headers", "header %s is managed by sluice", key);
+        return sl_config_key_error(err, where, "headers", "header %s is managed by sluice", key);
     /* The value is secret: say which header is wrong, never what it holds. */
     size_t vn = val ? strnlen(val, SL_HTTP_HEADER_VALUE_MAX + 1) : 0;
     if (!val || vn > SL_HTTP_HEADER_VALUE_MAX)
-        return conf_err(err, where, "headers", "header %s has no value or a value over %d bytes",
-                        key, SL_HTTP_HEADER_VALUE_MAX);
+        return sl_config_key_error(err, where, "headers",
+                                   "header %s has no value or a value over %d bytes", key,
+                                   SL_HTTP_HEADER_VALUE_MAX);
     for (size_t i = 0; i < vn; i++) {
         unsigned char ch = (unsigned char)val[i];
         if ((ch < ' ' && ch != '\t') || ch == 0x7f)
-            return conf_err(err, where, "headers",
-                            "header %s value (secret) has a control character", key);
+            return sl_config_key_error(err, where, "headers",
+                                       "header %s value (secret) has a control character", key);
     }
     return 0;
 }
@@ -153,11 +144,11 @@ int sl_http_target_conf_check(const struct sl_http_target_conf *conf, const char
     if (rc < 0)
         return rc;
     if (conf->timeout_ms < 1 || conf->timeout_ms > 15 * 60 * 1000)
-        return conf_err(err, where, "timeout", "must be within 1ms..15m");
+        return sl_config_key_error(err, where, "timeout", "must be within 1ms..15m");
     if (conf->max_response_bytes < 1024 || conf->max_response_bytes > 64 * 1024 * 1024)
-        return conf_err(err, where, "max_response_bytes", "must be within 1KiB..64MiB");
+        return sl_config_key_error(err, where, "max_response_bytes", "must be within 1KiB..64MiB");
     if (conf->max_connections < 1 || conf->max_connections > 1024)
-        return conf_err(err, where, "max_connections", "must be within 1..1024");
+        return sl_config_key_error(err, where, "max_connections", "must be within 1..1024");
     for (size_t i = 0; i < conf->headers.n; i++) {
         rc = check_header(conf->headers.keys[i], conf->headers.vals[i], where, err);
         if (rc < 0)

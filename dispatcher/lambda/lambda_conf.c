@@ -124,19 +124,6 @@ const struct sl_prop_table sl_lambda_target_props = {
     .tolerated = NULL,
 };
 
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-{
-    char msg[SL_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s%s: %s", where, key, msg);
-}
-
 static bool alnum(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -162,10 +149,11 @@ static int check_qualifier(const char *q, const char *where, const char *key, st
 {
     const char *why = check_chars(q, SL_LAMBDA_QUALIFIER_MAX, "$_-");
     if (why)
-        return conf_err(err, where, key,
-                        "\"%.60s\" %s (allowed: 1..%d of A-Z a-z 0-9 $ _ -, a version such as "
-                        "\"3\" or an alias)",
-                        q, why, SL_LAMBDA_QUALIFIER_MAX);
+        return sl_config_key_error(
+            err, where, key,
+            "\"%.60s\" %s (allowed: 1..%d of A-Z a-z 0-9 $ _ -, a version such as "
+            "\"3\" or an alias)",
+            q, why, SL_LAMBDA_QUALIFIER_MAX);
     return 0;
 }
 
@@ -173,7 +161,8 @@ static int check_endpoint(const char *e, const char *where, struct sl_err *err)
 {
     size_t n = strnlen(e, SL_LAMBDA_ENDPOINT_MAX + 1);
     if (n > SL_LAMBDA_ENDPOINT_MAX)
-        return conf_err(err, where, "endpoint", "longer than %d bytes", SL_LAMBDA_ENDPOINT_MAX);
+        return sl_config_key_error(err, where, "endpoint", "longer than %d bytes",
+                                   SL_LAMBDA_ENDPOINT_MAX);
     const char *rest = NULL;
     if (strncasecmp(e, "http://", 7) == 0)
         rest = e + 7;
@@ -189,10 +178,11 @@ static int check_endpoint(const char *e, const char *where, struct sl_err *err)
             ok = false;
     }
     if (!ok)
-        return conf_err(err, where, "endpoint",
-                        "\"%.80s%s\" is not a base URL (allowed: http:// or https:// with a host "
-                        "and an optional port, no path, e.g. \"http://127.0.0.1:9001\")",
-                        e, n > 80 ? "..." : "");
+        return sl_config_key_error(
+            err, where, "endpoint",
+            "\"%.80s%s\" is not a base URL (allowed: http:// or https:// with a host "
+            "and an optional port, no path, e.g. \"http://127.0.0.1:9001\")",
+            e, n > 80 ? "..." : "");
     return 0;
 }
 
@@ -202,11 +192,11 @@ static int check_secretish(const char *v, size_t max, const char *where, const c
     /* Never quotes the value: it may be a secret. */
     size_t n = strnlen(v, max + 1);
     if (n == 0 || n > max)
-        return conf_err(err, where, key, "empty or longer than %zu bytes", max);
+        return sl_config_key_error(err, where, key, "empty or longer than %zu bytes", max);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c <= ' ' || c == 0x7f)
-            return conf_err(err, where, key, "has a space or a control character");
+            return sl_config_key_error(err, where, key, "has a space or a control character");
     }
     return 0;
 }
@@ -218,20 +208,21 @@ int sl_lambda_target_conf_check(const struct sl_lambda_target_conf *conf, const 
     if (conf->function_name) {
         const char *why = check_chars(conf->function_name, SL_LAMBDA_NAME_MAX, "-_.:$");
         if (why)
-            return conf_err(err, where, "function_name",
-                            "\"%.80s\" %s (allowed: 1..%d of A-Z a-z 0-9 - _ . : $, a function "
-                            "name or ARN)",
-                            conf->function_name, why, SL_LAMBDA_NAME_MAX);
+            return sl_config_key_error(
+                err, where, "function_name",
+                "\"%.80s\" %s (allowed: 1..%d of A-Z a-z 0-9 - _ . : $, a function "
+                "name or ARN)",
+                conf->function_name, why, SL_LAMBDA_NAME_MAX);
     }
     if (conf->qualifier && (rc = check_qualifier(conf->qualifier, where, "qualifier", err)) < 0)
         return rc;
     if (conf->routing.n > 0) {
         if (conf->qualifier)
-            return conf_err(err, where, "routing",
-                            "set together with qualifier (allowed: one of them)");
+            return sl_config_key_error(err, where, "routing",
+                                       "set together with qualifier (allowed: one of them)");
         if (conf->routing.n > SL_ROUTES_MAX)
-            return conf_err(err, where, "routing", "%zu entries (allowed: 1..%d)", conf->routing.n,
-                            SL_ROUTES_MAX);
+            return sl_config_key_error(err, where, "routing", "%zu entries (allowed: 1..%d)",
+                                       conf->routing.n, SL_ROUTES_MAX);
         double sum = 0;
         for (size_t i = 0; i < conf->routing.n; i++) {
             const struct sl_lambda_route_conf *r =
@@ -243,33 +234,35 @@ int sl_lambda_target_conf_check(const struct sl_lambda_target_conf *conf, const 
             for (size_t j = 0; j < i; j++) {
                 if (strcmp(SL_OBJLIST_AT(conf->routing, struct sl_lambda_route_conf, j)->qualifier,
                            r->qualifier) == 0)
-                    return conf_err(err, where, key, "\"%s\" is listed twice", r->qualifier);
+                    return sl_config_key_error(err, where, key, "\"%s\" is listed twice",
+                                               r->qualifier);
             }
             if (!(r->weight > 0) || r->weight > 1) {
                 snprintf(key, sizeof(key), "routing[%zu].weight", i);
-                return conf_err(err, where, key, "%g is out of range (allowed: above 0, up to 1)",
-                                r->weight);
+                return sl_config_key_error(
+                    err, where, key, "%g is out of range (allowed: above 0, up to 1)", r->weight);
             }
             sum += r->weight;
         }
         if (fabs(sum - 1.0) > 0.001)
-            return conf_err(err, where, "routing",
-                            "the weights add up to %g (allowed: 1, within 0.001)", sum);
+            return sl_config_key_error(err, where, "routing",
+                                       "the weights add up to %g (allowed: 1, within 0.001)", sum);
     }
     if (conf->region) {
         const char *why = check_chars(conf->region, SL_LAMBDA_REGION_MAX, "-");
         if (why)
-            return conf_err(err, where, "region",
-                            "\"%.40s\" %s (allowed: a region name such as \"eu-west-1\")",
-                            conf->region, why);
+            return sl_config_key_error(
+                err, where, "region", "\"%.40s\" %s (allowed: a region name such as \"eu-west-1\")",
+                conf->region, why);
     }
     if (conf->endpoint && (rc = check_endpoint(conf->endpoint, where, err)) < 0)
         return rc;
     if (conf->access_key_id) {
         const char *why = check_chars(conf->access_key_id, SL_LAMBDA_KEY_ID_MAX, "");
         if (why)
-            return conf_err(err, where, "access_key_id", "%s (allowed: 1..%d of A-Z a-z 0-9)", why,
-                            SL_LAMBDA_KEY_ID_MAX);
+            return sl_config_key_error(err, where, "access_key_id",
+                                       "%s (allowed: 1..%d of A-Z a-z 0-9)", why,
+                                       SL_LAMBDA_KEY_ID_MAX);
     }
     if (conf->secret_access_key &&
         (rc = check_secretish(conf->secret_access_key, SL_LAMBDA_SECRET_MAX, where,
@@ -281,14 +274,14 @@ int sl_lambda_target_conf_check(const struct sl_lambda_target_conf *conf, const 
     if (conf->profile) {
         const char *why = check_chars(conf->profile, 128, "-_.@+");
         if (why)
-            return conf_err(err, where, "profile", "\"%.60s\" %s", conf->profile, why);
+            return sl_config_key_error(err, where, "profile", "\"%.60s\" %s", conf->profile, why);
     }
     if (conf->timeout_ms < 1 || conf->timeout_ms > 15 * 60 * 1000)
-        return conf_err(err, where, "timeout", "must be within 1ms..15m");
+        return sl_config_key_error(err, where, "timeout", "must be within 1ms..15m");
     if (conf->max_response_bytes < 1024 || conf->max_response_bytes > 64 * 1024 * 1024)
-        return conf_err(err, where, "max_response_bytes", "must be within 1KiB..64MiB");
+        return sl_config_key_error(err, where, "max_response_bytes", "must be within 1KiB..64MiB");
     if (conf->max_connections < 1 || conf->max_connections > 1024)
-        return conf_err(err, where, "max_connections", "must be within 1..1024");
+        return sl_config_key_error(err, where, "max_connections", "must be within 1..1024");
     return 0;
 }
 

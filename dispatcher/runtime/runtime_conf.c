@@ -98,19 +98,6 @@ const struct sl_prop_table sl_runtime_target_props = {
     .tolerated = NULL,
 };
 
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int conf_err(struct sl_err *err, const char *where, const char *key, const char *fmt, ...)
-{
-    char msg[SL_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s%s: %s", where, key, msg);
-}
-
 static bool env_name_ok(const char *k)
 {
     if (!k || !*k || strlen(k) > 128 || (*k >= '0' && *k <= '9'))
@@ -128,16 +115,18 @@ int sl_runtime_target_conf_check(const struct sl_runtime_target_conf *conf, cons
                                  struct sl_err *err)
 {
     if (conf->command.n == 0 || conf->command.n > SL_RUNTIME_ARGS_MAX)
-        return conf_err(err, where, "command", "%zu arguments (allowed: 1..%d, the program first)",
-                        conf->command.n, SL_RUNTIME_ARGS_MAX);
+        return sl_config_key_error(err, where, "command",
+                                   "%zu arguments (allowed: 1..%d, the program first)",
+                                   conf->command.n, SL_RUNTIME_ARGS_MAX);
     for (size_t i = 0; i < conf->command.n; i++) {
         size_t n = strnlen(conf->command.v[i], SL_RUNTIME_ARG_MAX + 1);
         if ((i == 0 && n == 0) || n > SL_RUNTIME_ARG_MAX)
-            return conf_err(err, where, "command", "argument %zu is empty or longer than %d bytes",
-                            i, SL_RUNTIME_ARG_MAX);
+            return sl_config_key_error(err, where, "command",
+                                       "argument %zu is empty or longer than %d bytes", i,
+                                       SL_RUNTIME_ARG_MAX);
     }
     if (conf->handler && strnlen(conf->handler, 256) > 255)
-        return conf_err(err, where, "handler", "longer than 255 bytes");
+        return sl_config_key_error(err, where, "handler", "longer than 255 bytes");
     if (conf->function_name) {
         size_t n = strnlen(conf->function_name, SL_RUNTIME_NAME_MAX + 1);
         bool ok = n > 0 && n <= SL_RUNTIME_NAME_MAX;
@@ -147,9 +136,10 @@ int sl_runtime_target_conf_check(const struct sl_runtime_target_conf *conf, cons
                  c == '-' || c == '_';
         }
         if (!ok)
-            return conf_err(err, where, "function_name",
-                            "\"%.80s\" is not a function name (allowed: 1..%d of A-Z a-z 0-9 - _)",
-                            conf->function_name, SL_RUNTIME_NAME_MAX);
+            return sl_config_key_error(
+                err, where, "function_name",
+                "\"%.80s\" is not a function name (allowed: 1..%d of A-Z a-z 0-9 - _)",
+                conf->function_name, SL_RUNTIME_NAME_MAX);
     }
     if (conf->region) {
         size_t n = strnlen(conf->region, 33);
@@ -159,28 +149,30 @@ int sl_runtime_target_conf_check(const struct sl_runtime_target_conf *conf, cons
             ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
         }
         if (!ok)
-            return conf_err(err, where, "region",
-                            "\"%.40s\" is not a region name (allowed: a-z 0-9 -, e.g. "
-                            "\"eu-west-1\")",
-                            conf->region);
+            return sl_config_key_error(err, where, "region",
+                                       "\"%.40s\" is not a region name (allowed: a-z 0-9 -, e.g. "
+                                       "\"eu-west-1\")",
+                                       conf->region);
     }
     if (conf->environment.n > SL_RUNTIME_ENV_MAX)
-        return conf_err(err, where, "environment", "%zu variables (allowed: at most %d)",
-                        conf->environment.n, SL_RUNTIME_ENV_MAX);
+        return sl_config_key_error(err, where, "environment", "%zu variables (allowed: at most %d)",
+                                   conf->environment.n, SL_RUNTIME_ENV_MAX);
     for (size_t i = 0; i < conf->environment.n; i++) {
         const char *k = conf->environment.keys[i];
         if (!env_name_ok(k))
-            return conf_err(err, where, "environment",
-                            "\"%.60s\" is not a variable name (allowed: A-Z a-z 0-9 _, not "
-                            "starting with a digit)",
-                            k ? k : "");
+            return sl_config_key_error(
+                err, where, "environment",
+                "\"%.60s\" is not a variable name (allowed: A-Z a-z 0-9 _, not "
+                "starting with a digit)",
+                k ? k : "");
         if (strncmp(k, "AWS_LAMBDA_", 11) == 0 || strcmp(k, "_HANDLER") == 0 ||
             strcmp(k, "LAMBDA_TASK_ROOT") == 0 || strcmp(k, "AWS_REGION") == 0)
-            return conf_err(err, where, "environment",
-                            "%s is set by sluice (allowed: other names; see docs/RUNTIME.md)", k);
+            return sl_config_key_error(
+                err, where, "environment",
+                "%s is set by sluice (allowed: other names; see docs/RUNTIME.md)", k);
         if (strnlen(conf->environment.vals[i], SL_RUNTIME_ENV_VAL_MAX + 1) > SL_RUNTIME_ENV_VAL_MAX)
-            return conf_err(err, where, "environment", "%s: longer than %d bytes", k,
-                            SL_RUNTIME_ENV_VAL_MAX);
+            return sl_config_key_error(err, where, "environment", "%s: longer than %d bytes", k,
+                                       SL_RUNTIME_ENV_VAL_MAX);
     }
     return 0;
 }

@@ -82,23 +82,6 @@ void sl_pgcdc_cfg_release(struct sl_pgcdc_cfg *c)
     sl_props_release(&sl_pgcdc_source_table, c);
 }
 
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
-                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                      key, msg);
-}
-
 /* Names go into SQL and replication commands as quoted identifiers: keeping them to identifier
  * characters means no quoting rules to get wrong. */
 static bool ident_ok(const char *s, bool lower_only, bool dotted)
@@ -132,27 +115,30 @@ int sl_pgcdc_cfg_bind(const struct sl_config *cfg, const struct sl_cfg_typed *se
     if (rc < 0)
         goto fail;
     if (!ident_ok(c->publication, false, false)) {
-        rc = cfg_error(err, cfg, sec, "publication",
-                       "\"%s\" is not a publication name (allowed: letters, digits and _, 1 to "
-                       "63 characters)",
-                       c->publication ? c->publication : "");
+        rc = sl_config_section_error(
+            err, cfg, sec, "publication",
+            "\"%s\" is not a publication name (allowed: letters, digits and _, 1 to "
+            "63 characters)",
+            c->publication ? c->publication : "");
         goto fail;
     }
     if (c->slot && !ident_ok(c->slot, true, false)) {
-        rc = cfg_error(err, cfg, sec, "slot",
-                       "\"%s\" is not a replication slot name (allowed: lower-case letters, "
-                       "digits and _, 1 to 63 characters)",
-                       c->slot);
+        rc = sl_config_section_error(
+            err, cfg, sec, "slot",
+            "\"%s\" is not a replication slot name (allowed: lower-case letters, "
+            "digits and _, 1 to 63 characters)",
+            c->slot);
         goto fail;
     }
     for (size_t i = 0; i < c->tables.n; i++) {
         if (!ident_ok(c->tables.v[i], false, true)) {
             char key[48];
             snprintf(key, sizeof(key), "tables[%zu]", i);
-            rc = cfg_error(err, cfg, sec, key,
-                           "\"%s\" is not a table name (allowed: `name` or `schema.name` of "
-                           "letters, digits and _)",
-                           c->tables.v[i]);
+            rc = sl_config_section_error(
+                err, cfg, sec, key,
+                "\"%s\" is not a table name (allowed: `name` or `schema.name` of "
+                "letters, digits and _)",
+                c->tables.v[i]);
             goto fail;
         }
     }

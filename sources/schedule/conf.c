@@ -69,23 +69,6 @@ const struct sl_prop_table sl_schedule_table = {
     .struct_size = sizeof(struct sl_schedule_cfg),
 };
 
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int cfg_error(struct sl_err *err, const struct sl_config *cfg,
-                     const struct sl_cfg_typed *sec, const char *key, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sl_err_set(err, SL_ERR_PERMANENT, SL_ECONFIG, "%s: %s.%s: %s",
-                      cfg && cfg->file ? cfg->file : "config", sec->path ? sec->path : "sources[]",
-                      key, msg);
-}
-
 static bool text_ok(const char *v)
 {
     size_t n = strlen(v);
@@ -104,11 +87,11 @@ static int conf_check(struct sl_schedule_conf *s, const struct sl_config *cfg,
     struct sl_schedule_cfg *c = &s->cfg;
     char why[256] = "";
     if (sl_sched_expr_parse(c->expression, &s->expr, why, sizeof(why)) < 0)
-        return cfg_error(err, cfg, sec, "expression", "\"%.*s\": %s", SL_SCHED_EXPR_MAX,
-                         c->expression, why);
+        return sl_config_section_error(err, cfg, sec, "expression", "\"%.*s\": %s",
+                                       SL_SCHED_EXPR_MAX, c->expression, why);
     if (sl_tz_load(c->timezone, &s->tz, why, sizeof(why)) < 0)
-        return cfg_error(err, cfg, sec, "timezone", "\"%.*s\": %s", SL_TZ_MAX_NAME + 8, c->timezone,
-                         why);
+        return sl_config_section_error(err, cfg, sec, "timezone", "\"%.*s\": %s",
+                                       SL_TZ_MAX_NAME + 8, c->timezone, why);
     if (c->input) {
         /* YAML makes every scalar a string: JSON text keeps numbers and booleans typed. */
         json_t *obj = json_is_string(c->input)
@@ -116,29 +99,33 @@ static int conf_check(struct sl_schedule_conf *s, const struct sl_config *cfg,
                           : json_incref(c->input);
         if (!json_is_object(obj)) {
             json_decref(obj);
-            return cfg_error(err, cfg, sec, "input",
-                             "not a JSON object (allowed: an object, or the text of one, "
-                             "delivered as `detail`)");
+            return sl_config_section_error(
+                err, cfg, sec, "input",
+                "not a JSON object (allowed: an object, or the text of one, "
+                "delivered as `detail`)");
         }
         s->detail = json_dumps(obj, JSON_COMPACT);
         json_decref(obj);
         if (!s->detail || strlen(s->detail) > SCHEDULE_MAX_INPUT)
-            return cfg_error(err, cfg, sec, "input",
-                             "longer than 64 KiB once encoded (allowed: at most 65536 bytes)");
+            return sl_config_section_error(
+                err, cfg, sec, "input",
+                "longer than 64 KiB once encoded (allowed: at most 65536 bytes)");
     } else {
         s->detail = sl_strdup("{}");
     }
     s->detail_len = strlen(s->detail);
     if (!text_ok(c->account))
-        return cfg_error(err, cfg, sec, "account",
-                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
-                         "backslashes or control characters)",
-                         SCHEDULE_MAX_NAME, c->account);
+        return sl_config_section_error(
+            err, cfg, sec, "account",
+            "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
+            "backslashes or control characters)",
+            SCHEDULE_MAX_NAME, c->account);
     if (!text_ok(c->region))
-        return cfg_error(err, cfg, sec, "region",
-                         "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
-                         "backslashes or control characters)",
-                         SCHEDULE_MAX_NAME, c->region);
+        return sl_config_section_error(
+            err, cfg, sec, "region",
+            "\"%.*s\" is not allowed (allowed: 1 to 64 characters, no quotes, "
+            "backslashes or control characters)",
+            SCHEDULE_MAX_NAME, c->region);
     return sl_schedule_lock_cfg_check(&c->lock, cfg, sec, err);
 }
 
