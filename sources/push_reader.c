@@ -252,3 +252,8 @@ void sl_push_source_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg
     if (cb)
         cb(s, arg);
 }
+
+int64_t sl_push_source_backlog(struct sl_source *s)
+{
+    return sl_spool_depth(s->push->spool, s->name);
+}

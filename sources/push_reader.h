@@ -72,6 +72,8 @@ void sl_push_source_pause(struct sl_source *s);
 void sl_push_source_resume(struct sl_source *s);
 void sl_push_source_ack(struct sl_source *s, const struct sl_record *r);
 void sl_push_source_stop(struct sl_source *s, sl_source_stopped_cb cb, void *arg);
+/* Its rows in the spool (the source's backlog op). */
+int64_t sl_push_source_backlog(struct sl_source *s);
 /* Rows this reader has not handled yet. */
 int64_t sl_push_reader_pending(struct sl_push_reader *rd);
 /* Stops the watchers for good and frees the views (destroy). */

@@ -728,12 +728,6 @@ static void webhook_describe(struct sl_source *s, struct sl_jw *w)
     sl_jw_obj_close(w);
 }
 
-static int64_t webhook_backlog(struct sl_source *s)
-{
-    struct webhook *h = (struct webhook *)s;
-    return sl_spool_depth(h->spool, s->name);
-}
-
 /* A hook with spool.to is read through the source it writes to: its own records never exist. */
 static int webhook_check_mapping(struct sl_source *s, const struct sl_config *cfg,
                                  const struct sl_cfg_mapping *mc, int64_t function_timeout_ms,
@@ -756,7 +750,7 @@ const struct sl_source_ops sl_source_http_ops = {
     .destroy = webhook_destroy,
     .describe = webhook_describe,
     .encode = sl_webhook_encode,
-    .backlog = webhook_backlog,
+    .backlog = sl_push_source_backlog,
     .filter_view = sl_webhook_filter_view,
     .check_mapping = webhook_check_mapping,
     .fan_out = true,

@@ -387,12 +387,6 @@ static void s3_describe(struct sl_source *base, struct sl_jw *w)
     sl_jw_obj_close(w);
 }
 
-static int64_t s3_backlog(struct sl_source *base)
-{
-    struct s3_source *s = (struct s3_source *)base;
-    return sl_spool_depth(s->spool, base->name);
-}
-
 const struct sl_source_ops sl_source_s3_ops = {
     .type = "s3",
     .props = &s3_table,
@@ -405,7 +399,7 @@ const struct sl_source_ops sl_source_s3_ops = {
     .destroy = s3_destroy,
     .describe = s3_describe,
     .encode = sl_s3_encode,
-    .backlog = s3_backlog,
+    .backlog = sl_push_source_backlog,
     .filter_view = sl_s3_filter_view,
     .fan_out = true,
 };

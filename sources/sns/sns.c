@@ -746,12 +746,6 @@ static void sns_describe(struct sl_source *base, struct sl_jw *w)
     sl_jw_obj_close(w);
 }
 
-static int64_t sns_backlog(struct sl_source *base)
-{
-    struct sns_source *s = (struct sns_source *)base;
-    return sl_spool_depth(s->spool, base->name);
-}
-
 const struct sl_source_ops sl_source_sns_ops = {
     .type = "sns",
     .props = &sns_table,
@@ -764,7 +758,7 @@ const struct sl_source_ops sl_source_sns_ops = {
     .destroy = sns_destroy,
     .describe = sns_describe,
     .encode = sl_sns_encode,
-    .backlog = sns_backlog,
+    .backlog = sl_push_source_backlog,
     .filter_view = sl_sns_filter_view,
     .fan_out = true,
 };
