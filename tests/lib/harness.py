@@ -101,6 +101,7 @@ class LineReader(threading.Thread):
             with self.cond:
                 self.lines.append(line)
                 self.cond.notify_all()
+        self.stream.close()  # end of output: the pipe is this reader's to close
 
     def wait_for(self, pattern, timeout=DEFAULT_WAIT, start=0):
         rx = re.compile(pattern)
