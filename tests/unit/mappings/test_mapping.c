@@ -814,12 +814,16 @@ static void test_drain_waits_for_the_source_to_stop(void **state)
     fx_init(&f, verdict_ok);
     f.src.defer_stop = true;
     fx_start(&f);
+    assert_false(sl_mapping_drained(f.m)); /* not draining */
     sl_mapping_drain(f.m, drained_count_cb, &drained);
     fx_settle(&f);
     assert_int_equal(drained, 0); /* nothing in flight, but the source has not stopped */
+    assert_int_equal(sl_mapping_inflight(f.m), 0);
+    assert_false(sl_mapping_drained(f.m)); /* what the app's stop asks */
     assert_non_null(f.src.stopped_cb);
     f.src.stopped_cb(&f.src.base, f.src.stopped_arg);
     assert_int_equal(drained, 1);
+    assert_true(sl_mapping_drained(f.m));
     fx_release(&f);
 
     /* Records in flight and a source that stops at once: drained when they are handled. */
@@ -829,8 +833,10 @@ static void test_drain_waits_for_the_source_to_stop(void **state)
     fx_emit(&f, 3);
     sl_mapping_drain(f.m, drained_count_cb, &drained);
     assert_int_equal(drained, 0);
+    assert_false(sl_mapping_drained(f.m));
     fx_settle(&f);
     assert_int_equal(drained, 1);
+    assert_true(sl_mapping_drained(f.m));
     assert_accounting(&f, NULL, 0);
     fx_release(&f);
 }
