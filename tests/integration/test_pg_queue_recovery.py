@@ -134,19 +134,24 @@ class PgQueueRecovery(common.PgQueueTest):
         self.wait_empty(pg, timeout=180)
         self.assertEqual(set(fn.delivered()), set(ids) | set(more))
 
-    def test_cancelled_statement_is_tried_again(self):
+    def running_with_table_locked(self, source):
+        """A sluice connected to a new queue table, and another transaction holding that table
+        (ACCESS EXCLUSIVE): returns pg, fn, s and the open transaction's connection."""
         pg = self.pg()
         fn = self.sfn()
-        cfg = self.config(pg, fn, source={"command_timeout": "500ms"})
+        cfg = self.config(pg, fn, source=source)
         self.init(cfg)
         s = self.sluice(cfg)
         s.out.wait_for("connected to")
-        # Another transaction holds the table: the claims wait on its lock until the server
-        # cancels them (statement_timeout = command_timeout); they are tried again.
         lock = pg.connect()
         lock.autocommit = False
-        cur = lock.cursor()
-        cur.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        lock.cursor().execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        return pg, fn, s, lock
+
+    def test_cancelled_statement_is_tried_again(self):
+        # The claims wait on the lock until the server cancels them (statement_timeout =
+        # command_timeout); they are tried again.
+        pg, fn, s, lock = self.running_with_table_locked({"command_timeout": "500ms"})
         s.out.wait_for(r"claim on jobs cancelled after command_timeout \(500 ms\)", timeout=30)
         lock.rollback()
         lock.close()
@@ -201,17 +206,9 @@ class PgQueueRecovery(common.PgQueueTest):
     def test_graceful_stop_waits_for_the_claim_on_the_wire(self):
         # With nothing in flight, a stop still waits for the claim the server has not answered:
         # the rows it claims are delivered and deleted, not left claimed by a process gone.
-        pg = self.pg()
-        fn = self.sfn()
-        cfg = self.config(pg, fn, source={"poll_interval": "100ms"})
-        self.init(cfg)
-        s = self.sluice(cfg)
-        s.out.wait_for("connected to")
-        # Rows inserted by a transaction that holds the table: the claim waits on its lock.
-        lock = pg.connect()
-        lock.autocommit = False
+        pg, fn, s, lock = self.running_with_table_locked({"poll_interval": "100ms"})
+        # Rows inserted by the transaction that holds the table: the claim waits on its lock.
         cur = lock.cursor()
-        cur.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
         cur.execute("INSERT INTO jobs (payload) SELECT json_build_object('k', i)::text "
                     "FROM generate_series(1, 20) AS i RETURNING id")
         ids = [str(r[0]) for r in cur.fetchall()]
